@@ -1,0 +1,179 @@
+//! What a plugin author writes: a [`Backbone`] and one [`crate::export_backbone!`] line.
+//!
+//! The adapter here turns it into the ABI's `Extractor` and guarantees that no panic crosses
+//! the boundary (a panic in an `extern "C"` function aborts the whole host): every call runs
+//! under `catch_unwind`, so a plain tch call that panics on a libtorch error comes back to the
+//! host as an error message instead.
+
+use crate::abi::{Extractor, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
+use crate::tensor::TensorHandle;
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RResult, RString, RVec},
+};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use tch::{nn::VarStore, Device, Tensor};
+
+/// An error message from a backbone; `?` converts tch errors and strings into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackboneError(pub String);
+
+impl From<tch::TchError> for BackboneError {
+    fn from(e: tch::TchError) -> Self {
+        BackboneError(e.to_string())
+    }
+}
+impl From<String> for BackboneError {
+    fn from(e: String) -> Self {
+        BackboneError(e)
+    }
+}
+impl From<&str> for BackboneError {
+    fn from(e: &str) -> Self {
+        BackboneError(e.to_string())
+    }
+}
+
+/// A video backbone: `(B, T, C, H, W)` float video → `(B, T, D)` per-frame features.
+pub trait Backbone: 'static {
+    /// `D`.
+    fn feature_dim(&self) -> i64;
+
+    /// The forward pass; `train` selects batch statistics / dropout. Plain tch calls are
+    /// fine: a panic is caught and reported to the host.
+    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError>;
+
+    /// The store holding every parameter (requires grad) and buffer (does not).
+    fn var_store(&self) -> &VarStore;
+}
+
+/// The signature of a plugin's constructor: RON configuration text and a device.
+pub type BuildFn<B> = fn(config: &str, device: Device) -> Result<B, BackboneError>;
+
+/// Runs `f`, turning both its error and any panic into the message the host will see.
+pub fn guard<T>(f: impl FnOnce() -> Result<T, BackboneError>) -> RResult<T, RString> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => RResult::ROk(value),
+        Ok(Err(BackboneError(message))) => RResult::RErr(message.into()),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            RResult::RErr(format!("panicked: {message}").into())
+        }
+    }
+}
+
+/// Called by [`crate::export_backbone!`]'s generated `build` function.
+pub fn build_extractor<B: Backbone>(
+    config: &str,
+    device: PluginDevice,
+    build: BuildFn<B>,
+) -> RResult<ExtractorBox, RString> {
+    guard(|| {
+        let backbone = build(config, device.into())?;
+        Ok(Extractor_TO::from_value(Adapter(backbone), TD_Opaque))
+    })
+}
+
+struct Adapter<B>(B);
+
+impl<B: Backbone> Adapter<B> {
+    /// Shares the variables whose `requires_grad` equals `trainable`, sorted by name.
+    fn named(&self, trainable: bool) -> RVec<NamedTensor> {
+        let mut vars: Vec<(String, Tensor)> = self
+            .0
+            .var_store()
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad() == trainable)
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars.into_iter()
+            .map(|(name, t)| NamedTensor {
+                name: name.into(),
+                tensor: TensorHandle::new(t),
+            })
+            .collect()
+    }
+}
+
+impl<B: Backbone> Extractor for Adapter<B> {
+    fn feature_dim(&self) -> i64 {
+        self.0.feature_dim()
+    }
+
+    fn forward(&mut self, video: TensorHandle, train: bool) -> RResult<TensorHandle, RString> {
+        let video = video.into_tensor();
+        guard(|| {
+            if video.dim() != 5 {
+                return Err(format!(
+                    "expected a video of shape (B, T, C, H, W), got {:?}",
+                    video.size()
+                )
+                .into());
+            }
+            Ok(TensorHandle::new(self.0.forward(&video, train)?))
+        })
+    }
+
+    fn parameters(&self) -> RVec<NamedTensor> {
+        self.named(true)
+    }
+
+    fn buffers(&self) -> RVec<NamedTensor> {
+        self.named(false)
+    }
+}
+
+/// Registers a backbone: exports the stamp and the root module. `$build` is a [`BuildFn`].
+/// The plugin's name and version are its crate's.
+///
+/// ```ignore
+/// trajhost_plugin_api::export_backbone!(MyBackbone::build);
+/// ```
+#[macro_export]
+macro_rules! export_backbone {
+    ($build:path) => {
+        #[no_mangle]
+        pub extern "C" fn trajhost_plugin_stamp() -> $crate::stamp::PluginStamp {
+            $crate::stamp::PluginStamp::current(
+                $crate::c_str!(env!("CARGO_PKG_NAME")),
+                $crate::c_str!(env!("CARGO_PKG_VERSION")),
+            )
+        }
+        $crate::export_backbone_module!($build);
+    };
+}
+
+/// The root-module half of [`export_backbone!`], for test fixtures that forge their stamp.
+#[macro_export]
+macro_rules! export_backbone_module {
+    ($build:path) => {
+        #[::abi_stable::export_root_module]
+        pub fn trajhost_backbone_root_module() -> $crate::BackboneModRef {
+            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
+            extern "C" fn build(
+                config: $crate::abi_stable::std_types::RStr<'_>,
+                device: $crate::PluginDevice,
+            ) -> $crate::abi_stable::std_types::RResult<$crate::ExtractorBox, $crate::abi_stable::std_types::RString>
+            {
+                $crate::backbone::build_extractor(config.as_str(), device, $build)
+            }
+            $crate::BackboneMod { build }.leak_into_prefix()
+        }
+    };
+}
+
+/// A `&'static CStr` from a string literal expression (e.g. `env!(..)`).
+#[macro_export]
+macro_rules! c_str {
+    ($s:expr) => {
+        match ::std::ffi::CStr::from_bytes_with_nul(concat!($s, "\0").as_bytes()) {
+            Ok(c) => c,
+            Err(_) => panic!("string holds a NUL byte"),
+        }
+    };
+}

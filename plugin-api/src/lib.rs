@@ -1,0 +1,40 @@
+//! The interface between the `trajhost` host and its backbone plugins.
+//!
+//! A backbone is a `cdylib` that maps a video `(B, T, C, H, W)` (float) to per-frame features
+//! `(B, T, D)`. The host owns everything else: heads, optimiser, checkpoints, device placement.
+//!
+//! A plugin author implements [`Backbone`] and registers it with [`export_backbone!`];
+//! see `plugins/template/` for a complete crate to copy.
+//!
+//! Loading happens in two steps, so that a wrong plugin is refused with a readable message:
+//! 1. [`stamp::PluginStamp`], a frozen `#[repr(C)]` record, is read first: plugin name and
+//!    version, [`PLUGIN_API_VERSION`] and the tch/libtorch [`fingerprint`];
+//! 2. only then is the `abi_stable` root module ([`abi::BackboneModRef`]) loaded, whose layout
+//!    `abi_stable` checks field by field.
+//!
+//! Tensor ownership across the boundary is described in [`tensor`].
+
+pub mod abi;
+pub mod backbone;
+pub mod layers;
+pub mod stamp;
+pub mod tensor;
+
+pub use abi::{BackboneMod, BackboneModRef, Extractor_TO, ExtractorBox, NamedTensor, PluginDevice};
+pub use backbone::{Backbone, BackboneError};
+pub use tensor::TensorHandle;
+
+// Re-exported so that `export_backbone!` expands in crates that only name this one.
+pub use abi_stable;
+pub use tch;
+
+/// Bumped whenever anything in [`abi`] or [`tensor`] changes incompatibly.
+pub const PLUGIN_API_VERSION: u32 = 1;
+
+/// The libtorch version this crate was compiled against, e.g. `2.13.0+cu130`.
+pub const LIBTORCH_VERSION: &str = env!("TRAJHOST_LIBTORCH_VERSION");
+
+/// What host and plugin must agree on to share tensors: the tch series and the libtorch
+/// release (both builds of one release, `+cpu` or `+cu130`, share a C++ ABI).
+pub const FINGERPRINT: &std::ffi::CStr =
+    c_str!(concat!("tch 0.26 / libtorch ", env!("TRAJHOST_LIBTORCH_RELEASE")));

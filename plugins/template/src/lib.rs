@@ -1,0 +1,77 @@
+//! A minimal backbone, meant to be copied: a strided 3-D convolution stem, BatchNorm, one
+//! 3×3×3 convolution, spatial average pooling and a linear projection per frame.
+//! Time is never strided, so `T` is preserved.
+
+use serde::Deserialize;
+use tch::{nn, nn::ModuleT, Device, Tensor};
+use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
+
+/// The RON configuration, e.g. `(channels: 16, feature_dim: 64)`; every field is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Width of both convolutions.
+    pub channels: i64,
+    /// `D`, the size of each frame's feature vector.
+    pub feature_dim: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { channels: 16, feature_dim: 64 }
+    }
+}
+
+pub struct Template {
+    vs: nn::VarStore,
+    stem: nn::Conv3D,
+    stem_bn: nn::BatchNorm,
+    conv: nn::Conv3D,
+    head: nn::Linear,
+    feature_dim: i64,
+}
+
+impl Template {
+    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
+        let config: Config = if config.trim().is_empty() {
+            Config::default()
+        } else {
+            ron::from_str(config).map_err(|e| format!("invalid template config: {e}"))?
+        };
+        if config.channels < 1 || config.feature_dim < 1 {
+            return Err("invalid template config: channels and feature_dim must be ≥ 1".into());
+        }
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let c = config.channels;
+        // Stride 4 in space only: the stem shrinks 64×64 frames to 16×16 and keeps T.
+        let stem = conv3d(&root / "stem", 3, c, [1, 4, 4], [1, 4, 4], [0, 0, 0], true);
+        let stem_bn = nn::batch_norm3d(&root / "stem_bn", c, Default::default());
+        let conv = conv3d(&root / "conv", c, c, [3, 3, 3], [1, 1, 1], [1, 1, 1], true);
+        let head = nn::linear(&root / "head", c, config.feature_dim, Default::default());
+        Ok(Template { vs, stem, stem_bn, conv, head, feature_dim: config.feature_dim })
+    }
+}
+
+impl Backbone for Template {
+    fn feature_dim(&self) -> i64 {
+        self.feature_dim
+    }
+
+    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
+        // (B, T, C, H, W) → (B, C, T, H, W), the layout Conv3d expects.
+        let x = video.f_permute([0, 2, 1, 3, 4])?;
+        let x = self.stem.forward_t(&x, train);
+        let x = self.stem_bn.forward_t(&x, train).relu();
+        let x = self.conv.forward_t(&x, train).relu();
+        // Average over H, W → (B, C, T) → (B, T, C) → (B, T, D).
+        let x = x.f_mean_dim([3, 4].as_slice(), false, x.kind())?.f_permute([0, 2, 1])?;
+        Ok(self.head.forward_t(&x, train))
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+}
+
+export_backbone!(Template::build);
