@@ -246,7 +246,7 @@ impl DataConfig {
         in_range("fps", self.fps, 1.0, 1000.0)?;
         in_range("fov_deg", self.fov_deg, 10.0, 120.0)?;
         in_range("augmentation.noise_level", self.augmentation.noise_level, 0.0, 0.2)?;
-        in_range("pixel_noise", self.pixel_noise, 0.0, 0.5)?;
+        in_range("pixel_noise", self.pixel_noise, 0.0, 0.1)?;
         in_range("split.train", self.split.train, 0.0, 1.0)?;
         in_range("split.val", self.split.val, 0.0, 1.0)?;
         in_range("split.test", self.split.test, 0.0, 1.0)?;

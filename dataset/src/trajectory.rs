@@ -93,7 +93,7 @@ pub struct Trajectory {
 }
 
 impl Trajectory {
-    /// Draws the parameters for `class`; `duration` is the labelled span (T + H frames) in seconds.
+    /// Draws the parameters for `class`, scaled so the shape spans the labelled T + H frames.
     pub fn sample<R: Rng>(class: Class, cfg: &DataConfig, rng: &mut R) -> Trajectory {
         let duration = cfg.total_frames() as f64 / cfg.fps;
         let unit = |rng: &mut R| DVec3::from(UnitSphere.sample(rng));

@@ -9,8 +9,7 @@ use crate::tensor::TensorHandle;
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
-    package_version_strings,
-    sabi_trait,
+    package_version_strings, sabi_trait,
     sabi_types::VersionStrings,
     std_types::{RBox, RResult, RStr, RString, RVec},
     StableAbi,
@@ -83,7 +82,8 @@ pub struct BackboneMod {
     /// Builds a backbone from its RON configuration text on `device`. Parameters are
     /// initialised from libtorch's global generator, which the host seeds beforehand.
     #[sabi(last_prefix_field)]
-    pub build: extern "C" fn(config: RStr<'_>, device: PluginDevice) -> RResult<ExtractorBox, RString>,
+    pub build:
+        extern "C" fn(config: RStr<'_>, device: PluginDevice) -> RResult<ExtractorBox, RString>,
 }
 
 impl RootModule for BackboneModRef {

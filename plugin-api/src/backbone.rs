@@ -158,8 +158,10 @@ macro_rules! export_backbone_module {
             extern "C" fn build(
                 config: $crate::abi_stable::std_types::RStr<'_>,
                 device: $crate::PluginDevice,
-            ) -> $crate::abi_stable::std_types::RResult<$crate::ExtractorBox, $crate::abi_stable::std_types::RString>
-            {
+            ) -> $crate::abi_stable::std_types::RResult<
+                $crate::ExtractorBox,
+                $crate::abi_stable::std_types::RString,
+            > {
                 $crate::backbone::build_extractor(config.as_str(), device, $build)
             }
             $crate::BackboneMod { build }.leak_into_prefix()

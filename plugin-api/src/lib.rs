@@ -20,7 +20,7 @@ pub mod layers;
 pub mod stamp;
 pub mod tensor;
 
-pub use abi::{BackboneMod, BackboneModRef, Extractor_TO, ExtractorBox, NamedTensor, PluginDevice};
+pub use abi::{BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
 pub use backbone::{Backbone, BackboneError};
 pub use tensor::TensorHandle;
 
@@ -36,5 +36,7 @@ pub const LIBTORCH_VERSION: &str = env!("TRAJHOST_LIBTORCH_VERSION");
 
 /// What host and plugin must agree on to share tensors: the tch series and the libtorch
 /// release (both builds of one release, `+cpu` or `+cu130`, share a C++ ABI).
-pub const FINGERPRINT: &std::ffi::CStr =
-    c_str!(concat!("tch 0.26 / libtorch ", env!("TRAJHOST_LIBTORCH_RELEASE")));
+pub const FINGERPRINT: &std::ffi::CStr = c_str!(concat!(
+    "tch 0.26 / libtorch ",
+    env!("TRAJHOST_LIBTORCH_RELEASE")
+));

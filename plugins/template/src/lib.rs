@@ -18,7 +18,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { channels: 16, feature_dim: 64 }
+        Config {
+            channels: 16,
+            feature_dim: 64,
+        }
     }
 }
 
@@ -49,7 +52,14 @@ impl Template {
         let stem_bn = nn::batch_norm3d(&root / "stem_bn", c, Default::default());
         let conv = conv3d(&root / "conv", c, c, [3, 3, 3], [1, 1, 1], [1, 1, 1], true);
         let head = nn::linear(&root / "head", c, config.feature_dim, Default::default());
-        Ok(Template { vs, stem, stem_bn, conv, head, feature_dim: config.feature_dim })
+        Ok(Template {
+            vs,
+            stem,
+            stem_bn,
+            conv,
+            head,
+            feature_dim: config.feature_dim,
+        })
     }
 }
 
@@ -65,7 +75,9 @@ impl Backbone for Template {
         let x = self.stem_bn.forward_t(&x, train).relu();
         let x = self.conv.forward_t(&x, train).relu();
         // Average over H, W → (B, C, T) → (B, T, C) → (B, T, D).
-        let x = x.f_mean_dim([3, 4].as_slice(), false, x.kind())?.f_permute([0, 2, 1])?;
+        let x = x
+            .f_mean_dim([3, 4].as_slice(), false, x.kind())?
+            .f_permute([0, 2, 1])?;
         Ok(self.head.forward_t(&x, train))
     }
 

@@ -1,0 +1,9 @@
+//! Backbone plugins as the host sees them: finding, loading and calling them.
+
+mod backbone;
+mod loader;
+mod resolve;
+
+pub use backbone::PluginBackbone;
+pub use loader::Plugin;
+pub use resolve::resolve_plugin;

@@ -1,0 +1,55 @@
+//! `--plugin PATH|NAME`: a path is used as given; a bare name `x` means `libx.so` in the
+//! plugin folders.
+
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// The folders searched for a plugin given by name, in order: `$TRAJHOST_PLUGIN_DIR`,
+/// `./plugins`, and the workspace's `plugins/` next to the running binary's `target/`.
+pub fn plugin_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("TRAJHOST_PLUGIN_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from("plugins"));
+    // target/<profile>/trajhost → <workspace>/plugins
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(workspace) = exe.ancestors().nth(3) {
+            dirs.push(workspace.join("plugins"));
+        }
+    }
+    dirs
+}
+
+pub fn resolve_plugin(spec: &str) -> Result<PathBuf> {
+    let as_path = Path::new(spec);
+    let is_name = !spec.contains('/') && !spec.ends_with(".so") && !as_path.exists();
+    if !is_name {
+        return Ok(as_path.to_path_buf());
+    }
+    let file = format!("lib{spec}.so");
+    let dirs = plugin_dirs();
+    if let Some(found) = dirs.iter().map(|d| d.join(&file)).find(|p| p.is_file()) {
+        return Ok(found);
+    }
+    let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    bail!(
+        "no plugin named '{spec}': looked for {file} in {} (build plugins with scripts/build, or give a path)",
+        searched.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_kept_and_unknown_names_are_explained() {
+        assert_eq!(
+            resolve_plugin("x/liby.so").unwrap(),
+            PathBuf::from("x/liby.so")
+        );
+        let err = resolve_plugin("no_such_backbone").unwrap_err().to_string();
+        assert!(err.contains("libno_such_backbone.so"), "{err}");
+    }
+}
