@@ -50,18 +50,49 @@ pub trait Backbone: 'static {
 /// The signature of a plugin's constructor: RON configuration text and a device.
 pub type BuildFn<B> = fn(config: &str, device: Device) -> Result<B, BackboneError>;
 
+thread_local! {
+    /// Where the last panic on this thread happened, recorded by the plugin's panic hook.
+    static PANIC_LOCATION: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// A plugin links its own copy of std, so this hook sees only the plugin's panics: it keeps
+/// their location for the error message instead of printing them.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.with(|p| *p.borrow_mut() = at.unwrap_or_default());
+        }))
+    });
+}
+
+/// libtorch appends a C++ backtrace to its messages (escaped, in a panic's `Debug` text);
+/// the part before it is the one to read.
+fn first_part(message: &str) -> &str {
+    let head = message
+        .split("Exception raised from")
+        .next()
+        .unwrap_or(message);
+    head.trim_end().trim_end_matches("\\n").trim_end()
+}
+
 /// Runs `f`, turning both its error and any panic into the message the host will see.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, BackboneError>) -> RResult<T, RString> {
+    install_panic_hook();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => RResult::ROk(value),
-        Ok(Err(BackboneError(message))) => RResult::RErr(message.into()),
+        Ok(Err(BackboneError(message))) => RResult::RErr(first_part(&message).into()),
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            RResult::RErr(format!("panicked: {message}").into())
+            let at = PANIC_LOCATION.with(|p| p.take());
+            RResult::RErr(format!("panicked at {at}: {}", first_part(&message)).into())
         }
     }
 }

@@ -1,1 +1,106 @@
+//! A test fixture, not a backbone: it misbehaves in the way its config or environment asks,
+//! so the host's tests can show each defence working.
+//!
+//! * config `(fault: WrongShape)`: returns `(B, D)` instead of `(B, T, D)`;
+//!   `Panic`: a tch call panics inside `forward`; `DeadParameter`: one parameter never
+//!   reaches the output; `None` (default): behaves.
+//! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
+use serde::Deserialize;
+use tch::{nn, nn::Module, Device, Kind, Tensor};
+use trajhost_plugin_api::{
+    c_str, export_backbone_module,
+    stamp::{PluginStamp, STAMP_MAGIC},
+    Backbone, BackboneError,
+};
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq)]
+enum Fault {
+    #[default]
+    None,
+    WrongShape,
+    Panic,
+    DeadParameter,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    fault: Fault,
+    feature_dim: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fault: Fault::None,
+            feature_dim: 8,
+        }
+    }
+}
+
+struct Broken {
+    vs: nn::VarStore,
+    proj: nn::Linear,
+    unused: Tensor,
+    config: Config,
+}
+
+impl Broken {
+    fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
+        let config: Config = match config.trim() {
+            "" => Config::default(),
+            text => ron::from_str(text).map_err(|e| format!("invalid broken config: {e}"))?,
+        };
+        let vs = nn::VarStore::new(device);
+        let proj = nn::linear(
+            vs.root() / "proj",
+            3,
+            config.feature_dim,
+            Default::default(),
+        );
+        let unused = vs.root().zeros("unused", &[1]);
+        Ok(Broken {
+            vs,
+            proj,
+            unused,
+            config,
+        })
+    }
+}
+
+impl Backbone for Broken {
+    fn feature_dim(&self) -> i64 {
+        self.config.feature_dim
+    }
+
+    fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+        // Per-frame mean colour (B, T, 3) → (B, T, D).
+        let colour = video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?;
+        let features = self.proj.forward(&colour);
+        Ok(match self.config.fault {
+            Fault::None => features,
+            Fault::WrongShape => features.mean_dim(1, false, Kind::Float),
+            Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
+            Fault::DeadParameter => features + &self.unused * 0.0,
+        })
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+}
+
+export_backbone_module!(Broken::build);
+
+#[no_mangle]
+pub extern "C" fn trajhost_plugin_stamp() -> PluginStamp {
+    let mut stamp = PluginStamp::current(c_str!("broken"), c_str!("0.0.1"));
+    match std::env::var("TRAJHOST_BROKEN_STAMP").as_deref() {
+        Ok("old-api") => stamp.api_version = 0,
+        Ok("other-libtorch") => stamp.fingerprint = c_str!("tch 0.25 / libtorch 2.12.0").as_ptr(),
+        Ok("bad-magic") => stamp.magic = !STAMP_MAGIC,
+        _ => {}
+    }
+    stamp
+}

@@ -1,0 +1,49 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A built plugin; `scripts/build` (run by `scripts/test`) places them.
+pub fn plugin(name: &str) -> PathBuf {
+    let path = workspace().join("plugins").join(format!("lib{name}.so"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/build first",
+        path.display()
+    );
+    path
+}
+
+/// Runs the trajhost binary with `args` and extra environment variables.
+pub fn trajhost(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
+    command.args(args).current_dir(workspace());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("trajhost runs")
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// insta settings that keep every snapshot in the workspace's `snapshots/` folder.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(workspace().join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
