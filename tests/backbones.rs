@@ -1,0 +1,3 @@
+//! The four paper backbones (i3d, slowfast, transformer, magvit) through the real plugin boundary.
+
+mod common;
