@@ -1,5 +1,6 @@
 //! The `trajhost` command line.
 
+use crate::train::{self, Resume, TrainConfig, TrainOptions, TrainOutcome};
 use crate::{
     conformance,
     device::parse_device,
@@ -7,6 +8,7 @@ use crate::{
 };
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -25,6 +27,40 @@ enum Command {
     /// Inspect and check backbone plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Generate, check and preview trajectory video datasets.
+    #[command(subcommand)]
+    Data(trajhost_dataset::DataCommand),
+    /// Train a backbone plugin with the unified heads.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// A plugin file, or the name of one in plugins/ (e.g. `magvit`).
+    #[arg(long)]
+    plugin: String,
+    /// A dataset folder made by `trajhost data generate`.
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, default_value = "configs/validation.ron")]
+    config: PathBuf,
+    /// The run's results folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// `auto` (the newest checkpoint in --out, if any) or a checkpoint path.
+    #[arg(long)]
+    resume: Option<String>,
+    /// libtorch intra-op threads (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<i32>,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Override the config's total epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Override the config's backbone RON (e.g. '(preset: "cpu")').
+    #[arg(long)]
+    backbone: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +124,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("built with   {}", s.fingerprint);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Data(command) => {
+            trajhost_dataset::run(command)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(args) => run_train(args),
         Command::Plugin(PluginCommand::Check {
             plugin,
             config,
@@ -104,6 +145,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
     }
+}
+
+fn run_train(args: TrainArgs) -> Result<ExitCode> {
+    let mut config = TrainConfig::load(&args.config)?;
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(backbone) = args.backbone {
+        config.backbone = backbone;
+    }
+    config.validate().context("invalid command-line override")?;
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads);
+    }
+    let resume = args.resume.map(|r| {
+        if r == "auto" {
+            Resume::Auto
+        } else {
+            Resume::Path(r.into())
+        }
+    });
+    let outcome = train::train(TrainOptions {
+        plugin: resolve_plugin(&args.plugin)?,
+        data: args.data,
+        config,
+        out: args.out,
+        resume,
+        device: parse_device(&args.device)?,
+    })?;
+    match outcome {
+        TrainOutcome::Finished { final_metrics } => {
+            println!("finished: {}", final_metrics.display())
+        }
+        TrainOutcome::Interrupted { checkpoint } => {
+            println!(
+                "interrupted; checkpoint written: {} (resume with --resume auto)",
+                checkpoint.display()
+            )
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--config` takes a RON file or inline RON text.

@@ -6,10 +6,13 @@ use serde::Deserialize;
 use tch::{nn, nn::ModuleT, Device, Tensor};
 use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
 
-/// The RON configuration, e.g. `(channels: 16, feature_dim: 64)`; every field is optional.
+/// The RON configuration, e.g. `(preset: "cpu", channels: 16)`; every field is optional.
+/// Like every trajhost backbone it accepts `preset`; the template has only one size.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// "cpu" (the only preset of this minimal backbone).
+    pub preset: String,
     /// Width of both convolutions.
     pub channels: i64,
     /// `D`, the size of each frame's feature vector.
@@ -19,6 +22,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            preset: "cpu".into(),
             channels: 16,
             feature_dim: 64,
         }
@@ -41,6 +45,13 @@ impl Template {
         } else {
             ron::from_str(config).map_err(|e| format!("invalid template config: {e}"))?
         };
+        if config.preset != "cpu" {
+            return Err(format!(
+                "invalid template config: unknown preset {:?}, expected \"cpu\"",
+                config.preset
+            )
+            .into());
+        }
         if config.channels < 1 || config.feature_dim < 1 {
             return Err("invalid template config: channels and feature_dim must be ≥ 1".into());
         }

@@ -1,0 +1,219 @@
+//! Checkpoints: `checkpoints/<name>.safetensors` (model weights and buffers, AdamW moments)
+//! plus `checkpoints/<name>.json` (everything else). The JSON is written last, so a
+//! checkpoint whose JSON exists is complete; both writes are atomic.
+//!
+//! Names: `epoch-0010` after a finished epoch, `epoch-0010-step-0012` when a run was
+//! interrupted 12 steps into epoch 11, and `best` for the best validation score so far.
+
+use super::config::TrainConfig;
+use super::metrics::Accumulator;
+use crate::atomic::{write_atomic, write_json};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginIdentity {
+    pub name: String,
+    pub version: String,
+    pub fingerprint: String,
+}
+
+/// Early stopping's memory, carried across resumes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStoppingState {
+    pub best: Option<f64>,
+    pub best_epoch: usize,
+    pub epochs_without_improvement: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    pub format: u32,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches already trained of epoch `epoch + 1` (0 at an epoch boundary).
+    pub step_in_epoch: usize,
+    /// Optimiser steps so far.
+    pub global_step: i64,
+    /// The partial epoch's training sums.
+    pub train_progress: Accumulator,
+    pub early_stopping: EarlyStoppingState,
+    /// Seconds of training so far, across resumes.
+    pub elapsed_seconds: f64,
+    pub timestamp_unix: u64,
+    pub config: TrainConfig,
+    pub plugin: PluginIdentity,
+    /// Name and shape of every saved model tensor, to refuse another architecture early.
+    pub model_tensors: Vec<(String, Vec<i64>)>,
+    pub tensors_file: String,
+    pub tensors_bytes: u64,
+}
+
+pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+pub fn name_for(epoch: usize, step_in_epoch: usize) -> String {
+    match step_in_epoch {
+        0 => format!("epoch-{epoch:04}"),
+        s => format!("epoch-{epoch:04}-step-{s:04}"),
+    }
+}
+
+/// Writes a checkpoint named `name` (tensors first, then the JSON that completes it).
+pub fn save(
+    dir: &Path,
+    name: &str,
+    meta: &mut CheckpointMeta,
+    tensors: &[(String, Tensor)],
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tensors_file = format!("{name}.safetensors");
+    let tensors_path = dir.join(&tensors_file);
+    let temp = dir.join(format!(".{name}.safetensors.tmp"));
+    Tensor::write_safetensors(tensors, &temp)
+        .with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::rename(&temp, &tensors_path)
+        .with_context(|| format!("renaming into {}", tensors_path.display()))?;
+    meta.tensors_file = tensors_file;
+    meta.tensors_bytes = std::fs::metadata(&tensors_path)?.len();
+    let json = dir.join(format!("{name}.json"));
+    write_json(&json, meta)?;
+    Ok(json)
+}
+
+pub struct Loaded {
+    pub meta: CheckpointMeta,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// Reads a checkpoint given as its `.json`, its `.safetensors` or its name without extension.
+pub fn load(path: &Path) -> Result<Loaded> {
+    let json = path.with_extension("json");
+    let meta = read_meta(&json)?;
+    let tensors_path = json.with_file_name(&meta.tensors_file);
+    let tensors = Tensor::read_safetensors(&tensors_path)
+        .with_context(|| format!("reading checkpoint tensors {}", tensors_path.display()))?
+        .into_iter()
+        .collect();
+    Ok(Loaded { meta, tensors })
+}
+
+fn read_meta(json: &Path) -> Result<CheckpointMeta> {
+    let text =
+        std::fs::read(json).with_context(|| format!("reading checkpoint {}", json.display()))?;
+    let meta: CheckpointMeta = serde_json::from_slice(&text)
+        .with_context(|| format!("checkpoint {} is not valid", json.display()))?;
+    if meta.format != FORMAT {
+        bail!(
+            "checkpoint {} has format {}, this trajhost reads format {FORMAT}",
+            json.display(),
+            meta.format
+        );
+    }
+    let tensors = json.with_file_name(&meta.tensors_file);
+    let size = std::fs::metadata(&tensors).map(|m| m.len()).ok();
+    if size != Some(meta.tensors_bytes) {
+        bail!(
+            "checkpoint {} is incomplete: {} is missing or has the wrong size",
+            json.display(),
+            tensors.display()
+        );
+    }
+    Ok(meta)
+}
+
+/// The newest complete checkpoint in `run_dir` (by training progress), if any.
+pub fn newest(run_dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(checkpoint_dir(run_dir)).ok()?;
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with("epoch-"))
+        })
+        .filter_map(|p| read_meta(&p).ok().map(|m| ((m.epoch, m.step_in_epoch), p)))
+        .max_by_key(|(progress, _)| *progress)
+        .map(|(_, p)| p)
+}
+
+/// Refuses a checkpoint made for another plugin or architecture, naming what differs.
+pub fn check_fits(
+    meta: &CheckpointMeta,
+    plugin: &PluginIdentity,
+    model: &[(String, Vec<i64>)],
+    source: &Path,
+) -> Result<()> {
+    let shown = source.display();
+    if meta.plugin.name != plugin.name {
+        bail!(
+            "checkpoint {shown} was made for plugin '{}' {}, this run uses plugin '{}' {}",
+            meta.plugin.name,
+            meta.plugin.version,
+            plugin.name,
+            plugin.version
+        );
+    }
+    if meta.plugin.fingerprint != plugin.fingerprint {
+        bail!(
+            "checkpoint {shown} was made with {}, this run uses {}",
+            meta.plugin.fingerprint,
+            plugin.fingerprint
+        );
+    }
+    if meta.model_tensors != model {
+        let saved: HashMap<&String, &Vec<i64>> =
+            meta.model_tensors.iter().map(|(n, s)| (n, s)).collect();
+        let difference = model
+            .iter()
+            .find_map(|(n, s)| match saved.get(n) {
+                None => Some(format!(
+                    "the model has '{n}' {s:?}, the checkpoint does not"
+                )),
+                Some(saved) if *saved != s => Some(format!(
+                    "'{n}' is {s:?} in the model, {saved:?} in the checkpoint"
+                )),
+                _ => None,
+            })
+            .unwrap_or_else(|| "the checkpoint has tensors the model does not".into());
+        return Err(anyhow!("checkpoint {shown} does not fit this model's architecture: {difference} (was the backbone config changed?)"));
+    }
+    Ok(())
+}
+
+/// Deletes periodic checkpoints beyond the newest `keep` (never `best`).
+pub fn prune(run_dir: &Path, keep: usize) -> Result<()> {
+    let dir = checkpoint_dir(run_dir);
+    let mut periodic: Vec<(usize, usize, PathBuf)> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with("epoch-"))
+        })
+        .filter_map(|p| read_meta(&p).ok().map(|m| (m.epoch, m.step_in_epoch, p)))
+        .collect();
+    periodic.sort();
+    let excess = periodic.len().saturating_sub(keep);
+    for (_, _, json) in periodic.into_iter().take(excess) {
+        // The JSON first: without it the checkpoint no longer counts as complete.
+        std::fs::remove_file(&json)?;
+        let _ = std::fs::remove_file(json.with_extension("safetensors"));
+    }
+    Ok(())
+}
+
+/// Copies checkpoint `name` to `best` (tensors, then JSON).
+pub fn mark_best(dir: &Path, name: &str) -> Result<()> {
+    let tensors = std::fs::read(dir.join(format!("{name}.safetensors")))?;
+    write_atomic(&dir.join("best.safetensors"), &tensors)?;
+    let mut meta = read_meta(&dir.join(format!("{name}.json")))?;
+    meta.tensors_file = "best.safetensors".into();
+    write_json(&dir.join("best.json"), &meta)
+}

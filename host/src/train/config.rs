@@ -1,0 +1,182 @@
+//! The training configuration (`configs/validation.ron`, `configs/full.ron`).
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Shown in PROGRESS.txt and reports, e.g. "validation" or "full".
+    pub phase: String,
+    /// Total epochs of the run; a run resumed at epoch k trains epochs k+1 ..= epochs.
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Linear warm-up length in optimiser steps, then cosine decay to `min_lr` if `cosine`.
+    pub warmup_steps: usize,
+    pub cosine: bool,
+    pub min_lr: f64,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Write a checkpoint every this many epochs (and at the end, and on Ctrl-C).
+    pub checkpoint_interval: usize,
+    /// How many periodic checkpoints to keep besides `best`.
+    pub keep_checkpoints: usize,
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Loss weights; 0 disables a task.
+    pub classification_weight: f64,
+    pub prediction_weight: f64,
+    /// Predict the ball's position this many frames after the last input frame.
+    pub predict_future: usize,
+    pub seed: u64,
+    /// The backbone plugin's own RON configuration (e.g. `(preset: "cpu")`).
+    pub backbone: String,
+    /// Use only the first N training samples (for quick runs); None = all.
+    pub max_train_samples: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingConfig {
+    /// A validation metric: "val_loss", "val_accuracy" or "val_mse".
+    pub metric: String,
+    pub patience: usize,
+    pub min_delta: f64,
+}
+
+impl EarlyStoppingConfig {
+    /// Whether larger values of the metric are better.
+    pub fn maximise(&self) -> bool {
+        self.metric == "val_accuracy"
+    }
+}
+
+pub const METRICS: [&str; 3] = ["val_loss", "val_accuracy", "val_mse"];
+
+impl TrainConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses RON; errors carry `source:line:column` and name the field.
+    pub fn parse(text: &str, source: &str) -> Result<Self> {
+        let config: TrainConfig = ron::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{source}:{}:{}: {}",
+                e.position.line,
+                e.position.col,
+                e.code
+            )
+        })?;
+        config
+            .validate()
+            .with_context(|| format!("{source}: invalid training config"))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("checkpoint_interval", self.checkpoint_interval),
+            ("keep_checkpoints", self.keep_checkpoints),
+            ("predict_future", self.predict_future),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                bail!("field `{field}` must be at least 1");
+            }
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("field `lr` must be a positive number, got {}", self.lr);
+        }
+        if self.weight_decay < 0.0 || self.min_lr < 0.0 {
+            bail!("fields `weight_decay` and `min_lr` must not be negative");
+        }
+        if matches!(self.grad_clip, Some(c) if c <= 0.0) {
+            bail!("field `grad_clip` must be positive when set");
+        }
+        if self.classification_weight < 0.0 || self.prediction_weight < 0.0 {
+            bail!("fields `classification_weight` and `prediction_weight` must not be negative");
+        }
+        if self.classification_weight == 0.0 && self.prediction_weight == 0.0 {
+            bail!("fields `classification_weight` and `prediction_weight` are both 0: nothing to train");
+        }
+        if let Some(es) = &self.early_stopping {
+            if !METRICS.contains(&es.metric.as_str()) {
+                bail!(
+                    "field `early_stopping.metric` is {:?}; expected one of {METRICS:?}",
+                    es.metric
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALIDATION: &str = include_str!("../../../configs/validation.ron");
+    const FULL: &str = include_str!("../../../configs/full.ron");
+
+    #[test]
+    fn shipped_configs_parse_with_the_seed_values() {
+        let v = TrainConfig::parse(VALIDATION, "validation.ron").unwrap();
+        assert_eq!(
+            (v.epochs, v.batch_size, v.lr, v.checkpoint_interval),
+            (10, 32, 1e-3, 2)
+        );
+        assert_eq!(v.early_stopping.unwrap().patience, 5);
+        assert_eq!(
+            (
+                v.classification_weight,
+                v.prediction_weight,
+                v.predict_future
+            ),
+            (1.0, 1.0, 5)
+        );
+        let f = TrainConfig::parse(FULL, "full.ron").unwrap();
+        assert_eq!((f.epochs, f.lr, f.checkpoint_interval), (50, 5e-4, 5));
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_line_and_column() {
+        let text = VALIDATION.replace("batch_size:", "batch_sise:");
+        let err = TrainConfig::parse(&text, "v.ron").unwrap_err().to_string();
+        assert!(
+            err.contains("batch_sise") && err.starts_with("v.ron:"),
+            "{err}"
+        );
+        let line = VALIDATION
+            .lines()
+            .position(|l| l.contains("batch_size:"))
+            .unwrap()
+            + 1;
+        assert!(err.contains(&format!("v.ron:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        for (from, to, field) in [
+            ("epochs: 10", "epochs: 0", "epochs"),
+            ("lr: 1e-3", "lr: -1.0", "lr"),
+            (
+                "metric: \"val_loss\"",
+                "metric: \"val_los\"",
+                "early_stopping.metric",
+            ),
+        ] {
+            let text = VALIDATION.replace(from, to);
+            assert_ne!(text, VALIDATION, "{from} is in the shipped config");
+            let err = format!("{:#}", TrainConfig::parse(&text, "v.ron").unwrap_err());
+            assert!(err.contains(&format!("`{field}`")), "{err}");
+        }
+    }
+}

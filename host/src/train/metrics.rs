@@ -1,0 +1,167 @@
+//! Per-split metrics: losses, accuracy (overall, per class, confusion) and prediction MSE
+//! (overall and per axis), plus the two reference baselines for the report.
+
+use super::data::{batches, SplitData};
+use super::model::{compute_loss, Losses, Outputs, UnifiedModel, NUM_CLASSES};
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+pub const CLASS_NAMES: [&str; 4] = ["linear", "circular", "helical", "parabolic"];
+
+/// Running sums over batches; serialisable so that a run interrupted mid-epoch resumes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Accumulator {
+    pub samples: u64,
+    pub loss_sum: f64,
+    pub classification_loss_sum: f64,
+    pub prediction_loss_sum: f64,
+    /// Sum of squared errors per axis.
+    pub squared_error: [f64; 3],
+    /// `confusion[true][predicted]`.
+    pub confusion: [[u64; 4]; 4],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub samples: u64,
+    pub loss: f64,
+    pub classification_loss: f64,
+    pub prediction_loss: f64,
+    pub accuracy: f64,
+    pub per_class_accuracy: [f64; 4],
+    pub confusion: [[u64; 4]; 4],
+    pub mse: f64,
+    pub mse_per_axis: [f64; 3],
+}
+
+impl Accumulator {
+    pub fn add(&mut self, outputs: &Outputs, labels: &Tensor, target: &Tensor, losses: &Losses) {
+        let b = labels.size()[0] as u64;
+        self.samples += b;
+        self.loss_sum += losses.total.double_value(&[]) * b as f64;
+        self.classification_loss_sum += losses.classification.double_value(&[]) * b as f64;
+        self.prediction_loss_sum += losses.prediction.double_value(&[]) * b as f64;
+        let squared: Vec<f64> = Vec::try_from(
+            (&outputs.position - target)
+                .square()
+                .sum_dim_intlist(0, false, Kind::Double),
+        )
+        .unwrap();
+        for (sum, s) in self.squared_error.iter_mut().zip(squared) {
+            *sum += s;
+        }
+        let predicted: Vec<i64> = Vec::try_from(outputs.logits.argmax(1, false)).unwrap();
+        let truth: Vec<i64> = Vec::try_from(labels).unwrap();
+        for (t, p) in truth.into_iter().zip(predicted) {
+            self.confusion[t as usize][p as usize] += 1;
+        }
+    }
+
+    pub fn finish(&self) -> SplitMetrics {
+        let n = self.samples.max(1) as f64;
+        let correct: u64 = (0..4).map(|c| self.confusion[c][c]).sum();
+        let per_class_accuracy = std::array::from_fn(|c| {
+            let total: u64 = self.confusion[c].iter().sum();
+            if total == 0 {
+                0.0
+            } else {
+                self.confusion[c][c] as f64 / total as f64
+            }
+        });
+        let mse_per_axis = self.squared_error.map(|s| s / n);
+        SplitMetrics {
+            samples: self.samples,
+            loss: self.loss_sum / n,
+            classification_loss: self.classification_loss_sum / n,
+            prediction_loss: self.prediction_loss_sum / n,
+            accuracy: correct as f64 / n,
+            per_class_accuracy,
+            confusion: self.confusion,
+            mse: mse_per_axis.iter().sum::<f64>() / 3.0,
+            mse_per_axis,
+        }
+    }
+}
+
+/// Metrics of the model on a whole split, in eval mode.
+pub fn evaluate(
+    model: &mut UnifiedModel,
+    split: &SplitData,
+    batch_size: usize,
+    device: Device,
+    weights: (f64, f64),
+) -> Result<SplitMetrics> {
+    let mut acc = Accumulator::default();
+    let order: Vec<i64> = (0..split.len() as i64).collect();
+    tch::no_grad(|| -> Result<()> {
+        for batch in batches(split, order, batch_size, device) {
+            let outputs = model.forward(&batch.videos, false)?;
+            let losses = compute_loss(&outputs, &batch.labels, &batch.target, weights.0, weights.1);
+            acc.add(&outputs, &batch.labels, &batch.target, &losses);
+        }
+        Ok(())
+    })?;
+    Ok(acc.finish())
+}
+
+/// What a model must beat: MSE of always predicting the training mean position, and of
+/// extrapolating the true last two positions at constant velocity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    pub mean_position_mse: f64,
+    pub constant_velocity_mse: f64,
+    pub chance_accuracy: f64,
+}
+
+pub fn baselines(train: &SplitData, test: &SplitData, predict_future: usize) -> Baselines {
+    let mean = train.target.mean_dim(0, true, Kind::Float);
+    let mean_position_mse = (&test.target - mean)
+        .square()
+        .mean(Kind::Double)
+        .double_value(&[]);
+    let (previous, last) = (test.last_two.select(1, 0), test.last_two.select(1, 1));
+    let extrapolated = &last + (&last - previous) * predict_future as f64;
+    let constant_velocity_mse = (&test.target - extrapolated)
+        .square()
+        .mean(Kind::Double)
+        .double_value(&[]);
+    Baselines {
+        mean_position_mse,
+        constant_velocity_mse,
+        chance_accuracy: 1.0 / NUM_CLASSES as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulator_counts_accuracy_confusion_and_mse() {
+        let outputs = Outputs {
+            logits: Tensor::from_slice2(&[
+                [5.0f32, 0., 0., 0.],
+                [0., 5., 0., 0.],
+                [5., 0., 0., 0.],
+            ]),
+            position: Tensor::from_slice2(&[[1.0f32, 0., 0.], [0., 0., 0.], [0., 0., 2.]]),
+        };
+        let labels = Tensor::from_slice(&[0i64, 1, 2]);
+        let target = Tensor::zeros([3, 3], (Kind::Float, Device::Cpu));
+        let losses = compute_loss(&outputs, &labels, &target, 1.0, 1.0);
+        let mut acc = Accumulator::default();
+        acc.add(&outputs, &labels, &target, &losses);
+        let m = acc.finish();
+        assert!((m.accuracy - 2.0 / 3.0).abs() < 1e-9);
+        assert_eq!(m.per_class_accuracy, [1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(m.confusion[2][0], 1);
+        assert!((m.mse_per_axis[0] - 1.0 / 3.0).abs() < 1e-9);
+        assert!((m.mse_per_axis[2] - 4.0 / 3.0).abs() < 1e-9);
+        assert!((m.mse - 5.0 / 9.0).abs() < 1e-9);
+        assert!(
+            (m.prediction_loss - m.mse).abs() < 1e-6,
+            "MSE loss is the mean over axes"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The training engine: unified model, loss, AdamW, checkpoints, the loop and its outputs.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod outputs;
+pub mod stop;
+pub mod trainer;
+
+pub use config::TrainConfig;
+pub use trainer::{train, Resume, TrainOptions, TrainOutcome};

@@ -1,0 +1,476 @@
+//! The training loop: epochs of shuffled batches, validation, checkpoints, early stopping,
+//! exact resume, and a final test evaluation with baselines.
+
+use super::checkpoint::{self, CheckpointMeta, EarlyStoppingState, PluginIdentity};
+use super::config::TrainConfig;
+use super::data::{self, batches, epoch_order, TrainingData};
+use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
+use super::model::{compute_loss, UnifiedModel};
+use super::optim::{learning_rate, AdamW};
+use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles};
+use super::stop;
+use crate::plugin::Plugin;
+use anyhow::{anyhow, bail, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tch::{Device, Tensor};
+
+pub enum Resume {
+    /// The newest complete checkpoint in the run folder, or a fresh start if there is none.
+    Auto,
+    Path(PathBuf),
+}
+
+pub struct TrainOptions {
+    pub plugin: PathBuf,
+    pub data: PathBuf,
+    pub config: TrainConfig,
+    pub out: PathBuf,
+    pub resume: Option<Resume>,
+    pub device: Device,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum TrainOutcome {
+    Finished { final_metrics: PathBuf },
+    Interrupted { checkpoint: PathBuf },
+}
+
+/// Where training stands; exactly what a checkpoint restores.
+#[derive(Clone)]
+struct Position {
+    epoch: usize,
+    step_in_epoch: usize,
+    global_step: i64,
+    train_progress: Accumulator,
+    early_stopping: EarlyStoppingState,
+    elapsed_seconds: f64,
+}
+
+struct Run<'a> {
+    config: &'a TrainConfig,
+    name: String,
+    model: UnifiedModel,
+    optimizer: AdamW,
+    plugin: PluginIdentity,
+    files: RunFiles,
+    device: Device,
+}
+
+pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
+    let config = &options.config;
+    stop::install_handler();
+    let plugin = Plugin::load(&options.plugin)?;
+    let identity = PluginIdentity {
+        name: plugin.stamp.name.clone(),
+        version: plugin.stamp.plugin_version.clone(),
+        fingerprint: plugin.stamp.fingerprint.clone(),
+    };
+    tch::manual_seed(config.seed as i64);
+    let backbone = plugin.build(&config.backbone, options.device)?;
+    let model = UnifiedModel::new(backbone, options.device);
+    let optimizer = AdamW::new(model.parameters(), config.weight_decay);
+    let name = options
+        .out
+        .file_name()
+        .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+    let files = RunFiles::open(&options.out)?;
+    let mut run = Run {
+        config,
+        name,
+        model,
+        optimizer,
+        plugin: identity,
+        files,
+        device: options.device,
+    };
+
+    let resume_from = match &options.resume {
+        None => None,
+        Some(Resume::Auto) => checkpoint::newest(&options.out),
+        Some(Resume::Path(p)) => Some(p.clone()),
+    };
+    let position = match &resume_from {
+        Some(path) => run.restore(path)?,
+        None => Position {
+            epoch: 0,
+            step_in_epoch: 0,
+            global_step: 0,
+            train_progress: Accumulator::default(),
+            early_stopping: EarlyStoppingState::default(),
+            elapsed_seconds: 0.0,
+        },
+    };
+    run.files.keep_metrics_up_to(position.epoch)?;
+    run.files.log(&format!(
+        "start: plugin '{}' ({} parameters), data {}, device {:?}, {}",
+        run.plugin.name,
+        run.model.parameter_count(),
+        options.data.display(),
+        options.device,
+        match &resume_from {
+            Some(p) => format!(
+                "resuming from {} at epoch {} step {}",
+                p.display(),
+                position.epoch,
+                position.step_in_epoch
+            ),
+            None => "fresh start".into(),
+        }
+    ));
+    let data = data::load(
+        &options.data,
+        config.predict_future,
+        config.max_train_samples,
+    )?;
+    run.files.log(&format!(
+        "data: {} train, {} val, {} test videos of {} frames",
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.frames
+    ));
+    run.fit(&data, position)
+}
+
+impl Run<'_> {
+    fn weights(&self) -> (f64, f64) {
+        (
+            self.config.classification_weight,
+            self.config.prediction_weight,
+        )
+    }
+
+    fn model_tensor_shapes(&self) -> Vec<(String, Vec<i64>)> {
+        self.model
+            .state()
+            .into_iter()
+            .map(|(n, t)| (n, t.size()))
+            .collect()
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<Position> {
+        let loaded = checkpoint::load(path)?;
+        checkpoint::check_fits(
+            &loaded.meta,
+            &self.plugin,
+            &self.model_tensor_shapes(),
+            path,
+        )?;
+        let backbone: HashMap<String, Tensor> = loaded
+            .tensors
+            .iter()
+            .filter_map(|(n, t)| {
+                n.strip_prefix("backbone.")
+                    .map(|n| (n.to_string(), t.shallow_clone()))
+            })
+            .collect();
+        self.model.backbone.load_state(&backbone)?;
+        tch::no_grad(|| -> Result<()> {
+            for (name, mut head) in self
+                .model
+                .state()
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("heads."))
+            {
+                head.f_copy_(&loaded.tensors[&name])?;
+            }
+            Ok(())
+        })?;
+        self.optimizer
+            .load_state(&loaded.tensors, loaded.meta.global_step)?;
+        let m = loaded.meta;
+        Ok(Position {
+            epoch: m.epoch,
+            step_in_epoch: m.step_in_epoch,
+            global_step: m.global_step,
+            train_progress: m.train_progress,
+            early_stopping: m.early_stopping,
+            elapsed_seconds: m.elapsed_seconds,
+        })
+    }
+
+    fn save(&self, name: &str, at: &Position) -> Result<PathBuf> {
+        let mut tensors = self.model.state();
+        tensors.extend(self.optimizer.state());
+        let mut meta = CheckpointMeta {
+            format: checkpoint::FORMAT,
+            epoch: at.epoch,
+            step_in_epoch: at.step_in_epoch,
+            global_step: at.global_step,
+            train_progress: at.train_progress.clone(),
+            early_stopping: at.early_stopping.clone(),
+            elapsed_seconds: at.elapsed_seconds,
+            timestamp_unix: unix_now(),
+            config: self.config.clone(),
+            plugin: self.plugin.clone(),
+            model_tensors: self.model_tensor_shapes(),
+            tensors_file: String::new(),
+            tensors_bytes: 0,
+        };
+        let dir = checkpoint::checkpoint_dir(&self.files.dir);
+        let json = checkpoint::save(&dir, name, &mut meta, &tensors)?;
+        self.files.log(&format!("checkpoint: {}", json.display()));
+        Ok(json)
+    }
+
+    fn progress(
+        &self,
+        at: &Position,
+        steps_per_epoch: usize,
+        last: Option<&SplitMetrics>,
+        status: &str,
+    ) -> Result<()> {
+        self.files.set_status(format!(
+            "epoch {}/{} step {}/{steps_per_epoch}",
+            at.epoch + 1,
+            self.config.epochs,
+            at.step_in_epoch
+        ));
+        self.files.write_progress(&Progress {
+            run: &self.name,
+            phase: &self.config.phase,
+            epochs_done: at.epoch,
+            epochs: self.config.epochs,
+            step_in_epoch: at.step_in_epoch,
+            steps_per_epoch,
+            accuracy: last.map(|m| m.accuracy),
+            mse: last.map(|m| m.mse),
+            loss: last.map(|m| m.loss),
+            elapsed_seconds: at.elapsed_seconds,
+            status,
+        })
+    }
+
+    fn fit(&mut self, data: &TrainingData, mut at: Position) -> Result<TrainOutcome> {
+        let config = self.config;
+        let steps_per_epoch = data.train.len().div_ceil(config.batch_size);
+        let total_steps = steps_per_epoch * config.epochs;
+        let mut stopped_early = false;
+        let mut last_val = self.files.read_metrics()?.last().map(|r| r.val.clone());
+        let mut train_seconds = 0.0;
+        let mut trained_videos = 0usize;
+        self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
+        let mut last_progress = Instant::now();
+
+        while at.epoch < config.epochs {
+            let epoch = at.epoch + 1;
+            let order = epoch_order(data.train.len(), config.seed, epoch);
+            let skip = (at.step_in_epoch * config.batch_size).min(order.len());
+            let epoch_start = Instant::now();
+            let mut epoch_videos = 0usize;
+            let mut lr = 0.0;
+            for batch in batches(
+                &data.train,
+                order[skip..].to_vec(),
+                config.batch_size,
+                self.device,
+            ) {
+                // Seeding per step makes any stochastic layer replay exactly after a resume.
+                tch::manual_seed((config.seed as i64) ^ at.global_step.wrapping_mul(0x9E37_79B9));
+                let outputs = self.model.forward(&batch.videos, true)?;
+                let (wc, wp) = self.weights();
+                let losses = compute_loss(&outputs, &batch.labels, &batch.target, wc, wp);
+                let loss = losses.total.double_value(&[]);
+                if !loss.is_finite() {
+                    let kept = checkpoint::newest(&self.files.dir)
+                        .map_or("none yet".to_string(), |p| p.display().to_string());
+                    self.files.log(&format!(
+                        "stopped: loss is {loss} at step {}",
+                        at.global_step + 1
+                    ));
+                    bail!(
+                        "training stopped: the loss became {loss} at step {} (epoch {epoch}, batch {}); last good checkpoint: {kept}",
+                        at.global_step + 1,
+                        at.step_in_epoch + 1
+                    );
+                }
+                self.optimizer.zero_grad();
+                losses.total.backward();
+                if let Some(clip) = config.grad_clip {
+                    self.optimizer.clip_grad_norm(clip);
+                }
+                lr = learning_rate(
+                    at.global_step as usize,
+                    config.warmup_steps,
+                    total_steps,
+                    config.lr,
+                    config.min_lr,
+                    config.cosine,
+                );
+                self.optimizer.step(lr)?;
+                tch::no_grad(|| {
+                    at.train_progress
+                        .add(&outputs, &batch.labels, &batch.target, &losses)
+                });
+                at.global_step += 1;
+                at.step_in_epoch += 1;
+                epoch_videos += batch.labels.size()[0] as usize;
+
+                let now = epoch_start.elapsed().as_secs_f64();
+                if stop::requested() {
+                    at.elapsed_seconds += now;
+                    let name = checkpoint::name_for(at.epoch, at.step_in_epoch);
+                    let json = self.save(&name, &at)?;
+                    self.progress(&at, steps_per_epoch, last_val.as_ref(), "interrupted")?;
+                    self.files.log(&format!(
+                        "interrupted at epoch {epoch} step {}; resume with --resume auto",
+                        at.step_in_epoch
+                    ));
+                    return Ok(TrainOutcome::Interrupted { checkpoint: json });
+                }
+                if last_progress.elapsed() >= Duration::from_secs(30) {
+                    let shown = Position {
+                        elapsed_seconds: at.elapsed_seconds + now,
+                        ..at.clone()
+                    };
+                    self.progress(&shown, steps_per_epoch, last_val.as_ref(), "training")?;
+                    last_progress = Instant::now();
+                }
+            }
+            let epoch_seconds = epoch_start.elapsed().as_secs_f64();
+            train_seconds += epoch_seconds;
+            trained_videos += epoch_videos;
+            let train_metrics = at.train_progress.finish();
+            let weights = self.weights();
+            let val = evaluate(
+                &mut self.model,
+                &data.val,
+                config.batch_size,
+                self.device,
+                weights,
+            )?;
+            at.elapsed_seconds += epoch_start.elapsed().as_secs_f64();
+            at.epoch = epoch;
+            at.step_in_epoch = 0;
+            at.train_progress = Accumulator::default();
+            let record = EpochRecord {
+                epoch,
+                phase: config.phase.clone(),
+                lr,
+                train: train_metrics,
+                val: val.clone(),
+                elapsed_seconds: at.elapsed_seconds,
+                train_videos_per_second: epoch_videos as f64 / epoch_seconds.max(1e-9),
+            };
+            self.files.append_metrics(&record)?;
+            self.files.log(&format!(
+                "epoch {epoch}/{}: train loss {:.4} acc {:.3} mse {:.4} | val loss {:.4} acc {:.3} mse {:.4} | {:.0} videos/s",
+                config.epochs,
+                record.train.loss,
+                record.train.accuracy,
+                record.train.mse,
+                val.loss,
+                val.accuracy,
+                val.mse,
+                record.train_videos_per_second
+            ));
+            eprintln!(
+                "[{}] epoch {epoch}/{} train loss {:.4} | val acc {:.1}% mse {:.4} | {:.0} videos/s",
+                self.name,
+                config.epochs,
+                record.train.loss,
+                100.0 * val.accuracy,
+                val.mse,
+                record.train_videos_per_second
+            );
+            let improved = self.update_early_stopping(&mut at.early_stopping, &val, epoch);
+            if improved {
+                self.save("best", &at)?;
+            }
+            let patience_over = config
+                .early_stopping
+                .as_ref()
+                .is_some_and(|es| at.early_stopping.epochs_without_improvement >= es.patience);
+            if epoch % config.checkpoint_interval == 0 || epoch == config.epochs || patience_over {
+                self.save(&checkpoint::name_for(epoch, 0), &at)?;
+                checkpoint::prune(&self.files.dir, config.keep_checkpoints)?;
+            }
+            last_val = Some(val);
+            self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
+            last_progress = Instant::now();
+            if patience_over {
+                self.files.log(&format!(
+                    "early stopping after epoch {epoch}: no improvement in {} epochs",
+                    at.early_stopping.epochs_without_improvement
+                ));
+                stopped_early = true;
+                break;
+            }
+        }
+
+        let weights = self.weights();
+        let test = evaluate(
+            &mut self.model,
+            &data.test,
+            config.batch_size,
+            self.device,
+            weights,
+        )?;
+        let final_metrics = FinalMetrics {
+            run: self.name.clone(),
+            phase: config.phase.clone(),
+            plugin: self.plugin.name.clone(),
+            epochs_trained: at.epoch,
+            stopped_early,
+            test,
+            val: last_val.ok_or_else(|| anyhow!("no epoch was trained"))?,
+            baselines: baselines(&data.train, &data.test, config.predict_future),
+            wall_seconds: at.elapsed_seconds,
+            train_videos_per_second: if train_seconds > 0.0 {
+                trained_videos as f64 / train_seconds
+            } else {
+                0.0
+            },
+            parameter_count: self.model.parameter_count(),
+            checkpoint_bytes: checkpoint::newest(&self.files.dir)
+                .and_then(|p| checkpoint::load(&p).ok())
+                .map_or(0, |c| c.meta.tensors_bytes),
+        };
+        let path = self.files.write_final(&final_metrics)?;
+        self.progress(&at, steps_per_epoch, Some(&final_metrics.val), "finished")?;
+        self.files.log(&format!(
+            "finished: test acc {:.3} mse {:.4} (baselines: mean {:.4}, constant velocity {:.4}); {}",
+            final_metrics.test.accuracy,
+            final_metrics.test.mse,
+            final_metrics.baselines.mean_position_mse,
+            final_metrics.baselines.constant_velocity_mse,
+            path.display()
+        ));
+        Ok(TrainOutcome::Finished {
+            final_metrics: path,
+        })
+    }
+
+    /// Returns whether `val` is the best so far by the configured metric (val_loss by default).
+    fn update_early_stopping(
+        &self,
+        state: &mut EarlyStoppingState,
+        val: &SplitMetrics,
+        epoch: usize,
+    ) -> bool {
+        let (metric, min_delta, maximise) = match &self.config.early_stopping {
+            Some(es) => (es.metric.as_str(), es.min_delta, es.maximise()),
+            None => ("val_loss", 0.0, false),
+        };
+        let value = match metric {
+            "val_accuracy" => val.accuracy,
+            "val_mse" => val.mse,
+            _ => val.loss,
+        };
+        let improved = match state.best {
+            None => true,
+            Some(best) if maximise => value > best + min_delta,
+            Some(best) => value < best - min_delta,
+        };
+        if improved {
+            state.best = Some(value);
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        improved
+    }
+}
