@@ -8,8 +8,8 @@ use rand::Rng;
 
 /// Labels are `(p_cam - (0, 0, NORM_DEPTH)) / NORM_SCALE` (see README-data.md): a fixed affine
 /// map, so every label is observable from the image (ball position and apparent size).
-pub const NORM_DEPTH: f64 = 4.0;
-pub const NORM_SCALE: f64 = 1.5;
+pub const NORM_DEPTH: f64 = 2.6;
+pub const NORM_SCALE: f64 = 1.2;
 
 /// Fraction of the half-image kept free around the trajectory by the automatic camera.
 const VIEW_MARGIN: f64 = 0.12;
@@ -56,7 +56,9 @@ impl Camera {
         let azimuth = rng.gen_range(0.0..TAU);
         let elevation = rng.gen_range(10f64..40.0).to_radians();
         let extra = rng.gen_range(1.0..1.2);
-        Self::fitted(points, pad, fov_deg, width, height, azimuth, elevation, extra)
+        Self::fitted(
+            points, pad, fov_deg, width, height, azimuth, elevation, extra,
+        )
     }
 
     /// The fixed viewpoint used when `auto_camera` is off; still fitted so the ball stays in view.
@@ -97,7 +99,13 @@ impl Camera {
                     .max(2.0 * pad - r.z + 0.5)
             })
             .fold(1.0, f64::max);
-        Camera::look_at(target + dir * distance * extra, target, fov_deg, width, height)
+        Camera::look_at(
+            target + dir * distance * extra,
+            target,
+            fov_deg,
+            width,
+            height,
+        )
     }
 
     pub fn to_camera(&self, p: DVec3) -> DVec3 {
@@ -106,7 +114,10 @@ impl Camera {
 
     /// Continuous pixel coordinates (pixel (i, j) covers [i, i+1) × [j, j+1)).
     pub fn project(&self, pc: DVec3) -> (f64, f64) {
-        (self.fx * pc.x / pc.z + self.cx, self.fy * pc.y / pc.z + self.cy)
+        (
+            self.fx * pc.x / pc.z + self.cx,
+            self.fy * pc.y / pc.z + self.cy,
+        )
     }
 
     /// Ray direction in world coordinates through continuous pixel (u, v).
@@ -127,8 +138,7 @@ impl Camera {
         let row = |i: usize| r.row(i);
         let (r0, r1, r2) = (row(0), row(1), row(2));
         [
-            r0.x, r0.y, r0.z, t.x, r1.x, r1.y, r1.z, t.y, r2.x, r2.y, r2.z, t.z, 0.0, 0.0, 0.0,
-            1.0,
+            r0.x, r0.y, r0.z, t.x, r1.x, r1.y, r1.z, t.y, r2.x, r2.y, r2.z, t.z, 0.0, 0.0, 0.0, 1.0,
         ]
         .map(|x| x as f32)
     }
@@ -175,7 +185,8 @@ mod tests {
         let pc = cam.to_camera(p);
         for i in 0..3 {
             let row = &e[i * 4..i * 4 + 4];
-            let got = row[0] as f64 * p.x + row[1] as f64 * p.y + row[2] as f64 * p.z + row[3] as f64;
+            let got =
+                row[0] as f64 * p.x + row[1] as f64 * p.y + row[2] as f64 * p.z + row[3] as f64;
             assert!((got - pc[i]).abs() < 1e-5);
         }
     }

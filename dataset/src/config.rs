@@ -100,7 +100,11 @@ impl fmt::Display for ConfigError {
         if let (Some(line), Some(column)) = (self.line, self.column) {
             write!(f, ":{line}:{column}")?;
         }
-        write!(f, ": invalid config field `{}`: {}", self.field, self.message)
+        write!(
+            f,
+            ": invalid config field `{}`: {}",
+            self.field, self.message
+        )
     }
 }
 
@@ -165,7 +169,10 @@ impl DataConfig {
             let class = Class::from_name(name).ok_or_else(|| {
                 locate_err(
                     &format!("classes[{i}]"),
-                    format!("unknown class {name:?}, expected one of {}", Class::NAMES.join(", ")),
+                    format!(
+                        "unknown class {name:?}, expected one of {}",
+                        Class::NAMES.join(", ")
+                    ),
                 )
             })?;
             classes.push(class);
@@ -195,7 +202,9 @@ impl DataConfig {
                 test: raw.split.test,
             },
         };
-        config.check().map_err(|(field, message)| locate_err(field, message))?;
+        config
+            .check()
+            .map_err(|(field, message)| locate_err(field, message))?;
         Ok(config)
     }
 
@@ -225,7 +234,10 @@ impl DataConfig {
         positive("workers", self.workers)?;
         for (field, v) in [("width", self.width), ("height", self.height)] {
             if !(16..=1024).contains(&v) {
-                return Err((field, format!("resolution must be 16..=1024 pixels, got {v}")));
+                return Err((
+                    field,
+                    format!("resolution must be 16..=1024 pixels, got {v}"),
+                ));
             }
         }
         if self.classes.is_empty() {
@@ -245,7 +257,12 @@ impl DataConfig {
         };
         in_range("fps", self.fps, 1.0, 1000.0)?;
         in_range("fov_deg", self.fov_deg, 10.0, 120.0)?;
-        in_range("augmentation.noise_level", self.augmentation.noise_level, 0.0, 0.2)?;
+        in_range(
+            "augmentation.noise_level",
+            self.augmentation.noise_level,
+            0.0,
+            0.2,
+        )?;
         in_range("pixel_noise", self.pixel_noise, 0.0, 0.1)?;
         in_range("split.train", self.split.train, 0.0, 1.0)?;
         in_range("split.val", self.split.val, 0.0, 1.0)?;
@@ -371,7 +388,10 @@ mod tests {
 
     fn with(field_line: &str, replacement: &str) -> String {
         let text = DEFAULT_CONFIG_RON.replacen(field_line, replacement, 1);
-        assert_ne!(text, DEFAULT_CONFIG_RON, "{field_line} not found in the default config");
+        assert_ne!(
+            text, DEFAULT_CONFIG_RON,
+            "{field_line} not found in the default config"
+        );
         text
     }
 
@@ -396,9 +416,12 @@ mod tests {
     fn zero_frames_names_field_and_position() {
         let e = err(&with("frames: 32", "frames: 0"));
         assert_eq!(e.field, "frames");
-        assert_eq!((e.line, e.column), (Some(10), Some(5)));
+        assert_eq!((e.line, e.column), (Some(9), Some(5)));
         let msg = e.to_string();
-        assert!(msg.starts_with("cfg.ron:10:5:") && msg.contains("`frames`"), "{msg}");
+        assert!(
+            msg.starts_with("cfg.ron:9:5:") && msg.contains("`frames`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -413,33 +436,49 @@ mod tests {
     fn zero_resolution_names_field() {
         let e = err(&with("height: 64", "height: 0"));
         assert_eq!(e.field, "height");
-        assert_eq!(e.line, Some(13));
+        assert_eq!(e.line, Some(12));
         assert!(e.to_string().contains("`height`"));
     }
 
     #[test]
     fn unknown_class_names_the_list_entry() {
-        let e = err(&with("\"helical\"", "\"zigzag\""));
+        let e = err(&with(
+            "\"helical\", \"parabolic\"]",
+            "\"zigzag\", \"parabolic\"]",
+        ));
         assert_eq!(e.field, "classes[2]");
-        assert!(e.message.contains("zigzag") && e.message.contains("parabolic"), "{e}");
+        assert!(
+            e.message.contains("zigzag") && e.message.contains("parabolic"),
+            "{e}"
+        );
         // Points at the offending string literal on line 7.
         assert_eq!(e.line, Some(7));
         let col = e.column.unwrap();
-        let line7 = DEFAULT_CONFIG_RON.lines().nth(6).unwrap().replace("helical", "zigzag");
+        let line7 = DEFAULT_CONFIG_RON
+            .lines()
+            .nth(6)
+            .unwrap()
+            .replace("helical", "zigzag");
         assert_eq!(&line7[col - 1..col + 7], "\"zigzag\"");
     }
 
     #[test]
     fn unknown_field_is_rejected_with_line_and_column() {
-        let e = err(&with("    fps: 30.0,\n", "    fps: 30.0,\n    colour: 3,\n"));
+        let e = err(&with(
+            "    fps: 30.0,\n",
+            "    fps: 30.0,\n    colour: 3,\n",
+        ));
         assert!(e.message.contains("colour"), "{e}");
-        assert_eq!(e.line, Some(15));
+        assert_eq!(e.line, Some(14));
         assert!(e.column.is_some());
     }
 
     #[test]
     fn unknown_nested_field_is_rejected() {
-        let e = err(&with("random_scale: true,", "random_scale: true, blur: 1.0,"));
+        let e = err(&with(
+            "random_scale: true,",
+            "random_scale: true, blur: 1.0,",
+        ));
         assert!(e.message.contains("blur"), "{e}");
         assert!(e.line.is_some());
     }
@@ -448,14 +487,14 @@ mod tests {
     fn type_error_names_the_field_before_it() {
         let e = err(&with("width: 64", "width: \"wide\""));
         assert_eq!(e.field, "width");
-        assert_eq!(e.line, Some(12));
+        assert_eq!(e.line, Some(11));
     }
 
     #[test]
     fn syntax_error_has_line_and_column() {
         let e = err(&with("fps: 30.0,", "fps: 30.0,,"));
-        assert_eq!(e.line, Some(14));
-        assert!(e.to_string().starts_with("cfg.ron:14:"), "{e}");
+        assert_eq!(e.line, Some(13));
+        assert!(e.to_string().starts_with("cfg.ron:13:"), "{e}");
     }
 
     #[test]

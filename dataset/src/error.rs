@@ -15,7 +15,9 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("shard {file} does not match the manifest: sha256 is {actual}, manifest says {expected}")]
+    #[error(
+        "shard {file} does not match the manifest: sha256 is {actual}, manifest says {expected}"
+    )]
     HashMismatch {
         file: String,
         expected: String,

@@ -65,7 +65,8 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
 }
 
 /// Renders shard k+1 on the pool while the writer thread hashes, stores and records shard k;
-/// the rendezvous channel bounds memory to about two shards.
+/// the rendezvous channel bounds memory to two shard buffers, which are recycled (fresh
+/// allocations would cost a page fault per 4 KiB on every shard).
 fn run_pipeline(
     cfg: &DataConfig,
     out: &Path,
@@ -76,6 +77,7 @@ fn run_pipeline(
     let classes: Vec<String> = Class::NAMES.iter().map(|s| s.to_string()).collect();
     let first = manifest.shards.len();
     let (tx, rx) = mpsc::sync_channel::<(usize, Shard)>(0);
+    let (recycle_tx, recycle_rx) = mpsc::channel::<Shard>();
     std::thread::scope(|s| {
         let writer = s.spawn(move || -> Result<Manifest> {
             for (k, shard) in rx {
@@ -90,11 +92,14 @@ fn run_pipeline(
                 });
                 manifest.save(out)?;
                 progress.shard_done();
+                // The generator may have finished already; then the buffer is just dropped.
+                let _ = recycle_tx.send(shard);
             }
             Ok(manifest)
         });
         for k in first..cfg.shard_count() {
-            let shard = pool.install(|| build_shard(cfg, k, progress));
+            let spare = recycle_rx.try_recv().ok();
+            let shard = pool.install(|| build_shard(cfg, k, spare, progress));
             if tx.send((k, shard)).is_err() {
                 break; // The writer failed; its error is returned by join below.
             }
@@ -104,11 +109,25 @@ fn run_pipeline(
     })
 }
 
-/// Generates the samples of shard `k` in parallel; each depends only on (seed, index).
-fn build_shard(cfg: &DataConfig, k: usize, progress: &Progress) -> Shard {
+/// Generates the samples of shard `k` in parallel (each depends only on (seed, index)), into
+/// `spare` when it has the right size; every element is overwritten.
+fn build_shard(cfg: &DataConfig, k: usize, spare: Option<Shard>, progress: &Progress) -> Shard {
     let first = k * cfg.checkpoint_interval;
     let n = cfg.checkpoint_interval.min(cfg.samples - first);
-    let mut shard = Shard::zeroed(first as u64, n, cfg.frames, cfg.horizon, cfg.height, cfg.width);
+    let mut shard = match spare {
+        Some(mut s) if s.n == n => {
+            s.indices = (first as u64..(first + n) as u64).collect();
+            s
+        }
+        _ => Shard::zeroed(
+            first as u64,
+            n,
+            cfg.frames,
+            cfg.horizon,
+            cfg.height,
+            cfg.width,
+        ),
+    };
     let labels: Vec<SampleLabels> = shard
         .videos
         .par_chunks_mut(cfg.video_bytes())
@@ -136,7 +155,9 @@ fn remove_temp_files(out: &Path) -> Result<()> {
     for entry in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
         let entry = entry.map_err(|e| Error::io(out, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = [TEMP_PREFIX, ".manifest-", ".progress-"].iter().any(|p| name.starts_with(p));
+        let ours = [TEMP_PREFIX, ".manifest-", ".progress-"]
+            .iter()
+            .any(|p| name.starts_with(p));
         if ours && name.ends_with(TEMP_SUFFIX) {
             std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         }
@@ -209,7 +230,12 @@ fn config_diff(old: &DataConfig, new: &DataConfig) -> String {
     };
     a.iter()
         .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, v)| format!("{k}: {v} -> {}", b.get(k).unwrap_or(&serde_json::Value::Null)))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {v} -> {}",
+                b.get(k).unwrap_or(&serde_json::Value::Null)
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -33,7 +33,9 @@ impl Dataset {
         }
         for entry in &manifest.shards {
             let path = dir.join(&entry.file);
-            let len = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, e))?
+                .len();
             if len != entry.bytes {
                 return Err(Error::format(
                     &path,
@@ -54,7 +56,9 @@ impl Dataset {
     /// Checks every shard's SHA-256 against the manifest (in parallel); the error names the
     /// first mismatching shard file.
     pub fn verify(&self) -> Result<()> {
-        (0..self.num_shards()).into_par_iter().try_for_each(|k| self.verify_shard(k))
+        (0..self.num_shards())
+            .into_par_iter()
+            .try_for_each(|k| self.verify_shard(k))
     }
 
     pub fn verify_shard(&self, k: usize) -> Result<()> {
@@ -88,8 +92,22 @@ impl Dataset {
         let path = self.dir.join(&entry.file);
         let (meta, shard) = read_shard(&path)?;
         let cfg = &self.manifest.config;
-        let expected = (entry.first_index, entry.count, cfg.frames, cfg.horizon, cfg.height, cfg.width);
-        let got = (meta.first_index, meta.count, meta.frames, meta.horizon, meta.height, meta.width);
+        let expected = (
+            entry.first_index,
+            entry.count,
+            cfg.frames,
+            cfg.horizon,
+            cfg.height,
+            cfg.width,
+        );
+        let got = (
+            meta.first_index,
+            meta.count,
+            meta.frames,
+            meta.horizon,
+            meta.height,
+            meta.width,
+        );
         if got != expected {
             return Err(Error::format(
                 &path,
@@ -109,6 +127,8 @@ impl Dataset {
 
     /// All global indices in `split`, ascending.
     pub fn indices(&self, split: Split) -> Vec<u64> {
-        (0..self.manifest.samples as u64).filter(|&i| self.split_of(i) == split).collect()
+        (0..self.manifest.samples as u64)
+            .filter(|&i| self.split_of(i) == split)
+            .collect()
     }
 }

@@ -63,13 +63,22 @@ pub struct ShardEntry {
 impl Manifest {
     /// A manifest with no shards yet; counts follow from the config alone.
     pub fn new(cfg: &DataConfig) -> Self {
-        let mut class_counts: BTreeMap<String, usize> =
-            cfg.classes.iter().map(|c| (c.name().to_string(), 0)).collect();
-        let mut split_counts: BTreeMap<String, usize> =
-            Split::ALL.iter().map(|s| (s.name().to_string(), 0)).collect();
+        let mut class_counts: BTreeMap<String, usize> = cfg
+            .classes
+            .iter()
+            .map(|c| (c.name().to_string(), 0))
+            .collect();
+        let mut split_counts: BTreeMap<String, usize> = Split::ALL
+            .iter()
+            .map(|s| (s.name().to_string(), 0))
+            .collect();
         for i in 0..cfg.samples as u64 {
-            *class_counts.get_mut(class_of(cfg, i).name()).expect("listed") += 1;
-            *split_counts.get_mut(split_of(cfg.seed, i, &cfg.split).name()).expect("listed") += 1;
+            *class_counts
+                .get_mut(class_of(cfg, i).name())
+                .expect("listed") += 1;
+            *split_counts
+                .get_mut(split_of(cfg.seed, i, &cfg.split).name())
+                .expect("listed") += 1;
         }
         Manifest {
             format_version: FORMAT_VERSION,
@@ -105,7 +114,10 @@ impl Manifest {
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::format(
                 &path,
-                format!("format_version {} is not {FORMAT_VERSION}", manifest.format_version),
+                format!(
+                    "format_version {} is not {FORMAT_VERSION}",
+                    manifest.format_version
+                ),
             ));
         }
         Ok(manifest)
@@ -140,7 +152,10 @@ mod tests {
     fn counts_are_balanced_and_saved_atomically() {
         let cfg = DataConfig::tiny();
         let m = Manifest::new(&cfg);
-        assert_eq!(m.class_counts.values().copied().collect::<Vec<_>>(), vec![16; 4]);
+        assert_eq!(
+            m.class_counts.values().copied().collect::<Vec<_>>(),
+            vec![16; 4]
+        );
         assert_eq!(m.split.counts.values().sum::<usize>(), 64);
         let dir = tempfile::tempdir().unwrap();
         m.save(dir.path()).unwrap();

@@ -51,7 +51,9 @@ impl Progress {
         } else {
             "unknown".into()
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         format!(
             "state: {state}\nsamples: {done} / {} ({:.1}%)\nshards complete: {} / {}\n\
              rate: {rate:.1} videos/s\nelapsed: {:.1} s\neta: {eta}\nupdated_unix: {now}\n",
@@ -70,7 +72,10 @@ impl Progress {
 }
 
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(".progress-").suffix(".tmp").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".progress-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.persist(dir.join(name)).map_err(|e| e.error)?;
     Ok(())
@@ -136,7 +141,11 @@ fn ticker(p: &Progress, stop: mpsc::Receiver<()>) {
         } else if last_line.elapsed() >= LINE_PERIOD {
             last_line = Instant::now();
             let done = p.done();
-            eprintln!("generated {done}/{} videos, {:.1} videos/s", p.total, p.rate());
+            eprintln!(
+                "generated {done}/{} videos, {:.1} videos/s",
+                p.total,
+                p.rate()
+            );
         }
         if last_file.elapsed() >= FILE_PERIOD {
             last_file = Instant::now();

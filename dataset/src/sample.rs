@@ -90,7 +90,10 @@ mod tests {
         generate_sample(&cfg, 6, &mut b);
         let lb = generate_sample(&cfg, 5, &mut b);
         assert_eq!((la, a.clone()), (lb, b.clone()));
-        let other = DataConfig { seed: cfg.seed + 1, ..cfg.clone() };
+        let other = DataConfig {
+            seed: cfg.seed + 1,
+            ..cfg.clone()
+        };
         generate_sample(&other, 5, &mut b);
         assert_ne!(a, b, "a different seed gives a different video");
     }

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
@@ -69,7 +70,14 @@ pub struct Shard {
 
 impl Shard {
     /// A zeroed shard ready to be filled by the generator.
-    pub fn zeroed(first_index: u64, n: usize, t: usize, horizon: usize, h: usize, w: usize) -> Self {
+    pub fn zeroed(
+        first_index: u64,
+        n: usize,
+        t: usize,
+        horizon: usize,
+        h: usize,
+        w: usize,
+    ) -> Self {
         Shard {
             n,
             t,
@@ -125,6 +133,8 @@ struct Tensor<'a> {
     dtype: Dtype,
     shape: Vec<usize>,
     data: &'a [u8],
+    /// When set, `data()` is empty: `safetensors::serialize` then yields only the header.
+    header_only: bool,
 }
 
 impl View for Tensor<'_> {
@@ -135,7 +145,7 @@ impl View for Tensor<'_> {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(self.data)
+        Cow::Borrowed(if self.header_only { &[] } else { self.data })
     }
     fn data_len(&self) -> usize {
         self.data.len()
@@ -149,34 +159,111 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// Writes `shard` as `dir/name` atomically: temp file in `dir`, hash, rename.
+/// Writes `shard` as `dir/name` atomically: temp file in `dir`, then rename.
+///
+/// The safetensors crate builds the header (8-byte length + JSON); the tensor bytes are then
+/// streamed in the header's offset order through a hasher, so the SHA-256 costs no second
+/// pass over the file and no copy of the shard.
 pub fn write_shard(dir: &Path, name: &str, shard: &Shard, classes: &[String]) -> Result<Written> {
     let indices: Vec<i64> = shard.indices.iter().map(|&i| i as i64).collect();
     let (n, t, th) = (shard.n, shard.t, shard.t + shard.horizon);
     let k = PARAM_FIELDS.len();
     let tensors = [
-        ("videos", Dtype::U8, vec![n, t, 3, shard.h, shard.w], &shard.videos[..]),
+        (
+            "videos",
+            Dtype::U8,
+            vec![n, t, 3, shard.h, shard.w],
+            &shard.videos[..],
+        ),
         ("labels", Dtype::U8, vec![n], &shard.labels[..]),
-        ("indices", Dtype::I64, vec![n], bytemuck::cast_slice(&indices)),
-        ("positions", Dtype::F32, vec![n, th, 3], bytemuck::cast_slice(&shard.positions)),
-        ("intrinsics", Dtype::F32, vec![n, 3, 3], bytemuck::cast_slice(&shard.intrinsics)),
-        ("extrinsics", Dtype::F32, vec![n, 4, 4], bytemuck::cast_slice(&shard.extrinsics)),
-        ("params", Dtype::F32, vec![n, k], bytemuck::cast_slice(&shard.params)),
-    ]
-    .map(|(name, dtype, shape, data)| (name, Tensor { dtype, shape, data }));
+        (
+            "indices",
+            Dtype::I64,
+            vec![n],
+            bytemuck::cast_slice(&indices),
+        ),
+        (
+            "positions",
+            Dtype::F32,
+            vec![n, th, 3],
+            bytemuck::cast_slice(&shard.positions),
+        ),
+        (
+            "intrinsics",
+            Dtype::F32,
+            vec![n, 3, 3],
+            bytemuck::cast_slice(&shard.intrinsics),
+        ),
+        (
+            "extrinsics",
+            Dtype::F32,
+            vec![n, 4, 4],
+            bytemuck::cast_slice(&shard.extrinsics),
+        ),
+        (
+            "params",
+            Dtype::F32,
+            vec![n, k],
+            bytemuck::cast_slice(&shard.params),
+        ),
+    ];
     let meta = serde_json::to_string(&shard.meta(classes)).expect("metadata serialises");
     let metadata = Some(HashMap::from([(METADATA_KEY.to_string(), meta)]));
-    let tmp = tempfile::Builder::new()
+    let views = tensors.iter().map(|(name, dtype, shape, data)| {
+        let view = Tensor {
+            dtype: *dtype,
+            shape: shape.clone(),
+            data,
+            header_only: true,
+        };
+        (*name, view)
+    });
+    let header = safetensors::serialize(views, &metadata).map_err(|e| {
+        Error::format(
+            dir.join(name),
+            format!("building safetensors header: {e:?}"),
+        )
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&header[8..]).expect("crate-made header");
+    let mut order: Vec<(u64, &[u8])> = tensors
+        .iter()
+        .map(|(name, _, _, data)| {
+            (
+                json[name]["data_offsets"][0].as_u64().expect("offset"),
+                *data,
+            )
+        })
+        .collect();
+    order.sort_by_key(|(offset, _)| *offset);
+
+    let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
-    safetensors::serialize_to_file(tensors, &metadata, tmp.path())
-        .map_err(|e| Error::format(tmp.path(), format!("writing safetensors: {e}")))?;
-    let (bytes, sha256) = hash_file(tmp.path())?;
+    let pieces: Vec<&[u8]> = std::iter::once(&header[..])
+        .chain(order.into_iter().map(|(_, d)| d))
+        .collect();
+    // Hash on a second thread while this one writes: both only read the shard buffer.
+    let (digest, written) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| {
+            let mut hasher = Sha256::new();
+            pieces.iter().for_each(|p| hasher.update(p));
+            hasher.finalize()
+        });
+        let written = pieces.iter().try_for_each(|p| tmp.write_all(p));
+        (hashing.join().expect("hash thread panicked"), written)
+    });
+    written.map_err(|e| Error::io(tmp.path(), e))?;
+    let bytes = pieces.iter().map(|p| p.len() as u64).sum();
+    let sha256 = hex(&digest);
     let path = dir.join(name);
     tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
     Ok(Written { bytes, sha256 })
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// (size, lowercase hex SHA-256) of a file, read through a memory map.
@@ -189,7 +276,11 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         hasher.update(&map[..]);
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     Ok((len, hex))
 }
 
@@ -199,8 +290,8 @@ pub fn read_shard(path: &Path) -> Result<(ShardMeta, Shard)> {
     // SAFETY: as in `hash_file`.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let bad = |message: String| Error::format(path, message);
-    let (_, header) =
-        SafeTensors::read_metadata(&map).map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
+    let (_, header) = SafeTensors::read_metadata(&map)
+        .map_err(|e| bad(format!("not a safetensors file: {e:?}")))?;
     let meta_json = header
         .metadata()
         .as_ref()
@@ -209,9 +300,17 @@ pub fn read_shard(path: &Path) -> Result<(ShardMeta, Shard)> {
     let meta: ShardMeta =
         serde_json::from_str(meta_json).map_err(|e| bad(format!("bad shard metadata: {e}")))?;
     let st = SafeTensors::deserialize(&map).map_err(|e| bad(format!("{e:?}")))?;
-    let (n, t, th, h, w) = (meta.count, meta.frames, meta.frames + meta.horizon, meta.height, meta.width);
+    let (n, t, th, h, w) = (
+        meta.count,
+        meta.frames,
+        meta.frames + meta.horizon,
+        meta.height,
+        meta.width,
+    );
     let get = |name: &str, dtype: Dtype, shape: &[usize]| -> Result<&[u8]> {
-        let view = st.tensor(name).map_err(|_| bad(format!("missing tensor `{name}`")))?;
+        let view = st
+            .tensor(name)
+            .map_err(|_| bad(format!("missing tensor `{name}`")))?;
         if view.dtype() != dtype || view.shape() != shape {
             return Err(bad(format!(
                 "tensor `{name}` is {:?} {:?}, expected {dtype:?} {shape:?}",
@@ -258,7 +357,11 @@ mod tests {
     fn shard_round_trips_and_hash_matches_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let mut shard = Shard::zeroed(32, 3, 2, 1, 16, 16);
-        shard.videos.iter_mut().enumerate().for_each(|(i, v)| *v = i as u8);
+        shard
+            .videos
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = i as u8);
         shard.positions[4] = 1.5;
         shard.labels = vec![0, 1, 3];
         let classes = vec!["linear".to_string()];
@@ -266,7 +369,10 @@ mod tests {
         let path = dir.path().join("s.safetensors");
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(written.bytes, bytes.len() as u64);
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(written.sha256, digest);
         let (meta, back) = read_shard(&path).unwrap();
         assert_eq!(back, shard);

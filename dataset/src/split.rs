@@ -52,14 +52,20 @@ mod tests {
 
     #[test]
     fn split_follows_fractions_and_seed() {
-        let f = SplitFractions { train: 0.8, val: 0.1, test: 0.1 };
+        let f = SplitFractions {
+            train: 0.8,
+            val: 0.1,
+            test: 0.1,
+        };
         let mut counts = [0usize; 3];
         for i in 0..10_000 {
             counts[split_of(7, i, &f) as usize] += 1;
         }
         assert!((7700..8300).contains(&counts[0]), "{counts:?}");
         assert!((850..1150).contains(&counts[1]) && (850..1150).contains(&counts[2]));
-        let differs = (0..100).filter(|&i| split_of(7, i, &f) != split_of(8, i, &f)).count();
+        let differs = (0..100)
+            .filter(|&i| split_of(7, i, &f) != split_of(8, i, &f))
+            .count();
         assert!(differs > 10, "the seed changes membership");
         // splitmix64 reference value (Vigna's test vector for seed 0's first output).
         assert_eq!(splitmix64(0), 0xE220_A839_7B1D_CDAF);

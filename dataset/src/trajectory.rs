@@ -23,7 +23,12 @@ pub enum Class {
 
 impl Class {
     /// Label order: the `labels` tensor holds the index into this array.
-    pub const ALL: [Class; 4] = [Class::Linear, Class::Circular, Class::Helical, Class::Parabolic];
+    pub const ALL: [Class; 4] = [
+        Class::Linear,
+        Class::Circular,
+        Class::Helical,
+        Class::Parabolic,
+    ];
     pub const NAMES: [&'static str; 4] = ["linear", "circular", "helical", "parabolic"];
 
     pub fn index(self) -> u8 {
@@ -39,12 +44,19 @@ impl Class {
     }
 
     pub fn from_name(name: &str) -> Option<Class> {
-        Class::NAMES.iter().position(|n| *n == name).map(|i| Class::ALL[i])
+        Class::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Class::ALL[i])
     }
 }
 
 /// Ball radius in world units (fixed, so apparent size tells depth).
 pub const BALL_RADIUS: f64 = 0.12;
+
+/// Range of the random-scale augmentation.
+pub const MIN_SCALE: f64 = 0.8;
+pub const MAX_SCALE: f64 = 1.2;
 
 /// Names of the columns of the `params` tensor, in order (K = `PARAM_FIELDS.len()`).
 /// Vectors are in the pre-augmentation trajectory frame; see README-data.md.
@@ -133,24 +145,26 @@ impl Trajectory {
             Class::Parabolic => {
                 // Gravity mostly down, up to ~20° off vertical; apex inside the labelled span.
                 let g_dir = (DVec3::NEG_Z + unit(rng) * rng.gen_range(0.0..0.35)).normalize();
-                let apex_frac: f64 = rng.gen_range(0.35..0.65);
-                let height: f64 = rng.gen_range(0.7..1.1);
+                let apex_frac: f64 = rng.gen_range(0.45..0.6);
+                let height: f64 = rng.gen_range(0.8..1.2);
                 let g = 2.0 * height / (apex_frac * duration).powi(2);
                 t.axis = g_dir * g;
                 let up = -g_dir * g * apex_frac * duration;
                 let side = g_dir.any_orthonormal_vector();
                 let side = DMat3::from_axis_angle(g_dir, rng.gen_range(0.0..TAU)) * side;
-                t.velocity = up + side * rng.gen_range(1.2..2.0) / duration;
+                t.velocity = up + side * rng.gen_range(1.1..1.8) / duration;
             }
         }
         // Centre the clean curve's bounding box on the origin.
-        let times: Vec<f64> = (0..cfg.total_frames()).map(|k| k as f64 / cfg.fps).collect();
+        let times: Vec<f64> = (0..cfg.total_frames())
+            .map(|k| k as f64 / cfg.fps)
+            .collect();
         let (lo, hi) = bounds(times.iter().map(|&s| t.clean(s)));
         t.origin -= (lo + hi) * 0.5;
 
         let aug = &cfg.augmentation;
         if aug.random_scale {
-            t.scale = rng.gen_range(0.8..1.2);
+            t.scale = rng.gen_range(MIN_SCALE..MAX_SCALE);
         }
         if aug.random_rotation {
             t.yaw = rng.gen_range(0.0..TAU);

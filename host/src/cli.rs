@@ -173,6 +173,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         out: args.out,
         resume,
         device: parse_device(&args.device)?,
+        stop_after_steps: None,
     })?;
     match outcome {
         TrainOutcome::Finished { final_metrics } => {

@@ -29,6 +29,8 @@ pub struct TrainOptions {
     pub out: PathBuf,
     pub resume: Option<Resume>,
     pub device: Device,
+    /// Behave as if Ctrl-C arrived after this many optimiser steps in total.
+    pub stop_after_steps: Option<i64>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -56,6 +58,7 @@ struct Run<'a> {
     plugin: PluginIdentity,
     files: RunFiles,
     device: Device,
+    stop_after_steps: Option<i64>,
 }
 
 pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
@@ -84,6 +87,7 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         plugin: identity,
         files,
         device: options.device,
+        stop_after_steps: options.stop_after_steps,
     };
 
     let resume_from = match &options.resume {
@@ -309,7 +313,7 @@ impl Run<'_> {
                 epoch_videos += batch.labels.size()[0] as usize;
 
                 let now = epoch_start.elapsed().as_secs_f64();
-                if stop::requested() {
+                if stop::requested() || self.stop_after_steps == Some(at.global_step) {
                     at.elapsed_seconds += now;
                     let name = checkpoint::name_for(at.epoch, at.step_in_epoch);
                     let json = self.save(&name, &at)?;

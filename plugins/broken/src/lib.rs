@@ -3,7 +3,8 @@
 //!
 //! * config `(fault: WrongShape)`: returns `(B, D)` instead of `(B, T, D)`;
 //!   `Panic`: a tch call panics inside `forward`; `DeadParameter`: one parameter never
-//!   reaches the output; `None` (default): behaves.
+//!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on; `None` (default):
+//!   behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
 use serde::Deserialize;
@@ -21,6 +22,8 @@ enum Fault {
     WrongShape,
     Panic,
     DeadParameter,
+    /// NaN features from the n-th forward call on (counting from 0).
+    NanAfter(u64),
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +47,7 @@ struct Broken {
     proj: nn::Linear,
     unused: Tensor,
     config: Config,
+    calls: u64,
 }
 
 impl Broken {
@@ -65,6 +69,7 @@ impl Broken {
             proj,
             unused,
             config,
+            calls: 0,
         })
     }
 }
@@ -78,11 +83,14 @@ impl Backbone for Broken {
         // Per-frame mean colour (B, T, 3) → (B, T, D).
         let colour = video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?;
         let features = self.proj.forward(&colour);
+        self.calls += 1;
         Ok(match self.config.fault {
             Fault::None => features,
             Fault::WrongShape => features.mean_dim(1, false, Kind::Float),
             Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
             Fault::DeadParameter => features + &self.unused * 0.0,
+            Fault::NanAfter(n) if self.calls > n => features * f64::NAN,
+            Fault::NanAfter(_) => features,
         })
     }
 

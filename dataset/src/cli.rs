@@ -1,0 +1,155 @@
+//! `trajhost data <sub>`: the clap subcommands, embedded by the host binary.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+use crate::check::check_dataset;
+use crate::config::DataConfig;
+use crate::generate::{generate, GenerateOptions};
+use crate::preview::write_preview;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DataCommand {
+    /// Generate a dataset, or resume an interrupted generation into the same folder.
+    Generate {
+        /// RON config; the embedded default (dataset/data.ron) when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output folder (shards, manifest.json, PROGRESS.txt).
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads (default: the config's `workers`); output does not depend on it.
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Override the config's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override the config's sample count.
+        #[arg(long)]
+        samples: Option<usize>,
+        /// Replace a dataset made with a different config in OUT.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a dataset folder; exits non-zero listing every failed check.
+    Check { dir: PathBuf },
+    /// Write an animated GIF (and a PNG contact sheet beside it) of a few samples per class.
+    Preview {
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 2)]
+        per_class: usize,
+    },
+    /// Time generation of the full default set (writes to a temp folder unless --out).
+    Bench {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        samples: Option<usize>,
+        #[arg(long)]
+        workers: Option<usize>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<DataConfig> {
+    Ok(match path {
+        Some(p) => DataConfig::from_file(p)?,
+        None => DataConfig::default_config(),
+    })
+}
+
+pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Generate {
+            config,
+            out,
+            workers,
+            seed,
+            samples,
+            force,
+        } => {
+            let mut cfg = load_config(config.as_deref())?;
+            cfg.seed = seed.unwrap_or(cfg.seed);
+            cfg.samples = samples.unwrap_or(cfg.samples);
+            cfg.validate()?;
+            let workers = workers.unwrap_or(cfg.workers);
+            let report = generate(&cfg, &out, &GenerateOptions { workers, force })?;
+            eprintln!(
+                "{}: {} samples in {} shards ({} resumed); generated {} in {:.1} s",
+                out.display(),
+                cfg.samples,
+                report.manifest.shards.len(),
+                report.resumed_shards,
+                report.generated,
+                report.seconds
+            );
+        }
+        DataCommand::Check { dir } => {
+            let report = check_dataset(&dir)?;
+            println!("{report}");
+            if !report.ok() {
+                bail!(
+                    "{}: {} check(s) failed",
+                    dir.display(),
+                    report.problems.len()
+                );
+            }
+        }
+        DataCommand::Preview {
+            dir,
+            out,
+            per_class,
+        } => {
+            let sheet = write_preview(&dir, &out, per_class)?;
+            eprintln!("wrote {} and {}", out.display(), sheet.display());
+        }
+        DataCommand::Bench {
+            config,
+            samples,
+            workers,
+            out,
+        } => {
+            let mut cfg = load_config(config.as_deref())?;
+            cfg.samples = samples.unwrap_or(cfg.samples);
+            cfg.validate()?;
+            let workers = workers.unwrap_or(cfg.workers);
+            let temp = tempfile::tempdir().context("creating a temp folder")?;
+            let dir = out.unwrap_or_else(|| temp.path().join("bench"));
+            // Timing a resume would measure nothing: insist on a fresh folder.
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                bail!(
+                    "bench needs a new or empty --out folder, {} is not",
+                    dir.display()
+                );
+            }
+            let start = Instant::now();
+            let report = generate(
+                &cfg,
+                &dir,
+                &GenerateOptions {
+                    workers,
+                    force: true,
+                },
+            )?;
+            let seconds = start.elapsed().as_secs_f64();
+            let bytes: u64 = report.manifest.shards.iter().map(|s| s.bytes).sum();
+            println!(
+                "bench: {} videos of {}x3x{}x{} with {} workers in {:.2} s: {:.0} videos/s, {:.0} MB/s written",
+                report.generated,
+                cfg.frames,
+                cfg.height,
+                cfg.width,
+                workers,
+                seconds,
+                report.generated as f64 / seconds,
+                bytes as f64 / 1e6 / seconds
+            );
+        }
+    }
+    Ok(())
+}
