@@ -147,6 +147,20 @@ fn a_run_leaves_every_output_file_parseable() {
     assert!(final_metrics.test.samples > 0 && final_metrics.parameter_count > 0);
     assert!(final_metrics.baselines.mean_position_mse > 0.0);
     assert!(checkpoint::load(&dir.join("checkpoints/best.json")).is_ok());
+    let png = std::fs::read(dir.join("training_curves.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "training_curves.png is a PNG");
+    let events = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("tfevents"))
+        .unwrap();
+    let scalars = train::tensorboard::read_scalars(&events).unwrap();
+    let val_accuracy: Vec<i64> = scalars
+        .iter()
+        .filter(|(t, _, _)| t == "val/accuracy")
+        .map(|(_, s, _)| *s)
+        .collect();
+    assert_eq!(val_accuracy, [1, 2, 3]);
     // keep_checkpoints = 3 of the 3 epochs: all kept; nothing half-written lies around.
     let names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
         .unwrap()

@@ -2,12 +2,14 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod curves;
 pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod outputs;
 pub mod stop;
+pub mod tensorboard;
 pub mod trainer;
 
 pub use config::TrainConfig;

@@ -3,12 +3,14 @@
 
 use super::checkpoint::{self, CheckpointMeta, EarlyStoppingState, PluginIdentity};
 use super::config::TrainConfig;
+use super::curves::draw_training_curves;
 use super::data::{self, batches, epoch_order, TrainingData};
 use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
 use super::model::{compute_loss, UnifiedModel};
 use super::optim::{learning_rate, AdamW};
 use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles};
 use super::stop;
+use super::tensorboard::EventWriter;
 use crate::plugin::Plugin;
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
@@ -257,6 +259,8 @@ impl Run<'_> {
         let mut trained_videos = 0usize;
         self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
         let mut last_progress = Instant::now();
+        let mut events = EventWriter::create(&self.files.dir)?;
+        let bar = progress_bar(&self.name);
 
         while at.epoch < config.epochs {
             let epoch = at.epoch + 1;
@@ -265,6 +269,9 @@ impl Run<'_> {
             let epoch_start = Instant::now();
             let mut epoch_videos = 0usize;
             let mut lr = 0.0;
+            bar.set_length(steps_per_epoch as u64);
+            bar.set_position(at.step_in_epoch as u64);
+            bar.set_prefix(format!("{} epoch {epoch}/{}", self.name, config.epochs));
             for batch in batches(
                 &data.train,
                 order[skip..].to_vec(),
@@ -311,6 +318,8 @@ impl Run<'_> {
                 at.global_step += 1;
                 at.step_in_epoch += 1;
                 epoch_videos += batch.labels.size()[0] as usize;
+                bar.set_position(at.step_in_epoch as u64);
+                bar.set_message(format!("loss {loss:.4}"));
 
                 let now = epoch_start.elapsed().as_secs_f64();
                 if stop::requested() || self.stop_after_steps == Some(at.global_step) {
@@ -359,6 +368,21 @@ impl Run<'_> {
                 train_videos_per_second: epoch_videos as f64 / epoch_seconds.max(1e-9),
             };
             self.files.append_metrics(&record)?;
+            for (tag, value) in [
+                ("train/loss", record.train.loss),
+                ("train/accuracy", record.train.accuracy),
+                ("train/mse", record.train.mse),
+                ("val/loss", val.loss),
+                ("val/accuracy", val.accuracy),
+                ("val/mse", val.mse),
+                ("lr", lr),
+            ] {
+                events.scalar(tag, epoch as i64, value)?;
+            }
+            draw_training_curves(
+                &self.files.read_metrics()?,
+                &self.files.dir.join("training_curves.png"),
+            )?;
             self.files.log(&format!(
                 "epoch {epoch}/{}: train loss {:.4} acc {:.3} mse {:.4} | val loss {:.4} acc {:.3} mse {:.4} | {:.0} videos/s",
                 config.epochs,
@@ -370,7 +394,7 @@ impl Run<'_> {
                 val.mse,
                 record.train_videos_per_second
             ));
-            eprintln!(
+            say(&bar, format!(
                 "[{}] epoch {epoch}/{} train loss {:.4} | val acc {:.1}% mse {:.4} | {:.0} videos/s",
                 self.name,
                 config.epochs,
@@ -378,7 +402,7 @@ impl Run<'_> {
                 100.0 * val.accuracy,
                 val.mse,
                 record.train_videos_per_second
-            );
+            ));
             let improved = self.update_early_stopping(&mut at.early_stopping, &val, epoch);
             if improved {
                 self.save("best", &at)?;
@@ -405,6 +429,7 @@ impl Run<'_> {
         }
 
         let weights = self.weights();
+        bar.finish_and_clear();
         let test = evaluate(
             &mut self.model,
             &data.test,
@@ -476,5 +501,29 @@ impl Run<'_> {
             state.epochs_without_improvement += 1;
         }
         improved
+    }
+}
+
+/// A bar with loss and ETA on a terminal; hidden otherwise (the epoch lines still print).
+fn progress_bar(run: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(1).with_prefix(run.to_string());
+    let style =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// A line above the bar, or a plain line when there is no bar (hidden bars drop `println`).
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }

@@ -1,0 +1,113 @@
+//! `training_curves.png`: loss, accuracy and MSE against epoch, train and validation.
+
+use super::outputs::EpochRecord;
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// plotters draws text with a font we embed, so no system fonts are needed.
+pub fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// One panel per metric; each series is a (label, points) pair.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+/// Draws panels side by side into `path` (written to a temp file, then renamed).
+pub fn draw_panels(panels: &[Panel], path: &Path) -> Result<()> {
+    register_font();
+    let temp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&temp, (420 * panels.len() as u32, 340)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+        for (panel, area) in panels.iter().zip(root.split_evenly((1, panels.len()))) {
+            let points = panel.series.iter().flat_map(|(_, p)| p.iter());
+            let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::MAX, f64::MIN);
+            for &(x, y) in points {
+                x_max = x_max.max(x);
+                y_min = y_min.min(y);
+                y_max = y_max.max(y);
+            }
+            if y_min > y_max {
+                (y_min, y_max) = (0.0, 1.0);
+            }
+            let pad = ((y_max - y_min) * 0.05).max(1e-6);
+            let mut chart = ChartBuilder::on(&area)
+                .caption(panel.title, ("sans-serif", 18))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+                .map_err(|e| anyhow!("{e}"))?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .draw()
+                .map_err(|e| anyhow!("{e}"))?;
+            for (i, (label, points)) in panel.series.iter().enumerate() {
+                let color = Palette99::pick(i).to_rgba();
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(|e| anyhow!("{e}"))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        root.present().map_err(|e| anyhow!("{e}"))?;
+    }
+    std::fs::rename(&temp, path)?;
+    Ok(())
+}
+
+/// The run's curves from its metrics records.
+pub fn draw_training_curves(records: &[EpochRecord], path: &Path) -> Result<()> {
+    let series = |pick: fn(&EpochRecord) -> (f64, f64)| -> Vec<(String, Vec<(f64, f64)>)> {
+        let train = records
+            .iter()
+            .map(|r| (r.epoch as f64, pick(r).0))
+            .collect();
+        let val = records
+            .iter()
+            .map(|r| (r.epoch as f64, pick(r).1))
+            .collect();
+        vec![("train".into(), train), ("val".into(), val)]
+    };
+    draw_panels(
+        &[
+            Panel {
+                title: "total loss",
+                series: series(|r| (r.train.loss, r.val.loss)),
+            },
+            Panel {
+                title: "classification accuracy",
+                series: series(|r| (r.train.accuracy, r.val.accuracy)),
+            },
+            Panel {
+                title: "prediction MSE",
+                series: series(|r| (r.train.mse, r.val.mse)),
+            },
+        ],
+        path,
+    )
+}
