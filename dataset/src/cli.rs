@@ -14,7 +14,7 @@ use crate::preview::write_preview;
 pub enum DataCommand {
     /// Generate a dataset, or resume an interrupted generation into the same folder.
     Generate {
-        /// RON config; the embedded default (dataset/data.ron) when omitted.
+        /// RON config; the embedded default (configs/data.ron) when omitted.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Output folder (shards, manifest.json, PROGRESS.txt).

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::trajectory::Class;
 
-/// The default configuration (the original plan's values), as shipped in `dataset/data.ron`.
-pub const DEFAULT_CONFIG_RON: &str = include_str!("../data.ron");
+/// The default configuration (the original plan's values), as shipped in `configs/data.ron`.
+pub const DEFAULT_CONFIG_RON: &str = include_str!("../../configs/data.ron");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Augmentation {
@@ -111,7 +111,8 @@ impl fmt::Display for ConfigError {
 impl DataConfig {
     /// The embedded default config.
     pub fn default_config() -> Self {
-        Self::from_ron(DEFAULT_CONFIG_RON, "<default data.ron>").expect("embedded config is valid")
+        Self::from_ron(DEFAULT_CONFIG_RON, "<default configs/data.ron>")
+            .expect("embedded config is valid")
     }
 
     /// A small config for tests: 64 samples, 8 frames of 32×32, shards of 16.

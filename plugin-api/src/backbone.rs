@@ -51,20 +51,28 @@ pub trait Backbone: 'static {
 pub type BuildFn<B> = fn(config: &str, device: Device) -> Result<B, BackboneError>;
 
 thread_local! {
-    /// Where the last panic on this thread happened, recorded by the plugin's panic hook.
+    /// Whether this thread is inside [`guard`], whose panics become error messages.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Where the last guarded panic on this thread happened.
     static PANIC_LOCATION: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-/// A plugin links its own copy of std, so this hook sees only the plugin's panics: it keeps
-/// their location for the error message instead of printing them.
+/// A plugin links its own copy of std, so this hook sees only the plugin's panics: inside
+/// [`guard`] it keeps their location for the error message instead of printing them; other
+/// panics go to the previous hook as usual.
 fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let at = info
-                .location()
-                .map(|l| format!("{}:{}", l.file(), l.line()));
-            PANIC_LOCATION.with(|p| *p.borrow_mut() = at.unwrap_or_default());
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(|g| g.get()) {
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|p| *p.borrow_mut() = at.unwrap_or_default());
+            } else {
+                previous(info);
+            }
         }))
     });
 }
@@ -82,7 +90,10 @@ fn first_part(message: &str) -> &str {
 /// Runs `f`, turning both its error and any panic into the message the host will see.
 pub fn guard<T>(f: impl FnOnce() -> Result<T, BackboneError>) -> RResult<T, RString> {
     install_panic_hook();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    let was_guarded = GUARDED.with(|g| g.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was_guarded));
+    match result {
         Ok(Ok(value)) => RResult::ROk(value),
         Ok(Err(BackboneError(message))) => RResult::RErr(first_part(&message).into()),
         Err(payload) => {
@@ -209,4 +220,139 @@ macro_rules! c_str {
             Err(_) => panic!("string holds a NUL byte"),
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn, Kind};
+
+    /// A one-layer backbone that can be told to panic.
+    struct Probe {
+        vs: VarStore,
+        proj: nn::Linear,
+        panic: bool,
+    }
+
+    impl Backbone for Probe {
+        fn feature_dim(&self) -> i64 {
+            4
+        }
+        fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+            if self.panic {
+                let _ = video.view([7, -1]); // 96 elements do not split in 7: tch panics
+            }
+            let colour = video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?;
+            Ok(nn::Module::forward(&self.proj, &colour))
+        }
+        fn var_store(&self) -> &VarStore {
+            &self.vs
+        }
+    }
+
+    fn probe(config: &str, device: Device) -> Result<Probe, BackboneError> {
+        let vs = VarStore::new(device);
+        let proj = nn::linear(vs.root() / "proj", 3, 4, Default::default());
+        let _ = vs.root().zeros_no_train("running", &[2]);
+        if config == "bad" {
+            return Err("invalid probe config: bad".into());
+        }
+        Ok(Probe {
+            vs,
+            proj,
+            panic: config == "panic",
+        })
+    }
+
+    fn build(config: &str) -> Result<ExtractorBox, String> {
+        build_extractor(config, PluginDevice::Cpu, probe)
+            .into_result()
+            .map_err(|e| e.into_string())
+    }
+
+    #[test]
+    fn forward_hands_tensors_across_and_back() {
+        let mut extractor = build("").unwrap();
+        assert_eq!(extractor.feature_dim(), 4);
+        let video = Tensor::rand([2, 3, 3, 4, 4], (Kind::Float, Device::Cpu));
+        let out = extractor
+            .forward(TensorHandle::share(&video), false)
+            .unwrap()
+            .into_tensor();
+        assert_eq!(out.size(), [2, 3, 4]);
+    }
+
+    #[test]
+    fn parameters_and_buffers_are_named_sorted_and_shared() {
+        let extractor = build("").unwrap();
+        let names: Vec<String> = extractor
+            .parameters()
+            .into_iter()
+            .map(|n| n.name.into_string())
+            .collect();
+        assert_eq!(names, ["proj.bias", "proj.weight"]);
+        let buffers: Vec<String> = extractor
+            .buffers()
+            .into_iter()
+            .map(|n| n.name.into_string())
+            .collect();
+        assert_eq!(buffers, ["running"]);
+        // A handle shares storage: writing through it shows in a second one.
+        let mut bias = extractor
+            .parameters()
+            .into_iter()
+            .next()
+            .unwrap()
+            .tensor
+            .into_tensor();
+        tch::no_grad(|| {
+            let _ = bias.fill_(3.0);
+        });
+        let again = extractor
+            .parameters()
+            .into_iter()
+            .next()
+            .unwrap()
+            .tensor
+            .into_tensor();
+        assert_eq!(again.sum(Kind::Float).double_value(&[]), 12.0);
+    }
+
+    #[test]
+    fn errors_and_panics_become_messages() {
+        assert_eq!(build("bad").err().unwrap(), "invalid probe config: bad");
+        let mut extractor = build("panic").unwrap();
+        let video = Tensor::rand([1, 2, 3, 4, 4], (Kind::Float, Device::Cpu));
+        let err = extractor
+            .forward(TensorHandle::share(&video), true)
+            .unwrap_err()
+            .into_string();
+        assert!(err.starts_with("panicked at "), "{err}");
+        assert!(
+            !err.contains("Exception raised from"),
+            "libtorch's backtrace is cut: {err}"
+        );
+        let four_d = Tensor::rand([1, 3, 4, 4], (Kind::Float, Device::Cpu));
+        let err = extractor
+            .forward(TensorHandle::new(four_d), true)
+            .unwrap_err()
+            .into_string();
+        assert!(
+            err.contains("(B, T, C, H, W)") && err.contains("[1, 3, 4, 4]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_first_part_of_a_libtorch_message_is_kept() {
+        assert_eq!(
+            first_part("bad shape\nException raised from x\nframe #0"),
+            "bad shape"
+        );
+        assert_eq!(
+            first_part("Torch(\"bad shape\\nException raised from x"),
+            "Torch(\"bad shape"
+        );
+        assert_eq!(first_part("plain"), "plain");
+    }
 }

@@ -68,3 +68,29 @@ impl PluginStamp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_current_stamp_reads_back() {
+        let stamp = PluginStamp::current(c"probe", c"1.2.3");
+        let info = unsafe { stamp.read() }.unwrap();
+        assert_eq!(info.name, "probe");
+        assert_eq!(info.plugin_version, "1.2.3");
+        assert_eq!(info.api_version, crate::PLUGIN_API_VERSION);
+        assert_eq!(info.fingerprint, crate::FINGERPRINT.to_str().unwrap());
+        assert!(info.fingerprint.starts_with("tch 0.26 / libtorch "));
+    }
+
+    #[test]
+    fn wrong_magic_or_null_strings_are_not_stamps() {
+        let mut stamp = PluginStamp::current(c"probe", c"1");
+        stamp.magic = 0;
+        assert!(unsafe { stamp.read() }.is_none());
+        let mut stamp = PluginStamp::current(c"probe", c"1");
+        stamp.name = std::ptr::null();
+        assert!(unsafe { stamp.read() }.is_none());
+    }
+}

@@ -55,6 +55,12 @@ impl Drop for TensorHandle {
     }
 }
 
+impl std::fmt::Debug for TensorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TensorHandle({:p})", self.raw)
+    }
+}
+
 impl From<Tensor> for TensorHandle {
     fn from(tensor: Tensor) -> Self {
         TensorHandle::new(tensor)
