@@ -326,3 +326,18 @@ fn ctrl_c_through_the_real_binary_checkpoints_and_resume_finishes() {
     assert!(log.contains("resuming from"), "{log}");
     assert!(out.join("validation_metrics.json").exists());
 }
+
+#[test]
+fn a_time_budget_ends_the_run_with_a_test_evaluation() {
+    let run = tempfile::tempdir().unwrap();
+    let mut config = tiny_config();
+    config.epochs = 50;
+    config.time_budget_minutes = Some(0.0001);
+    train::train(options(run.path(), config)).unwrap();
+    let final_metrics: train::outputs::FinalMetrics =
+        serde_json::from_slice(&std::fs::read(run.path().join("validation_metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(final_metrics.epochs_trained, 1);
+    assert!(final_metrics.stopped_early);
+    assert!(run.path().join("checkpoints/epoch-0001.json").exists());
+}

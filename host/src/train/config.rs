@@ -36,6 +36,9 @@ pub struct TrainConfig {
     pub backbone: String,
     /// Use only the first N training samples (for quick runs); None = all.
     pub max_train_samples: Option<usize>,
+    /// Stop training after this many minutes (then validate, checkpoint and test as usual).
+    #[serde(default)]
+    pub time_budget_minutes: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,9 @@ impl TrainConfig {
         }
         if self.classification_weight == 0.0 && self.prediction_weight == 0.0 {
             bail!("fields `classification_weight` and `prediction_weight` are both 0: nothing to train");
+        }
+        if matches!(self.time_budget_minutes, Some(m) if m <= 0.0) {
+            bail!("field `time_budget_minutes` must be positive when set");
         }
         if let Some(es) = &self.early_stopping {
             if !METRICS.contains(&es.metric.as_str()) {

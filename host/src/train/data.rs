@@ -68,8 +68,13 @@ struct SplitBuilder {
 }
 
 /// Loads every split, verifying each shard's hash as it is read.
-pub fn load(dir: &std::path::Path, predict_future: usize, max_train: Option<usize>) -> Result<TrainingData> {
-    let dataset = Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
+pub fn load(
+    dir: &std::path::Path,
+    predict_future: usize,
+    max_train: Option<usize>,
+) -> Result<TrainingData> {
+    let dataset =
+        Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
     let config = &dataset.manifest.config;
     let (t, horizon) = (config.frames, config.horizon);
     if predict_future > horizon {
@@ -83,18 +88,24 @@ pub fn load(dir: &std::path::Path, predict_future: usize, max_train: Option<usiz
     let target_frame = t - 1 + predict_future;
     let mut builders: [SplitBuilder; 3] = Default::default();
     for (builder, split) in builders.iter_mut().zip(Split::ALL) {
-        builder.videos.reserve_exact(dataset.indices(split).len() * video_len);
+        builder
+            .videos
+            .reserve_exact(dataset.indices(split).len() * video_len);
     }
     for k in 0..dataset.num_shards() {
         dataset.verify_shard(k)?;
         let shard = dataset.load_shard(k)?;
         for i in 0..shard.n {
-            let s = Split::ALL.iter().position(|&s| s == dataset.split_of(shard.indices[i])).unwrap();
+            let s = Split::ALL
+                .iter()
+                .position(|&s| s == dataset.split_of(shard.indices[i]))
+                .unwrap();
             let b = &mut builders[s];
             b.videos.extend_from_slice(shard.video(i));
             b.labels.push(i64::from(shard.labels[i]));
             let positions = shard.positions_of(i);
-            b.target.extend_from_slice(&positions[3 * target_frame..3 * target_frame + 3]);
+            b.target
+                .extend_from_slice(&positions[3 * target_frame..3 * target_frame + 3]);
             b.last_two.extend_from_slice(&positions[3 * (t - 2)..3 * t]);
         }
     }
@@ -114,7 +125,12 @@ pub fn load(dir: &std::path::Path, predict_future: usize, max_train: Option<usiz
             bail!("dataset {} has no {name} samples", dir.display());
         }
     }
-    Ok(TrainingData { train, val, test, frames: t })
+    Ok(TrainingData {
+        train,
+        val,
+        test,
+        frames: t,
+    })
 }
 
 /// A batch ready for the model.
@@ -143,7 +159,12 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<i64> {
 }
 
 /// Batches of `order` (a last, smaller batch included), prepared one ahead on another thread.
-pub fn batches(split: &SplitData, order: Vec<i64>, batch_size: usize, device: Device) -> impl Iterator<Item = Batch> {
+pub fn batches(
+    split: &SplitData,
+    order: Vec<i64>,
+    batch_size: usize,
+    device: Device,
+) -> impl Iterator<Item = Batch> {
     let (videos, shape, video_len) = (split.videos.clone(), split.video_shape, split.video_len());
     let (labels, target) = (split.labels.shallow_clone(), split.target.shallow_clone());
     let (sender, receiver) = mpsc::sync_channel(1);
@@ -152,10 +173,14 @@ pub fn batches(split: &SplitData, order: Vec<i64>, batch_size: usize, device: De
         for chunk in order.chunks(batch_size) {
             bytes.clear();
             for &i in chunk {
-                bytes.extend_from_slice(&videos[i as usize * video_len..(i as usize + 1) * video_len]);
+                bytes.extend_from_slice(
+                    &videos[i as usize * video_len..(i as usize + 1) * video_len],
+                );
             }
             let [t, c, h, w] = shape;
-            let mut frames = Tensor::from_slice(&bytes).view([chunk.len() as i64, t, c, h, w]).to_kind(Kind::Float);
+            let mut frames = Tensor::from_slice(&bytes)
+                .view([chunk.len() as i64, t, c, h, w])
+                .to_kind(Kind::Float);
             let _ = frames.f_mul_scalar_(1.0 / 255.0);
             let index = Tensor::from_slice(chunk);
             let batch = Batch {

@@ -254,6 +254,8 @@ impl Run<'_> {
         let steps_per_epoch = data.train.len().div_ceil(config.batch_size);
         let total_steps = steps_per_epoch * config.epochs;
         let mut stopped_early = false;
+        let budget = config.time_budget_minutes.map(|m| m * 60.0);
+        let mut over_budget = false;
         let mut last_val = self.files.read_metrics()?.last().map(|r| r.val.clone());
         let mut train_seconds = 0.0;
         let mut trained_videos = 0usize;
@@ -333,6 +335,10 @@ impl Run<'_> {
                     ));
                     return Ok(TrainOutcome::Interrupted { checkpoint: json });
                 }
+                if budget.is_some_and(|b| at.elapsed_seconds + now >= b) {
+                    over_budget = true;
+                    break;
+                }
                 if last_progress.elapsed() >= Duration::from_secs(30) {
                     let shown = Position {
                         elapsed_seconds: at.elapsed_seconds + now,
@@ -355,6 +361,13 @@ impl Run<'_> {
                 weights,
             )?;
             at.elapsed_seconds += epoch_start.elapsed().as_secs_f64();
+            if over_budget && at.step_in_epoch < steps_per_epoch {
+                self.files.log(&format!(
+                    "time budget of {:.1} min reached {} steps into epoch {epoch}: it counts as the last epoch",
+                    config.time_budget_minutes.unwrap_or_default(),
+                    at.step_in_epoch
+                ));
+            }
             at.epoch = epoch;
             at.step_in_epoch = 0;
             at.train_progress = Accumulator::default();
@@ -411,13 +424,21 @@ impl Run<'_> {
                 .early_stopping
                 .as_ref()
                 .is_some_and(|es| at.early_stopping.epochs_without_improvement >= es.patience);
-            if epoch % config.checkpoint_interval == 0 || epoch == config.epochs || patience_over {
+            if epoch % config.checkpoint_interval == 0
+                || epoch == config.epochs
+                || patience_over
+                || over_budget
+            {
                 self.save(&checkpoint::name_for(epoch, 0), &at)?;
                 checkpoint::prune(&self.files.dir, config.keep_checkpoints)?;
             }
             last_val = Some(val);
             self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
             last_progress = Instant::now();
+            if over_budget {
+                stopped_early = true;
+                break;
+            }
             if patience_over {
                 self.files.log(&format!(
                     "early stopping after epoch {epoch}: no improvement in {} epochs",
