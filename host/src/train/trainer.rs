@@ -304,8 +304,19 @@ impl Run<'_> {
                 if let Some(clip) = config.grad_clip {
                     self.optimizer.clip_grad_norm(clip);
                 }
+                // With a time budget the schedule follows whichever is further along, steps or
+                // time, so the learning rate has annealed when the budget runs out.
+                let schedule_step = match budget {
+                    Some(b) => {
+                        let by_time = (at.elapsed_seconds + epoch_start.elapsed().as_secs_f64())
+                            / b
+                            * total_steps as f64;
+                        (at.global_step as usize).max(by_time as usize)
+                    }
+                    None => at.global_step as usize,
+                };
                 lr = learning_rate(
-                    at.global_step as usize,
+                    schedule_step,
                     config.warmup_steps,
                     total_steps,
                     config.lr,
