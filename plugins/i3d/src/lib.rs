@@ -24,9 +24,11 @@
 //!   by `width / 64` (rounded, at least 1), so `D = 1024 · width / 64` when it divides;
 //! * `blocks`: Mixed blocks in stages 3, 4 and 5 (reference `[2, 5, 2]`, cpu `[1, 1, 1]`);
 //!   a shortened stage keeps its *last* blocks, so the output width is unchanged;
-//! * `stem_kernel`: `[t, h, w]` of `conv3d_1a` (reference `[7, 7, 7]`, cpu `[3, 4, 4]`);
-//! * `stem_stride`: spatial stride of `conv3d_1a` (reference 2, cpu 4: the cheap early
-//!   downsampling two CPU cores need);
+//! * `stem_kernel`: `[t, h, w]` of `conv3d_1a` (reference `[7, 7, 7]`, cpu `[3, 8, 8]`);
+//! * `stem_stride`: spatial stride of `conv3d_1a` (reference 2, cpu 8: a patchifying stem,
+//!   the cheap early downsampling two CPU cores need — with stride 4 the 16×16 maps make
+//!   training about twice as slow). On 64×64 frames the cpu preset's Mixed blocks then run
+//!   at 2×2 (stage 3) and 1×1 (stages 4, 5), where the reference ends at 2×2;
 //! * `temporal_strides`: keep the paper's temporal strides (reference true, cpu false);
 //! * `pretrained`: a local safetensors file holding every parameter and BatchNorm statistic
 //!   under this crate's names; names and shapes are checked and any mismatch is an error.
@@ -65,8 +67,8 @@ impl Config {
         Config {
             width: 8,
             blocks: [1, 1, 1],
-            stem_kernel: [3, 4, 4],
-            stem_stride: 4,
+            stem_kernel: [3, 8, 8],
+            stem_stride: 8,
             temporal_strides: false,
             pretrained: None,
         }
@@ -92,11 +94,17 @@ impl Config {
         if let Some(v) = raw.width {
             c.width = v;
         }
+        // Lists in RON (`[1, 1, 1]`), checked for length here.
+        let three = |field: &str, n: usize| {
+            format!("invalid i3d config: field `{field}`: needs 3 values, got {n}")
+        };
         if let Some(v) = raw.blocks {
-            c.blocks = v;
+            let n = v.len();
+            c.blocks = v.try_into().map_err(|_| three("blocks", n))?;
         }
         if let Some(v) = raw.stem_kernel {
-            c.stem_kernel = v;
+            let n = v.len();
+            c.stem_kernel = v.try_into().map_err(|_| three("stem_kernel", n))?;
         }
         if let Some(v) = raw.stem_stride {
             c.stem_stride = v;
@@ -149,8 +157,8 @@ impl Config {
 struct RawConfig {
     preset: String,
     width: Option<i64>,
-    blocks: Option<[usize; 3]>,
-    stem_kernel: Option<[i64; 3]>,
+    blocks: Option<Vec<usize>>,
+    stem_kernel: Option<Vec<i64>>,
     stem_stride: Option<i64>,
     temporal_strides: Option<bool>,
     pretrained: Option<String>,
@@ -256,8 +264,8 @@ impl Mixed {
 
 #[derive(Debug)]
 enum Layer {
-    Unit(Unit3D),
-    Mixed(Mixed),
+    Unit(Box<Unit3D>),
+    Mixed(Box<Mixed>),
     /// kernel, stride, padding, ceil mode.
     Pool([i64; 3], [i64; 3], [i64; 3], bool),
 }
@@ -286,31 +294,31 @@ impl I3d {
         let s = config.stem_stride;
         let mut layers = vec![];
         let stem = scale(64);
-        layers.push(Layer::Unit(Unit3D::new(
+        layers.push(Layer::Unit(Box::new(Unit3D::new(
             &root / "conv3d_1a",
             3,
             stem,
             config.stem_kernel,
             [ts, s, s],
-        )));
+        ))));
         // Spatial-only 1×3×3 pools, as in the paper (no early temporal pooling).
         let pool_2d = Layer::Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], false);
         layers.push(pool_2d);
-        layers.push(Layer::Unit(Unit3D::new(
+        layers.push(Layer::Unit(Box::new(Unit3D::new(
             &root / "conv3d_2b",
             stem,
             stem,
             [1, 1, 1],
             [1, 1, 1],
-        )));
+        ))));
         let mut width = scale(192);
-        layers.push(Layer::Unit(Unit3D::new(
+        layers.push(Layer::Unit(Box::new(Unit3D::new(
             &root / "conv3d_2c",
             stem,
             width,
             [3, 3, 3],
             [1, 1, 1],
-        )));
+        ))));
         for (stage, specs) in STAGES.iter().enumerate() {
             match stage {
                 0 => layers.push(Layer::Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], false)),
@@ -320,7 +328,7 @@ impl I3d {
             for (name, spec) in &specs[specs.len() - config.blocks[stage]..] {
                 let block = Mixed::new(&root / *name, width, spec.map(scale));
                 width = block.out_channels;
-                layers.push(Layer::Mixed(block));
+                layers.push(Layer::Mixed(Box::new(block)));
             }
         }
         if let Some(path) = &config.pretrained {

@@ -1,1 +1,365 @@
-//! Work in progress.
+//! A TimeSformer-style video transformer (Bertasius et al., "Is Space-Time Attention All You
+//! Need for Video Understanding?", ICML 2021) as a trajhost backbone, with the paper's
+//! best variant, **divided space–time attention**.
+//!
+//! Each frame is cut into `patch_size`² patches, linearly embedded (a strided conv), and
+//! given a learned spatial position embedding (one per patch) plus a learned temporal one
+//! (one per frame; `max_frames` rows are learned and the first `T` used, so any `T ≤
+//! max_frames` works). Each pre-LayerNorm block then applies, with residuals:
+//! 1. temporal attention: every patch position attends over the `T` frames, followed by
+//!    TimeSformer's `temporal_fc` linear;
+//! 2. spatial attention: every frame's patches attend to each other;
+//! 3. an MLP (GELU, `mlp_ratio`× wider).
+//!
+//! There is no class token: per-frame features are the mean of that frame's patch tokens
+//! after a final LayerNorm, so `D = dim` and **T is preserved** (attention never strides
+//! in time). `temporal_fc` is initialised like any linear (TimeSformer zero-initialises it,
+//! which would leave the temporal attention without a gradient on the first step).
+//!
+//! # Configuration (RON)
+//! `(preset: "cpu" | "reference", ...knobs)`; an empty text is the `cpu` preset. Every knob is
+//! optional (`Some(..)`) and overrides the preset:
+//! * `dim`: token width `D` (reference 768, cpu 48);
+//! * `depth`: number of blocks (reference 12, cpu 2);
+//! * `heads`: attention heads, must divide `dim` (reference 12, cpu 2);
+//! * `mlp_ratio`: MLP hidden width / `dim` (reference 4, cpu 2);
+//! * `patch_size`: patch side in pixels (16 for both, as ViT-B/16: 4×4 patches per 64×64
+//!   frame; 8 gives 8×8 but costs about 2.5× more on a CPU);
+//! * `image_size`: frame side the spatial position embeddings are learned for (64 for both;
+//!   frames of another size are an error);
+//! * `max_frames`: rows of the temporal position embedding (64 for both).
+
+use serde::Deserialize;
+use tch::{nn, nn::Module, Device, Kind, Tensor};
+use trajhost_plugin_api::{export_backbone, Backbone, BackboneError};
+
+/// The resolved configuration; see the crate docs for each field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub dim: i64,
+    pub depth: i64,
+    pub heads: i64,
+    pub mlp_ratio: i64,
+    pub patch_size: i64,
+    pub image_size: i64,
+    pub max_frames: i64,
+}
+
+impl Config {
+    /// TimeSformer (ViT-B/16 blocks, divided space–time attention).
+    pub fn reference() -> Self {
+        Config {
+            dim: 768,
+            depth: 12,
+            heads: 12,
+            mlp_ratio: 4,
+            patch_size: 16,
+            image_size: 64,
+            max_frames: 64,
+        }
+    }
+
+    /// Small enough to train on two CPU cores.
+    pub fn cpu() -> Self {
+        Config {
+            dim: 48,
+            depth: 2,
+            heads: 2,
+            mlp_ratio: 2,
+            patch_size: 16,
+            image_size: 64,
+            max_frames: 64,
+        }
+    }
+
+    /// Parses the RON text (empty → `cpu`) and checks it.
+    pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            ron::from_str(text).map_err(|e| format!("invalid transformer config: {e}"))?
+        };
+        let mut c = match raw.preset.as_str() {
+            "cpu" => Config::cpu(),
+            "reference" => Config::reference(),
+            other => {
+                return Err(format!(
+                    "invalid transformer config: field `preset`: unknown preset {other:?}, expected \"cpu\" or \"reference\""
+                )
+                .into())
+            }
+        };
+        for (slot, value) in [
+            (&mut c.dim, raw.dim),
+            (&mut c.depth, raw.depth),
+            (&mut c.heads, raw.heads),
+            (&mut c.mlp_ratio, raw.mlp_ratio),
+            (&mut c.patch_size, raw.patch_size),
+            (&mut c.image_size, raw.image_size),
+            (&mut c.max_frames, raw.max_frames),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), BackboneError> {
+        let bad = |field: &str, why: String| -> Result<(), BackboneError> {
+            Err(format!("invalid transformer config: field `{field}`: {why}").into())
+        };
+        for (field, v) in [
+            ("dim", self.dim),
+            ("depth", self.depth),
+            ("heads", self.heads),
+            ("mlp_ratio", self.mlp_ratio),
+            ("patch_size", self.patch_size),
+            ("image_size", self.image_size),
+            ("max_frames", self.max_frames),
+        ] {
+            if v < 1 {
+                return bad(field, format!("must be ≥ 1, got {v}"));
+            }
+        }
+        if self.dim % self.heads != 0 {
+            return bad(
+                "heads",
+                format!("must divide dim = {}, got {}", self.dim, self.heads),
+            );
+        }
+        if self.image_size % self.patch_size != 0 {
+            return bad(
+                "patch_size",
+                format!(
+                    "must divide image_size = {}, got {}",
+                    self.image_size, self.patch_size
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default, rename = "transformer")]
+struct RawConfig {
+    preset: String,
+    dim: Option<i64>,
+    depth: Option<i64>,
+    heads: Option<i64>,
+    mlp_ratio: Option<i64>,
+    patch_size: Option<i64>,
+    image_size: Option<i64>,
+    max_frames: Option<i64>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            preset: "cpu".into(),
+            dim: None,
+            depth: None,
+            heads: None,
+            mlp_ratio: None,
+            patch_size: None,
+            image_size: None,
+            max_frames: None,
+        }
+    }
+}
+
+fn layer_norm(path: nn::Path, dim: i64) -> nn::LayerNorm {
+    // ViT's LayerNorm epsilon.
+    let config = nn::LayerNormConfig {
+        eps: 1e-6,
+        ..Default::default()
+    };
+    nn::layer_norm(path, vec![dim], config)
+}
+
+/// Multi-head self-attention over the middle axis of `(N, L, D)`.
+#[derive(Debug)]
+struct Attention {
+    qkv: nn::Linear,
+    proj: nn::Linear,
+    heads: i64,
+}
+
+impl Attention {
+    fn new(path: nn::Path, dim: i64, heads: i64) -> Self {
+        Attention {
+            qkv: nn::linear(&path / "qkv", dim, 3 * dim, Default::default()),
+            proj: nn::linear(&path / "proj", dim, dim, Default::default()),
+            heads,
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
+        let (n, l, d) = x.size3()?;
+        // (N, L, 3D) → 3 × (N, heads, L, D / heads).
+        let qkv = x
+            .apply(&self.qkv)
+            .f_reshape([n, l, 3, self.heads, d / self.heads])?
+            .f_permute([2, 0, 3, 1, 4])?;
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let y = Tensor::f_scaled_dot_product_attention::<Tensor>(
+            &q, &k, &v, None, 0.0, false, None, false,
+        )?;
+        let y = y.f_permute([0, 2, 1, 3])?.f_reshape([n, l, d])?;
+        Ok(y.apply(&self.proj))
+    }
+}
+
+#[derive(Debug)]
+struct Block {
+    temporal_norm: nn::LayerNorm,
+    temporal_attn: Attention,
+    temporal_fc: nn::Linear,
+    norm1: nn::LayerNorm,
+    attn: Attention,
+    norm2: nn::LayerNorm,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl Block {
+    fn new(path: nn::Path, c: &Config) -> Self {
+        let d = c.dim;
+        Block {
+            temporal_norm: layer_norm(&path / "temporal_norm", d),
+            temporal_attn: Attention::new(&path / "temporal_attn", d, c.heads),
+            temporal_fc: nn::linear(&path / "temporal_fc", d, d, Default::default()),
+            norm1: layer_norm(&path / "norm1", d),
+            attn: Attention::new(&path / "attn", d, c.heads),
+            norm2: layer_norm(&path / "norm2", d),
+            fc1: nn::linear(&path / "mlp_fc1", d, d * c.mlp_ratio, Default::default()),
+            fc2: nn::linear(&path / "mlp_fc2", d * c.mlp_ratio, d, Default::default()),
+        }
+    }
+
+    /// `x`: `(B, T, N, D)` tokens.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
+        let (b, t, n, d) = x.size4()?;
+        // Temporal attention: each patch position's T tokens, (B·N, T, D).
+        let xt = x.f_permute([0, 2, 1, 3])?.f_reshape([b * n, t, d])?;
+        let h = self.temporal_attn.forward(&xt.apply(&self.temporal_norm))?;
+        let xt = xt + h.apply(&self.temporal_fc);
+        // Spatial attention: each frame's N tokens, (B·T, N, D).
+        let xs = xt
+            .f_reshape([b, n, t, d])?
+            .f_permute([0, 2, 1, 3])?
+            .f_reshape([b * t, n, d])?;
+        let xs = &xs + self.attn.forward(&xs.apply(&self.norm1))?;
+        let h = xs.apply(&self.norm2).apply(&self.fc1).gelu("none");
+        let xs = &xs + h.apply(&self.fc2);
+        Ok(xs.f_reshape([b, t, n, d])?)
+    }
+}
+
+/// The divided space–time transformer.
+pub struct Transformer {
+    vs: nn::VarStore,
+    config: Config,
+    patch_embed: nn::Conv2D,
+    pos_space: Tensor,
+    pos_time: Tensor,
+    blocks: Vec<Block>,
+    norm: nn::LayerNorm,
+}
+
+impl Transformer {
+    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
+        Self::new(Config::from_ron(config)?, device)
+    }
+
+    pub fn new(config: Config, device: Device) -> Result<Self, BackboneError> {
+        config.validate()?;
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let c = &config;
+        let p = c.patch_size;
+        let grid = c.image_size / p;
+        // A p×p conv with stride p is the linear patch embedding.
+        let patch_embed = nn::conv2d(
+            &root / "patch_embed",
+            3,
+            c.dim,
+            p,
+            nn::ConvConfig {
+                stride: p,
+                ..Default::default()
+            },
+        );
+        // ViT's position-embedding init (std 0.02).
+        let init = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let pos_space = root.var("pos_embed_space", &[grid * grid, c.dim], init);
+        let pos_time = root.var("pos_embed_time", &[c.max_frames, c.dim], init);
+        let blocks = (0..c.depth)
+            .map(|i| Block::new(&root / "blocks" / i, c))
+            .collect();
+        let norm = layer_norm(&root / "norm", c.dim);
+        Ok(Transformer {
+            vs,
+            config,
+            patch_embed,
+            pos_space,
+            pos_time,
+            blocks,
+            norm,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl Backbone for Transformer {
+    fn feature_dim(&self) -> i64 {
+        self.config.dim
+    }
+
+    fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+        let (b, t, ch, h, w) = video.size5()?;
+        let c = &self.config;
+        if h != c.image_size || w != c.image_size {
+            return Err(format!(
+                "transformer: frames are {h}×{w} but the position embeddings are for \
+                 image_size {0}×{0}",
+                c.image_size
+            )
+            .into());
+        }
+        if t > c.max_frames {
+            return Err(format!(
+                "transformer: {t} frames but temporal position embeddings for max_frames = {}",
+                c.max_frames
+            )
+            .into());
+        }
+        // Frames are independent for the embedding: (B·T, C, H, W) is a free view.
+        let x = video.f_reshape([b * t, ch, h, w])?;
+        let x = self.patch_embed.forward(&x); // (B·T, D, h, w)
+        let x = x.f_flatten(2, 3)?.f_transpose(1, 2)?; // (B·T, N, D)
+        let n = x.size()[1];
+        let x = x.f_reshape([b, t, n, c.dim])?;
+        let pos_time = self.pos_time.f_narrow(0, 0, t)?.f_unsqueeze(1)?; // (T, 1, D)
+        let mut x = x + &self.pos_space + pos_time;
+        for block in &self.blocks {
+            x = block.forward(&x)?;
+        }
+        // Per frame: mean of its patch tokens after the final LayerNorm → (B, T, D).
+        Ok(x.apply(&self.norm).f_mean_dim(2, false, Kind::Float)?)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+}
+
+export_backbone!(Transformer::build);

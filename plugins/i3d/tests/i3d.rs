@@ -1,0 +1,262 @@
+//! The i3d backbone through its rlib: parameter listings and output shapes (insta
+//! snapshots in the workspace's `snapshots/`), and configuration errors.
+
+use i3d::{Config, I3d};
+use std::path::PathBuf;
+use tch::{Device, Kind, Tensor};
+use trajhost_plugin_api::Backbone;
+
+fn snapshot_settings() -> insta::Settings {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(workspace.join("snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+fn build(config: &str) -> I3d {
+    tch::manual_seed(0);
+    match I3d::build(config, Device::Cpu) {
+        Ok(model) => model,
+        Err(e) => panic!("building {config:?}: {}", e.0),
+    }
+}
+
+fn build_error(config: &str) -> String {
+    match I3d::build(config, Device::Cpu) {
+        Ok(_) => panic!("{config:?} was accepted"),
+        Err(e) => e.0,
+    }
+}
+
+/// Every parameter and buffer with its shape, the parameter count, and the feature shapes
+/// for each `(B, T)` in `inputs` (eval mode, 64×64 frames).
+fn listing(model: &mut I3d, inputs: &[(i64, i64)]) -> String {
+    let mut vars: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
+    vars.sort_by(|a, b| (!a.1.requires_grad(), &a.0).cmp(&(!b.1.requires_grad(), &b.0)));
+    let width = vars.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut text = String::new();
+    let mut total = 0;
+    for (name, t) in &vars {
+        let kind = if t.requires_grad() {
+            total += t.numel();
+            "param "
+        } else {
+            "buffer"
+        };
+        text += &format!("{kind} {name:<width$} {:?}\n", t.size());
+    }
+    text += &format!("total parameters: {total}\n");
+    text += &format!("feature_dim: {}\n", model.feature_dim());
+    for &(b, t) in inputs {
+        tch::manual_seed(1);
+        let video = Tensor::rand([b, t, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let out = tch::no_grad(|| model.forward(&video, false)).unwrap();
+        text += &format!("features for ({b}, {t}, 3, 64, 64): {:?}\n", out.size());
+    }
+    text
+}
+
+#[test]
+fn cpu_preset_parameters_and_shapes() {
+    let mut model = build("");
+    let text = listing(&mut model, &[(2, 16), (4, 32)]);
+    snapshot_settings().bind(|| insta::assert_snapshot!("i3d_cpu_parameters", text));
+}
+
+#[test]
+fn reference_preset_parameters_and_shapes() {
+    let mut model = build("(preset: \"reference\")");
+    let text = listing(&mut model, &[(2, 16)]);
+    snapshot_settings().bind(|| insta::assert_snapshot!("i3d_reference_parameters", text));
+}
+
+#[test]
+fn an_empty_config_is_the_cpu_preset_and_knobs_override_it() {
+    assert_eq!(Config::from_ron("").unwrap(), Config::cpu());
+    assert_eq!(Config::from_ron("  ").unwrap(), Config::cpu());
+    assert_eq!(
+        Config::from_ron("(preset: \"cpu\")").unwrap(),
+        Config::cpu()
+    );
+    assert_eq!(
+        Config::from_ron("(preset: \"reference\")").unwrap(),
+        Config::reference()
+    );
+    assert_ne!(Config::cpu(), Config::reference());
+}
+
+#[test]
+fn an_unknown_field_is_an_error_naming_plugin_and_field() {
+    let err = build_error("(preset: \"cpu\", wdith: Some(3))");
+    assert!(err.contains("invalid i3d config"), "{err}");
+    assert!(err.contains("wdith"), "{err}");
+}
+
+#[test]
+fn an_unknown_preset_is_an_error_naming_plugin_and_field() {
+    let err = build_error("(preset: \"gpu\")");
+    assert!(err.contains("invalid i3d config"), "{err}");
+    assert!(err.contains("preset") && err.contains("gpu"), "{err}");
+    assert!(
+        err.contains("\"cpu\"") && err.contains("\"reference\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_value_is_an_error_naming_plugin_and_field() {
+    let err = build_error("(width: Some(0))");
+    assert!(err.contains("invalid i3d config"), "{err}");
+    assert!(err.contains("`width`"), "{err}");
+}
+
+#[test]
+fn a_ron_syntax_error_names_the_plugin() {
+    let err = build_error("(preset: ");
+    assert!(err.contains("invalid i3d config"), "{err}");
+}
+
+#[test]
+fn knobs_scale_the_width_and_feature_dim() {
+    assert_eq!(
+        build("(preset: \"cpu\", width: Some(16))").feature_dim(),
+        256
+    );
+    let c = Config::from_ron("(blocks: Some([2, 5, 2]), stem_kernel: Some([1, 4, 4]))").unwrap();
+    assert_eq!((c.blocks, c.stem_kernel), ([2, 5, 2], [1, 4, 4]));
+    let err = build_error("(stem_kernel: Some([4, 4]))");
+    assert!(
+        err.contains("invalid i3d config") && err.contains("`stem_kernel`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn odd_frame_counts_keep_t_with_temporal_strides() {
+    let mut model = build("(temporal_strides: Some(true))");
+    for t in [1, 5, 13] {
+        let video = Tensor::rand([1, t, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let out = tch::no_grad(|| model.forward(&video, false)).unwrap();
+        assert_eq!(out.size(), [1, t, 128]);
+    }
+}
+
+/// A file in the temp dir, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(tag: &str) -> Self {
+        let name = format!("i3d-test-{}-{tag}.safetensors", std::process::id());
+        TempFile(std::env::temp_dir().join(name))
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "(preset: \"cpu\", pretrained: Some({:?}))",
+            self.0.display().to_string()
+        )
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A trained-looking state: seed-dependent weights and moved running statistics.
+fn state(seed: i64) -> (I3d, Vec<(String, Tensor)>) {
+    tch::manual_seed(seed);
+    let mut model = I3d::build("", Device::Cpu).unwrap();
+    let video = Tensor::rand([2, 4, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let _ = tch::no_grad(|| model.forward(&video, true)).unwrap();
+    let mut vars: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    (model, vars)
+}
+
+#[test]
+fn pretrained_weights_round_trip() {
+    let (mut original, vars) = state(3);
+    let file = TempFile::new("good");
+    Tensor::write_safetensors(&vars, &file.0).unwrap();
+    tch::manual_seed(4);
+    let mut loaded = I3d::build(&file.config(), Device::Cpu).unwrap();
+    let loaded_vars = loaded.var_store().variables();
+    for (name, t) in &vars {
+        let diff = (t - &loaded_vars[name]).abs().max().double_value(&[]);
+        assert_eq!(diff, 0.0, "{name} differs");
+        // Loading keeps parameters trainable and buffers not.
+        assert_eq!(
+            t.requires_grad(),
+            loaded_vars[name].requires_grad(),
+            "{name}"
+        );
+    }
+    let video = Tensor::rand([2, 8, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let a = tch::no_grad(|| original.forward(&video, false)).unwrap();
+    let b = tch::no_grad(|| loaded.forward(&video, false)).unwrap();
+    assert_eq!((a - b).abs().max().double_value(&[]), 0.0);
+}
+
+#[test]
+fn pretrained_weights_of_the_wrong_shape_are_a_clear_error() {
+    let (_, mut vars) = state(5);
+    let file = TempFile::new("shape");
+    let slot = vars
+        .iter()
+        .position(|(n, _)| n == "conv3d_1a.conv3d.weight")
+        .unwrap();
+    vars[slot].1 = Tensor::zeros([8, 3, 7, 7, 7], (Kind::Float, Device::Cpu));
+    Tensor::write_safetensors(&vars, &file.0).unwrap();
+    let err = build_error(&file.config());
+    assert!(err.contains("i3d pretrained weights"), "{err}");
+    assert!(err.contains(&file.0.display().to_string()), "{err}");
+    assert!(
+        err.contains("`conv3d_1a.conv3d.weight`")
+            && err.contains("[8, 3, 7, 7, 7] in the file")
+            && err.contains("[8, 3, 3, 8, 8] in the model"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pretrained_weights_with_a_missing_name_are_a_clear_error() {
+    let (_, mut vars) = state(6);
+    let file = TempFile::new("missing");
+    vars.retain(|(n, _)| n != "mixed_5c.b1b.bn.running_var");
+    Tensor::write_safetensors(&vars, &file.0).unwrap();
+    let err = build_error(&file.config());
+    assert!(err.contains("i3d pretrained weights"), "{err}");
+    assert!(
+        err.contains("1 tensor(s) missing from the file: mixed_5c.b1b.bn.running_var"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pretrained_weights_with_an_unknown_name_are_a_clear_error() {
+    let (_, mut vars) = state(7);
+    let file = TempFile::new("extra");
+    vars.push((
+        "logits.conv3d.weight".into(),
+        Tensor::zeros([4], (Kind::Float, Device::Cpu)),
+    ));
+    Tensor::write_safetensors(&vars, &file.0).unwrap();
+    let err = build_error(&file.config());
+    assert!(
+        err.contains("not in the model: logits.conv3d.weight"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_pretrained_file_is_a_clear_error() {
+    let file = TempFile::new("absent");
+    let err = build_error(&file.config());
+    assert!(
+        err.contains("i3d pretrained weights") && err.contains("cannot read"),
+        "{err}"
+    );
+}
