@@ -16,6 +16,7 @@
 
 pub mod abi;
 pub mod backbone;
+pub mod devkit;
 pub mod layers;
 pub mod stamp;
 pub mod tensor;

@@ -29,32 +29,8 @@ fn build_error(config: &str) -> String {
     }
 }
 
-/// Every parameter and buffer with its shape, the parameter count, and the feature shapes
-/// for each `(B, T)` in `inputs` (eval mode, 64×64 frames).
 fn listing(model: &mut I3d, inputs: &[(i64, i64)]) -> String {
-    let mut vars: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
-    vars.sort_by(|a, b| (!a.1.requires_grad(), &a.0).cmp(&(!b.1.requires_grad(), &b.0)));
-    let width = vars.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let mut text = String::new();
-    let mut total = 0;
-    for (name, t) in &vars {
-        let kind = if t.requires_grad() {
-            total += t.numel();
-            "param "
-        } else {
-            "buffer"
-        };
-        text += &format!("{kind} {name:<width$} {:?}\n", t.size());
-    }
-    text += &format!("total parameters: {total}\n");
-    text += &format!("feature_dim: {}\n", model.feature_dim());
-    for &(b, t) in inputs {
-        tch::manual_seed(1);
-        let video = Tensor::rand([b, t, 3, 64, 64], (Kind::Float, Device::Cpu));
-        let out = tch::no_grad(|| model.forward(&video, false)).unwrap();
-        text += &format!("features for ({b}, {t}, 3, 64, 64): {:?}\n", out.size());
-    }
-    text
+    trajhost_plugin_api::devkit::describe(model, inputs)
 }
 
 #[test]
