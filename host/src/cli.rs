@@ -32,6 +32,96 @@ enum Command {
     Data(trajhost_dataset::DataCommand),
     /// Train a backbone plugin with the unified heads.
     Train(TrainArgs),
+    /// Train several backbones at once, one process each (configs/sweep.ron).
+    Sweep(SweepArgs),
+    /// Validate every backbone, gate, then train the ones that passed to the end.
+    Pipeline(SweepArgs),
+    /// Compare finished runs: a Markdown (or JSON) report with curves and the plan's checklist.
+    Compare(CompareArgs),
+    /// Watch every run in a results folder (a terminal dashboard, or `--once` as text).
+    Monitor(MonitorArgs),
+    /// Run a command with heartbeats, forwarded signals and cleanup of its children.
+    Keepalive(KeepaliveArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// The sweep configuration (e.g. configs/sweep.ron).
+    config: PathBuf,
+    /// Cores for the whole sweep, split evenly between the runs under way (default: the
+    /// config's `threads`, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Most runs at once (default: the config's `max_parallel`, else all).
+    #[arg(long)]
+    max_parallel: Option<usize>,
+    /// Only this run (repeatable); for one run per machine or per Slurm task.
+    #[arg(long)]
+    only: Vec<String>,
+    /// `sweep` only: which phase's config to train with.
+    #[arg(long, value_enum, default_value = "validation")]
+    phase: crate::sweep::Phase,
+    /// Instead of training, write a job script: `slurm` = a job array, one run per task.
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+    /// Where `--emit` writes (default: <results>/<sweep|pipeline>.slurm).
+    #[arg(long, requires = "emit")]
+    emit_out: Option<PathBuf>,
+    /// An extra `#SBATCH` option for `--emit slurm` (repeatable), e.g. `--partition=gpu`.
+    #[arg(long = "sbatch", requires = "emit", allow_hyphen_values = true)]
+    sbatch: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Emit {
+    Slurm,
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Run folders, or folders of run folders (e.g. `results/*` or `results/`).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Write the report here (the curves go beside it as <name>_curves.png); default: stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "markdown")]
+    format: crate::compare::Format,
+}
+
+#[derive(clap::Args)]
+struct MonitorArgs {
+    /// A results folder (or one run folder).
+    #[arg(default_value = "results")]
+    root: PathBuf,
+    /// Print one plain-text snapshot and exit (for pipes and SSH sessions).
+    #[arg(long)]
+    once: bool,
+    /// Refresh interval of the dashboard.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    interval: std::time::Duration,
+    /// Flag a training run whose run.log has been silent for longer than this.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    stale_after: std::time::Duration,
+    /// Pretend the time is this UTC `YYYY-MM-DD HH:MM:SS` (for reproducible output).
+    #[arg(long, hide = true)]
+    now: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct KeepaliveArgs {
+    /// Heartbeat interval (e.g. 30s, 5m, 200ms).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    every: std::time::Duration,
+    /// Also append the output and heartbeats to this file.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// How long the command gets to exit after a forwarded signal before SIGKILL.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    grace: std::time::Duration,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -129,6 +219,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => run_train(args),
+        Command::Sweep(args) => run_sweep(args, false),
+        Command::Pipeline(args) => run_sweep(args, true),
+        Command::Compare(args) => {
+            crate::compare::run(&args.runs, args.out.as_deref(), args.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Monitor(args) => {
+            let now =
+                match &args.now {
+                    Some(t) => Some(crate::rundir::parse_utc_timestamp(t).with_context(|| {
+                        format!("--now {t:?} is not a `YYYY-MM-DD HH:MM:SS` time")
+                    })?),
+                    None => None,
+                };
+            crate::monitor::run(&crate::monitor::MonitorOptions {
+                root: args.root,
+                once: args.once,
+                interval: args.interval,
+                stale_after: args.stale_after,
+                now,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keepalive(args) => {
+            let code = crate::keepalive::run(&crate::keepalive::KeepaliveOptions {
+                every: args.every,
+                log: args.log,
+                grace: args.grace,
+                command: args.command,
+            })?;
+            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
         Command::Plugin(PluginCommand::Check {
             plugin,
             config,
@@ -185,6 +307,82 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
                 checkpoint.display()
             )
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
+    use crate::sweep::{slurm, SweepConfig};
+    let sweep = SweepConfig::load(&args.config)?;
+    sweep.select(&args.only)?;
+    let exe = std::env::current_exe().context("finding the trajhost binary")?;
+    let subcommand = if pipeline { "pipeline" } else { "sweep" };
+    if let Some(Emit::Slurm) = args.emit {
+        let workdir = std::env::current_dir()?;
+        let config = std::path::absolute(&args.config)?;
+        let script = slurm::script(
+            &sweep,
+            &slurm::SlurmOptions {
+                subcommand,
+                exe: &exe,
+                workdir: &workdir,
+                config: &config,
+                cpus_per_task: args.threads.or(sweep.threads).unwrap_or(4),
+                extra: &args.sbatch,
+            },
+        );
+        let out = args
+            .emit_out
+            .unwrap_or_else(|| slurm::default_path(&sweep, subcommand));
+        // Slurm does not create the folder of --output itself.
+        std::fs::create_dir_all(sweep.results.join("slurm"))?;
+        crate::atomic::write_atomic(&out, script.as_bytes())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))?;
+        println!(
+            "wrote {} ({} array tasks); submit it with: sbatch {}",
+            out.display(),
+            sweep.runs.len(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let failed = if pipeline {
+        let report = crate::pipeline::run_pipeline(
+            &sweep,
+            &crate::pipeline::PipelineOptions {
+                threads: args.threads,
+                max_parallel: args.max_parallel,
+                only: args.only,
+                exe,
+                config_path: args.config,
+            },
+        )?;
+        println!("{}", report.render());
+        report.failed()
+    } else {
+        let summary = args
+            .only
+            .is_empty()
+            .then(|| sweep.results.join("sweep.json"));
+        let report = crate::sweep::run_sweep(
+            &sweep,
+            &crate::sweep::SweepOptions {
+                phase: args.phase,
+                threads: args.threads,
+                max_parallel: args.max_parallel,
+                only: args.only,
+                exe,
+                config_path: args.config,
+                summary,
+            },
+        )?;
+        println!("{}", report.render());
+        report.failed().len()
+    };
+    if failed > 0 {
+        eprintln!("error: {failed} run(s) failed (see above); the others carried on");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

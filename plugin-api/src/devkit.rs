@@ -105,3 +105,93 @@ pub fn throughput_main<B: Backbone>(
     );
     Ok(())
 }
+
+/// The tests every backbone with `cpu` and `reference` presets shares, for its
+/// `tests/<name>.rs` (which needs `insta` as a dev-dependency):
+/// parameter/shape snapshots of both presets (in the workspace's `snapshots/`), an empty
+/// config meaning `cpu`, and config errors that name the plugin and the field. It also
+/// defines `build(config)` and `build_error(config)` for the crate's own further tests.
+///
+/// `Config` must offer `from_ron(&str)`, `cpu()` and `reference()` and derive `PartialEq`.
+#[macro_export]
+macro_rules! preset_backbone_tests {
+    ($name:literal, $model:ty, $config:ty) => {
+        fn snapshot_settings() -> ::insta::Settings {
+            let workspace = ::std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let mut settings = ::insta::Settings::clone_current();
+            settings.set_snapshot_path(workspace.join("snapshots"));
+            settings.set_prepend_module_to_snapshot(false);
+            settings
+        }
+
+        /// Builds with seed 0, panicking with the plugin's message on error.
+        fn build(config: &str) -> $model {
+            $crate::tch::manual_seed(0);
+            match <$model>::build(config, $crate::tch::Device::Cpu) {
+                Ok(model) => model,
+                Err(e) => panic!("building {config:?}: {}", e.0),
+            }
+        }
+
+        /// The plugin's message for a config it must refuse.
+        fn build_error(config: &str) -> String {
+            match <$model>::build(config, $crate::tch::Device::Cpu) {
+                Ok(_) => panic!("{config:?} was accepted"),
+                Err(e) => e.0,
+            }
+        }
+
+        #[test]
+        fn cpu_preset_parameters_and_shapes() {
+            let text = $crate::devkit::describe(&mut build(""), &[(2, 16), (4, 32)]);
+            snapshot_settings()
+                .bind(|| ::insta::assert_snapshot!(concat!($name, "_cpu_parameters"), text));
+        }
+
+        #[test]
+        fn reference_preset_parameters_and_shapes() {
+            let text = $crate::devkit::describe(&mut build("(preset: \"reference\")"), &[(2, 16)]);
+            snapshot_settings()
+                .bind(|| ::insta::assert_snapshot!(concat!($name, "_reference_parameters"), text));
+        }
+
+        #[test]
+        fn an_empty_config_is_the_cpu_preset() {
+            assert_eq!(<$config>::from_ron("").unwrap(), <$config>::cpu());
+            assert_eq!(<$config>::from_ron("  ").unwrap(), <$config>::cpu());
+            assert_eq!(
+                <$config>::from_ron("(preset: \"cpu\")").unwrap(),
+                <$config>::cpu()
+            );
+            assert_eq!(
+                <$config>::from_ron("(preset: \"reference\")").unwrap(),
+                <$config>::reference()
+            );
+            assert_ne!(<$config>::cpu(), <$config>::reference());
+        }
+
+        #[test]
+        fn an_unknown_field_is_an_error_naming_plugin_and_field() {
+            let err = build_error("(preset: \"cpu\", wdith: Some(3))");
+            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+            assert!(err.contains("wdith"), "{err}");
+        }
+
+        #[test]
+        fn an_unknown_preset_is_an_error_naming_plugin_and_field() {
+            let err = build_error("(preset: \"gpu\")");
+            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+            assert!(err.contains("preset") && err.contains("gpu"), "{err}");
+            assert!(
+                err.contains("\"cpu\"") && err.contains("\"reference\""),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn a_ron_syntax_error_names_the_plugin() {
+            let err = build_error("(preset: ");
+            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+        }
+    };
+}

@@ -126,10 +126,10 @@ pub fn compute_loss(
     let prediction = outputs.position.mse_loss(target, tch::Reduction::Mean);
     let mut total = outputs.logits.zeros_like().sum(Kind::Float);
     if w_class > 0.0 {
-        total = total + &classification * w_class;
+        total += &classification * w_class;
     }
     if w_pred > 0.0 {
-        total = total + &prediction * w_pred;
+        total += &prediction * w_pred;
     }
     Losses {
         total,

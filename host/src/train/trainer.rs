@@ -435,7 +435,7 @@ impl Run<'_> {
                 .early_stopping
                 .as_ref()
                 .is_some_and(|es| at.early_stopping.epochs_without_improvement >= es.patience);
-            if epoch % config.checkpoint_interval == 0
+            if epoch.is_multiple_of(config.checkpoint_interval)
                 || epoch == config.epochs
                 || patience_over
                 || over_budget

@@ -1,96 +1,17 @@
 //! The magvit backbone through its rlib: parameter listings and output shapes (insta
 //! snapshots in the workspace's `snapshots/`), and configuration errors.
 
-use magvit::{Config, Magvit};
-use std::path::PathBuf;
+use magvit::Config;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
-fn snapshot_settings() -> insta::Settings {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(workspace.join("snapshots"));
-    settings.set_prepend_module_to_snapshot(false);
-    settings
-}
-
-fn build(config: &str) -> Magvit {
-    tch::manual_seed(0);
-    match Magvit::build(config, Device::Cpu) {
-        Ok(model) => model,
-        Err(e) => panic!("building {config:?}: {}", e.0),
-    }
-}
-
-fn build_error(config: &str) -> String {
-    match Magvit::build(config, Device::Cpu) {
-        Ok(_) => panic!("{config:?} was accepted"),
-        Err(e) => e.0,
-    }
-}
-
-fn listing(model: &mut Magvit, inputs: &[(i64, i64)]) -> String {
-    trajhost_plugin_api::devkit::describe(model, inputs)
-}
-
-#[test]
-fn cpu_preset_parameters_and_shapes() {
-    let mut model = build("");
-    let text = listing(&mut model, &[(2, 16), (4, 32)]);
-    snapshot_settings().bind(|| insta::assert_snapshot!("magvit_cpu_parameters", text));
-}
-
-#[test]
-fn reference_preset_parameters_and_shapes() {
-    let mut model = build("(preset: \"reference\")");
-    let text = listing(&mut model, &[(2, 16)]);
-    snapshot_settings().bind(|| insta::assert_snapshot!("magvit_reference_parameters", text));
-}
-
-#[test]
-fn an_empty_config_is_the_cpu_preset_and_knobs_override_it() {
-    assert_eq!(Config::from_ron("").unwrap(), Config::cpu());
-    assert_eq!(Config::from_ron("  ").unwrap(), Config::cpu());
-    assert_eq!(
-        Config::from_ron("(preset: \"cpu\")").unwrap(),
-        Config::cpu()
-    );
-    assert_eq!(
-        Config::from_ron("(preset: \"reference\")").unwrap(),
-        Config::reference()
-    );
-    assert_ne!(Config::cpu(), Config::reference());
-}
-
-#[test]
-fn an_unknown_field_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(preset: \"cpu\", wdith: Some(3))");
-    assert!(err.contains("invalid magvit config"), "{err}");
-    assert!(err.contains("wdith"), "{err}");
-}
-
-#[test]
-fn an_unknown_preset_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(preset: \"gpu\")");
-    assert!(err.contains("invalid magvit config"), "{err}");
-    assert!(err.contains("preset") && err.contains("gpu"), "{err}");
-    assert!(
-        err.contains("\"cpu\"") && err.contains("\"reference\""),
-        "{err}"
-    );
-}
+trajhost_plugin_api::preset_backbone_tests!("magvit", magvit::Magvit, magvit::Config);
 
 #[test]
 fn a_bad_value_is_an_error_naming_plugin_and_field() {
     let err = build_error("(groups: Some(5))");
     assert!(err.contains("invalid magvit config"), "{err}");
     assert!(err.contains("`groups`"), "{err}");
-}
-
-#[test]
-fn a_ron_syntax_error_names_the_plugin() {
-    let err = build_error("(preset: ");
-    assert!(err.contains("invalid magvit config"), "{err}");
 }
 
 #[test]

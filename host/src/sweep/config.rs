@@ -1,0 +1,174 @@
+//! `configs/sweep.ron`: what a sweep (and the validate-then-train pipeline) trains.
+
+use crate::gate::GateConfig;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// The dataset folder (relative paths are relative to the working directory).
+    pub data: PathBuf,
+    /// Each run writes `<results>/<name>/`; the sweep writes `<results>/sweep.json`.
+    pub results: PathBuf,
+    /// Phase 1's training config (and the only one of `trajhost sweep`).
+    pub validation_config: PathBuf,
+    /// Phase 2's training config; `epochs` there counts from the start of the run.
+    pub full_config: PathBuf,
+    /// Cores for the whole sweep, split evenly between the runs under way (at least 1 each);
+    /// None = all the cores of the machine.
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Most runs at once; None = all of them.
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    /// `--device` of every run.
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default)]
+    pub gate: GateConfig,
+    pub runs: Vec<RunSpec>,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// The run folder's name under `results`.
+    pub name: String,
+    /// A plugin name (`magvit` = plugins/libmagvit.so) or path.
+    pub plugin: String,
+    /// The backbone's RON configuration; None = the training config's `backbone`.
+    #[serde(default)]
+    pub backbone: Option<String>,
+}
+
+impl SweepConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses RON; errors carry `source:line:column` and name the field.
+    pub fn parse(text: &str, source: &str) -> Result<Self> {
+        let config: SweepConfig = ron::from_str(text).map_err(|e| {
+            anyhow::anyhow!(
+                "{source}:{}:{}: {}",
+                e.position.line,
+                e.position.col,
+                e.code
+            )
+        })?;
+        config
+            .validate()
+            .with_context(|| format!("{source}: invalid sweep config"))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.runs.is_empty() {
+            bail!("field `runs` is empty: nothing to train");
+        }
+        let mut names = std::collections::HashSet::new();
+        for run in &self.runs {
+            let ok = !run.name.is_empty()
+                && run
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !run.name.starts_with('.');
+            if !ok {
+                bail!(
+                    "field `runs.name` {:?} must be a plain folder name (letters, digits, - _ .)",
+                    run.name
+                );
+            }
+            if !names.insert(&run.name) {
+                bail!("field `runs.name`: {:?} appears twice", run.name);
+            }
+        }
+        if self.threads == Some(0) || self.max_parallel == Some(0) {
+            bail!("fields `threads` and `max_parallel` must be at least 1 when set");
+        }
+        let g = &self.gate;
+        // Below 0 disables the check (accuracy is never negative).
+        if g.min_accuracy.is_nan() || g.min_accuracy > 1.0 {
+            bail!("field `gate.min_accuracy` must be at most 1 (a fraction, e.g. 0.7)");
+        }
+        if g.max_mse <= 0.0 || g.improving_tolerance < 0.0 {
+            bail!("fields `gate.max_mse` (> 0) and `gate.improving_tolerance` (>= 0) are out of range");
+        }
+        Ok(())
+    }
+
+    /// The runs named in `only` (all when empty); an unknown name is an error.
+    pub fn select(&self, only: &[String]) -> Result<Vec<RunSpec>> {
+        for name in only {
+            if !self.runs.iter().any(|r| &r.name == name) {
+                let known: Vec<&str> = self.runs.iter().map(|r| r.name.as_str()).collect();
+                bail!(
+                    "no run named {name:?} in the sweep (runs: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(self
+            .runs
+            .iter()
+            .filter(|r| only.is_empty() || only.contains(&r.name))
+            .cloned()
+            .collect())
+    }
+
+    pub fn run_dir(&self, name: &str) -> PathBuf {
+        self.results.join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SWEEP: &str = include_str!("../../../configs/sweep.ron");
+    const DEMO: &str = include_str!("../../../configs/sweep-demo.ron");
+
+    #[test]
+    fn shipped_sweeps_parse_with_the_plan_thresholds() {
+        for text in [SWEEP, DEMO] {
+            let s = SweepConfig::parse(text, "sweep.ron").unwrap();
+            let names: Vec<&str> = s.runs.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["magvit", "i3d", "slowfast", "transformer"]);
+            assert_eq!((s.gate.min_accuracy, s.gate.max_mse), (0.70, 0.1));
+            assert!(s.gate.require_val_loss_improving);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_line_and_column() {
+        let text = SWEEP.replace("max_parallel:", "max_paralel:");
+        assert_ne!(text, SWEEP);
+        let err = SweepConfig::parse(&text, "s.ron").unwrap_err().to_string();
+        let line = SWEEP
+            .lines()
+            .position(|l| l.contains("max_parallel:"))
+            .unwrap()
+            + 1;
+        assert!(err.contains("max_paralel"), "{err}");
+        assert!(err.starts_with(&format!("s.ron:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn duplicate_and_unsafe_names_are_refused() {
+        let text = SWEEP.replace("name: \"i3d\"", "name: \"magvit\"");
+        let err = format!("{:#}", SweepConfig::parse(&text, "s.ron").unwrap_err());
+        assert!(err.contains("appears twice"), "{err}");
+        let text = SWEEP.replace("name: \"i3d\"", "name: \"../i3d\"");
+        let err = format!("{:#}", SweepConfig::parse(&text, "s.ron").unwrap_err());
+        assert!(err.contains("`runs.name`"), "{err}");
+    }
+}
