@@ -55,6 +55,8 @@ pub struct Progress<'a> {
     pub mse: Option<f64>,
     pub loss: Option<f64>,
     pub elapsed_seconds: f64,
+    /// With a time budget, progress is whichever is further along: epochs or the clock.
+    pub time_budget_seconds: Option<f64>,
     pub status: &'a str,
 }
 
@@ -139,7 +141,8 @@ impl RunFiles {
 
     pub fn write_progress(&self, p: &Progress) -> Result<()> {
         let done = p.epochs_done as f64 + p.step_in_epoch as f64 / p.steps_per_epoch.max(1) as f64;
-        let fraction = (done / p.epochs.max(1) as f64).min(1.0);
+        let by_time = p.time_budget_seconds.map_or(0.0, |b| p.elapsed_seconds / b);
+        let fraction = (done / p.epochs.max(1) as f64).max(by_time).min(1.0);
         // The epoch shown is the one under way, or the last one once all are done.
         let epoch = (p.epochs_done + 1).min(p.epochs);
         let eta = if fraction > 0.0 && fraction < 1.0 {

@@ -245,6 +245,7 @@ impl Run<'_> {
             mse: last.map(|m| m.mse),
             loss: last.map(|m| m.loss),
             elapsed_seconds: at.elapsed_seconds,
+            time_budget_seconds: self.config.time_budget_minutes.map(|m| m * 60.0),
             status,
         })
     }
