@@ -10,6 +10,7 @@ pub mod keepalive;
 pub mod monitor;
 pub mod pipeline;
 pub mod plugin;
+pub mod ron_config;
 pub mod rundir;
 pub mod sweep;
 pub mod train;

@@ -56,14 +56,7 @@ impl SweepConfig {
 
     /// Parses RON; errors carry `source:line:column` and name the field.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let config: SweepConfig = ron::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
-                "{source}:{}:{}: {}",
-                e.position.line,
-                e.position.col,
-                e.code
-            )
-        })?;
+        let config: SweepConfig = crate::ron_config::parse(text, source)?;
         config
             .validate()
             .with_context(|| format!("{source}: invalid sweep config"))?;

@@ -68,14 +68,7 @@ impl TrainConfig {
 
     /// Parses RON; errors carry `source:line:column` and name the field.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let config: TrainConfig = ron::from_str(text).map_err(|e| {
-            anyhow::anyhow!(
-                "{source}:{}:{}: {}",
-                e.position.line,
-                e.position.col,
-                e.code
-            )
-        })?;
+        let config: TrainConfig = crate::ron_config::parse(text, source)?;
         config
             .validate()
             .with_context(|| format!("{source}: invalid training config"))?;
