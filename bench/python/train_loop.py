@@ -1,0 +1,170 @@
+"""The PyTorch eager equivalent of `trajhost train`'s step and `evaluate`'s batch.
+
+Data: the same safetensors shards trajhost generated, read with the `safetensors` package,
+held in memory as one uint8 tensor; a batch is indexed out and converted to float / 255 (what a
+PyTorch user writes; no DataLoader workers, which would need more cores than the bench has).
+Training: forward, cross-entropy + MSE, zero_grad, backward, clip_grad_norm_(1.0), the same
+warm-up + cosine schedule, torch.optim.AdamW (weight decay 0.01 on tensors of rank > 1 only,
+as the host's AdamW), and the same per-step metric bookkeeping (loss, accuracy, squared error).
+"""
+
+import glob
+import json
+import math
+import os
+import resource
+import time
+
+import torch
+from safetensors.numpy import load_file
+
+from heads import UnifiedModel, compute_loss
+from models import build_backbone
+
+
+def load_data(directory, predict_future=5):
+    """All samples of every shard, as (uint8 videos, int64 labels, float targets) tensors.
+
+    Filled shard by shard into tensors allocated once, so the peak is the data plus one shard
+    (as the host's `data::load`), not twice the data as `torch.cat` would make it.
+    """
+    from safetensors import safe_open
+
+    paths = sorted(glob.glob(os.path.join(directory, "shard-*.safetensors")))
+    if not paths:
+        raise SystemExit(f"no shard-*.safetensors in {directory}")
+    counts = []
+    for path in paths:
+        with safe_open(path, "np") as f:
+            shape = f.get_slice("videos").get_shape()
+            counts.append(shape[0])
+    n, t = sum(counts), shape[1]
+    videos = torch.empty((n, *shape[1:]), dtype=torch.uint8)
+    labels = torch.empty(n, dtype=torch.long)
+    targets = torch.empty((n, 3), dtype=torch.float32)
+    start = 0
+    for path, count in zip(paths, counts):
+        d = load_file(path)
+        videos[start:start + count] = torch.from_numpy(d["videos"])
+        labels[start:start + count] = torch.from_numpy(d["labels"]).long()
+        targets[start:start + count] = torch.from_numpy(d["positions"][:, t - 1 + predict_future])
+        start += count
+        del d
+    return videos, labels, targets
+
+
+def learning_rate(step, warmup, total, peak, floor):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min((step - warmup) / (total - warmup), 1.0)
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
+
+
+def make_model(name, seed=42):
+    torch.manual_seed(seed)
+    return UnifiedModel(build_backbone(name))
+
+
+def epoch_order(n, seed, epoch):
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def batch_of(videos, labels, targets, index):
+    return videos[index].float().div_(255.0), labels[index], targets[index]
+
+
+def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42):
+    videos, labels, targets = data
+    model = make_model(name, seed)
+    model.train()
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr, betas=(0.9, 0.999), eps=1e-8,
+    )
+    params = list(model.parameters())
+    step_seconds, videos_timed, step, epoch = [], 0, 0, 0
+    loss_sum, correct, squared, seen = 0.0, 0, 0.0, 0
+    faults = minor_faults()
+    while step < warmup + steps:
+        epoch += 1
+        order = epoch_order(len(labels), seed, epoch)
+        last = time.perf_counter()
+        for start in range(0, len(order), batch_size):
+            if step == warmup:
+                last = time.perf_counter()
+                faults = minor_faults()
+            index = order[start:start + batch_size]
+            x, y, target = batch_of(videos, labels, targets, index)
+            logits, position = model(x)
+            total, _, _ = compute_loss(logits, position, y, target)
+            loss = total.item()
+            if not math.isfinite(loss):
+                raise SystemExit(f"loss became {loss} at step {step}")
+            optimizer.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(params, clip)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, 50, 1000, lr, 1e-5)
+            optimizer.step()
+            with torch.no_grad():
+                loss_sum += loss * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                squared += float((position - target).square().sum())
+                seen += len(y)
+            now = time.perf_counter()
+            if step >= warmup:
+                step_seconds.append(now - last)
+                videos_timed += len(y)
+            last = now
+            step += 1
+            if step >= warmup + steps:
+                break
+    return dict(
+        parameters=sum(p.numel() for p in params),
+        timed_steps=len(step_seconds), videos=videos_timed, seconds=sum(step_seconds),
+        step_seconds=step_seconds, final_loss=loss_sum / max(seen, 1),
+        minor_faults_per_step=(minor_faults() - faults) / max(len(step_seconds), 1),
+    )
+
+
+def infer(name, data, batch_size, warmup, steps, seed=42):
+    videos, labels, targets = data
+    model = make_model(name, seed)
+    model.eval()
+    step_seconds, videos_timed, step, correct = [], 0, 0, 0
+    faults = minor_faults()
+    with torch.no_grad():
+        while step < warmup + steps:
+            last = time.perf_counter()
+            for start in range(0, len(labels), batch_size):
+                if step == warmup:
+                    last = time.perf_counter()
+                    faults = minor_faults()
+                index = torch.arange(start, min(start + batch_size, len(labels)))
+                x, y, target = batch_of(videos, labels, targets, index)
+                logits, position = model(x)
+                total, ce, mse = compute_loss(logits, position, y, target)
+                total.item(), ce.item(), mse.item()
+                correct += int((logits.argmax(1) == y).sum())
+                (position - target).square().sum(0).tolist()
+                now = time.perf_counter()
+                if step >= warmup:
+                    step_seconds.append(now - last)
+                    videos_timed += len(y)
+                last = now
+                step += 1
+                if step >= warmup + steps:
+                    break
+    return dict(timed_steps=len(step_seconds), videos=videos_timed, seconds=sum(step_seconds), step_seconds=step_seconds,
+                minor_faults_per_step=(minor_faults() - faults) / max(len(step_seconds), 1))
+
+
+if __name__ == "__main__":
+    print(json.dumps({"see": "measure.py train|infer"}))

@@ -1,0 +1,585 @@
+//! The trajhost side of the side-by-side benchmark (issue 7): each measurement runs the real
+//! host code (plugin loading, `UnifiedModel`, `compute_loss`, the host's `AdamW`, the prefetching
+//! `data::batches`, the dataset generator) in its own process and prints one JSON object, with
+//! the process's peak resident memory, for `bench/python/run_bench.py` to put next to the
+//! PyTorch/numpy numbers.
+//!
+//! This library links no plugin crate: every plugin's rlib exports the same `#[no_mangle]`
+//! symbols, so the in-process half of the boundary measurement lives in one small binary per
+//! backbone (`src/bin/boundary_<name>.rs`), built on [`boundary::run`].
+
+pub mod boundary;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Device, Tensor};
+use trajhost::plugin::{resolve_plugin, Plugin};
+use trajhost::train::data::{self, batches, epoch_order};
+use trajhost::train::metrics::Accumulator;
+use trajhost::train::model::{compute_loss, UnifiedModel};
+use trajhost::train::optim::{learning_rate, AdamW};
+use trajhost_dataset::{generate, DataConfig, GenerateOptions};
+
+/// The four backbones the benchmark compares.
+pub const BACKBONES: [&str; 4] = ["i3d", "slowfast", "transformer", "magvit"];
+
+/// `--key value` arguments (and bare `--flag`s, stored as "true").
+pub struct Args(HashMap<String, String>);
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args> {
+        let mut map = HashMap::new();
+        let mut it = args.into_iter().peekable();
+        while let Some(arg) = it.next() {
+            let key = arg
+                .strip_prefix("--")
+                .ok_or_else(|| anyhow!("unexpected argument {arg:?} (options are --key value)"))?
+                .to_string();
+            let value = match it.peek() {
+                Some(v) if !v.starts_with("--") => it.next().unwrap(),
+                _ => "true".to_string(),
+            };
+            map.insert(key, value);
+        }
+        Ok(Args(map))
+    }
+
+    pub fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e| anyhow!("--{key} {v:?}: {e}")),
+        }
+    }
+
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    pub fn require(&self, key: &str) -> Result<String> {
+        self.string(key).ok_or_else(|| anyhow!("missing --{key}"))
+    }
+
+    pub fn flag(&self, key: &str) -> bool {
+        self.0.get(key).is_some_and(|v| v != "false")
+    }
+}
+
+/// Peak resident set size of this process (`VmHWM`), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Minor page faults of this process so far (each one a fresh page the kernel had to zero).
+pub fn minor_faults() -> u64 {
+    // SAFETY: getrusage only writes the struct we pass.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage.ru_minflt as u64
+    }
+}
+
+/// Sets libtorch's intra-op threads (the same number the PyTorch side uses).
+pub fn set_threads(threads: i32) {
+    tch::set_num_threads(threads);
+}
+
+/// glibc malloc tuning for the host-side experiment (`--malloc-tuning`): keep freed memory in
+/// the heap instead of returning it to the kernel, so a training step reuses last step's pages
+/// instead of faulting in fresh zeroed ones. M_MMAP_THRESHOLD is capped by glibc at 32 MiB on
+/// 64-bit; larger blocks are still mmapped.
+pub fn apply_malloc_tuning() -> bool {
+    // SAFETY: mallopt only changes allocator parameters; called before any worker thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+            && libc::mallopt(libc::M_TOP_PAD, 64 << 20) == 1
+    }
+}
+
+/// Summary statistics of per-step seconds.
+pub fn stats(seconds: &[f64]) -> Value {
+    let mut sorted = seconds.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let n = sorted.len();
+    let median = if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+    };
+    json!({
+        "n": n,
+        "median_s": median,
+        "min_s": sorted.first().copied().unwrap_or(0.0),
+        "mean_s": if n == 0 { 0.0 } else { seconds.iter().sum::<f64>() / n as f64 },
+    })
+}
+
+/// Loads a plugin by name or path, as `trajhost train --plugin` does.
+pub fn load_plugin(spec: &str) -> Result<Plugin> {
+    Plugin::load(&resolve_plugin(spec)?)
+}
+
+/// Parameter counts and shapes of every backbone's `cpu` preset inside the host's unified model.
+pub fn params_report() -> Result<Value> {
+    let mut out = serde_json::Map::new();
+    for name in BACKBONES {
+        let plugin = load_plugin(name)?;
+        let backbone = plugin.build("", Device::Cpu)?;
+        let feature_dim = backbone.feature_dim();
+        let backbone_params = backbone.parameter_count();
+        let model = UnifiedModel::new(backbone, Device::Cpu);
+        let total = model.parameter_count();
+        let mut shapes: Vec<Vec<i64>> = model
+            .parameters()
+            .iter()
+            .filter(|(n, _)| n.starts_with("backbone."))
+            .map(|(_, t)| t.size())
+            .collect();
+        shapes.sort();
+        let mut head_shapes: Vec<Vec<i64>> = model
+            .parameters()
+            .iter()
+            .filter(|(n, _)| n.starts_with("heads."))
+            .map(|(_, t)| t.size())
+            .collect();
+        head_shapes.sort();
+        out.insert(
+            name.to_string(),
+            json!({
+                "feature_dim": feature_dim,
+                "backbone": backbone_params,
+                "heads": total - backbone_params,
+                "total": total,
+                "backbone_shapes": shapes,
+                "head_shapes": head_shapes,
+            }),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// The golden ratio's fractional parts: a deterministic pattern both sides compute identically
+/// in f64 (`bench/python/measure.py` has the same function).
+pub fn pattern(n: usize, offset: f64) -> Vec<f32> {
+    const PHI: f64 = 0.618_033_988_749_894_9;
+    (0..n)
+        .map(|k| ((k as f64 + offset) * PHI).fract() as f32)
+        .collect()
+}
+
+/// Every backbone's `cpu` preset with every parameter set from its *shape* only (so the two
+/// sides agree without mapping names: same-shaped tensors get the same values), evaluated on
+/// a fixed input in eval mode, one thread. The PyTorch modules must give the same features.
+pub fn forward_check() -> Result<Value> {
+    set_threads(1);
+    let mut out = serde_json::Map::new();
+    for name in BACKBONES {
+        let plugin = load_plugin(name)?;
+        let mut backbone = plugin.build("", Device::Cpu)?;
+        tch::no_grad(|| -> Result<()> {
+            for (_, mut p) in backbone.parameters() {
+                p.f_copy_(&shaped(&p.size()))?;
+            }
+            Ok(())
+        })?;
+        let shape = [2i64, 32, 3, 64, 64];
+        let video =
+            Tensor::from_slice(&pattern(shape.iter().product::<i64>() as usize, 0.5)).view(shape);
+        let features = tch::no_grad(|| backbone.forward(&video, false))?;
+        let values: Vec<f32> = Vec::try_from(features.flatten(0, -1))?;
+        out.insert(
+            name.to_string(),
+            json!({"shape": features.size(), "values": values}),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// The parameter value [`forward_check`] uses for a tensor of `shape`: the pattern centred and
+/// scaled by 1/√fan_in for weights (rank > 1), 1 + 0.1·(pattern − ½) for rank-1 tensors
+/// (norm scales and biases alike).
+pub fn shaped(shape: &[i64]) -> Tensor {
+    let n = shape.iter().product::<i64>() as usize;
+    let p = Tensor::from_slice(&pattern(n, n as f64)).view(shape) - 0.5;
+    if shape.len() > 1 {
+        let fan_in = (n as i64 / shape[0]).max(1) as f64;
+        p * (2.0 / fan_in.sqrt())
+    } else {
+        p * 0.2 + 1.0
+    }
+}
+
+/// The dataset config every measurement uses: the shipped `configs/data.ron` (32 frames of
+/// 64×64) with `samples` videos in one shard.
+pub fn data_config(samples: usize, seed: u64) -> DataConfig {
+    let mut cfg = DataConfig::default_config();
+    cfg.samples = samples;
+    cfg.checkpoint_interval = samples.clamp(1, 2000);
+    cfg.seed = seed;
+    cfg
+}
+
+/// Rendering only, in memory, on a pool of `threads` workers: videos/s of the generator itself.
+pub fn render_bench(samples: usize, threads: usize) -> Result<Value> {
+    let cfg = data_config(samples, 7);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()?;
+    let video_bytes = cfg.video_bytes();
+    let start = Instant::now();
+    let checksum: u64 = pool.install(|| {
+        (0..samples as u64)
+            .into_par_iter()
+            .map_init(
+                || vec![0u8; video_bytes],
+                |buf, i| {
+                    let labels = trajhost_dataset::sample::generate_sample(&cfg, i, buf);
+                    u64::from(buf[buf.len() / 2]) + u64::from(labels.label)
+                },
+            )
+            .sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(json!({
+        "side": "trajhost",
+        "what": "render",
+        "samples": samples,
+        "threads": threads,
+        "seconds": seconds,
+        "videos_per_s": samples as f64 / seconds,
+        "checksum": checksum,
+        "frames": cfg.frames,
+        "height": cfg.height,
+        "width": cfg.width,
+        "peak_rss_kib": peak_rss_kib(),
+    }))
+}
+
+/// `trajhost data generate` end to end (render, hash, write safetensors shards) into `out`.
+pub fn make_data(out: &Path, samples: usize, threads: usize) -> Result<Value> {
+    let cfg = data_config(samples, 42);
+    let opts = GenerateOptions {
+        workers: threads.max(1),
+        force: true,
+    };
+    let report = generate(&cfg, out, &opts)?;
+    Ok(json!({
+        "side": "trajhost",
+        "what": "generate",
+        "samples": samples,
+        "threads": threads,
+        "seconds": report.seconds,
+        "videos_per_s": report.generated as f64 / report.seconds,
+        "out": out.display().to_string(),
+        "peak_rss_kib": peak_rss_kib(),
+    }))
+}
+
+/// What a training or inference measurement needs.
+pub struct ModelBench {
+    pub plugin: String,
+    pub data: PathBuf,
+    pub batch_size: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub threads: i32,
+    /// What `configs/validation.ron` sets.
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+    pub predict_future: usize,
+    pub seed: u64,
+}
+
+impl ModelBench {
+    pub fn from_args(args: &Args) -> Result<ModelBench> {
+        Ok(ModelBench {
+            plugin: args.require("plugin")?,
+            data: PathBuf::from(args.require("data")?),
+            batch_size: args.get("batch", 32)?,
+            warmup: args.get("warmup", 3)?,
+            steps: args.get("steps", 20)?,
+            threads: args.get("threads", 2)?,
+            lr: 1e-3,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            predict_future: 5,
+            seed: 42,
+        })
+    }
+}
+
+/// Training throughput of the host's loop: the body of `trainer.rs`'s step, verbatim in what it
+/// computes (per-step seed, forward, loss, finite check, zero_grad, backward, clipping,
+/// schedule, AdamW, metric accumulation), over `data::batches` of a generated dataset.
+/// The first `warmup` steps are not timed.
+pub fn train_bench(b: &ModelBench) -> Result<Value> {
+    set_threads(b.threads);
+    let plugin = load_plugin(&b.plugin)?;
+    tch::manual_seed(b.seed as i64);
+    let backbone = plugin.build("", Device::Cpu)?;
+    let mut model = UnifiedModel::new(backbone, Device::Cpu);
+    let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
+    let data = data::load(&b.data, b.predict_future, None)?;
+    let split = &data.train;
+    let total = b.warmup + b.steps;
+    let mut progress = Accumulator::default();
+    let mut step_seconds = Vec::with_capacity(b.steps);
+    let (mut videos, mut timed_seconds) = (0usize, 0.0f64);
+    let mut global_step = 0usize;
+    let mut epoch = 0;
+    let mut faults_at_warmup = minor_faults();
+    'outer: loop {
+        epoch += 1;
+        let order = epoch_order(split.len(), b.seed, epoch);
+        let mut last = Instant::now();
+        for batch in batches(split, order, b.batch_size, Device::Cpu) {
+            if global_step == b.warmup {
+                last = Instant::now(); // the batch was prefetched meanwhile, as in training
+                faults_at_warmup = minor_faults();
+            }
+            tch::manual_seed((b.seed as i64) ^ (global_step as i64).wrapping_mul(0x9E37_79B9));
+            let outputs = model.forward(&batch.videos, true)?;
+            let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
+            let loss = losses.total.double_value(&[]);
+            if !loss.is_finite() {
+                bail!("loss became {loss} at step {global_step}");
+            }
+            optimizer.zero_grad();
+            losses.total.backward();
+            optimizer.clip_grad_norm(b.grad_clip);
+            let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
+            optimizer.step(lr)?;
+            tch::no_grad(|| progress.add(&outputs, &batch.labels, &batch.target, &losses));
+            let now = Instant::now();
+            if global_step >= b.warmup {
+                let s = now.duration_since(last).as_secs_f64();
+                step_seconds.push(s);
+                timed_seconds += s;
+                videos += batch.labels.size()[0] as usize;
+            }
+            last = now;
+            global_step += 1;
+            if global_step >= total {
+                break 'outer;
+            }
+        }
+    }
+    let metrics = progress.finish();
+    Ok(json!({
+        "side": "trajhost",
+        "what": "train",
+        "backbone": plugin.name(),
+        "parameters": model.parameter_count(),
+        "threads": b.threads,
+        "batch_size": b.batch_size,
+        "warmup_steps": b.warmup,
+        "timed_steps": step_seconds.len(),
+        "videos": videos,
+        "seconds": timed_seconds,
+        "videos_per_s": videos as f64 / timed_seconds.max(1e-12),
+        "steps": stats(&step_seconds),
+        "final_loss": metrics.loss,
+        "minor_faults_per_step": (minor_faults() - faults_at_warmup) as f64 / step_seconds.len().max(1) as f64,
+        "peak_rss_kib": peak_rss_kib(),
+    }))
+}
+
+/// Inference throughput as `metrics::evaluate` runs it: no_grad, eval mode, loss and metrics
+/// accumulated per batch, sequential order.
+pub fn infer_bench(b: &ModelBench) -> Result<Value> {
+    set_threads(b.threads);
+    let plugin = load_plugin(&b.plugin)?;
+    tch::manual_seed(b.seed as i64);
+    let backbone = plugin.build("", Device::Cpu)?;
+    let mut model = UnifiedModel::new(backbone, Device::Cpu);
+    let data = data::load(&b.data, b.predict_future, None)?;
+    let split = &data.train;
+    let total = b.warmup + b.steps;
+    let mut acc = Accumulator::default();
+    let mut step_seconds = Vec::with_capacity(b.steps);
+    let (mut videos, mut timed_seconds, mut step) = (0usize, 0.0f64, 0usize);
+    let mut faults_at_warmup = minor_faults();
+    tch::no_grad(|| -> Result<()> {
+        loop {
+            let order: Vec<i64> = (0..split.len() as i64).collect();
+            let mut last = Instant::now();
+            for batch in batches(split, order, b.batch_size, Device::Cpu) {
+                if step == b.warmup {
+                    last = Instant::now();
+                    faults_at_warmup = minor_faults();
+                }
+                let outputs = model.forward(&batch.videos, false)?;
+                let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
+                acc.add(&outputs, &batch.labels, &batch.target, &losses);
+                let now = Instant::now();
+                if step >= b.warmup {
+                    let s = now.duration_since(last).as_secs_f64();
+                    step_seconds.push(s);
+                    timed_seconds += s;
+                    videos += batch.labels.size()[0] as usize;
+                }
+                last = now;
+                step += 1;
+                if step >= total {
+                    return Ok(());
+                }
+            }
+        }
+    })?;
+    Ok(json!({
+        "side": "trajhost",
+        "what": "infer",
+        "backbone": plugin.name(),
+        "threads": b.threads,
+        "batch_size": b.batch_size,
+        "warmup_steps": b.warmup,
+        "timed_steps": step_seconds.len(),
+        "videos": videos,
+        "seconds": timed_seconds,
+        "videos_per_s": videos as f64 / timed_seconds.max(1e-12),
+        "steps": stats(&step_seconds),
+        "accuracy": acc.finish().accuracy,
+        "minor_faults_per_step": (minor_faults() - faults_at_warmup) as f64 / step_seconds.len().max(1) as f64,
+        "peak_rss_kib": peak_rss_kib(),
+    }))
+}
+
+/// What libtorch reports and does with `threads` intra-op threads: a matmul and a conv3d timed.
+pub fn threads_check(threads: i32) -> Value {
+    set_threads(threads);
+    let a = Tensor::rand([1024, 1024], (tch::Kind::Float, Device::Cpu));
+    let x = Tensor::rand([8, 16, 32, 16, 16], (tch::Kind::Float, Device::Cpu));
+    let w = Tensor::rand([16, 16, 3, 3, 3], (tch::Kind::Float, Device::Cpu));
+    let time = |f: &dyn Fn() -> Tensor| {
+        let _ = f();
+        let start = Instant::now();
+        for _ in 0..5 {
+            let _ = f();
+        }
+        start.elapsed().as_secs_f64() / 5.0
+    };
+    let matmul = time(&|| a.matmul(&a));
+    let conv = time(&|| x.conv3d(&w, None::<Tensor>, [1, 1, 1], [1, 1, 1], [1, 1, 1], 1));
+    json!({
+        "requested": threads,
+        "get_num_threads": tch::get_num_threads(),
+        "matmul_1024_s": matmul,
+        "conv3d_s": conv,
+    })
+}
+
+/// The host optimiser's share of a step: `clip_grad_norm` and `AdamW::step` over a backbone's
+/// and heads' parameters with real gradients, single-threaded, per step.
+pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
+    set_threads(1);
+    let plugin = load_plugin(plugin)?;
+    tch::manual_seed(0);
+    let mut model = UnifiedModel::new(plugin.build("", Device::Cpu)?, Device::Cpu);
+    let params = model.parameters();
+    let tensors = params.len();
+    let mut optimizer = AdamW::new(params, 0.01);
+    let outputs = model.forward(&random_video(2, 32, 64), true)?;
+    let labels = Tensor::from_slice(&[0i64, 1]);
+    let target = Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu));
+    compute_loss(&outputs, &labels, &target, 1.0, 1.0)
+        .total
+        .backward();
+    let (mut clip, mut step) = (0.0, 0.0);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        optimizer.clip_grad_norm(1.0);
+        let mid = Instant::now();
+        optimizer.step(1e-3)?;
+        clip += mid.duration_since(start).as_secs_f64();
+        step += mid.elapsed().as_secs_f64();
+    }
+    Ok(json!({
+        "backbone": plugin.name(),
+        "tensors": tensors,
+        "parameters": model.parameter_count(),
+        "clip_grad_norm_ms": 1e3 * clip / rounds as f64,
+        "adamw_step_ms": 1e3 * step / rounds as f64,
+    }))
+}
+
+/// How `data::batches` turns a batch of uint8 videos into float: the host's way (copy into a
+/// new uint8 tensor, convert into a new float tensor, scale in place) against one fused pass
+/// (`mul_scalar` on the uint8 tensor promotes to float: bit-identical, one 50 MB write instead
+/// of two passes) and against converting into a reused float tensor (no fresh pages).
+/// Single-threaded, as the prefetch thread mostly is; per batch, seconds and minor faults.
+pub fn batch_prep_check(batch: i64, rounds: usize) -> Value {
+    set_threads(1);
+    let shape = [batch, 32, 3, 64, 64];
+    let n = shape.iter().product::<i64>() as usize;
+    let bytes: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
+    let current = || {
+        let mut frames = Tensor::from_slice(&bytes)
+            .view(shape)
+            .to_kind(tch::Kind::Float);
+        let _ = frames.f_mul_scalar_(1.0 / 255.0);
+        frames
+    };
+    let fused = || {
+        Tensor::from_slice(&bytes)
+            .view(shape)
+            .f_mul_scalar(1.0 / 255.0)
+            .expect("uint8 × float scalar")
+    };
+    let mut reused = Tensor::zeros(shape, (tch::Kind::Float, Device::Cpu));
+    let mut reuse = || {
+        reused.copy_(&Tensor::from_slice(&bytes).view(shape));
+        let _ = reused.f_mul_scalar_(1.0 / 255.0);
+        reused.shallow_clone()
+    };
+    let identical = current().equal(&fused()) && current().equal(&reuse());
+    let time = |f: &mut dyn FnMut() -> Tensor| {
+        drop(f());
+        let (faults, start) = (minor_faults(), Instant::now());
+        for _ in 0..rounds {
+            drop(f());
+        }
+        json!({
+            "ms_per_batch": 1e3 * start.elapsed().as_secs_f64() / rounds as f64,
+            "minor_faults_per_batch": (minor_faults() - faults) as f64 / rounds as f64,
+        })
+    };
+    json!({
+        "batch": batch,
+        "bit_identical": identical,
+        "current": time(&mut { current }),
+        "fused_mul_scalar": time(&mut { fused }),
+        "reused_tensor": time(&mut reuse),
+    })
+}
+
+/// A random `(B, T, 3, H, W)` batch in [0, 1].
+pub fn random_video(batch: i64, frames: i64, size: i64) -> Tensor {
+    Tensor::rand(
+        [batch, frames, 3, size, size],
+        (tch::Kind::Float, Device::Cpu),
+    )
+}
+
+/// Prints `value` as one JSON line on stdout.
+pub fn emit(value: &Value) -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string(value).context("serialising the result")?
+    );
+    Ok(())
+}

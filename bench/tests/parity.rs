@@ -1,0 +1,136 @@
+//! The PyTorch side of the benchmark (`bench/python/models.py`, `heads.py`) must be the same
+//! models as the plugins' `cpu` presets and the host's heads: equal parameter counts and equal
+//! parameter shapes (as multisets), equal feature widths, `(B, T, D)` outputs, and the same
+//! function: with every parameter set from its shape alone, the same input gives the same
+//! features (exactly, in practice; the tolerance is a few ulps — a wrong norm epsilon shows).
+//!
+//! Needs the plugins built (`scripts/build`, which `scripts/test` runs first) and the cached
+//! torch venv (`scripts/setup-torch`); without the venv it skips, saying so.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn venv_python() -> Option<PathBuf> {
+    let cache = std::env::var_os("TRAJHOST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("trajhost")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/trajhost")))?;
+    let python = cache.join("torch-2.13.0-venv/bin/python");
+    python.is_file().then_some(python)
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+fn json_of(command: &mut Command) -> Value {
+    let out = command.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .expect("a JSON line");
+    serde_json::from_str(line).expect("valid JSON")
+}
+
+#[test]
+fn pytorch_models_have_the_plugins_parameters() {
+    let Some(python) = venv_python() else {
+        eprintln!(
+            "SKIPPED pytorch_models_have_the_plugins_parameters: no torch venv \
+             (run scripts/setup-torch; scripts/test does)"
+        );
+        return;
+    };
+    let root = root();
+    let rust = json_of(
+        Command::new(env!("CARGO_BIN_EXE_trajhost-bench"))
+            .arg("params")
+            .current_dir(root),
+    );
+    let py = json_of(
+        Command::new(python)
+            .arg(root.join("bench/python/measure.py"))
+            .arg("params")
+            .env("OMP_NUM_THREADS", "1")
+            .current_dir(root),
+    );
+    for name in ["i3d", "slowfast", "transformer", "magvit"] {
+        let (r, p) = (&rust[name], &py[name]);
+        for key in [
+            "feature_dim",
+            "backbone",
+            "heads",
+            "total",
+            "backbone_shapes",
+            "head_shapes",
+        ] {
+            assert_eq!(
+                r[key], p[key],
+                "{name}: `{key}` differs (trajhost vs PyTorch)"
+            );
+        }
+        let d = r["feature_dim"].as_i64().unwrap();
+        assert_eq!(
+            p["output_shape"],
+            serde_json::json!([1, 32, d]),
+            "{name}: the PyTorch backbone must keep one feature per frame"
+        );
+        // Heads: Linear(D, 4) + Linear(2D, 128) + Linear(128, 3).
+        assert_eq!(r["heads"].as_i64().unwrap(), 260 * d + 519);
+    }
+}
+
+#[test]
+fn pytorch_models_compute_the_plugins_function() {
+    let Some(python) = venv_python() else {
+        eprintln!(
+            "SKIPPED pytorch_models_compute_the_plugins_function: no torch venv \
+             (run scripts/setup-torch; scripts/test does)"
+        );
+        return;
+    };
+    let rust = json_of(
+        Command::new(env!("CARGO_BIN_EXE_trajhost-bench"))
+            .arg("forward-check")
+            .env("OMP_NUM_THREADS", "1")
+            .current_dir(root()),
+    );
+    let py = json_of(
+        Command::new(python)
+            .arg(root().join("bench/python/measure.py"))
+            .arg("forward-check")
+            .env("OMP_NUM_THREADS", "1")
+            .current_dir(root()),
+    );
+    for name in ["i3d", "slowfast", "transformer", "magvit"] {
+        assert_eq!(
+            rust[name]["shape"], py[name]["shape"],
+            "{name}: output shape"
+        );
+        let values = |v: &Value| -> Vec<f64> {
+            v["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let (r, p) = (values(&rust[name]), values(&py[name]));
+        let scale = r.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let diff = r
+            .iter()
+            .zip(&p)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 2e-6 * scale,
+            "{name}: the PyTorch model computes another function (max |Δ| = {diff:e}, max |f| = {scale})"
+        );
+    }
+}
