@@ -142,9 +142,18 @@ impl RunFiles {
     pub fn write_progress(&self, p: &Progress) -> Result<()> {
         let done = p.epochs_done as f64 + p.step_in_epoch as f64 / p.steps_per_epoch.max(1) as f64;
         let by_time = p.time_budget_seconds.map_or(0.0, |b| p.elapsed_seconds / b);
-        let fraction = (done / p.epochs.max(1) as f64).max(by_time).min(1.0);
-        // The epoch shown is the one under way, or the last one once all are done.
-        let epoch = (p.epochs_done + 1).min(p.epochs);
+        let finished = p.status == "finished";
+        let fraction = if finished {
+            1.0
+        } else {
+            (done / p.epochs.max(1) as f64).max(by_time).min(1.0)
+        };
+        // The epoch shown is the one under way, or the last one trained once the run is over.
+        let epoch = if finished {
+            p.epochs_done
+        } else {
+            (p.epochs_done + 1).min(p.epochs)
+        };
         let eta = if fraction > 0.0 && fraction < 1.0 {
             format!(
                 "{:.1} min",
