@@ -361,7 +361,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
             }
             optimizer.zero_grad();
             losses.total.backward();
-            optimizer.clip_grad_norm(b.grad_clip);
+            optimizer.clip_grad_norm(b.grad_clip)?;
             let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
             optimizer.step(lr)?;
             tch::no_grad(|| progress.add(&outputs, &batch.labels, &batch.target, &losses));
@@ -502,7 +502,7 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     let (mut clip, mut step) = (0.0, 0.0);
     for _ in 0..rounds {
         let start = Instant::now();
-        optimizer.clip_grad_norm(1.0);
+        optimizer.clip_grad_norm(1.0)?;
         let mid = Instant::now();
         optimizer.step(1e-3)?;
         clip += mid.duration_since(start).as_secs_f64();

@@ -303,7 +303,7 @@ impl Run<'_> {
                 self.optimizer.zero_grad();
                 losses.total.backward();
                 if let Some(clip) = config.grad_clip {
-                    self.optimizer.clip_grad_norm(clip);
+                    self.optimizer.clip_grad_norm(clip)?;
                 }
                 // With a time budget the schedule follows whichever is further along, steps or
                 // time, so the learning rate has annealed when the budget runs out.
