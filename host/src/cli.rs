@@ -58,9 +58,9 @@ struct SweepArgs {
     /// Only this run (repeatable); for one run per machine or per Slurm task.
     #[arg(long)]
     only: Vec<String>,
-    /// `sweep` only: which phase's config to train with.
-    #[arg(long, value_enum, default_value = "validation")]
-    phase: crate::sweep::Phase,
+    /// `sweep` only: which phase's config to train with (default: validation).
+    #[arg(long, value_enum)]
+    phase: Option<crate::sweep::Phase>,
     /// Instead of training, write a job script: `slurm` = a job array, one run per task.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
@@ -348,6 +348,9 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let failed = if pipeline {
+        if args.phase.is_some() {
+            anyhow::bail!("--phase is for `trajhost sweep`; `trajhost pipeline` runs both phases");
+        }
         let report = crate::pipeline::run_pipeline(
             &sweep,
             &crate::pipeline::PipelineOptions {
@@ -368,7 +371,7 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
         let report = crate::sweep::run_sweep(
             &sweep,
             &crate::sweep::SweepOptions {
-                phase: args.phase,
+                phase: args.phase.unwrap_or(crate::sweep::Phase::Validation),
                 threads: args.threads,
                 max_parallel: args.max_parallel,
                 only: args.only,
