@@ -195,3 +195,55 @@ macro_rules! preset_backbone_tests {
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackboneError;
+    use tch::nn::{self, Module, VarStore};
+
+    /// Per-frame mean colour through one linear layer.
+    struct Tiny {
+        vs: VarStore,
+        proj: nn::Linear,
+    }
+
+    impl Backbone for Tiny {
+        fn feature_dim(&self) -> i64 {
+            2
+        }
+        fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+            Ok(self
+                .proj
+                .forward(&video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?))
+        }
+        fn var_store(&self) -> &VarStore {
+            &self.vs
+        }
+    }
+
+    fn tiny() -> Tiny {
+        let vs = VarStore::new(Device::Cpu);
+        let proj = nn::linear(vs.root() / "proj", 3, 2, Default::default());
+        let _ = vs.root().zeros_no_train("running", &[1]);
+        Tiny { vs, proj }
+    }
+
+    #[test]
+    fn describe_lists_parameters_then_buffers_and_feature_shapes() {
+        let text = describe(&mut tiny(), &[(2, 4)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "param  proj.bias   [2]");
+        assert_eq!(lines[1], "param  proj.weight [2, 3]");
+        assert_eq!(lines[2], "buffer running     [1]");
+        assert_eq!(lines[3], "total parameters: 8");
+        assert_eq!(lines[4], "feature_dim: 2");
+        assert_eq!(lines[5], "features for (2, 4, 3, 64, 64): [2, 4, 2]");
+    }
+
+    #[test]
+    fn throughput_reports_positive_rates() {
+        let (train, infer) = throughput(&mut tiny(), 2, 1).unwrap();
+        assert!(train > 0.0 && infer > 0.0, "{train} {infer}");
+    }
+}

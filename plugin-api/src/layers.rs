@@ -26,3 +26,29 @@ pub fn conv3d(
     };
     nn::conv(path, in_channels, out_channels, kernel, config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{nn::Module, Device, Kind, Tensor};
+
+    #[test]
+    fn per_axis_kernel_stride_and_padding() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let conv = conv3d(
+            vs.root() / "c",
+            3,
+            5,
+            [1, 4, 4],
+            [1, 4, 4],
+            [0, 0, 0],
+            false,
+        );
+        assert!(conv.bs.is_none());
+        let out = conv.forward(&Tensor::zeros(
+            [2, 3, 7, 64, 64],
+            (Kind::Float, Device::Cpu),
+        ));
+        assert_eq!(out.size(), [2, 5, 7, 16, 16]);
+    }
+}

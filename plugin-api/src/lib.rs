@@ -18,6 +18,7 @@ pub mod abi;
 pub mod backbone;
 pub mod devkit;
 pub mod layers;
+pub mod preset;
 pub mod stamp;
 pub mod tensor;
 

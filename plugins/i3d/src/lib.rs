@@ -36,7 +36,9 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
-use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
+use trajhost_plugin_api::{
+    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+};
 
 /// The resolved configuration; see the crate docs for each field.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,24 +78,11 @@ impl Config {
 
     /// Parses the RON text (empty → `cpu`) and checks it.
     pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            ron::from_str(text).map_err(|e| format!("invalid i3d config: {e}"))?
-        };
-        let mut c = match raw.preset.as_str() {
-            "cpu" => Config::cpu(),
-            "reference" => Config::reference(),
-            other => {
-                return Err(format!(
-                    "invalid i3d config: field `preset`: unknown preset {other:?}, expected \"cpu\" or \"reference\""
-                )
-                .into())
-            }
-        };
-        if let Some(v) = raw.width {
-            c.width = v;
-        }
+        let raw: RawConfig = preset::parse_ron("i3d", text)?;
+        let presets: &[preset::Preset<Config>] =
+            &[("cpu", Config::cpu), ("reference", Config::reference)];
+        let mut c = preset::choose("i3d", &raw.preset, presets)?;
+        override_fields!(c, raw; width);
         // Lists in RON (`[1, 1, 1]`), checked for length here.
         let three = |field: &str, n: usize| {
             format!("invalid i3d config: field `{field}`: needs 3 values, got {n}")
@@ -106,12 +95,7 @@ impl Config {
             let n = v.len();
             c.stem_kernel = v.try_into().map_err(|_| three("stem_kernel", n))?;
         }
-        if let Some(v) = raw.stem_stride {
-            c.stem_stride = v;
-        }
-        if let Some(v) = raw.temporal_strides {
-            c.temporal_strides = v;
-        }
+        override_fields!(c, raw; stem_stride, temporal_strides);
         c.pretrained = raw.pretrained;
         c.validate()?;
         Ok(c)
@@ -119,7 +103,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(format!("invalid i3d config: field `{field}`: {why}").into())
+            Err(preset::invalid("i3d", field, why))
         };
         if self.width < 1 {
             return bad("width", format!("must be ≥ 1, got {}", self.width));

@@ -35,7 +35,9 @@
 
 use serde::Deserialize;
 use tch::{nn, Device, Kind, Tensor};
-use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
+use trajhost_plugin_api::{
+    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+};
 
 /// The resolved configuration; see the crate docs for each field.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,31 +83,12 @@ impl Config {
 
     /// Parses the RON text (empty → `cpu`) and checks it.
     pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            ron::from_str(text).map_err(|e| format!("invalid magvit config: {e}"))?
-        };
-        let mut c = match raw.preset.as_str() {
-            "cpu" => Config::cpu(),
-            "reference" => Config::reference(),
-            other => {
-                return Err(format!(
-                    "invalid magvit config: field `preset`: unknown preset {other:?}, expected \"cpu\" or \"reference\""
-                )
-                .into())
-            }
-        };
+        let raw: RawConfig = preset::parse_ron("magvit", text)?;
+        let presets: &[preset::Preset<Config>] =
+            &[("cpu", Config::cpu), ("reference", Config::reference)];
+        let mut c = preset::choose("magvit", &raw.preset, presets)?;
         let levels_given = raw.channel_multipliers.is_some();
-        if let Some(v) = raw.filters {
-            c.filters = v;
-        }
-        if let Some(v) = raw.channel_multipliers {
-            c.channel_multipliers = v;
-        }
-        if let Some(v) = raw.res_blocks {
-            c.res_blocks = v;
-        }
+        override_fields!(c, raw; filters, channel_multipliers, res_blocks);
         match raw.temporal_downsample {
             Some(v) => c.temporal_downsample = v,
             // A new level count without temporal flags: downsample space only.
@@ -114,25 +97,14 @@ impl Config {
             }
             None => {}
         }
-        if let Some(v) = raw.embedding_dim {
-            c.embedding_dim = v;
-        }
-        if let Some(v) = raw.groups {
-            c.groups = v;
-        }
-        if let Some(v) = raw.stem_stride {
-            c.stem_stride = v;
-        }
-        if let Some(v) = raw.causal {
-            c.causal = v;
-        }
+        override_fields!(c, raw; embedding_dim, groups, stem_stride, causal);
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(format!("invalid magvit config: field `{field}`: {why}").into())
+            Err(preset::invalid("magvit", field, why))
         };
         if self.filters < 1 {
             return bad("filters", format!("must be ≥ 1, got {}", self.filters));

@@ -38,7 +38,9 @@
 
 use serde::Deserialize;
 use tch::{nn, Device, Kind, Tensor};
-use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
+use trajhost_plugin_api::{
+    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+};
 
 /// The resolved configuration; see the crate docs for each field.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,49 +83,18 @@ impl Config {
 
     /// Parses the RON text (empty → `cpu`) and checks it.
     pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            ron::from_str(text).map_err(|e| format!("invalid slowfast config: {e}"))?
-        };
-        let mut c = match raw.preset.as_str() {
-            "cpu" => Config::cpu(),
-            "reference" => Config::reference(),
-            other => {
-                return Err(format!(
-                    "invalid slowfast config: field `preset`: unknown preset {other:?}, expected \"cpu\" or \"reference\""
-                )
-                .into())
-            }
-        };
-        if let Some(v) = raw.width {
-            c.width = v;
-        }
-        if let Some(v) = raw.alpha {
-            c.alpha = v;
-        }
-        if let Some(v) = raw.beta_inv {
-            c.beta_inv = v;
-        }
-        if let Some(v) = raw.depths {
-            c.depths = v;
-        }
-        if let Some(v) = raw.fusion_kernel {
-            c.fusion_kernel = v;
-        }
-        if let Some(v) = raw.stem_kernel {
-            c.stem_kernel = v;
-        }
-        if let Some(v) = raw.stem_stride {
-            c.stem_stride = v;
-        }
+        let raw: RawConfig = preset::parse_ron("slowfast", text)?;
+        let presets: &[preset::Preset<Config>] =
+            &[("cpu", Config::cpu), ("reference", Config::reference)];
+        let mut c = preset::choose("slowfast", &raw.preset, presets)?;
+        override_fields!(c, raw; width, alpha, beta_inv, depths, fusion_kernel, stem_kernel, stem_stride);
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(format!("invalid slowfast config: field `{field}`: {why}").into())
+            Err(preset::invalid("slowfast", field, why))
         };
         for (field, v) in [
             ("width", self.width),

@@ -31,7 +31,7 @@
 
 use serde::Deserialize;
 use tch::{nn, nn::Module, Device, Kind, Tensor};
-use trajhost_plugin_api::{export_backbone, Backbone, BackboneError};
+use trajhost_plugin_api::{export_backbone, override_fields, preset, Backbone, BackboneError};
 
 /// The resolved configuration; see the crate docs for each field.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,41 +74,18 @@ impl Config {
 
     /// Parses the RON text (empty → `cpu`) and checks it.
     pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = if text.trim().is_empty() {
-            RawConfig::default()
-        } else {
-            ron::from_str(text).map_err(|e| format!("invalid transformer config: {e}"))?
-        };
-        let mut c = match raw.preset.as_str() {
-            "cpu" => Config::cpu(),
-            "reference" => Config::reference(),
-            other => {
-                return Err(format!(
-                    "invalid transformer config: field `preset`: unknown preset {other:?}, expected \"cpu\" or \"reference\""
-                )
-                .into())
-            }
-        };
-        for (slot, value) in [
-            (&mut c.dim, raw.dim),
-            (&mut c.depth, raw.depth),
-            (&mut c.heads, raw.heads),
-            (&mut c.mlp_ratio, raw.mlp_ratio),
-            (&mut c.patch_size, raw.patch_size),
-            (&mut c.image_size, raw.image_size),
-            (&mut c.max_frames, raw.max_frames),
-        ] {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        }
+        let raw: RawConfig = preset::parse_ron("transformer", text)?;
+        let presets: &[preset::Preset<Config>] =
+            &[("cpu", Config::cpu), ("reference", Config::reference)];
+        let mut c = preset::choose("transformer", &raw.preset, presets)?;
+        override_fields!(c, raw; dim, depth, heads, mlp_ratio, patch_size, image_size, max_frames);
         c.validate()?;
         Ok(c)
     }
 
     fn validate(&self) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(format!("invalid transformer config: field `{field}`: {why}").into())
+            Err(preset::invalid("transformer", field, why))
         };
         for (field, v) in [
             ("dim", self.dim),

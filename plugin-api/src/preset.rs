@@ -1,0 +1,93 @@
+//! Preset-style backbone configs: RON text (empty means the defaults), a named preset
+//! (`"cpu"`, `"reference"`), optional knobs overriding it, and errors that name the plugin and
+//! the field — written once here rather than in every backbone.
+
+use crate::BackboneError;
+use serde::de::DeserializeOwned;
+use std::fmt::Display;
+
+/// A named preset and the function that makes it, e.g. `("cpu", Config::cpu)`.
+pub type Preset<'a, C> = (&'a str, fn() -> C);
+
+/// Parses `text` as RON; empty or blank text gives `R::default()`.
+pub fn parse_ron<R: DeserializeOwned + Default>(
+    plugin: &str,
+    text: &str,
+) -> Result<R, BackboneError> {
+    if text.trim().is_empty() {
+        return Ok(R::default());
+    }
+    ron::from_str(text).map_err(|e| BackboneError(format!("invalid {plugin} config: {e}")))
+}
+
+/// The preset called `name`; an unknown name is an error listing the known ones.
+pub fn choose<C>(plugin: &str, name: &str, presets: &[Preset<C>]) -> Result<C, BackboneError> {
+    match presets.iter().find(|(known, _)| *known == name) {
+        Some((_, make)) => Ok(make()),
+        None => {
+            let known: Vec<String> = presets.iter().map(|(n, _)| format!("{n:?}")).collect();
+            Err(invalid(
+                plugin,
+                "preset",
+                format!("unknown preset {name:?}, expected {}", known.join(" or ")),
+            ))
+        }
+    }
+}
+
+/// An error about one field: ``invalid <plugin> config: field `<field>`: <why>``.
+pub fn invalid(plugin: &str, field: &str, why: impl Display) -> BackboneError {
+    BackboneError(format!("invalid {plugin} config: field `{field}`: {why}"))
+}
+
+/// Copies each `Some` knob of `raw` onto `config`: `override_fields!(config, raw; width, depth)`.
+#[macro_export]
+macro_rules! override_fields {
+    ($config:ident, $raw:ident; $($field:ident),+ $(,)?) => {
+        $(if let Some(value) = $raw.$field {
+            $config.$field = value;
+        })+
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Raw {
+        preset: String,
+        width: Option<i64>,
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct Config {
+        width: i64,
+    }
+
+    #[test]
+    fn empty_text_is_the_default_and_knobs_override_the_preset() {
+        assert_eq!(parse_ron::<Raw>("probe", " ").unwrap(), Raw::default());
+        let raw: Raw = parse_ron("probe", "(preset: \"small\", width: Some(7))").unwrap();
+        let mut config =
+            choose("probe", &raw.preset, &[("small", || Config { width: 1 })]).unwrap();
+        override_fields!(config, raw; width);
+        assert_eq!(config, Config { width: 7 });
+    }
+
+    #[test]
+    fn errors_name_the_plugin_and_the_field() {
+        let err = parse_ron::<Raw>("probe", "(wdith: Some(3))").unwrap_err().0;
+        assert!(
+            err.starts_with("invalid probe config:") && err.contains("wdith"),
+            "{err}"
+        );
+        let presets: &[Preset<Config>] = &[
+            ("cpu", || Config { width: 1 }),
+            ("reference", || Config { width: 2 }),
+        ];
+        let err = choose("probe", "gpu", presets).unwrap_err().0;
+        assert_eq!(err, "invalid probe config: field `preset`: unknown preset \"gpu\", expected \"cpu\" or \"reference\"");
+    }
+}
