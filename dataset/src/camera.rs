@@ -6,7 +6,7 @@ use std::f64::consts::TAU;
 use glam::{DMat3, DVec3};
 use rand::Rng;
 
-/// Labels are `(p_cam - (0, 0, NORM_DEPTH)) / NORM_SCALE` (see README-data.md): a fixed affine
+/// Labels are `(p_cam - (0, 0, NORM_DEPTH)) / NORM_SCALE` (see docs/dataset.md): a fixed affine
 /// map, so every label is observable from the image (ball position and apparent size).
 pub const NORM_DEPTH: f64 = 2.6;
 pub const NORM_SCALE: f64 = 1.2;

@@ -3,7 +3,7 @@
 //!
 //! Entry points: [`generate::generate`] to build a folder, [`loader::Dataset`] to read it,
 //! [`check::check_dataset`] to validate it, [`cli`] for `trajhost data <sub>`.
-//! Coordinate frames, normalisation and file layout are documented in `README-data.md`.
+//! Coordinate frames, normalisation and file layout are documented in `docs/dataset.md`.
 
 pub mod camera;
 pub mod check;

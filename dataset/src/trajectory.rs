@@ -59,7 +59,7 @@ pub const MIN_SCALE: f64 = 0.8;
 pub const MAX_SCALE: f64 = 1.2;
 
 /// Names of the columns of the `params` tensor, in order (K = `PARAM_FIELDS.len()`).
-/// Vectors are in the pre-augmentation trajectory frame; see README-data.md.
+/// Vectors are in the pre-augmentation trajectory frame; see docs/dataset.md.
 pub const PARAM_FIELDS: [&str; 19] = [
     "class",
     "scale",
