@@ -40,6 +40,14 @@ pub fn invalid(plugin: &str, field: &str, why: impl Display) -> BackboneError {
     BackboneError(format!("invalid {plugin} config: field `{field}`: {why}"))
 }
 
+/// Checks that every `(field, value)` is at least 1, naming the first that is not.
+pub fn at_least_one(plugin: &str, fields: &[(&str, i64)]) -> Result<(), BackboneError> {
+    match fields.iter().find(|(_, v)| *v < 1) {
+        Some((field, v)) => Err(invalid(plugin, field, format!("must be ≥ 1, got {v}"))),
+        None => Ok(()),
+    }
+}
+
 /// Copies each `Some` knob of `raw` onto `config`: `override_fields!(config, raw; width, depth)`.
 #[macro_export]
 macro_rules! override_fields {
@@ -89,5 +97,10 @@ mod tests {
         ];
         let err = choose("probe", "gpu", presets).unwrap_err().0;
         assert_eq!(err, "invalid probe config: field `preset`: unknown preset \"gpu\", expected \"cpu\" or \"reference\"");
+        assert!(at_least_one("probe", &[("a", 1), ("b", 2)]).is_ok());
+        let err = at_least_one("probe", &[("a", 1), ("b", 0), ("c", -1)])
+            .unwrap_err()
+            .0;
+        assert_eq!(err, "invalid probe config: field `b`: must be ≥ 1, got 0");
     }
 }

@@ -35,9 +35,11 @@
 
 use serde::Deserialize;
 use std::collections::HashMap;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
-    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+    export_backbone,
+    layers::{conv3d, pool_space, restore_time},
+    override_fields, preset, Backbone, BackboneError,
 };
 
 /// The resolved configuration; see the crate docs for each field.
@@ -105,9 +107,10 @@ impl Config {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("i3d", field, why))
         };
-        if self.width < 1 {
-            return bad("width", format!("must be ≥ 1, got {}", self.width));
-        }
+        preset::at_least_one(
+            "i3d",
+            &[("width", self.width), ("stem_stride", self.stem_stride)],
+        )?;
         for (stage, (&n, specs)) in self.blocks.iter().zip(STAGES).enumerate() {
             if n < 1 || n > specs.len() {
                 return bad(
@@ -124,12 +127,6 @@ impl Config {
             return bad(
                 "stem_kernel",
                 format!("must be ≥ 1, got {:?}", self.stem_kernel),
-            );
-        }
-        if self.stem_stride < 1 {
-            return bad(
-                "stem_stride",
-                format!("must be ≥ 1, got {}", self.stem_stride),
             );
         }
         Ok(())
@@ -404,29 +401,13 @@ impl Backbone for I3d {
                 Layer::Pool(k, s, p, ceil) => x.f_max_pool3d(k, s, p, [1, 1, 1], *ceil)?,
             };
         }
-        // Average over H, W: (B, D, T', H', W') → (B, T', D).
-        let x = x
-            .f_mean_dim([3, 4].as_slice(), false, Kind::Float)?
-            .f_permute([0, 2, 1])?;
-        restore_time(&x, t, self.time_stride)
+        // Average over H, W: (B, D, T', H', W') → (B, T', D), then one step per frame again.
+        Ok(restore_time(&pool_space(&x)?, t, self.time_stride)?)
     }
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
     }
-}
-
-/// `(B, T', D)` → `(B, T, D)`: frame `t` takes step `t / stride` (nearest-neighbour
-/// repetition, clamped for a last, partial step).
-fn restore_time(x: &Tensor, t: i64, stride: i64) -> Result<Tensor, BackboneError> {
-    let steps = x.size()[1];
-    if steps == t {
-        return Ok(x.shallow_clone());
-    }
-    let index = Tensor::f_arange(t, (Kind::Int64, x.device()))?
-        .f_div_scalar_mode(stride, "floor")?
-        .f_clamp_max(steps - 1)?;
-    Ok(x.f_index_select(1, &index)?)
 }
 
 export_backbone!(I3d::build);

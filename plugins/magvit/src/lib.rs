@@ -34,9 +34,11 @@
 //!   makes it true). GroupNorm statistics still span the whole clip, as in MAGVIT-v2.
 
 use serde::Deserialize;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
-    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+    export_backbone,
+    layers::{conv3d, pool_space, restore_time},
+    override_fields, preset, Backbone, BackboneError,
 };
 
 /// The resolved configuration; see the crate docs for each field.
@@ -106,9 +108,15 @@ impl Config {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("magvit", field, why))
         };
-        if self.filters < 1 {
-            return bad("filters", format!("must be ≥ 1, got {}", self.filters));
-        }
+        preset::at_least_one(
+            "magvit",
+            &[
+                ("filters", self.filters),
+                ("res_blocks", self.res_blocks),
+                ("embedding_dim", self.embedding_dim),
+                ("stem_stride", self.stem_stride),
+            ],
+        )?;
         if self.channel_multipliers.is_empty() || self.channel_multipliers.iter().any(|&m| m < 1) {
             return bad(
                 "channel_multipliers",
@@ -116,12 +124,6 @@ impl Config {
                     "must be a non-empty list of values ≥ 1, got {:?}",
                     self.channel_multipliers
                 ),
-            );
-        }
-        if self.res_blocks < 1 {
-            return bad(
-                "res_blocks",
-                format!("must be ≥ 1, got {}", self.res_blocks),
             );
         }
         if self.temporal_downsample.len() + 1 != self.channel_multipliers.len() {
@@ -134,12 +136,6 @@ impl Config {
                 ),
             );
         }
-        if self.embedding_dim < 1 {
-            return bad(
-                "embedding_dim",
-                format!("must be ≥ 1, got {}", self.embedding_dim),
-            );
-        }
         let widths = self.channel_multipliers.iter().map(|m| m * self.filters);
         if self.groups < 1 || widths.clone().any(|w| w % self.groups != 0) {
             return bad(
@@ -149,12 +145,6 @@ impl Config {
                     widths.collect::<Vec<_>>(),
                     self.groups
                 ),
-            );
-        }
-        if self.stem_stride < 1 {
-            return bad(
-                "stem_stride",
-                format!("must be ≥ 1, got {}", self.stem_stride),
             );
         }
         Ok(())
@@ -438,29 +428,13 @@ impl Backbone for Magvit {
         }
         let x = x.apply_t(&self.norm_out, train).silu();
         let x = self.conv_out.forward(&x)?;
-        // Average over H, W: (B, D, T', H', W') → (B, T', D).
-        let x = x
-            .f_mean_dim([3, 4].as_slice(), false, Kind::Float)?
-            .f_permute([0, 2, 1])?;
-        restore_time(&x, t, self.time_stride)
+        // Average over H, W: (B, D, T', H', W') → (B, T', D), then one step per frame again.
+        Ok(restore_time(&pool_space(&x)?, t, self.time_stride)?)
     }
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
     }
-}
-
-/// `(B, T', D)` → `(B, T, D)`: frame `t` takes step `t / stride` (nearest-neighbour
-/// repetition, clamped for a last, partial step).
-fn restore_time(x: &Tensor, t: i64, stride: i64) -> Result<Tensor, BackboneError> {
-    if stride == 1 {
-        return Ok(x.shallow_clone());
-    }
-    let steps = x.size()[1];
-    let index = Tensor::f_arange(t, (Kind::Int64, x.device()))?
-        .f_div_scalar_mode(stride, "floor")?
-        .f_clamp_max(steps - 1)?;
-    Ok(x.f_index_select(1, &index)?)
 }
 
 export_backbone!(Magvit::build);

@@ -37,9 +37,11 @@
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
 use serde::Deserialize;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
-    export_backbone, layers::conv3d, override_fields, preset, Backbone, BackboneError,
+    export_backbone,
+    layers::{conv3d, pool_space, restore_time},
+    override_fields, preset, Backbone, BackboneError,
 };
 
 /// The resolved configuration; see the crate docs for each field.
@@ -96,17 +98,16 @@ impl Config {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("slowfast", field, why))
         };
-        for (field, v) in [
-            ("width", self.width),
-            ("alpha", self.alpha),
-            ("beta_inv", self.beta_inv),
-            ("stem_kernel", self.stem_kernel),
-            ("stem_stride", self.stem_stride),
-        ] {
-            if v < 1 {
-                return bad(field, format!("must be ≥ 1, got {v}"));
-            }
-        }
+        preset::at_least_one(
+            "slowfast",
+            &[
+                ("width", self.width),
+                ("alpha", self.alpha),
+                ("beta_inv", self.beta_inv),
+                ("stem_kernel", self.stem_kernel),
+                ("stem_stride", self.stem_stride),
+            ],
+        )?;
         if self.width < self.beta_inv {
             return bad(
                 "beta_inv",
@@ -369,15 +370,7 @@ impl Backbone for SlowFast {
             }
         }
         // Average over H, W → (B, T', C); Slow's steps repeated back to one per frame.
-        let pool_space = |x: &Tensor| -> Result<Tensor, BackboneError> {
-            Ok(x.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?
-                .f_permute([0, 2, 1])?)
-        };
-        let slow = pool_space(&slow)?;
-        let index = Tensor::f_arange(t, (Kind::Int64, slow.device()))?
-            .f_div_scalar_mode(alpha, "floor")?
-            .f_clamp_max(slow.size()[1] - 1)?;
-        let slow = slow.f_index_select(1, &index)?;
+        let slow = restore_time(&pool_space(&slow)?, t, alpha)?;
         Ok(Tensor::f_cat(&[slow, pool_space(&fast)?], 2)?)
     }
 

@@ -4,7 +4,11 @@
 
 use serde::Deserialize;
 use tch::{nn, nn::ModuleT, Device, Tensor};
-use trajhost_plugin_api::{export_backbone, layers::conv3d, Backbone, BackboneError};
+use trajhost_plugin_api::{
+    export_backbone,
+    layers::{conv3d, pool_space},
+    Backbone, BackboneError,
+};
 
 /// The RON configuration, e.g. `(preset: "cpu", channels: 16)`; every field is optional.
 /// Like every trajhost backbone it accepts `preset`; the template has only one size.
@@ -85,11 +89,8 @@ impl Backbone for Template {
         let x = self.stem.forward_t(&x, train);
         let x = self.stem_bn.forward_t(&x, train).relu();
         let x = self.conv.forward_t(&x, train).relu();
-        // Average over H, W → (B, C, T) → (B, T, C) → (B, T, D).
-        let x = x
-            .f_mean_dim([3, 4].as_slice(), false, x.kind())?
-            .f_permute([0, 2, 1])?;
-        Ok(self.head.forward_t(&x, train))
+        // Average over H, W → (B, T, C) → (B, T, D).
+        Ok(self.head.forward_t(&pool_space(&x)?, train))
     }
 
     fn var_store(&self) -> &nn::VarStore {

@@ -87,19 +87,18 @@ impl Config {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("transformer", field, why))
         };
-        for (field, v) in [
-            ("dim", self.dim),
-            ("depth", self.depth),
-            ("heads", self.heads),
-            ("mlp_ratio", self.mlp_ratio),
-            ("patch_size", self.patch_size),
-            ("image_size", self.image_size),
-            ("max_frames", self.max_frames),
-        ] {
-            if v < 1 {
-                return bad(field, format!("must be ≥ 1, got {v}"));
-            }
-        }
+        preset::at_least_one(
+            "transformer",
+            &[
+                ("dim", self.dim),
+                ("depth", self.depth),
+                ("heads", self.heads),
+                ("mlp_ratio", self.mlp_ratio),
+                ("patch_size", self.patch_size),
+                ("image_size", self.image_size),
+                ("max_frames", self.max_frames),
+            ],
+        )?;
         if self.dim % self.heads != 0 {
             return bad(
                 "heads",
