@@ -3,50 +3,20 @@
 
 mod common;
 
-use common::{snapshot_settings, text, trajhost, workspace};
+use common::{snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use trajhost::gate::{decide, GateConfig};
 use trajhost::sweep::runner::{Status, SweepReport};
 use trajhost::train::checkpoint;
 use trajhost::train::metrics::{Baselines, SplitMetrics};
 use trajhost::train::outputs::{read_metrics, utc_timestamp, EpochRecord, FinalMetrics};
-use trajhost::train::TrainConfig;
-use trajhost_dataset::{generate, DataConfig, GenerateOptions};
-
-fn tiny_dataset() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = GenerateOptions {
-            workers: 2,
-            force: false,
-        };
-        generate(&DataConfig::tiny(), dir.path(), &options).unwrap();
-        dir
-    })
-    .path()
-}
 
 /// The shipped configs cut down: 2 validation epochs, then the full phase to 3.
 fn tiny_configs(dir: &Path) -> (PathBuf, PathBuf) {
-    let load = |name: &str| {
-        let text = std::fs::read_to_string(workspace().join("configs").join(name)).unwrap();
-        TrainConfig::parse(&text, name).unwrap()
-    };
-    let mut validation = load("validation.ron");
-    validation.epochs = 2;
-    validation.batch_size = 8;
-    validation.warmup_steps = 3;
-    validation.checkpoint_interval = 1;
-    validation.backbone = "(channels: 8, feature_dim: 16)".into();
-    let mut full = load("full.ron");
-    full.epochs = 3;
-    full.batch_size = 8;
-    full.checkpoint_interval = 1;
-    full.backbone = validation.backbone.clone();
+    let validation = tiny_train_config("validation.ron", 2);
+    let full = tiny_train_config("full.ron", 3);
     let paths = (dir.join("validation.ron"), dir.join("full.ron"));
     std::fs::write(&paths.0, ron::ser::to_string(&validation).unwrap()).unwrap();
     std::fs::write(&paths.1, ron::ser::to_string(&full).unwrap()).unwrap();

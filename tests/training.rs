@@ -2,38 +2,16 @@
 
 mod common;
 
-use common::{plugin, snapshot_settings, text, trajhost, workspace};
+use common::{
+    plugin, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost, workspace,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use tch::{Device, Tensor};
 use trajhost::train::{self, checkpoint, Resume, TrainConfig, TrainOptions, TrainOutcome};
-use trajhost_dataset::{generate, DataConfig, GenerateOptions};
-
-/// One tiny dataset for every test here: 64 videos of 8 frames at 32×32.
-fn tiny_dataset() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = GenerateOptions {
-            workers: 2,
-            force: false,
-        };
-        generate(&DataConfig::tiny(), dir.path(), &options).unwrap();
-        dir
-    })
-    .path()
-}
 
 fn tiny_config() -> TrainConfig {
-    let text = std::fs::read_to_string(workspace().join("configs/validation.ron")).unwrap();
-    let mut config = TrainConfig::parse(&text, "validation.ron").unwrap();
-    config.epochs = 3;
-    config.batch_size = 8;
-    config.warmup_steps = 3;
-    config.checkpoint_interval = 1;
-    config.backbone = "(channels: 8, feature_dim: 16)".into();
-    config
+    tiny_train_config("validation.ron", 3)
 }
 
 fn options(out: &Path, config: TrainConfig) -> TrainOptions {

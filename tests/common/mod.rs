@@ -47,3 +47,32 @@ pub fn snapshot_settings() -> insta::Settings {
     settings.set_prepend_module_to_snapshot(false);
     settings
 }
+
+/// One tiny dataset per test binary: 64 videos of 8 frames at 32×32.
+pub fn tiny_dataset() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = trajhost_dataset::GenerateOptions {
+            workers: 2,
+            force: false,
+        };
+        trajhost_dataset::generate(&trajhost_dataset::DataConfig::tiny(), dir.path(), &options)
+            .unwrap();
+        dir
+    })
+    .path()
+}
+
+/// A shipped training config (`configs/<name>`) cut down for the tiny dataset: `epochs`,
+/// batches of 8, at most 3 warm-up steps, a checkpoint every epoch, a small template backbone.
+pub fn tiny_train_config(name: &str, epochs: usize) -> trajhost::train::TrainConfig {
+    let text = std::fs::read_to_string(workspace().join("configs").join(name)).unwrap();
+    let mut config = trajhost::train::TrainConfig::parse(&text, name).unwrap();
+    config.epochs = epochs;
+    config.batch_size = 8;
+    config.warmup_steps = config.warmup_steps.min(3);
+    config.checkpoint_interval = 1;
+    config.backbone = "(channels: 8, feature_dim: 16)".into();
+    config
+}
