@@ -22,6 +22,7 @@ use trajhost::train::data::{self, batches, epoch_order};
 use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::{compute_loss, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
+use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
 
 /// The four backbones the benchmark compares.
@@ -352,18 +353,14 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
                 last = Instant::now(); // the batch was prefetched meanwhile, as in training
                 faults_at_warmup = minor_faults();
             }
-            tch::manual_seed((b.seed as i64) ^ (global_step as i64).wrapping_mul(0x9E37_79B9));
-            let outputs = model.forward(&batch.videos, true)?;
-            let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
+            let (outputs, losses) =
+                forward_step(&mut model, &batch, b.seed, global_step as i64, (1.0, 1.0))?;
             let loss = losses.total.double_value(&[]);
             if !loss.is_finite() {
                 bail!("loss became {loss} at step {global_step}");
             }
-            optimizer.zero_grad();
-            losses.total.backward();
-            optimizer.clip_grad_norm(b.grad_clip)?;
             let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
-            optimizer.step(lr)?;
+            update_step(&mut optimizer, &losses.total, Some(b.grad_clip), lr)?;
             tch::no_grad(|| progress.add(&outputs, &batch.labels, &batch.target, &losses));
             let now = Instant::now();
             if global_step >= b.warmup {

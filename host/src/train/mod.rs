@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod outputs;
+pub mod step;
 pub mod stop;
 pub mod tensorboard;
 pub mod trainer;

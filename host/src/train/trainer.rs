@@ -6,9 +6,10 @@ use super::config::TrainConfig;
 use super::curves::draw_training_curves;
 use super::data::{self, batches, epoch_order, TrainingData};
 use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
-use super::model::{compute_loss, UnifiedModel};
+use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
 use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles};
+use super::step::{forward_step, update_step};
 use super::stop;
 use super::tensorboard::EventWriter;
 use crate::plugin::Plugin;
@@ -281,11 +282,14 @@ impl Run<'_> {
                 config.batch_size,
                 self.device,
             ) {
-                // Seeding per step makes any stochastic layer replay exactly after a resume.
-                tch::manual_seed((config.seed as i64) ^ at.global_step.wrapping_mul(0x9E37_79B9));
-                let outputs = self.model.forward(&batch.videos, true)?;
-                let (wc, wp) = self.weights();
-                let losses = compute_loss(&outputs, &batch.labels, &batch.target, wc, wp);
+                let weights = self.weights();
+                let (outputs, losses) = forward_step(
+                    &mut self.model,
+                    &batch,
+                    config.seed,
+                    at.global_step,
+                    weights,
+                )?;
                 let loss = losses.total.double_value(&[]);
                 if !loss.is_finite() {
                     let kept = checkpoint::newest(&self.files.dir)
@@ -299,11 +303,6 @@ impl Run<'_> {
                         at.global_step + 1,
                         at.step_in_epoch + 1
                     );
-                }
-                self.optimizer.zero_grad();
-                losses.total.backward();
-                if let Some(clip) = config.grad_clip {
-                    self.optimizer.clip_grad_norm(clip)?;
                 }
                 // With a time budget the schedule follows whichever is further along, steps or
                 // time, so the learning rate has annealed when the budget runs out.
@@ -324,7 +323,7 @@ impl Run<'_> {
                     config.min_lr,
                     config.cosine,
                 );
-                self.optimizer.step(lr)?;
+                update_step(&mut self.optimizer, &losses.total, config.grad_clip, lr)?;
                 tch::no_grad(|| {
                     at.train_progress
                         .add(&outputs, &batch.labels, &batch.target, &losses)
