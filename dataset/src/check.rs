@@ -9,10 +9,11 @@ use rayon::prelude::*;
 use crate::camera::denormalise;
 use crate::config::DataConfig;
 use crate::error::Result;
+use crate::loader::read_checked_shard;
 use crate::manifest::Manifest;
 use crate::render::BALL;
 use crate::sample::{class_of, position_at};
-use crate::shard::{hash_file, read_shard, shard_file_name, Shard};
+use crate::shard::{hash_file, shard_file_name, Shard};
 use crate::split::split_of;
 use crate::trajectory::{Class, BALL_RADIUS};
 use crate::validity::{check_trajectory, tolerance};
@@ -107,33 +108,8 @@ pub fn check_dataset(dir: &Path) -> Result<CheckReport> {
                 continue;
             }
         }
-        let shard = match read_shard(&path) {
-            Ok((meta, shard)) => {
-                let got = (
-                    meta.first_index,
-                    meta.count,
-                    meta.frames,
-                    meta.horizon,
-                    meta.height,
-                    meta.width,
-                );
-                let want = (
-                    entry.first_index,
-                    entry.count,
-                    cfg.frames,
-                    cfg.horizon,
-                    cfg.height,
-                    cfg.width,
-                );
-                if got != want {
-                    problems.push(format!(
-                        "{}: (first_index, count, frames, horizon, height, width) is {got:?}, expected {want:?}",
-                        entry.file
-                    ));
-                    continue;
-                }
-                shard
-            }
+        let shard = match read_checked_shard(dir, entry, cfg) {
+            Ok(shard) => shard,
             Err(e) => {
                 problems.push(e.to_string());
                 continue;

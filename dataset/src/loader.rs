@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::config::DataConfig;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ShardEntry};
 use crate::shard::{hash_file, read_shard, Shard};
 use crate::split::Split;
 
@@ -88,36 +89,7 @@ impl Dataset {
 
     /// Loads shard `k` (dtypes, shapes and sample range are checked against the manifest).
     pub fn load_shard(&self, k: usize) -> Result<Shard> {
-        let entry = &self.manifest.shards[k];
-        let path = self.dir.join(&entry.file);
-        let (meta, shard) = read_shard(&path)?;
-        let cfg = &self.manifest.config;
-        let expected = (
-            entry.first_index,
-            entry.count,
-            cfg.frames,
-            cfg.horizon,
-            cfg.height,
-            cfg.width,
-        );
-        let got = (
-            meta.first_index,
-            meta.count,
-            meta.frames,
-            meta.horizon,
-            meta.height,
-            meta.width,
-        );
-        if got != expected {
-            return Err(Error::format(
-                &path,
-                format!(
-                    "(first_index, count, frames, horizon, height, width) is {got:?}, \
-                     manifest says {expected:?}"
-                ),
-            ));
-        }
-        Ok(shard)
+        read_checked_shard(&self.dir, &self.manifest.shards[k], &self.manifest.config)
     }
 
     /// Split membership of a global sample index.
@@ -131,4 +103,41 @@ impl Dataset {
             .filter(|&i| self.split_of(i) == split)
             .collect()
     }
+}
+
+/// Reads the shard file of `entry` and checks its metadata (sample range, frames, horizon,
+/// size) against the manifest entry and config; shared by the loader and `data check`.
+pub(crate) fn read_checked_shard(
+    dir: &Path,
+    entry: &ShardEntry,
+    cfg: &DataConfig,
+) -> Result<Shard> {
+    let path = dir.join(&entry.file);
+    let (meta, shard) = read_shard(&path)?;
+    let expected = (
+        entry.first_index,
+        entry.count,
+        cfg.frames,
+        cfg.horizon,
+        cfg.height,
+        cfg.width,
+    );
+    let got = (
+        meta.first_index,
+        meta.count,
+        meta.frames,
+        meta.horizon,
+        meta.height,
+        meta.width,
+    );
+    if got != expected {
+        return Err(Error::format(
+            &path,
+            format!(
+                "(first_index, count, frames, horizon, height, width) is {got:?}, \
+                 manifest says {expected:?}"
+            ),
+        ));
+    }
+    Ok(shard)
 }

@@ -147,6 +147,33 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
         .collect()
 }
 
+/// A run's latest metrics as display text (`-` where unknown), for both views.
+struct MetricCells {
+    accuracy: String,
+    mse: String,
+    loss: String,
+    eta: String,
+    heartbeat: String,
+}
+
+impl MetricCells {
+    fn of(r: &RunStatus) -> Self {
+        let dash = || "-".to_string();
+        MetricCells {
+            accuracy: r
+                .val_accuracy
+                .map_or_else(dash, |a| format!("{:.1}%", 100.0 * a)),
+            mse: r.val_mse.map_or_else(dash, |m| format!("{m:.4}")),
+            loss: r.val_loss.map_or_else(dash, |l| format!("{l:.4}")),
+            eta: match (&r.eta, r.status.as_str()) {
+                (Some(eta), "training") => eta.clone(),
+                _ => dash(),
+            },
+            heartbeat: r.heartbeat_age.map_or_else(dash, format_age),
+        }
+    }
+}
+
 fn status_label(r: &RunStatus) -> String {
     let mut s = if r.stale {
         "STALE".to_string()
@@ -185,6 +212,7 @@ pub fn render_text(root: &Path, runs: &[RunStatus], now: u64, stale_after: Durat
         "RUN", "PHASE", "STATUS", "EPOCH", "PROGRESS", "VAL ACC", "VAL MSE", "VAL LOSS", "ETA",
     );
     for r in runs {
+        let cells = MetricCells::of(r);
         let _ = writeln!(
             t,
             "{:<14} {:<11} {:<18} {:>7}  {:<28} {:>8} {:>8} {:>8}  {:<10} {}",
@@ -194,16 +222,11 @@ pub fn render_text(root: &Path, runs: &[RunStatus], now: u64, stale_after: Durat
             r.epoch.map_or_else(dash, |(e, n)| format!("{e}/{n}")),
             r.fraction
                 .map_or_else(dash, |f| format!("{} {:>5.1}%", bar(f, 20), 100.0 * f)),
-            r.val_accuracy
-                .map_or_else(dash, |a| format!("{:.1}%", 100.0 * a)),
-            r.val_mse.map_or_else(dash, |m| format!("{m:.4}")),
-            r.val_loss.map_or_else(dash, |l| format!("{l:.4}")),
-            if r.status == "training" {
-                r.eta.clone().unwrap_or_else(dash)
-            } else {
-                dash()
-            },
-            r.heartbeat_age.map_or_else(dash, format_age),
+            cells.accuracy,
+            cells.mse,
+            cells.loss,
+            cells.eta,
+            cells.heartbeat,
         );
     }
     let curves: Vec<&RunStatus> = runs
@@ -394,19 +417,10 @@ mod tui {
                 )),
             gauge,
         );
-        let dash = || "-".to_string();
+        let cells = MetricCells::of(r);
         let mut line = format!(
             "val acc {}  mse {}  loss {}  ETA {}  heartbeat {}",
-            r.val_accuracy
-                .map_or_else(dash, |a| format!("{:.1}%", 100.0 * a)),
-            r.val_mse.map_or_else(dash, |m| format!("{m:.4}")),
-            r.val_loss.map_or_else(dash, |l| format!("{l:.4}")),
-            if r.status == "training" {
-                r.eta.clone().unwrap_or_else(dash)
-            } else {
-                dash()
-            },
-            r.heartbeat_age.map_or_else(dash, format_age)
+            cells.accuracy, cells.mse, cells.loss, cells.eta, cells.heartbeat
         );
         if let Some(f) = &r.failure {
             line = format!("failed: {f}");
