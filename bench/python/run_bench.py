@@ -129,8 +129,6 @@ def main():
                     help="default bench/results.json; with --quick target/bench-quick.json (never committed)")
     ap.add_argument("--backbones", default=",".join(BACKBONES))
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
-    ap.add_argument("--malloc-tuning", action="store_true",
-                    help="also measure trajhost training with glibc malloc tuned (host-side experiment)")
     ap.add_argument("--cli-train", choices=["on", "off"], default=None,
                     help="also time `trajhost train` itself for one epoch (default: on, off with --quick)")
     ap.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE", "unset"], default=None,
@@ -219,9 +217,6 @@ def main():
                             runs[side].append(runner.json([rust, what, "--plugin", name] + args))
                         else:
                             runs[side].append(runner.json(py + [what, "--backbone", name] + args))
-                if what == "train" and a.malloc_tuning:
-                    runs["trajhost_malloc_tuned"] = [runner.json([rust, what, "--plugin", name, "--malloc-tuning"] + args)
-                                                     for _ in range(cfg["repeats"])]
                 row[what] = {side: dict(best=best(r), runs=[x["videos_per_s"] for x in r]) for side, r in runs.items()}
             if cfg["cli_train"]:
                 row["cli_train"] = cli_train(runner, trajhost, name, data, threads, cfg["batch"], tmp)
@@ -263,9 +258,6 @@ def render_table(r, threads):
         for what, label in [("train", "training"), ("infer", "inference")]:
             t, p = m[what]["trajhost"]["best"]["videos_per_s"], m[what]["pytorch"]["best"]["videos_per_s"]
             rows.append((f"{name} {label}", f"{t:.1f} videos/s", f"{p:.1f} videos/s", ratio(t, p), "≥ 1.0×"))
-            if what == "train" and "trajhost_malloc_tuned" in m[what]:
-                tm = m[what]["trajhost_malloc_tuned"]["best"]["videos_per_s"]
-                rows.append((f"{name} training, host with malloc tuning", f"{tm:.1f} videos/s", f"{p:.1f} videos/s", ratio(tm, p), "≥ 1.0×"))
         if "cli_train" in m and "videos_per_s" in m["cli_train"]:
             c = m["cli_train"]["videos_per_s"]
             p = m["train"]["pytorch"]["best"]["videos_per_s"]

@@ -66,10 +66,6 @@ impl Args {
     pub fn require(&self, key: &str) -> Result<String> {
         self.string(key).ok_or_else(|| anyhow!("missing --{key}"))
     }
-
-    pub fn flag(&self, key: &str) -> bool {
-        self.0.get(key).is_some_and(|v| v != "false")
-    }
 }
 
 /// Peak resident set size of this process (`VmHWM`), in KiB.
@@ -94,19 +90,6 @@ pub fn minor_faults() -> u64 {
 /// Sets libtorch's intra-op threads (the same number the PyTorch side uses).
 pub fn set_threads(threads: i32) {
     tch::set_num_threads(threads);
-}
-
-/// glibc malloc tuning for the host-side experiment (`--malloc-tuning`): keep freed memory in
-/// the heap instead of returning it to the kernel, so a training step reuses last step's pages
-/// instead of faulting in fresh zeroed ones. M_MMAP_THRESHOLD is capped by glibc at 32 MiB on
-/// 64-bit; larger blocks are still mmapped.
-pub fn apply_malloc_tuning() -> bool {
-    // SAFETY: mallopt only changes allocator parameters; called before any worker thread.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
-            && libc::mallopt(libc::M_TOP_PAD, 64 << 20) == 1
-    }
 }
 
 /// Summary statistics of per-step seconds.
@@ -348,7 +331,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         let mut last = Instant::now();
-        for batch in batches(split, order, b.batch_size, Device::Cpu) {
+        for batch in batches(split, &order, b.batch_size, Device::Cpu) {
             if global_step == b.warmup {
                 last = Instant::now(); // the batch was prefetched meanwhile, as in training
                 faults_at_warmup = minor_faults();
@@ -415,7 +398,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
         loop {
             let order: Vec<i64> = (0..split.len() as i64).collect();
             let mut last = Instant::now();
-            for batch in batches(split, order, b.batch_size, Device::Cpu) {
+            for batch in batches(split, &order, b.batch_size, Device::Cpu) {
                 if step == b.warmup {
                     last = Instant::now();
                     faults_at_warmup = minor_faults();
@@ -512,56 +495,6 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
         "clip_grad_norm_ms": 1e3 * clip / rounds as f64,
         "adamw_step_ms": 1e3 * step / rounds as f64,
     }))
-}
-
-/// How `data::batches` turns a batch of uint8 videos into float: the host's way (copy into a
-/// new uint8 tensor, convert into a new float tensor, scale in place) against one fused pass
-/// (`mul_scalar` on the uint8 tensor promotes to float: bit-identical, one 50 MB write instead
-/// of two passes) and against converting into a reused float tensor (no fresh pages).
-/// Single-threaded, as the prefetch thread mostly is; per batch, seconds and minor faults.
-pub fn batch_prep_check(batch: i64, rounds: usize) -> Value {
-    set_threads(1);
-    let shape = [batch, 32, 3, 64, 64];
-    let n = shape.iter().product::<i64>() as usize;
-    let bytes: Vec<u8> = (0..n).map(|i| (i * 7 % 251) as u8).collect();
-    let current = || {
-        let mut frames = Tensor::from_slice(&bytes)
-            .view(shape)
-            .to_kind(tch::Kind::Float);
-        let _ = frames.f_mul_scalar_(1.0 / 255.0);
-        frames
-    };
-    let fused = || {
-        Tensor::from_slice(&bytes)
-            .view(shape)
-            .f_mul_scalar(1.0 / 255.0)
-            .expect("uint8 × float scalar")
-    };
-    let mut reused = Tensor::zeros(shape, (tch::Kind::Float, Device::Cpu));
-    let mut reuse = || {
-        reused.copy_(&Tensor::from_slice(&bytes).view(shape));
-        let _ = reused.f_mul_scalar_(1.0 / 255.0);
-        reused.shallow_clone()
-    };
-    let identical = current().equal(&fused()) && current().equal(&reuse());
-    let time = |f: &mut dyn FnMut() -> Tensor| {
-        drop(f());
-        let (faults, start) = (minor_faults(), Instant::now());
-        for _ in 0..rounds {
-            drop(f());
-        }
-        json!({
-            "ms_per_batch": 1e3 * start.elapsed().as_secs_f64() / rounds as f64,
-            "minor_faults_per_batch": (minor_faults() - faults) as f64 / rounds as f64,
-        })
-    };
-    json!({
-        "batch": batch,
-        "bit_identical": identical,
-        "current": time(&mut { current }),
-        "fused_mul_scalar": time(&mut { fused }),
-        "reused_tensor": time(&mut reuse),
-    })
 }
 
 /// A random `(B, T, 3, H, W)` batch in [0, 1].

@@ -7,12 +7,11 @@
 //! * `generate --out DIR --samples N --threads K`: `trajhost data generate` end to end;
 //! * `train|infer --plugin NAME --data DIR [--batch 32] [--warmup 3] [--steps 20] [--threads K]`.
 //!
-//! * `threads-check --threads K`, `batch-prep-check [--batch 32] [--rounds 20]`,
-//!   `optim-check --plugin NAME [--rounds 20]`: micro-benchmarks
-//!   behind the host-side proposals in docs/bench.md.
+//! * `threads-check --threads K`, `optim-check --plugin NAME [--rounds 20]`: micro-benchmarks
+//!   behind the host-side decisions in docs/bench.md.
 //!
-//! `--malloc-tuning` applies [`trajhost_bench::apply_malloc_tuning`] first (an experiment for
-//! the host; off by default so the numbers are those of `trajhost` as shipped).
+//! Every measurement first applies the allocator settings `trajhost` starts with
+//! ([`trajhost::allocator::tune`]), so the numbers are those of the host as shipped.
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -22,7 +21,7 @@ fn main() -> Result<()> {
     let mut argv = std::env::args().skip(1);
     let command = argv.next().unwrap_or_default();
     let args = Args::parse(argv)?;
-    let tuned = args.flag("malloc-tuning") && apply_malloc_tuning();
+    let tuned = trajhost::allocator::tune();
     let threads: usize = args.get("threads", 2)?;
     let mut value = match command.as_str() {
         "params" => params_report()?,
@@ -37,13 +36,12 @@ fn main() -> Result<()> {
         "infer" => infer_bench(&ModelBench::from_args(&args)?)?,
         "threads-check" => threads_check(threads as i32),
         "optim-check" => optim_check(&args.require("plugin")?, args.get("rounds", 20)?)?,
-        "batch-prep-check" => batch_prep_check(args.get("batch", 32)?, args.get("rounds", 20)?),
         other => {
             bail!("unknown command {other:?}: expected params, render, generate, train or infer")
         }
     };
     if let Some(object) = value.as_object_mut() {
-        object.insert("malloc_tuning".into(), tuned.into());
+        object.insert("allocator_tuned".into(), tuned.into());
     }
     emit(&value)
 }

@@ -1,5 +1,6 @@
 //! The trajhost host: everything but the backbones.
 
+pub mod allocator;
 pub mod atomic;
 pub mod cli;
 pub mod compare;

@@ -1,20 +1,19 @@
-//! Training data in memory, and batches assembled by a prefetch thread.
+//! Training data in memory, and batches assembled from it on the compute thread.
 //!
-//! Each split's videos are held as one byte buffer (10,000 videos of 32×64×64 are 3.9 GB), so
-//! no epoch touches the disk; the prefetch thread copies the next batch's videos together and
-//! converts them to float while the model computes on the current batch.
+//! Each split's videos are held as one uint8 tensor (10,000 videos of 32×64×64 are 3.9 GB), so
+//! no epoch touches the disk. A batch is gathered and converted to float by libtorch's own
+//! intra-op threads between steps, not by a prefetch thread: on a machine whose cores all run
+//! libtorch's threads, a third thread converting the next batch slowed three of the four
+//! backbones' steps by 10–30 % (docs/bench.md), while the conversion itself takes a few ms.
 
 use anyhow::{bail, Context, Result};
-use std::sync::{mpsc, Arc};
 use tch::{Device, Kind, Tensor};
 use trajhost_dataset::{Dataset, Split};
 
 /// One split's samples.
 pub struct SplitData {
-    /// `N` videos of `video_shape`, uint8, back to back.
-    pub videos: Arc<Vec<u8>>,
-    /// `(T, 3, H, W)`.
-    pub video_shape: [i64; 4],
+    /// `(N, T, 3, H, W)` uint8.
+    pub videos: Tensor,
     /// `(N,)` int64 class indices.
     pub labels: Tensor,
     /// `(N, 3)` position `predict_future` frames after the last input frame.
@@ -32,21 +31,32 @@ impl SplitData {
         self.len() == 0
     }
 
-    fn video_len(&self) -> usize {
-        self.video_shape.iter().product::<i64>() as usize
-    }
-
     /// The first `n` samples.
     fn truncated(self, n: usize) -> SplitData {
-        let n = n.min(self.len());
-        let videos = Arc::new(self.videos[..n * self.video_len()].to_vec());
-        let keep = |t: &Tensor| t.narrow(0, 0, n as i64);
+        let n = n.min(self.len()) as i64;
+        // A copy, so that the rest of the videos' memory is freed.
+        let keep = |t: &Tensor| t.narrow(0, 0, n).copy();
         SplitData {
+            videos: keep(&self.videos),
             labels: keep(&self.labels),
             target: keep(&self.target),
             last_two: keep(&self.last_two),
+        }
+    }
+
+    /// The samples at `index`, videos as float in [0, 1], on `device`.
+    fn batch(&self, index: &Tensor, device: Device) -> Batch {
+        // Gathered as uint8 and moved before converting: a quarter of the bytes to copy.
+        let mut videos = self
+            .videos
+            .index_select(0, index)
+            .to_device(device)
+            .to_kind(Kind::Float);
+        let _ = videos.f_mul_scalar_(1.0 / 255.0);
+        Batch {
             videos,
-            video_shape: self.video_shape,
+            labels: self.labels.index_select(0, index).to_device(device),
+            target: self.target.index_select(0, index).to_device(device),
         }
     }
 }
@@ -58,13 +68,54 @@ pub struct TrainingData {
     pub frames: usize,
 }
 
-/// A split being filled shard by shard.
-#[derive(Default)]
+/// A split being filled shard by shard, straight into its final uint8 tensor, so loading peaks
+/// at the data plus one shard rather than twice the data.
 struct SplitBuilder {
-    videos: Vec<u8>,
+    /// `(capacity, T, 3, H, W)`, allocated here and not shared before `finish`.
+    videos: Tensor,
+    video_len: usize,
     labels: Vec<i64>,
     target: Vec<f32>,
     last_two: Vec<f32>,
+}
+
+impl SplitBuilder {
+    fn with_capacity(capacity: usize, video_shape: [i64; 4]) -> SplitBuilder {
+        let [t, c, h, w] = video_shape;
+        SplitBuilder {
+            videos: Tensor::empty([capacity as i64, t, c, h, w], (Kind::Uint8, Device::Cpu)),
+            video_len: video_shape.iter().product::<i64>() as usize,
+            labels: Vec::with_capacity(capacity),
+            target: Vec::with_capacity(3 * capacity),
+            last_two: Vec::with_capacity(6 * capacity),
+        }
+    }
+
+    /// Appends one sample: its video's bytes, class, target position and last two positions.
+    fn push(&mut self, video: &[u8], label: i64, target: &[f32], last_two: &[f32]) {
+        assert_eq!(video.len(), self.video_len, "video size");
+        let start = self.labels.len() * self.video_len;
+        // SAFETY: `videos` is a contiguous CPU uint8 tensor of `numel` bytes that this builder
+        // allocated and has not shared, so nothing else reads or writes them meanwhile; the
+        // slice's bounds check refuses a sample past the capacity.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(self.videos.data_ptr() as *mut u8, self.videos.numel())
+        };
+        bytes[start..start + self.video_len].copy_from_slice(video);
+        self.labels.push(label);
+        self.target.extend_from_slice(target);
+        self.last_two.extend_from_slice(last_two);
+    }
+
+    fn finish(self) -> SplitData {
+        let n = self.labels.len() as i64;
+        SplitData {
+            videos: self.videos.narrow(0, 0, n),
+            labels: Tensor::from_slice(&self.labels),
+            target: Tensor::from_slice(&self.target).view([n, 3]),
+            last_two: Tensor::from_slice(&self.last_two).view([n, 2, 3]),
+        }
+    }
 }
 
 /// Loads every split, verifying each shard's hash as it is read.
@@ -84,14 +135,9 @@ pub fn load(
         );
     }
     let video_shape = [t as i64, 3, config.height as i64, config.width as i64];
-    let video_len = video_shape.iter().product::<i64>() as usize;
     let target_frame = t - 1 + predict_future;
-    let mut builders: [SplitBuilder; 3] = Default::default();
-    for (builder, split) in builders.iter_mut().zip(Split::ALL) {
-        builder
-            .videos
-            .reserve_exact(dataset.indices(split).len() * video_len);
-    }
+    let mut builders = Split::ALL
+        .map(|split| SplitBuilder::with_capacity(dataset.indices(split).len(), video_shape));
     for k in 0..dataset.num_shards() {
         dataset.verify_shard(k)?;
         let shard = dataset.load_shard(k)?;
@@ -100,22 +146,16 @@ pub fn load(
                 .iter()
                 .position(|&s| s == dataset.split_of(shard.indices[i]))
                 .unwrap();
-            let b = &mut builders[s];
-            b.videos.extend_from_slice(shard.video(i));
-            b.labels.push(i64::from(shard.labels[i]));
             let positions = shard.positions_of(i);
-            b.target
-                .extend_from_slice(&positions[3 * target_frame..3 * target_frame + 3]);
-            b.last_two.extend_from_slice(&positions[3 * (t - 2)..3 * t]);
+            builders[s].push(
+                shard.video(i),
+                i64::from(shard.labels[i]),
+                &positions[3 * target_frame..3 * target_frame + 3],
+                &positions[3 * (t - 2)..3 * t],
+            );
         }
     }
-    let [train, val, test] = builders.map(|b| SplitData {
-        labels: Tensor::from_slice(&b.labels),
-        target: Tensor::from_slice(&b.target).view([-1, 3]),
-        last_two: Tensor::from_slice(&b.last_two).view([-1, 2, 3]),
-        videos: Arc::new(b.videos),
-        video_shape,
-    });
+    let [train, val, test] = builders.map(SplitBuilder::finish);
     let train = match max_train {
         Some(n) => train.truncated(n),
         None => train,
@@ -158,42 +198,22 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<i64> {
     order
 }
 
-/// Batches of `order` (a last, smaller batch included), prepared one ahead on another thread.
-pub fn batches(
-    split: &SplitData,
-    order: Vec<i64>,
+/// Batches of the samples at `order` (a last, smaller batch included), each prepared when the
+/// caller asks for it.
+pub fn batches<'a>(
+    split: &'a SplitData,
+    order: &[i64],
     batch_size: usize,
     device: Device,
-) -> impl Iterator<Item = Batch> {
-    let (videos, shape, video_len) = (split.videos.clone(), split.video_shape, split.video_len());
-    let (labels, target) = (split.labels.shallow_clone(), split.target.shallow_clone());
-    let (sender, receiver) = mpsc::sync_channel(1);
-    std::thread::spawn(move || {
-        let mut bytes = Vec::with_capacity(batch_size * video_len);
-        for chunk in order.chunks(batch_size) {
-            bytes.clear();
-            for &i in chunk {
-                bytes.extend_from_slice(
-                    &videos[i as usize * video_len..(i as usize + 1) * video_len],
-                );
-            }
-            let [t, c, h, w] = shape;
-            let mut frames = Tensor::from_slice(&bytes)
-                .view([chunk.len() as i64, t, c, h, w])
-                .to_kind(Kind::Float);
-            let _ = frames.f_mul_scalar_(1.0 / 255.0);
-            let index = Tensor::from_slice(chunk);
-            let batch = Batch {
-                videos: frames.to_device(device),
-                labels: labels.index_select(0, &index).to_device(device),
-                target: target.index_select(0, &index).to_device(device),
-            };
-            if sender.send(batch).is_err() {
-                return; // the consumer stopped early (interrupt)
-            }
-        }
-    });
-    receiver.into_iter()
+) -> impl Iterator<Item = Batch> + 'a {
+    let order = Tensor::from_slice(order);
+    let n = order.size()[0];
+    (0..n).step_by(batch_size.max(1)).map(move |start| {
+        split.batch(
+            &order.narrow(0, start, (batch_size as i64).min(n - start)),
+            device,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -208,5 +228,48 @@ mod tests {
         let mut sorted = a.clone();
         sorted.sort();
         assert_eq!(sorted, (0..100).collect::<Vec<i64>>());
+    }
+
+    /// Five 2-frame 1×2×2 videos whose bytes are `10 × sample + position`.
+    fn five_samples() -> SplitData {
+        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2]);
+        for i in 0..5u8 {
+            let video: Vec<u8> = (0..24u8).map(|b| 10 * i + b).collect();
+            let target: Vec<f32> = (0..3).map(|k| f32::from(3 * i + k)).collect();
+            builder.push(&video, i64::from(i % 4), &target, &[0.0; 6]);
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn batches_follow_the_order_and_scale_bytes_to_unit_floats() {
+        let split = five_samples();
+        let order = vec![3, 0, 4, 1, 2];
+        let got: Vec<Batch> = batches(&split, &order, 2, Device::Cpu).collect();
+        assert_eq!(got.len(), 3, "two full batches and a last one of 1");
+        let flat: Vec<i64> = got
+            .iter()
+            .flat_map(|b| Vec::<i64>::try_from(&b.labels).unwrap())
+            .collect();
+        assert_eq!(flat, vec![3, 0, 0, 1, 2]);
+        let last = &got[2];
+        assert_eq!(last.videos.size(), vec![1, 2, 3, 2, 2]);
+        assert_eq!(last.videos.kind(), Kind::Float);
+        let expected: Vec<f32> = (0..24).map(|b| (20 + b) as f32 / 255.0).collect();
+        let values = Vec::<f32>::try_from(last.videos.flatten(0, -1)).unwrap();
+        for (v, e) in values.iter().zip(&expected) {
+            assert!((v - e).abs() < 1e-7, "{v} vs {e}");
+        }
+        let target = Vec::<f32>::try_from(got[0].target.flatten(0, -1)).unwrap();
+        assert_eq!(target, vec![9.0, 10.0, 11.0, 0.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn truncation_keeps_the_first_samples() {
+        let split = five_samples().truncated(2);
+        assert_eq!(split.len(), 2);
+        let got: Vec<Batch> = batches(&split, &[1, 0], 8, Device::Cpu).collect();
+        let first = Vec::<f32>::try_from(got[0].videos.get(0).flatten(0, -1)).unwrap();
+        assert!((first[0] - 10.0 / 255.0).abs() < 1e-7);
     }
 }

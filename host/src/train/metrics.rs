@@ -95,7 +95,7 @@ pub fn evaluate(
     let mut acc = Accumulator::default();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
-        for batch in batches(split, order, batch_size, device) {
+        for batch in batches(split, &order, batch_size, device) {
             let outputs = model.forward(&batch.videos, false)?;
             let losses = compute_loss(&outputs, &batch.labels, &batch.target, weights.0, weights.1);
             acc.add(&outputs, &batch.labels, &batch.target, &losses);

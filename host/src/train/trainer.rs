@@ -276,12 +276,7 @@ impl Run<'_> {
             bar.set_length(steps_per_epoch as u64);
             bar.set_position(at.step_in_epoch as u64);
             bar.set_prefix(format!("{} epoch {epoch}/{}", self.name, config.epochs));
-            for batch in batches(
-                &data.train,
-                order[skip..].to_vec(),
-                config.batch_size,
-                self.device,
-            ) {
+            for batch in batches(&data.train, &order[skip..], config.batch_size, self.device) {
                 let weights = self.weights();
                 let (outputs, losses) = forward_step(
                     &mut self.model,
