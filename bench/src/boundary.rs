@@ -79,6 +79,7 @@ pub fn run<B: Backbone>(
     name: &str,
     build: fn(&str, Device) -> Result<B, BackboneError>,
 ) -> Result<()> {
+    trajhost::allocator::tune(); // as trajhost and trajhost-bench start
     let args = Args::parse(std::env::args().skip(1))?;
     let threads: i32 = args.get("threads", 2)?;
     let batch: i64 = args.get("batch", 32)?;

@@ -439,6 +439,42 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     }))
 }
 
+/// What preparing the batches alone costs (`data::batches`: gather, convert to float), the part
+/// of a step that a prefetch thread could overlap with compute; ms and minor faults per batch.
+pub fn batches_bench(
+    data_dir: &Path,
+    batch_size: usize,
+    threads: i32,
+    rounds: usize,
+) -> Result<Value> {
+    set_threads(threads);
+    let data = data::load(data_dir, 5, None)?;
+    let split = &data.train;
+    let mut seconds = Vec::new();
+    let mut faults = 0;
+    for epoch in 0..rounds.div_ceil(split.len().div_ceil(batch_size)) + 1 {
+        let order = epoch_order(split.len(), 42, epoch + 1);
+        let mut it = batches(split, &order, batch_size, Device::Cpu);
+        loop {
+            let (before, start) = (minor_faults(), Instant::now());
+            let Some(batch) = it.next() else { break };
+            let s = start.elapsed().as_secs_f64();
+            if epoch > 0 && seconds.len() < rounds && batch.labels.size()[0] == batch_size as i64 {
+                seconds.push(s);
+                faults += minor_faults() - before;
+            }
+        }
+    }
+    Ok(json!({
+        "what": "batches",
+        "threads": threads,
+        "batch_size": batch_size,
+        "ms_per_batch": 1e3 * seconds.iter().sum::<f64>() / seconds.len().max(1) as f64,
+        "minor_faults_per_batch": faults as f64 / seconds.len().max(1) as f64,
+        "batches": seconds.len(),
+    }))
+}
+
 /// What libtorch reports and does with `threads` intra-op threads: a matmul and a conv3d timed.
 pub fn threads_check(threads: i32) -> Value {
     set_threads(threads);

@@ -7,8 +7,9 @@
 //! * `generate --out DIR --samples N --threads K`: `trajhost data generate` end to end;
 //! * `train|infer --plugin NAME --data DIR [--batch 32] [--warmup 3] [--steps 20] [--threads K]`.
 //!
-//! * `threads-check --threads K`, `optim-check --plugin NAME [--rounds 20]`: micro-benchmarks
-//!   behind the host-side decisions in docs/bench.md.
+//! * `threads-check --threads K`, `optim-check --plugin NAME [--rounds 20]`,
+//!   `batches --data DIR [--batch 32] [--threads K] [--rounds 20]`: micro-benchmarks behind the
+//!   host-side decisions in docs/bench.md.
 //!
 //! Every measurement first applies the allocator settings `trajhost` starts with
 //! ([`trajhost::allocator::tune`]), so the numbers are those of the host as shipped.
@@ -35,6 +36,12 @@ fn main() -> Result<()> {
         "train" => train_bench(&ModelBench::from_args(&args)?)?,
         "infer" => infer_bench(&ModelBench::from_args(&args)?)?,
         "threads-check" => threads_check(threads as i32),
+        "batches" => batches_bench(
+            &PathBuf::from(args.require("data")?),
+            args.get("batch", 32)?,
+            threads as i32,
+            args.get("rounds", 20)?,
+        )?,
         "optim-check" => optim_check(&args.require("plugin")?, args.get("rounds", 20)?)?,
         other => {
             bail!("unknown command {other:?}: expected params, render, generate, train or infer")
