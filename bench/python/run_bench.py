@@ -282,6 +282,11 @@ def render_table(r, threads):
     rows.append(("data generation peak RSS", f"{mib(g['trajhost_render']['peak_rss_kib']):.0f} MiB",
                  f"{mib(g['numpy_render']['peak_rss_kib']):.0f} MiB",
                  ratio(g['numpy_render']['peak_rss_kib'], g['trajhost_render']['peak_rss_kib']), "numpy / trajhost"))
+    for name, m in r["models"].items():
+        for what in ["train", "infer"]:
+            t, p = (m[what][side]["best"].get("minor_faults_per_step") for side in ["trajhost", "pytorch"])
+            if t is not None and p is not None:
+                rows.append((f"{name} {what} minor page faults per step", f"{t:.0f}", f"{p:.0f}", None, "(fresh pages the kernel zeroes)"))
     lines = ["| measurement | trajhost | PyTorch / numpy | ratio | target |", "| --- | ---: | ---: | ---: | --- |"]
     for label, a, b, x, target in rows:
         lines.append(f"| {label} | {a} | {b} | {'' if x is None else f'{x:.2f}×'} | {target} |")
