@@ -11,7 +11,9 @@ use trajhost::gate::{decide, GateConfig};
 use trajhost::sweep::runner::{Status, SweepReport};
 use trajhost::train::checkpoint;
 use trajhost::train::metrics::{Baselines, SplitMetrics};
-use trajhost::train::outputs::{read_metrics, utc_timestamp, EpochRecord, FinalMetrics};
+use trajhost::train::outputs::{
+    read_metrics, utc_timestamp, EpochRecord, FinalMetrics, StopReason,
+};
 
 /// The shipped configs cut down: 2 validation epochs, then the full phase to 3.
 fn tiny_configs(dir: &Path) -> (PathBuf, PathBuf) {
@@ -213,7 +215,7 @@ fn final_metrics(run: &str, phase: &str, accuracy: f64, mse: f64, epochs: usize)
         phase: phase.into(),
         plugin: "template".into(),
         epochs_trained: epochs,
-        stopped_early: false,
+        stop_reason: StopReason::Completed,
         test: split(accuracy, mse, 0.5),
         val: split(accuracy + 0.01, mse * 1.1, 0.55),
         baselines: Baselines {
@@ -289,8 +291,9 @@ fn the_gate_decides_from_accuracy_mse_and_the_validation_loss_trend() {
     assert!(!decide(&config, &good, &[]).passed, "no history, no trend");
 }
 
-/// A crafted run folder with metrics, optionally a final phase and a gate decision.
-fn crafted_run(root: &Path, name: &str, acc: f64, mse: f64, full: Option<(f64, f64)>) {
+/// A crafted run folder with metrics, optionally a final phase (accuracy, MSE, why it ended)
+/// and a gate decision.
+fn crafted_run(root: &Path, name: &str, acc: f64, mse: f64, full: Option<(f64, f64, StopReason)>) {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let write = |file: &str, value: &dyn erased::Json| {
@@ -301,10 +304,13 @@ fn crafted_run(root: &Path, name: &str, acc: f64, mse: f64, full: Option<(f64, f
         &final_metrics(name, "validation", acc, mse, 10),
     );
     let mut records = history(&[1.0, 0.8, 0.7, 0.65, 0.6]);
-    if let Some((acc, mse)) = full {
+    if let Some((acc, mse, stop_reason)) = full {
         write(
             "final_metrics.json",
-            &final_metrics(name, "full", acc, mse, 50),
+            &FinalMetrics {
+                stop_reason,
+                ..final_metrics(name, "full", acc, mse, 50)
+            },
         );
         records.extend(history(&[0.5, 0.45]).into_iter().map(|mut r| {
             r.epoch += 5;
@@ -338,8 +344,10 @@ fn the_comparison_report_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
     crafted_run(&results, "i3d", 0.62, 0.14, None);
-    crafted_run(&results, "magvit", 0.83, 0.06, Some((0.94, 0.031)));
-    crafted_run(&results, "slowfast", 0.78, 0.08, Some((0.88, 0.052)));
+    let magvit_full = (0.94, 0.031, StopReason::TimeBudget);
+    crafted_run(&results, "magvit", 0.83, 0.06, Some(magvit_full));
+    let slowfast_full = (0.88, 0.052, StopReason::EarlyStopping);
+    crafted_run(&results, "slowfast", 0.78, 0.08, Some(slowfast_full));
     // A run still in its first epoch has a row too.
     std::fs::create_dir_all(results.join("transformer")).unwrap();
     std::fs::write(

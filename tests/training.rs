@@ -306,6 +306,28 @@ fn ctrl_c_through_the_real_binary_checkpoints_and_resume_finishes() {
 }
 
 #[test]
+fn early_stopping_ends_the_run_and_says_so() {
+    let run = tempfile::tempdir().unwrap();
+    let mut config = tiny_config();
+    config.epochs = 5;
+    // Nothing improves by 1e9, so the epoch after the first best is one too many.
+    config.early_stopping = Some(train::config::EarlyStoppingConfig {
+        metric: "val_loss".into(),
+        patience: 1,
+        min_delta: 1e9,
+    });
+    train::train(options(run.path(), config)).unwrap();
+    let final_metrics: train::outputs::FinalMetrics =
+        serde_json::from_slice(&std::fs::read(run.path().join("validation_metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(final_metrics.epochs_trained, 2);
+    assert_eq!(
+        final_metrics.stop_reason,
+        train::outputs::StopReason::EarlyStopping
+    );
+}
+
+#[test]
 fn a_time_budget_ends_the_run_with_a_test_evaluation() {
     let run = tempfile::tempdir().unwrap();
     let mut config = tiny_config();
@@ -316,6 +338,9 @@ fn a_time_budget_ends_the_run_with_a_test_evaluation() {
         serde_json::from_slice(&std::fs::read(run.path().join("validation_metrics.json")).unwrap())
             .unwrap();
     assert_eq!(final_metrics.epochs_trained, 1);
-    assert!(final_metrics.stopped_early);
+    assert_eq!(
+        final_metrics.stop_reason,
+        train::outputs::StopReason::TimeBudget
+    );
     assert!(run.path().join("checkpoints/epoch-0001.json").exists());
 }

@@ -7,7 +7,7 @@ use crate::gate::GateDecision;
 use crate::rundir::{self, run_name};
 use crate::train::curves::{draw_panels, Panel};
 use crate::train::metrics::{Baselines, CLASS_NAMES};
-use crate::train::outputs::{read_metrics, EpochRecord, FinalMetrics};
+use crate::train::outputs::{read_metrics, EpochRecord, FinalMetrics, StopReason};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -46,7 +46,7 @@ pub struct Criterion {
 pub struct RunSummary {
     pub phase: String,
     pub epochs_trained: usize,
-    pub stopped_early: bool,
+    pub stop_reason: StopReason,
     pub test_accuracy: f64,
     pub per_class_accuracy: [f64; 4],
     pub confusion: [[u64; 4]; 4],
@@ -170,7 +170,7 @@ fn summary(m: &FinalMetrics) -> RunSummary {
     RunSummary {
         phase: m.phase.clone(),
         epochs_trained: m.epochs_trained,
-        stopped_early: m.stopped_early,
+        stop_reason: m.stop_reason,
         test_accuracy: m.test.accuracy,
         per_class_accuracy: m.test.per_class_accuracy,
         confusion: m.test.confusion,
@@ -355,7 +355,11 @@ pub fn render_markdown(report: &Report) -> String {
                     run.plugin.as_deref().unwrap_or("?"),
                     s.phase,
                     s.epochs_trained,
-                    if s.stopped_early { " (early stop)" } else { "" },
+                    match s.stop_reason {
+                        StopReason::Completed => "",
+                        StopReason::EarlyStopping => " (early stop)",
+                        StopReason::TimeBudget => " (time budget)",
+                    },
                     pct1(s.test_accuracy)
                 );
                 for a in s.per_class_accuracy.iter().take(classes.len()) {

@@ -25,6 +25,19 @@ pub struct EpochRecord {
     pub train_videos_per_second: f64,
 }
 
+/// Why a phase's training ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every configured epoch ran.
+    #[default]
+    Completed,
+    /// The early-stopping metric did not improve for `patience` epochs.
+    EarlyStopping,
+    /// `time_budget_minutes` ran out.
+    TimeBudget,
+}
+
 /// `validation_metrics.json` / `final_metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalMetrics {
@@ -32,7 +45,9 @@ pub struct FinalMetrics {
     pub phase: String,
     pub plugin: String,
     pub epochs_trained: usize,
-    pub stopped_early: bool,
+    /// Files from before this field read as `Completed`.
+    #[serde(default)]
+    pub stop_reason: StopReason,
     pub test: SplitMetrics,
     pub val: SplitMetrics,
     pub baselines: Baselines,

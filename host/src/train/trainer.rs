@@ -8,7 +8,7 @@ use super::data::{self, batches, epoch_order, TrainingData};
 use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
-use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles};
+use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles, StopReason};
 use super::step::{forward_step, update_step};
 use super::stop;
 use super::tensorboard::EventWriter;
@@ -255,7 +255,7 @@ impl Run<'_> {
         let config = self.config;
         let steps_per_epoch = data.train.len().div_ceil(config.batch_size);
         let total_steps = steps_per_epoch * config.epochs;
-        let mut stopped_early = false;
+        let mut stop_reason = StopReason::Completed;
         let budget = config.time_budget_minutes.map(|m| m * 60.0);
         let mut over_budget = false;
         let mut last_val = self.files.read_metrics()?.last().map(|r| r.val.clone());
@@ -442,7 +442,7 @@ impl Run<'_> {
             self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
             last_progress = Instant::now();
             if over_budget {
-                stopped_early = true;
+                stop_reason = StopReason::TimeBudget;
                 break;
             }
             if patience_over {
@@ -450,7 +450,7 @@ impl Run<'_> {
                     "early stopping after epoch {epoch}: no improvement in {} epochs",
                     at.early_stopping.epochs_without_improvement
                 ));
-                stopped_early = true;
+                stop_reason = StopReason::EarlyStopping;
                 break;
             }
         }
@@ -469,7 +469,7 @@ impl Run<'_> {
             phase: config.phase.clone(),
             plugin: self.plugin.name.clone(),
             epochs_trained: at.epoch,
-            stopped_early,
+            stop_reason,
             test,
             val: last_val.ok_or_else(|| anyhow!("no epoch was trained"))?,
             baselines: baselines(&data.train, &data.test, config.predict_future),
