@@ -26,6 +26,11 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
     }
 }
 
+/// A finished run's `validation_metrics.json`.
+fn validation_metrics(run: &Path) -> train::outputs::FinalMetrics {
+    serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap()).unwrap()
+}
+
 fn tensors(checkpoint: &Path) -> HashMap<String, Tensor> {
     checkpoint::load(checkpoint).unwrap().tensors
 }
@@ -118,9 +123,7 @@ fn a_run_leaves_every_output_file_parseable() {
         log.contains("epoch 3/3") && log.contains("finished"),
         "{log}"
     );
-    let final_metrics: train::outputs::FinalMetrics =
-        serde_json::from_slice(&std::fs::read(dir.join("validation_metrics.json")).unwrap())
-            .unwrap();
+    let final_metrics = validation_metrics(dir);
     assert_eq!(final_metrics.epochs_trained, 3);
     assert!(final_metrics.test.samples > 0 && final_metrics.parameter_count > 0);
     assert!(final_metrics.baselines.mean_position_mse > 0.0);
@@ -317,9 +320,7 @@ fn early_stopping_ends_the_run_and_says_so() {
         min_delta: 1e9,
     });
     train::train(options(run.path(), config)).unwrap();
-    let final_metrics: train::outputs::FinalMetrics =
-        serde_json::from_slice(&std::fs::read(run.path().join("validation_metrics.json")).unwrap())
-            .unwrap();
+    let final_metrics = validation_metrics(run.path());
     assert_eq!(final_metrics.epochs_trained, 2);
     assert_eq!(
         final_metrics.stop_reason,
@@ -334,9 +335,7 @@ fn a_time_budget_ends_the_run_with_a_test_evaluation() {
     config.epochs = 50;
     config.time_budget_minutes = Some(0.0001);
     train::train(options(run.path(), config)).unwrap();
-    let final_metrics: train::outputs::FinalMetrics =
-        serde_json::from_slice(&std::fs::read(run.path().join("validation_metrics.json")).unwrap())
-            .unwrap();
+    let final_metrics = validation_metrics(run.path());
     assert_eq!(final_metrics.epochs_trained, 1);
     assert_eq!(
         final_metrics.stop_reason,
