@@ -332,8 +332,9 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         let order = epoch_order(split.len(), b.seed, epoch);
         let mut last = Instant::now();
         for batch in batches(split, &order, b.batch_size, Device::Cpu) {
+            // `last` stays where the previous step ended, so preparing this batch is timed too,
+            // as in the PyTorch loop.
             if global_step == b.warmup {
-                last = Instant::now(); // the batch was prefetched meanwhile, as in training
                 faults_at_warmup = minor_faults();
             }
             let (outputs, losses) =
@@ -400,8 +401,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
             let mut last = Instant::now();
             for batch in batches(split, &order, b.batch_size, Device::Cpu) {
                 if step == b.warmup {
-                    last = Instant::now();
-                    faults_at_warmup = minor_faults();
+                    faults_at_warmup = minor_faults(); // `last`: as in `train_bench`
                 }
                 let outputs = model.forward(&batch.videos, false)?;
                 let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
