@@ -23,7 +23,7 @@ BACKBONES = ["i3d", "slowfast", "transformer", "magvit"]
 
 QUICK = dict(render_rust=16, render_numpy=4, train_samples=48, batch=4, warmup=1, steps=1, repeats=1,
              boundary_batch=2, boundary_rounds=2, boundary_small_rounds=5, cli_train=False)
-FULL = dict(render_rust=2000, render_numpy=200, train_samples=1000, batch=32, warmup=3, steps=15, repeats=2,
+FULL = dict(render_rust=2000, render_numpy=200, train_samples=1000, batch=32, warmup=3, steps=15, repeats=3,
             boundary_batch=32, boundary_rounds=40, boundary_small_rounds=200, cli_train=True)
 
 
