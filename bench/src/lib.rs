@@ -307,6 +307,74 @@ impl ModelBench {
     }
 }
 
+/// Times the steps of a measurement after its first `warmup` ones. Each timed step runs from
+/// where the previous one ended, so preparing its batch is timed too, as in the PyTorch loop.
+struct StepClock {
+    warmup: usize,
+    total: usize,
+    step: usize,
+    last: Instant,
+    step_seconds: Vec<f64>,
+    videos: usize,
+    faults_at_warmup: u64,
+}
+
+impl StepClock {
+    fn new(warmup: usize, steps: usize) -> StepClock {
+        StepClock {
+            warmup,
+            total: warmup + steps,
+            step: 0,
+            last: Instant::now(),
+            step_seconds: Vec::with_capacity(steps),
+            videos: 0,
+            faults_at_warmup: minor_faults(),
+        }
+    }
+
+    /// Between epochs: the time spent making the next epoch's order is not a step's.
+    fn restart(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// Ends the current step of `videos` videos; true once every step has run.
+    fn step_done(&mut self, videos: usize) -> bool {
+        let now = Instant::now();
+        if self.step >= self.warmup {
+            self.step_seconds
+                .push(now.duration_since(self.last).as_secs_f64());
+            self.videos += videos;
+        }
+        self.last = now;
+        self.step += 1;
+        if self.step == self.warmup {
+            self.faults_at_warmup = minor_faults();
+        }
+        self.step >= self.total
+    }
+
+    /// The fields every measurement reports.
+    fn report(&self, mut fields: Value) -> Value {
+        let seconds: f64 = self.step_seconds.iter().sum();
+        let timed = self.step_seconds.len().max(1) as f64;
+        let common = json!({
+            "side": "trajhost",
+            "warmup_steps": self.warmup,
+            "timed_steps": self.step_seconds.len(),
+            "videos": self.videos,
+            "seconds": seconds,
+            "videos_per_s": self.videos as f64 / seconds.max(1e-12),
+            "steps": stats(&self.step_seconds),
+            "minor_faults_per_step": (minor_faults() - self.faults_at_warmup) as f64 / timed,
+            "peak_rss_kib": peak_rss_kib(),
+        });
+        if let (Some(fields), Value::Object(common)) = (fields.as_object_mut(), common) {
+            fields.extend(common);
+        }
+        fields
+    }
+}
+
 /// Training throughput of the host's loop: the body of `trainer.rs`'s step, verbatim in what it
 /// computes (per-step seed, forward, loss, finite check, zero_grad, backward, clipping,
 /// schedule, AdamW, metric accumulation), over `data::batches` of a generated dataset.
@@ -320,23 +388,15 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let data = data::load(&b.data, b.predict_future, None)?;
     let split = &data.train;
-    let total = b.warmup + b.steps;
     let mut progress = Accumulator::default();
-    let mut step_seconds = Vec::with_capacity(b.steps);
-    let (mut videos, mut timed_seconds) = (0usize, 0.0f64);
-    let mut global_step = 0usize;
+    let mut clock = StepClock::new(b.warmup, b.steps);
     let mut epoch = 0;
-    let mut faults_at_warmup = minor_faults();
     'outer: loop {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
-        let mut last = Instant::now();
+        clock.restart();
         for batch in batches(split, &order, b.batch_size, Device::Cpu) {
-            // `last` stays where the previous step ended, so preparing this batch is timed too,
-            // as in the PyTorch loop.
-            if global_step == b.warmup {
-                faults_at_warmup = minor_faults();
-            }
+            let global_step = clock.step;
             let (outputs, losses) =
                 forward_step(&mut model, &batch, b.seed, global_step as i64, (1.0, 1.0))?;
             let loss = losses.total.double_value(&[]);
@@ -346,38 +406,19 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
             let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
             update_step(&mut optimizer, &losses.total, Some(b.grad_clip), lr)?;
             tch::no_grad(|| progress.add(&outputs, &batch.labels, &batch.target, &losses));
-            let now = Instant::now();
-            if global_step >= b.warmup {
-                let s = now.duration_since(last).as_secs_f64();
-                step_seconds.push(s);
-                timed_seconds += s;
-                videos += batch.labels.size()[0] as usize;
-            }
-            last = now;
-            global_step += 1;
-            if global_step >= total {
+            if clock.step_done(batch.labels.size()[0] as usize) {
                 break 'outer;
             }
         }
     }
-    let metrics = progress.finish();
-    Ok(json!({
-        "side": "trajhost",
+    Ok(clock.report(json!({
         "what": "train",
         "backbone": plugin.name(),
         "parameters": model.parameter_count(),
         "threads": b.threads,
         "batch_size": b.batch_size,
-        "warmup_steps": b.warmup,
-        "timed_steps": step_seconds.len(),
-        "videos": videos,
-        "seconds": timed_seconds,
-        "videos_per_s": videos as f64 / timed_seconds.max(1e-12),
-        "steps": stats(&step_seconds),
-        "final_loss": metrics.loss,
-        "minor_faults_per_step": (minor_faults() - faults_at_warmup) as f64 / step_seconds.len().max(1) as f64,
-        "peak_rss_kib": peak_rss_kib(),
-    }))
+        "final_loss": progress.finish().loss,
+    })))
 }
 
 /// Inference throughput as `metrics::evaluate` runs it: no_grad, eval mode, loss and metrics
@@ -390,53 +431,29 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let mut model = UnifiedModel::new(backbone, Device::Cpu);
     let data = data::load(&b.data, b.predict_future, None)?;
     let split = &data.train;
-    let total = b.warmup + b.steps;
     let mut acc = Accumulator::default();
-    let mut step_seconds = Vec::with_capacity(b.steps);
-    let (mut videos, mut timed_seconds, mut step) = (0usize, 0.0f64, 0usize);
-    let mut faults_at_warmup = minor_faults();
+    let mut clock = StepClock::new(b.warmup, b.steps);
+    let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
         loop {
-            let order: Vec<i64> = (0..split.len() as i64).collect();
-            let mut last = Instant::now();
+            clock.restart();
             for batch in batches(split, &order, b.batch_size, Device::Cpu) {
-                if step == b.warmup {
-                    faults_at_warmup = minor_faults(); // `last`: as in `train_bench`
-                }
                 let outputs = model.forward(&batch.videos, false)?;
                 let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
                 acc.add(&outputs, &batch.labels, &batch.target, &losses);
-                let now = Instant::now();
-                if step >= b.warmup {
-                    let s = now.duration_since(last).as_secs_f64();
-                    step_seconds.push(s);
-                    timed_seconds += s;
-                    videos += batch.labels.size()[0] as usize;
-                }
-                last = now;
-                step += 1;
-                if step >= total {
+                if clock.step_done(batch.labels.size()[0] as usize) {
                     return Ok(());
                 }
             }
         }
     })?;
-    Ok(json!({
-        "side": "trajhost",
+    Ok(clock.report(json!({
         "what": "infer",
         "backbone": plugin.name(),
         "threads": b.threads,
         "batch_size": b.batch_size,
-        "warmup_steps": b.warmup,
-        "timed_steps": step_seconds.len(),
-        "videos": videos,
-        "seconds": timed_seconds,
-        "videos_per_s": videos as f64 / timed_seconds.max(1e-12),
-        "steps": stats(&step_seconds),
         "accuracy": acc.finish().accuracy,
-        "minor_faults_per_step": (minor_faults() - faults_at_warmup) as f64 / step_seconds.len().max(1) as f64,
-        "peak_rss_kib": peak_rss_kib(),
-    }))
+    })))
 }
 
 /// What preparing the batches alone costs (`data::batches`: gather, convert to float), the part
