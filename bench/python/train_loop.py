@@ -74,6 +74,39 @@ def minor_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+class StepClock:
+    """Times the steps after the first `warmup` ones, as trajhost-bench's `StepClock`: each
+    timed step runs from where the previous one ended, so preparing its batch is timed too."""
+
+    def __init__(self, warmup, steps):
+        self.warmup, self.total, self.step = warmup, warmup + steps, 0
+        self.step_seconds, self.videos = [], 0
+        self.faults = minor_faults()
+        self.restart()
+
+    def restart(self):
+        """Between epochs: making the next epoch's order is not a step."""
+        self.last = time.perf_counter()
+
+    def step_done(self, videos):
+        """Ends the current step of `videos` videos; True once every step has run."""
+        now = time.perf_counter()
+        if self.step >= self.warmup:
+            self.step_seconds.append(now - self.last)
+            self.videos += videos
+        self.last = now
+        self.step += 1
+        if self.step == self.warmup:
+            self.faults = minor_faults()
+        return self.step >= self.total
+
+    def report(self, **fields):
+        timed = len(self.step_seconds)
+        return dict(fields, timed_steps=timed, videos=self.videos, seconds=sum(self.step_seconds),
+                    step_seconds=self.step_seconds,
+                    minor_faults_per_step=(minor_faults() - self.faults) / max(timed, 1))
+
+
 def batch_of(videos, labels, targets, index):
     return videos[index].float().div_(255.0), labels[index], targets[index]
 
@@ -89,17 +122,14 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
         lr=lr, betas=(0.9, 0.999), eps=1e-8,
     )
     params = list(model.parameters())
-    step_seconds, videos_timed, step, epoch = [], 0, 0, 0
     loss_sum, correct, squared, seen = 0.0, 0, 0.0, 0
-    faults = minor_faults()
-    while step < warmup + steps:
+    clock, epoch = StepClock(warmup, steps), 0
+    while True:
         epoch += 1
         order = epoch_order(len(labels), seed, epoch)
-        last = time.perf_counter()
+        clock.restart()
         for start in range(0, len(order), batch_size):
-            if step == warmup:
-                last = time.perf_counter()
-                faults = minor_faults()
+            step = clock.step
             index = order[start:start + batch_size]
             x, y, target = batch_of(videos, labels, targets, index)
             logits, position = model(x)
@@ -118,35 +148,19 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
                 correct += int((logits.argmax(1) == y).sum())
                 squared += float((position - target).square().sum())
                 seen += len(y)
-            now = time.perf_counter()
-            if step >= warmup:
-                step_seconds.append(now - last)
-                videos_timed += len(y)
-            last = now
-            step += 1
-            if step >= warmup + steps:
-                break
-    return dict(
-        parameters=sum(p.numel() for p in params),
-        timed_steps=len(step_seconds), videos=videos_timed, seconds=sum(step_seconds),
-        step_seconds=step_seconds, final_loss=loss_sum / max(seen, 1),
-        minor_faults_per_step=(minor_faults() - faults) / max(len(step_seconds), 1),
-    )
+            if clock.step_done(len(y)):
+                return clock.report(parameters=sum(p.numel() for p in params), final_loss=loss_sum / max(seen, 1))
 
 
 def infer(name, data, batch_size, warmup, steps, seed=42):
     videos, labels, targets = data
     model = make_model(name, seed)
     model.eval()
-    step_seconds, videos_timed, step, correct = [], 0, 0, 0
-    faults = minor_faults()
+    correct, clock = 0, StepClock(warmup, steps)
     with torch.no_grad():
-        while step < warmup + steps:
-            last = time.perf_counter()
+        while True:
+            clock.restart()
             for start in range(0, len(labels), batch_size):
-                if step == warmup:
-                    last = time.perf_counter()
-                    faults = minor_faults()
                 index = torch.arange(start, min(start + batch_size, len(labels)))
                 x, y, target = batch_of(videos, labels, targets, index)
                 logits, position = model(x)
@@ -154,17 +168,8 @@ def infer(name, data, batch_size, warmup, steps, seed=42):
                 total.item(), ce.item(), mse.item()
                 correct += int((logits.argmax(1) == y).sum())
                 (position - target).square().sum(0).tolist()
-                now = time.perf_counter()
-                if step >= warmup:
-                    step_seconds.append(now - last)
-                    videos_timed += len(y)
-                last = now
-                step += 1
-                if step >= warmup + steps:
-                    break
-    return dict(timed_steps=len(step_seconds), videos=videos_timed, seconds=sum(step_seconds), step_seconds=step_seconds,
-                minor_faults_per_step=(minor_faults() - faults) / max(len(step_seconds), 1))
-
+                if clock.step_done(len(y)):
+                    return clock.report()
 
 if __name__ == "__main__":
     print(json.dumps({"see": "measure.py train|infer"}))

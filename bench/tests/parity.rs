@@ -39,28 +39,32 @@ fn json_of(command: &mut Command) -> Value {
     serde_json::from_str(line).expect("valid JSON")
 }
 
+/// `trajhost-bench <command>` and `measure.py <command>`, each one JSON line, on one thread;
+/// None (saying so) where the torch venv is missing.
+fn both_sides(test: &str, command: &str) -> Option<(Value, Value)> {
+    let Some(python) = venv_python() else {
+        eprintln!("SKIPPED {test}: no torch venv (run scripts/setup-torch; scripts/test does)");
+        return None;
+    };
+    let run = |program: &mut Command| {
+        json_of(
+            program
+                .arg(command)
+                .env("OMP_NUM_THREADS", "1")
+                .current_dir(root()),
+        )
+    };
+    let rust = run(&mut Command::new(env!("CARGO_BIN_EXE_trajhost-bench")));
+    let py = run(Command::new(python).arg(root().join("bench/python/measure.py")));
+    Some((rust, py))
+}
+
 #[test]
 fn pytorch_models_have_the_plugins_parameters() {
-    let Some(python) = venv_python() else {
-        eprintln!(
-            "SKIPPED pytorch_models_have_the_plugins_parameters: no torch venv \
-             (run scripts/setup-torch; scripts/test does)"
-        );
+    let Some((rust, py)) = both_sides("pytorch_models_have_the_plugins_parameters", "params")
+    else {
         return;
     };
-    let root = root();
-    let rust = json_of(
-        Command::new(env!("CARGO_BIN_EXE_trajhost-bench"))
-            .arg("params")
-            .current_dir(root),
-    );
-    let py = json_of(
-        Command::new(python)
-            .arg(root.join("bench/python/measure.py"))
-            .arg("params")
-            .env("OMP_NUM_THREADS", "1")
-            .current_dir(root),
-    );
     for name in ["i3d", "slowfast", "transformer", "magvit"] {
         let (r, p) = (&rust[name], &py[name]);
         for key in [
@@ -89,26 +93,12 @@ fn pytorch_models_have_the_plugins_parameters() {
 
 #[test]
 fn pytorch_models_compute_the_plugins_function() {
-    let Some(python) = venv_python() else {
-        eprintln!(
-            "SKIPPED pytorch_models_compute_the_plugins_function: no torch venv \
-             (run scripts/setup-torch; scripts/test does)"
-        );
+    let Some((rust, py)) = both_sides(
+        "pytorch_models_compute_the_plugins_function",
+        "forward-check",
+    ) else {
         return;
     };
-    let rust = json_of(
-        Command::new(env!("CARGO_BIN_EXE_trajhost-bench"))
-            .arg("forward-check")
-            .env("OMP_NUM_THREADS", "1")
-            .current_dir(root()),
-    );
-    let py = json_of(
-        Command::new(python)
-            .arg(root().join("bench/python/measure.py"))
-            .arg("forward-check")
-            .env("OMP_NUM_THREADS", "1")
-            .current_dir(root()),
-    );
     for name in ["i3d", "slowfast", "transformer", "magvit"] {
         assert_eq!(
             rust[name]["shape"], py[name]["shape"],
