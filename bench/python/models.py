@@ -271,6 +271,7 @@ class Transformer(nn.Module):
         self.pos_embed_time = nn.Parameter(torch.randn(max_frames, dim) * 0.02)
         self.blocks = nn.ModuleList([Block(dim, heads, mlp_ratio) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.readout = nn.Linear(grid * grid * dim, dim)
         self.feature_dim = dim
 
     def forward(self, video):
@@ -282,7 +283,7 @@ class Transformer(nn.Module):
         x = x + self.pos_embed_space + self.pos_embed_time[:t].unsqueeze(1)
         for block in self.blocks:
             x = block(x)
-        return self.norm(x).mean(dim=2)
+        return self.readout(self.norm(x).flatten(2))
 
 
 # ------------------------------------------------------------------------------------ MAGVIT

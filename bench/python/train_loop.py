@@ -23,7 +23,9 @@ from models import build_backbone
 
 
 def load_data(directory, predict_future=5):
-    """All samples of every shard, as (uint8 videos, int64 labels, float targets) tensors.
+    """All samples of every shard, as (uint8 videos, int64 labels, float targets, float tracks)
+    tensors: targets (N, 3) the position `predict_future` frames past the clip, tracks (N, T, 3)
+    the positions of the T input frames.
 
     Filled shard by shard into tensors allocated once, so the peak is the data plus one shard
     (as the host's `data::load`), not twice the data as `torch.cat` would make it.
@@ -42,15 +44,17 @@ def load_data(directory, predict_future=5):
     videos = torch.empty((n, *shape[1:]), dtype=torch.uint8)
     labels = torch.empty(n, dtype=torch.long)
     targets = torch.empty((n, 3), dtype=torch.float32)
+    tracks = torch.empty((n, t, 3), dtype=torch.float32)
     start = 0
     for path, count in zip(paths, counts):
         d = load_file(path)
         videos[start:start + count] = torch.from_numpy(d["videos"])
         labels[start:start + count] = torch.from_numpy(d["labels"]).long()
         targets[start:start + count] = torch.from_numpy(d["positions"][:, t - 1 + predict_future])
+        tracks[start:start + count] = torch.from_numpy(d["positions"][:, :t])
         start += count
         del d
-    return videos, labels, targets
+    return videos, labels, targets, tracks
 
 
 def learning_rate(step, warmup, total, peak, floor):
@@ -60,9 +64,9 @@ def learning_rate(step, warmup, total, peak, floor):
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * progress))
 
 
-def make_model(name, seed=42):
+def make_model(name, seed=42, frames=32):
     torch.manual_seed(seed)
-    return UnifiedModel(build_backbone(name))
+    return UnifiedModel(build_backbone(name), frames)
 
 
 def epoch_order(n, seed, epoch):
@@ -107,13 +111,13 @@ class StepClock:
                     minor_faults_per_step=(minor_faults() - self.faults) / max(timed, 1))
 
 
-def batch_of(videos, labels, targets, index):
-    return videos[index].float().div_(255.0), labels[index], targets[index]
+def batch_of(videos, labels, targets, tracks, index):
+    return videos[index].float().div_(255.0), labels[index], targets[index], tracks[index]
 
 
 def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42):
-    videos, labels, targets = data
-    model = make_model(name, seed)
+    videos, labels, targets, tracks = data
+    model = make_model(name, seed, videos.shape[1])
     model.train()
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
@@ -131,9 +135,9 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
         for start in range(0, len(order), batch_size):
             step = clock.step
             index = order[start:start + batch_size]
-            x, y, target = batch_of(videos, labels, targets, index)
-            logits, position = model(x)
-            total, _, _ = compute_loss(logits, position, y, target)
+            x, y, target, track = batch_of(videos, labels, targets, tracks, index)
+            logits, position, tracked = model(x)
+            total, _, _, _ = compute_loss(logits, position, tracked, y, target, track)
             loss = total.item()
             if not math.isfinite(loss):
                 raise SystemExit(f"loss became {loss} at step {step}")
@@ -153,8 +157,8 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
 
 
 def infer(name, data, batch_size, warmup, steps, seed=42):
-    videos, labels, targets = data
-    model = make_model(name, seed)
+    videos, labels, targets, tracks = data
+    model = make_model(name, seed, videos.shape[1])
     model.eval()
     correct, clock = 0, StepClock(warmup, steps)
     with torch.no_grad():
@@ -162,10 +166,10 @@ def infer(name, data, batch_size, warmup, steps, seed=42):
             clock.restart()
             for start in range(0, len(labels), batch_size):
                 index = torch.arange(start, min(start + batch_size, len(labels)))
-                x, y, target = batch_of(videos, labels, targets, index)
-                logits, position = model(x)
-                total, ce, mse = compute_loss(logits, position, y, target)
-                total.item(), ce.item(), mse.item()
+                x, y, target, track = batch_of(videos, labels, targets, tracks, index)
+                logits, position, tracked = model(x)
+                total, ce, mse, tracking = compute_loss(logits, position, tracked, y, target, track)
+                total.item(), ce.item(), mse.item(), tracking.item()
                 correct += int((logits.argmax(1) == y).sum())
                 (position - target).square().sum(0).tolist()
                 if clock.step_done(len(y)):

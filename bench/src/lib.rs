@@ -20,7 +20,7 @@ use tch::{Device, Tensor};
 use trajhost::plugin::{resolve_plugin, Plugin};
 use trajhost::train::data::{self, batches, epoch_order};
 use trajhost::train::metrics::Accumulator;
-use trajhost::train::model::{compute_loss, UnifiedModel};
+use trajhost::train::model::{compute_loss, LossWeights, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
 use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
@@ -112,6 +112,9 @@ pub fn stats(seconds: &[f64]) -> Value {
     })
 }
 
+/// Frames per clip of the benchmark's videos (the dataset default).
+pub const BENCH_FRAMES: i64 = 32;
+
 /// Loads a plugin by name or path, as `trajhost train --plugin` does.
 pub fn load_plugin(spec: &str) -> Result<Plugin> {
     Plugin::load(&resolve_plugin(spec)?)
@@ -125,7 +128,7 @@ pub fn params_report() -> Result<Value> {
         let backbone = plugin.build("", Device::Cpu)?;
         let feature_dim = backbone.feature_dim();
         let backbone_params = backbone.parameter_count();
-        let model = UnifiedModel::new(backbone, Device::Cpu);
+        let model = UnifiedModel::new(backbone, BENCH_FRAMES, Device::Cpu);
         let total = model.parameter_count();
         let mut shapes: Vec<Vec<i64>> = model
             .parameters()
@@ -384,9 +387,9 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let plugin = load_plugin(&b.plugin)?;
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
-    let mut model = UnifiedModel::new(backbone, Device::Cpu);
-    let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let data = data::load(&b.data, b.predict_future, None)?;
+    let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
+    let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let split = &data.train;
     let mut progress = Accumulator::default();
     let mut clock = StepClock::new(b.warmup, b.steps);
@@ -397,15 +400,20 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         clock.restart();
         for batch in batches(split, &order, b.batch_size, Device::Cpu) {
             let global_step = clock.step;
-            let (outputs, losses) =
-                forward_step(&mut model, &batch, b.seed, global_step as i64, (1.0, 1.0))?;
+            let (outputs, losses) = forward_step(
+                &mut model,
+                &batch,
+                b.seed,
+                global_step as i64,
+                LossWeights::ALL_ONE,
+            )?;
             let loss = losses.total.double_value(&[]);
             if !loss.is_finite() {
                 bail!("loss became {loss} at step {global_step}");
             }
             let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
             update_step(&mut optimizer, &losses.total, Some(b.grad_clip), lr)?;
-            tch::no_grad(|| progress.add(&outputs, &batch.labels, &batch.target, &losses));
+            tch::no_grad(|| progress.add(&outputs, &batch, &losses));
             if clock.step_done(batch.labels.size()[0] as usize) {
                 break 'outer;
             }
@@ -428,8 +436,8 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let plugin = load_plugin(&b.plugin)?;
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
-    let mut model = UnifiedModel::new(backbone, Device::Cpu);
     let data = data::load(&b.data, b.predict_future, None)?;
+    let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
     let split = &data.train;
     let mut acc = Accumulator::default();
     let mut clock = StepClock::new(b.warmup, b.steps);
@@ -439,8 +447,8 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
             clock.restart();
             for batch in batches(split, &order, b.batch_size, Device::Cpu) {
                 let outputs = model.forward(&batch.videos, false)?;
-                let losses = compute_loss(&outputs, &batch.labels, &batch.target, 1.0, 1.0);
-                acc.add(&outputs, &batch.labels, &batch.target, &losses);
+                let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
+                acc.add(&outputs, &batch, &losses);
                 if clock.step_done(batch.labels.size()[0] as usize) {
                     return Ok(());
                 }
@@ -522,14 +530,19 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     set_threads(1);
     let plugin = load_plugin(plugin)?;
     tch::manual_seed(0);
-    let mut model = UnifiedModel::new(plugin.build("", Device::Cpu)?, Device::Cpu);
+    let mut model = UnifiedModel::new(plugin.build("", Device::Cpu)?, BENCH_FRAMES, Device::Cpu);
     let params = model.parameters();
     let tensors = params.len();
     let mut optimizer = AdamW::new(params, 0.01);
-    let outputs = model.forward(&random_video(2, 32, 64), true)?;
-    let labels = Tensor::from_slice(&[0i64, 1]);
-    let target = Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu));
-    compute_loss(&outputs, &labels, &target, 1.0, 1.0)
+    let videos = random_video(2, BENCH_FRAMES, 64);
+    let outputs = model.forward(&videos, true)?;
+    let batch = data::Batch {
+        videos,
+        labels: Tensor::from_slice(&[0i64, 1]),
+        target: Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu)),
+        track: Tensor::zeros([2, BENCH_FRAMES, 3], (tch::Kind::Float, Device::Cpu)),
+    };
+    compute_loss(&outputs, &batch, LossWeights::ALL_ONE)
         .total
         .backward();
     let (mut clip, mut step) = (0.0, 0.0);

@@ -342,8 +342,8 @@ pub fn render_markdown(report: &Report) -> String {
     for c in classes {
         let _ = write!(md, " {c} |");
     }
-    md += " MSE | mean-position MSE | constant-velocity MSE | training time | videos/s | parameters | checkpoint |\n";
-    md += &"|---".repeat(12 + classes.len());
+    md += " MSE | mean-position MSE | constant-velocity MSE | curve-fit limit MSE | training time | videos/s | parameters | checkpoint |\n";
+    md += &"|---".repeat(13 + classes.len());
     md += "|\n";
     for run in &report.runs {
         let _ = write!(md, "| {} |", run.name);
@@ -367,10 +367,13 @@ pub fn render_markdown(report: &Report) -> String {
                 }
                 let _ = writeln!(
                     md,
-                    " {:.4} | {:.4} | {:.4} | {} | {:.1} | {} | {} |",
+                    " {:.4} | {:.4} | {:.4} | {} | {} | {:.1} | {} | {} |",
                     s.test_mse,
                     s.baselines.mean_position_mse,
                     s.baselines.constant_velocity_mse,
+                    s.baselines
+                        .curve_fit_mse
+                        .map_or("—".to_string(), |m| format!("{m:.5}")),
                     format_seconds(s.wall_seconds),
                     s.train_videos_per_second,
                     thousands(s.parameter_count),
@@ -384,7 +387,7 @@ pub fn render_markdown(report: &Report) -> String {
                     " — | {status}, no results yet | {} recorded | — |",
                     run.epochs_recorded
                 );
-                md += &" — |".repeat(classes.len() + 7);
+                md += &" — |".repeat(classes.len() + 8);
                 md += "\n";
             }
         }

@@ -27,6 +27,36 @@ pub fn conv3d(
     nn::conv(path, in_channels, out_channels, kernel, config)
 }
 
+/// Re-initialises every linear and convolution layer in `vs` as PyTorch does by default:
+/// weights, and the biases beside them, uniform in ±1/√fan_in (fan_in = inputs per output).
+/// Norm layers, embeddings and buffers are left as they are.
+///
+/// Why: tch's default for linear and convolution weights is Kaiming-uniform with the ReLU gain,
+/// √6 ≈ 2.45× PyTorch's scale, and convolution biases start at 0. With tch's init the
+/// Transformer's `cpu` preset reached 46 % on the demo set in 200 steps and MAGVIT's 85 %; the
+/// same models initialised as PyTorch does reached 89 % and 95 % (docs/training.md). Call it
+/// once, at the end of a backbone's constructor (after `tch::manual_seed`, it is deterministic).
+pub fn pytorch_default_init(vs: &nn::VarStore) {
+    let variables = vs.variables();
+    let mut weights: Vec<(&String, &Tensor)> = variables
+        .iter()
+        .filter(|(name, t)| name.ends_with("weight") && t.dim() >= 2)
+        .collect();
+    // A fixed order, so the random draws are the same in every run.
+    weights.sort_by(|a, b| a.0.cmp(b.0));
+    tch::no_grad(|| {
+        for (name, weight) in weights {
+            let fan_in = (weight.numel() as i64 / weight.size()[0]).max(1);
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let _ = weight.shallow_clone().uniform_(-bound, bound);
+            let bias = format!("{}bias", &name[..name.len() - "weight".len()]);
+            if let Some(bias) = variables.get(&bias) {
+                let _ = bias.shallow_clone().uniform_(-bound, bound);
+            }
+        }
+    });
+}
+
 /// `(B, C, T, H, W)` → `(B, T, C)`: the mean over space, one feature vector per time step.
 pub fn pool_space(x: &Tensor) -> Result<Tensor, TchError> {
     x.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?
@@ -69,6 +99,29 @@ mod tests {
             (Kind::Float, Device::Cpu),
         ));
         assert_eq!(out.size(), [2, 5, 7, 16, 16]);
+    }
+
+    #[test]
+    fn pytorch_init_bounds_weights_and_biases_by_fan_in_and_leaves_norms() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let conv = conv3d(&root / "c", 4, 8, [1, 3, 3], [1, 1, 1], [0, 1, 1], true);
+        let linear = nn::linear(&root / "l", 100, 10, Default::default());
+        let norm = nn::layer_norm(&root / "n", vec![10], Default::default());
+        tch::manual_seed(1);
+        pytorch_default_init(&vs);
+        let max = |t: &Tensor| t.abs().max().double_value(&[]);
+        // fan_in: 4 × 1 × 3 × 3 = 36 for the conv, 100 for the linear.
+        assert!(max(&conv.ws) <= 1.0 / 6.0 && max(&conv.ws) > 0.9 / 6.0);
+        let conv_bias = conv.bs.as_ref().unwrap();
+        assert!(max(conv_bias) <= 1.0 / 6.0 && max(conv_bias) > 0.0);
+        assert!(max(&linear.ws) <= 0.1 && max(&linear.ws) > 0.09);
+        assert_eq!(max(&(norm.ws.as_ref().unwrap() - 1.0)), 0.0);
+        let first = Vec::<f32>::try_from(linear.ws.flatten(0, -1)).unwrap();
+        tch::manual_seed(1);
+        pytorch_default_init(&vs);
+        let again = Vec::<f32>::try_from(linear.ws.flatten(0, -1)).unwrap();
+        assert_eq!(first, again, "the same seed gives the same weights");
     }
 
     #[test]

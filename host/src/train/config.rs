@@ -1,5 +1,6 @@
 //! The training configuration (`configs/validation.ron`, `configs/full.ron`).
 
+use super::model::LossWeights;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -29,6 +30,11 @@ pub struct TrainConfig {
     /// Loss weights; 0 disables a task.
     pub classification_weight: f64,
     pub prediction_weight: f64,
+    /// Weight of the per-frame position loss (where the ball is in each input frame), which
+    /// teaches every backbone to localise the ball; 0 (what a config without the field means,
+    /// as before the loss existed) disables it.
+    #[serde(default)]
+    pub tracking_weight: f64,
     /// Predict the ball's position this many frames after the last input frame.
     pub predict_future: usize,
     pub seed: u64,
@@ -75,6 +81,14 @@ impl TrainConfig {
         Ok(config)
     }
 
+    pub fn loss_weights(&self) -> LossWeights {
+        LossWeights {
+            classification: self.classification_weight,
+            prediction: self.prediction_weight,
+            tracking: self.tracking_weight,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let positive = [
             ("epochs", self.epochs),
@@ -99,6 +113,12 @@ impl TrainConfig {
         }
         if self.classification_weight < 0.0 || self.prediction_weight < 0.0 {
             bail!("fields `classification_weight` and `prediction_weight` must not be negative");
+        }
+        if !(self.tracking_weight >= 0.0 && self.tracking_weight.is_finite()) {
+            bail!(
+                "field `tracking_weight` must be a number ≥ 0, got {}",
+                self.tracking_weight
+            );
         }
         if self.classification_weight == 0.0 && self.prediction_weight == 0.0 {
             bail!("fields `classification_weight` and `prediction_weight` are both 0: nothing to train");
@@ -137,9 +157,10 @@ mod tests {
             (
                 v.classification_weight,
                 v.prediction_weight,
+                v.tracking_weight,
                 v.predict_future
             ),
-            (1.0, 1.0, 5)
+            (1.0, 10.0, 10.0, 5)
         );
         let f = TrainConfig::parse(FULL, "full.ron").unwrap();
         assert_eq!((f.epochs, f.lr, f.checkpoint_interval), (50, 5e-4, 5));

@@ -1,11 +1,12 @@
 //! Per-split metrics: losses, accuracy (overall, per class, confusion) and prediction MSE
-//! (overall and per axis), plus the two reference baselines for the report.
+//! (overall and per axis), plus the reference baselines for the report.
 
-use super::data::{batches, SplitData};
-use super::model::{compute_loss, Losses, Outputs, UnifiedModel, NUM_CLASSES};
+use super::curve_fit;
+use super::data::{batches, Batch, SplitData};
+use super::model::{compute_loss, LossWeights, Losses, Outputs, UnifiedModel, NUM_CLASSES};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 pub const CLASS_NAMES: [&str; 4] = ["linear", "circular", "helical", "parabolic"];
 
@@ -16,6 +17,9 @@ pub struct Accumulator {
     pub loss_sum: f64,
     pub classification_loss_sum: f64,
     pub prediction_loss_sum: f64,
+    /// Checkpoints from before the tracker read as 0.
+    #[serde(default)]
+    pub tracking_loss_sum: f64,
     /// Sum of squared errors per axis.
     pub squared_error: [f64; 3],
     /// `confusion[true][predicted]`.
@@ -28,6 +32,9 @@ pub struct SplitMetrics {
     pub loss: f64,
     pub classification_loss: f64,
     pub prediction_loss: f64,
+    /// MSE of the tracked positions over every input frame (files from before it read 0).
+    #[serde(default)]
+    pub tracking_loss: f64,
     pub accuracy: f64,
     pub per_class_accuracy: [f64; 4],
     pub confusion: [[u64; 4]; 4],
@@ -36,12 +43,14 @@ pub struct SplitMetrics {
 }
 
 impl Accumulator {
-    pub fn add(&mut self, outputs: &Outputs, labels: &Tensor, target: &Tensor, losses: &Losses) {
+    pub fn add(&mut self, outputs: &Outputs, batch: &Batch, losses: &Losses) {
+        let (labels, target) = (&batch.labels, &batch.target);
         let b = labels.size()[0] as u64;
         self.samples += b;
         self.loss_sum += losses.total.double_value(&[]) * b as f64;
         self.classification_loss_sum += losses.classification.double_value(&[]) * b as f64;
         self.prediction_loss_sum += losses.prediction.double_value(&[]) * b as f64;
+        self.tracking_loss_sum += losses.tracking.double_value(&[]) * b as f64;
         let squared: Vec<f64> = Vec::try_from(
             (&outputs.position - target)
                 .square()
@@ -75,6 +84,7 @@ impl Accumulator {
             loss: self.loss_sum / n,
             classification_loss: self.classification_loss_sum / n,
             prediction_loss: self.prediction_loss_sum / n,
+            tracking_loss: self.tracking_loss_sum / n,
             accuracy: correct as f64 / n,
             per_class_accuracy,
             confusion: self.confusion,
@@ -90,28 +100,35 @@ pub fn evaluate(
     split: &SplitData,
     batch_size: usize,
     device: Device,
-    weights: (f64, f64),
+    weights: LossWeights,
 ) -> Result<SplitMetrics> {
     let mut acc = Accumulator::default();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
         for batch in batches(split, &order, batch_size, device) {
             let outputs = model.forward(&batch.videos, false)?;
-            let losses = compute_loss(&outputs, &batch.labels, &batch.target, weights.0, weights.1);
-            acc.add(&outputs, &batch.labels, &batch.target, &losses);
+            let losses = compute_loss(&outputs, &batch, weights);
+            acc.add(&outputs, &batch, &losses);
         }
         Ok(())
     })?;
     Ok(acc.finish())
 }
 
-/// What a model must beat: MSE of always predicting the training mean position, and of
-/// extrapolating the true last two positions at constant velocity.
+/// What a model must beat, and what no model can beat by much: MSE of always predicting the
+/// training mean position, of extrapolating the true last two positions at constant velocity,
+/// and the curve-fit limit (the true class's curve family fitted to the true positions of the
+/// input frames, then extrapolated; see `curve_fit`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baselines {
     pub mean_position_mse: f64,
     pub constant_velocity_mse: f64,
     pub chance_accuracy: f64,
+    /// Files from before the limit was computed read as None.
+    #[serde(default)]
+    pub curve_fit_mse: Option<f64>,
+    #[serde(default)]
+    pub curve_fit_mse_per_class: Option<[f64; 4]>,
 }
 
 pub fn baselines(train: &SplitData, test: &SplitData, predict_future: usize) -> Baselines {
@@ -120,22 +137,30 @@ pub fn baselines(train: &SplitData, test: &SplitData, predict_future: usize) -> 
         .square()
         .mean(Kind::Double)
         .double_value(&[]);
-    let (previous, last) = (test.last_two.select(1, 0), test.last_two.select(1, 1));
+    let frames = test.track.size()[1];
+    let (previous, last) = (
+        test.track.select(1, frames - 2),
+        test.track.select(1, frames - 1),
+    );
     let extrapolated = &last + (&last - previous) * predict_future as f64;
     let constant_velocity_mse = (&test.target - extrapolated)
         .square()
         .mean(Kind::Double)
         .double_value(&[]);
+    let limit = curve_fit::limit(test, predict_future);
     Baselines {
         mean_position_mse,
         constant_velocity_mse,
         chance_accuracy: 1.0 / NUM_CLASSES as f64,
+        curve_fit_mse: Some(limit.mse),
+        curve_fit_mse_per_class: Some(limit.per_class),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
 
     #[test]
     fn accumulator_counts_accuracy_confusion_and_mse() {
@@ -146,12 +171,17 @@ mod tests {
                 [5., 0., 0., 0.],
             ]),
             position: Tensor::from_slice2(&[[1.0f32, 0., 0.], [0., 0., 0.], [0., 0., 2.]]),
+            track: Tensor::ones([3, 2, 3], (Kind::Float, Device::Cpu)),
         };
-        let labels = Tensor::from_slice(&[0i64, 1, 2]);
-        let target = Tensor::zeros([3, 3], (Kind::Float, Device::Cpu));
-        let losses = compute_loss(&outputs, &labels, &target, 1.0, 1.0);
+        let batch = Batch {
+            videos: Tensor::zeros([3], (Kind::Float, Device::Cpu)),
+            labels: Tensor::from_slice(&[0i64, 1, 2]),
+            target: Tensor::zeros([3, 3], (Kind::Float, Device::Cpu)),
+            track: Tensor::zeros([3, 2, 3], (Kind::Float, Device::Cpu)),
+        };
+        let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
         let mut acc = Accumulator::default();
-        acc.add(&outputs, &labels, &target, &losses);
+        acc.add(&outputs, &batch, &losses);
         let m = acc.finish();
         assert!((m.accuracy - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(m.per_class_accuracy, [1.0, 1.0, 0.0, 0.0]);
@@ -163,5 +193,7 @@ mod tests {
             (m.prediction_loss - m.mse).abs() < 1e-6,
             "MSE loss is the mean over axes"
         );
+        assert!((m.tracking_loss - 1.0).abs() < 1e-6);
+        assert!((m.loss - (m.classification_loss + m.mse + 1.0)).abs() < 1e-5);
     }
 }

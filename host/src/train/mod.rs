@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod curve_fit;
 pub mod curves;
 pub mod data;
 pub mod metrics;

@@ -1,19 +1,54 @@
-//! The unified model: a backbone plugin's per-frame features, pooled over time, feed a
-//! 4-way classification head and an (x, y, z) prediction head.
+//! The unified model: a backbone plugin's per-frame features `(B, T, D)` feed three heads that
+//! every backbone shares:
+//!
+//! * a **tracker**, `Linear(D, 3)` on every frame: where the ball is in frame `t` (supervised by
+//!   the true positions of the T input frames, 32× more signal than one future point, so every
+//!   backbone learns to localise the ball from the first steps);
+//! * a **trajectory encoder** over the whole clip: each frame's features projected to
+//!   `FRAME_CODE` numbers plus its tracked position, flattened in time order → a two-layer MLP.
+//!   It sees the curve's shape across all T frames, not a temporal mean;
+//! * a **classifier** on (temporal mean ⊕ trajectory code) and a **predictor** that adds a
+//!   displacement read from the trajectory code to the last tracked position.
 
+use super::data::Batch;
 use crate::plugin::PluginBackbone;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 pub const NUM_CLASSES: i64 = 4;
-const PREDICTION_HIDDEN: i64 = 128;
+/// Width of the trajectory encoder's hidden layers.
+pub const TRAJECTORY_HIDDEN: i64 = 128;
+/// Numbers per frame, besides its tracked position, that the trajectory encoder reads.
+pub const FRAME_CODE: i64 = 8;
+
+/// The weight of each loss term; 0 disables a term.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub classification: f64,
+    pub prediction: f64,
+    /// The per-frame position loss of the tracker.
+    pub tracking: f64,
+}
+
+impl LossWeights {
+    pub const ALL_ONE: LossWeights = LossWeights {
+        classification: 1.0,
+        prediction: 1.0,
+        tracking: 1.0,
+    };
+}
 
 pub struct UnifiedModel {
     pub backbone: PluginBackbone,
     /// The heads' parameters, owned by the host.
     pub heads: nn::VarStore,
+    /// The clip length the trajectory encoder was built for.
+    frames: i64,
+    tracker: nn::Linear,
+    frame_code: nn::Linear,
+    trajectory: nn::Sequential,
     classifier: nn::Linear,
-    predictor: nn::Sequential,
+    predictor: nn::Linear,
 }
 
 /// What the model predicts for a batch of B videos.
@@ -22,40 +57,51 @@ pub struct Outputs {
     pub logits: Tensor,
     /// `(B, 3)` future position.
     pub position: Tensor,
+    /// `(B, T, 3)` the ball's position in every input frame.
+    pub track: Tensor,
 }
 
-/// Loss terms; `total` = w_c · cross-entropy + w_p · MSE (a disabled task adds 0).
+/// Loss terms; `total` = Σ weight · term over the enabled terms.
 pub struct Losses {
     pub total: Tensor,
     pub classification: Tensor,
     pub prediction: Tensor,
+    pub tracking: Tensor,
 }
 
 impl UnifiedModel {
-    pub fn new(backbone: PluginBackbone, device: Device) -> Self {
+    /// Heads for clips of `frames` frames (the trajectory encoder reads each frame in order).
+    pub fn new(backbone: PluginBackbone, frames: i64, device: Device) -> Self {
         let d = backbone.feature_dim();
         let heads = nn::VarStore::new(device);
         let root = heads.root();
-        let classifier = nn::linear(&root / "classifier", d, NUM_CLASSES, Default::default());
-        // Where the ball goes next depends on where it is at the end of the clip, which the
-        // temporal mean blurs: the predictor also sees the last frame's features.
-        let predictor = nn::seq()
-            .add(nn::linear(
-                &root / "predictor_hidden",
-                2 * d,
-                PREDICTION_HIDDEN,
-                Default::default(),
+        let linear =
+            |name: &str, i: i64, o: i64| nn::linear(&root / name, i, o, Default::default());
+        let tracker = linear("tracker", d, 3);
+        let frame_code = linear("frame_code", d, FRAME_CODE);
+        let trajectory = nn::seq()
+            .add(linear(
+                "trajectory_in",
+                frames * (FRAME_CODE + 3),
+                TRAJECTORY_HIDDEN,
             ))
             .add_fn(|x| x.relu())
-            .add(nn::linear(
-                &root / "predictor_out",
-                PREDICTION_HIDDEN,
-                3,
-                Default::default(),
-            ));
+            .add(linear(
+                "trajectory_hidden",
+                TRAJECTORY_HIDDEN,
+                TRAJECTORY_HIDDEN,
+            ))
+            .add_fn(|x| x.relu());
+        let classifier = linear("classifier", d + TRAJECTORY_HIDDEN, NUM_CLASSES);
+        let predictor = linear("predictor", TRAJECTORY_HIDDEN, 3);
+        trajhost_plugin_api::layers::pytorch_default_init(&heads);
         UnifiedModel {
             backbone,
             heads,
+            frames,
+            tracker,
+            frame_code,
+            trajectory,
             classifier,
             predictor,
         }
@@ -63,12 +109,28 @@ impl UnifiedModel {
 
     /// `video`: `(B, T, 3, H, W)` float in [0, 1].
     pub fn forward(&mut self, video: &Tensor, train: bool) -> Result<Outputs> {
+        let t = video.size().get(1).copied().unwrap_or(0);
+        if t != self.frames {
+            bail!(
+                "the model's heads read clips of {} frames, this video has {t}",
+                self.frames
+            );
+        }
         let features = self.backbone.forward(video, train)?;
+        let track = self.tracker.forward(&features);
+        let per_frame = Tensor::cat(
+            &[self.frame_code.forward(&features), track.shallow_clone()],
+            2,
+        );
+        let code = self.trajectory.forward(&per_frame.flatten(1, 2));
         let mean = features.mean_dim(1, false, Kind::Float);
-        let last = features.select(1, -1);
-        let logits = self.classifier.forward(&mean);
-        let position = self.predictor.forward(&Tensor::cat(&[&mean, &last], 1));
-        Ok(Outputs { logits, position })
+        let logits = self.classifier.forward(&Tensor::cat(&[&mean, &code], 1));
+        let position = track.select(1, -1) + self.predictor.forward(&code);
+        Ok(Outputs {
+            logits,
+            position,
+            track,
+        })
     }
 
     /// Every trainable tensor by a unique name: `backbone.*` then `heads.*`.
@@ -114,26 +176,27 @@ impl UnifiedModel {
     }
 }
 
-/// The multi-task loss. `labels`: `(B,)` int64; `target`: `(B, 3)`.
-pub fn compute_loss(
-    outputs: &Outputs,
-    labels: &Tensor,
-    target: &Tensor,
-    w_class: f64,
-    w_pred: f64,
-) -> Losses {
-    let classification = outputs.logits.cross_entropy_for_logits(labels);
-    let prediction = outputs.position.mse_loss(target, tch::Reduction::Mean);
+/// The multi-task loss against a batch's labels, future position and per-frame positions.
+pub fn compute_loss(outputs: &Outputs, batch: &Batch, weights: LossWeights) -> Losses {
+    let classification = outputs.logits.cross_entropy_for_logits(&batch.labels);
+    let prediction = outputs
+        .position
+        .mse_loss(&batch.target, tch::Reduction::Mean);
+    let tracking = outputs.track.mse_loss(&batch.track, tch::Reduction::Mean);
     let mut total = outputs.logits.zeros_like().sum(Kind::Float);
-    if w_class > 0.0 {
-        total += &classification * w_class;
-    }
-    if w_pred > 0.0 {
-        total += &prediction * w_pred;
+    for (term, weight) in [
+        (&classification, weights.classification),
+        (&prediction, weights.prediction),
+        (&tracking, weights.tracking),
+    ] {
+        if weight > 0.0 {
+            total += term * weight;
+        }
     }
     Losses {
         total,
         classification,
         prediction,
+        tracking,
     }
 }

@@ -2,7 +2,7 @@
 //! and the benchmark (`trajhost-bench train`) both run exactly this.
 
 use super::data::Batch;
-use super::model::{compute_loss, Losses, Outputs, UnifiedModel};
+use super::model::{compute_loss, LossWeights, Losses, Outputs, UnifiedModel};
 use super::optim::AdamW;
 use anyhow::Result;
 use tch::Tensor;
@@ -14,11 +14,11 @@ pub fn forward_step(
     batch: &Batch,
     seed: u64,
     global_step: i64,
-    weights: (f64, f64),
+    weights: LossWeights,
 ) -> Result<(Outputs, Losses)> {
     tch::manual_seed((seed as i64) ^ global_step.wrapping_mul(0x9E37_79B9));
     let outputs = model.forward(&batch.videos, true)?;
-    let losses = compute_loss(&outputs, &batch.labels, &batch.target, weights.0, weights.1);
+    let losses = compute_loss(&outputs, batch, weights);
     Ok((outputs, losses))
 }
 

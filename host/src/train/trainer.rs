@@ -75,7 +75,7 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     };
     tch::manual_seed(config.seed as i64);
     let backbone = plugin.build(&config.backbone, options.device)?;
-    let model = UnifiedModel::new(backbone, options.device);
+    let model = UnifiedModel::new(backbone, data::clip_frames(&options.data)?, options.device);
     let optimizer = AdamW::new(model.parameters(), config.weight_decay);
     let name = options
         .out
@@ -142,13 +142,6 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
 }
 
 impl Run<'_> {
-    fn weights(&self) -> (f64, f64) {
-        (
-            self.config.classification_weight,
-            self.config.prediction_weight,
-        )
-    }
-
     fn model_tensor_shapes(&self) -> Vec<(String, Vec<i64>)> {
         self.model
             .state()
@@ -277,7 +270,7 @@ impl Run<'_> {
             bar.set_position(at.step_in_epoch as u64);
             bar.set_prefix(format!("{} epoch {epoch}/{}", self.name, config.epochs));
             for batch in batches(&data.train, &order[skip..], config.batch_size, self.device) {
-                let weights = self.weights();
+                let weights = self.config.loss_weights();
                 let (outputs, losses) = forward_step(
                     &mut self.model,
                     &batch,
@@ -319,10 +312,7 @@ impl Run<'_> {
                     config.cosine,
                 );
                 update_step(&mut self.optimizer, &losses.total, config.grad_clip, lr)?;
-                tch::no_grad(|| {
-                    at.train_progress
-                        .add(&outputs, &batch.labels, &batch.target, &losses)
-                });
+                tch::no_grad(|| at.train_progress.add(&outputs, &batch, &losses));
                 at.global_step += 1;
                 at.step_in_epoch += 1;
                 epoch_videos += batch.labels.size()[0] as usize;
@@ -358,7 +348,7 @@ impl Run<'_> {
             train_seconds += epoch_seconds;
             trained_videos += epoch_videos;
             let train_metrics = at.train_progress.finish();
-            let weights = self.weights();
+            let weights = self.config.loss_weights();
             let val = evaluate(
                 &mut self.model,
                 &data.val,
@@ -455,7 +445,7 @@ impl Run<'_> {
             }
         }
 
-        let weights = self.weights();
+        let weights = self.config.loss_weights();
         bar.finish_and_clear();
         let test = evaluate(
             &mut self.model,
@@ -487,11 +477,12 @@ impl Run<'_> {
         let path = self.files.write_final(&final_metrics)?;
         self.progress(&at, steps_per_epoch, Some(&final_metrics.val), "finished")?;
         self.files.log(&format!(
-            "finished: test acc {:.3} mse {:.4} (baselines: mean {:.4}, constant velocity {:.4}); {}",
+            "finished: test acc {:.3} mse {:.4} (baselines: mean {:.4}, constant velocity {:.4}, curve-fit limit {:.5}); {}",
             final_metrics.test.accuracy,
             final_metrics.test.mse,
             final_metrics.baselines.mean_position_mse,
             final_metrics.baselines.constant_velocity_mse,
+            final_metrics.baselines.curve_fit_mse.unwrap_or(f64::NAN),
             path.display()
         ));
         Ok(TrainOutcome::Finished {

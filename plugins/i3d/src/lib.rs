@@ -38,7 +38,7 @@ use std::collections::HashMap;
 use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
-    layers::{conv3d, pool_space, restore_time},
+    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
     override_fields, preset, Backbone, BackboneError,
 };
 
@@ -312,6 +312,7 @@ impl I3d {
                 layers.push(Layer::Mixed(Box::new(block)));
             }
         }
+        pytorch_default_init(&vs);
         if let Some(path) = &config.pretrained {
             load_pretrained(&vs, path)?;
         }

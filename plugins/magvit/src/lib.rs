@@ -37,7 +37,7 @@ use serde::Deserialize;
 use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
-    layers::{conv3d, pool_space, restore_time},
+    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
     override_fields, preset, Backbone, BackboneError,
 };
 
@@ -395,6 +395,7 @@ impl Magvit {
             c.causal,
             true,
         );
+        pytorch_default_init(&vs);
         Ok(Magvit {
             vs,
             config,

@@ -40,7 +40,7 @@ use serde::Deserialize;
 use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
-    layers::{conv3d, pool_space, restore_time},
+    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
     override_fields, preset, Backbone, BackboneError,
 };
 
@@ -324,6 +324,7 @@ impl SlowFast {
                 slow_in += 2 * fast_in;
             }
         }
+        pytorch_default_init(&vs);
         Ok(SlowFast {
             vs,
             feature_dim: slow_in + fast_in,

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use tch::{nn, nn::ModuleT, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
-    layers::{conv3d, pool_space},
+    layers::{conv3d, pool_space, pytorch_default_init},
     Backbone, BackboneError,
 };
 
@@ -67,6 +67,7 @@ impl Template {
         let stem_bn = nn::batch_norm3d(&root / "stem_bn", c, Default::default());
         let conv = conv3d(&root / "conv", c, c, [3, 3, 3], [1, 1, 1], [1, 1, 1], true);
         let head = nn::linear(&root / "head", c, config.feature_dim, Default::default());
+        pytorch_default_init(&vs);
         Ok(Template {
             vs,
             stem,
