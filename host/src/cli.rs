@@ -336,9 +336,8 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             .unwrap_or_else(|| slurm::default_path(&sweep, subcommand));
         // Slurm does not create the folder of --output itself.
         std::fs::create_dir_all(sweep.results.join("slurm"))?;
-        crate::atomic::write_atomic(&out, script.as_bytes())?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))?;
+        // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
+        crate::atomic::write_atomic_mode(&out, script.as_bytes(), 0o777)?;
         println!(
             "wrote {} ({} array tasks); submit it with: sbatch {}",
             out.display(),

@@ -7,7 +7,7 @@
 
 use super::config::TrainConfig;
 use super::metrics::Accumulator;
-use crate::atomic::{write_atomic, write_json};
+use crate::atomic::{write_atomic, write_json, write_with};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -75,11 +75,9 @@ pub fn save(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tensors_file = format!("{name}.safetensors");
     let tensors_path = dir.join(&tensors_file);
-    let temp = dir.join(format!(".{name}.safetensors.tmp"));
-    Tensor::write_safetensors(tensors, &temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &tensors_path)
-        .with_context(|| format!("renaming into {}", tensors_path.display()))?;
+    write_with(&tensors_path, 0o666, |temp| {
+        Ok(Tensor::write_safetensors(tensors, temp)?)
+    })?;
     meta.tensors_file = tensors_file;
     meta.tensors_bytes = std::fs::metadata(&tensors_path)?.len();
     let json = dir.join(format!("{name}.json"));
