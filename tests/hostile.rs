@@ -284,6 +284,31 @@ fn every_file_of_a_run_is_readable_by_group_and_others() {
     assert!(checked >= 8);
 }
 
+#[test]
+fn a_generated_dataset_is_readable_by_group_and_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = workspace().join("configs/data.ron");
+    let output = trajhost_022(&[
+        "data",
+        "generate",
+        "--config",
+        config.to_str().unwrap(),
+        "--samples",
+        "16",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o644, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 3, "manifest, progress and a shard");
+}
+
 // Item 2: a folder holding a run is not silently replaced.
 
 #[test]
