@@ -472,6 +472,7 @@ fn a_different_batch_size_cannot_resume_mid_epoch() {
         config: two_epochs(),
         out: run.clone(),
         resume: None,
+        overwrite: false,
         device: tch::Device::Cpu,
         stop_after_steps: Some(3),
     })

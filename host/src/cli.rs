@@ -140,6 +140,10 @@ struct TrainArgs {
     /// `auto` (the newest checkpoint in --out, if any) or a checkpoint path.
     #[arg(long)]
     resume: Option<String>,
+    /// Delete the run already in --out (metrics, checkpoints, logs) and start over; without it
+    /// (or --resume) a folder holding a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// libtorch intra-op threads (default: libtorch's choice).
     #[arg(long)]
     threads: Option<i32>,
@@ -294,6 +298,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         config,
         out: args.out,
         resume,
+        overwrite: args.overwrite,
         device: parse_device(&args.device)?,
         stop_after_steps: None,
     })?;

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 pub mod data;
+pub mod folder;
 pub mod metrics;
 pub mod model;
 pub mod optim;

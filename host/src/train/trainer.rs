@@ -5,6 +5,7 @@ use super::checkpoint::{self, CheckpointMeta, EarlyStoppingState, PluginIdentity
 use super::config::TrainConfig;
 use super::curves::draw_training_curves;
 use super::data::{self, batches, epoch_order, TrainingData};
+use super::folder;
 use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
@@ -31,6 +32,9 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     pub out: PathBuf,
     pub resume: Option<Resume>,
+    /// Delete the run files already in `out` and start over (without it, and without
+    /// `resume`, a folder that holds a run is refused).
+    pub overwrite: bool,
     pub device: Device,
     /// Behave as if Ctrl-C arrived after this many optimiser steps in total.
     pub stop_after_steps: Option<i64>,
@@ -66,6 +70,17 @@ struct Run<'a> {
 
 pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     let config = &options.config;
+    // Before anything in the folder changes: one process per run folder, held until we return.
+    let _lock = folder::RunLock::acquire(&options.out)?;
+    if options.overwrite {
+        if options.resume.is_some() {
+            bail!("--overwrite starts the run over; it cannot also --resume");
+        }
+        folder::clear_run(&options.out)?;
+    } else if options.resume.is_none() {
+        folder::refuse_existing_run(&options.out)?;
+    }
+    let strays = folder::remove_stray_temps(&options.out)?;
     stop::install_handler();
     let plugin = Plugin::load(&options.plugin)?;
     let identity = PluginIdentity {
@@ -82,6 +97,12 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let files = RunFiles::open(&options.out)?;
+    for stray in &strays {
+        files.log(&format!(
+            "removed {}, left by an interrupted write",
+            stray.display()
+        ));
+    }
     let mut run = Run {
         config,
         name,
