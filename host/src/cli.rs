@@ -306,6 +306,17 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         TrainOutcome::Finished { final_metrics } => {
             println!("finished: {}", final_metrics.display())
         }
+        TrainOutcome::AlreadyFinished {
+            final_metrics,
+            stop_reason,
+            epochs,
+        } => {
+            println!(
+                "already finished ({}) after epoch {epochs}: {}; nothing to do (to train again, use a new --out or --overwrite)",
+                stop_reason.describe(),
+                final_metrics.display()
+            )
+        }
         TrainOutcome::Interrupted { checkpoint } => {
             println!(
                 "interrupted; checkpoint written: {} (resume with --resume auto)",
