@@ -207,6 +207,30 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
 }
 
 #[test]
+fn data_preview_out_on_a_fifo_writes_no_contact_sheet_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("pipe");
+    mkfifo(&pipe);
+    // Drains the GIF as it comes (more than a pipe holds).
+    let reading = pipe.clone();
+    let reader = std::thread::spawn(move || std::fs::read(reading).unwrap().len());
+    let output = trajhost_022(&[
+        "data",
+        "preview",
+        tiny_dataset().to_str().unwrap(),
+        "--out",
+        pipe.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(reader.join().unwrap() > 0, "the GIF went through the pipe");
+    assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
+    assert!(
+        !dir.path().join("pipe.png").exists(),
+        "a sheet beside a FIFO"
+    );
+}
+
+#[test]
 fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "v.ron", &two_epochs());
