@@ -347,6 +347,12 @@ fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
     );
     assert_eq!(contents(&run), before, "the refused run changed the folder");
 
+    // A file as --out: refused, untouched.
+    let file = run.join("metrics.jsonl");
+    let output = train_cli(&config, &file, &["--overwrite"]);
+    assert_clean_failure(&output, &[file.to_str().unwrap(), "not a folder"]);
+    assert_eq!(contents(&run), before);
+
     let output = train_cli(&config, &run, &["--overwrite", "--resume", "auto"]);
     assert_clean_failure(&output, &["--overwrite"]);
 

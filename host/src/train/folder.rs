@@ -37,6 +37,12 @@ impl RunLock {
     /// Creates `dir` if needed and locks it; refuses, naming the holder's pid, when another
     /// process has it.
     pub fn acquire(dir: &Path) -> Result<RunLock> {
+        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            bail!(
+                "{} is not a folder: --out names the run's folder",
+                dir.display()
+            );
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join(LOCK_FILE);
         let mut file = std::fs::OpenOptions::new()
