@@ -55,7 +55,16 @@ impl RunLock {
         // SAFETY: flock on a file descriptor this function owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let error = std::io::Error::last_os_error();
-            if error.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            let code = error.raw_os_error();
+            if matches!(code, Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)) {
+                // Some network filesystems cannot lock; refusing to train there would be worse.
+                eprintln!(
+                    "warning: cannot lock {} ({error}); make sure no other trajhost uses this folder",
+                    path.display()
+                );
+                return Ok(RunLock { _file: file });
+            }
+            if code != Some(libc::EWOULDBLOCK) {
                 return Err(error).with_context(|| format!("locking {}", path.display()));
             }
             let mut holder = String::new();
