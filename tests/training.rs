@@ -21,6 +21,7 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
         config,
         out: out.to_path_buf(),
         resume: None,
+        overwrite: false,
         device: Device::Cpu,
         stop_after_steps: None,
     }

@@ -104,10 +104,10 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             dir,
             out,
             per_class,
-        } => {
-            let sheet = write_preview(&dir, &out, per_class)?;
-            eprintln!("wrote {} and {}", out.display(), sheet.display());
-        }
+        } => match write_preview(&dir, &out, per_class)? {
+            Some(sheet) => eprintln!("wrote {} and {}", out.display(), sheet.display()),
+            None => eprintln!("wrote {} (no contact sheet beside a device)", out.display()),
+        },
         DataCommand::Bench {
             config,
             samples,

@@ -129,6 +129,9 @@ impl Manifest {
         let mut tmp = tempfile::Builder::new()
             .prefix(".manifest-")
             .suffix(".tmp")
+            // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
+            // keep teammates out of a shared dataset.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| Error::io(dir, e))?;
         let json = serde_json::to_string_pretty(self).expect("manifest serialises");

@@ -26,7 +26,13 @@ struct Picked {
 }
 
 /// Writes the GIF to `gif_path` and the contact sheet next to it (`.png`); returns the PNG path.
-pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<PathBuf> {
+/// When `gif_path` is a device or FIFO (`/dev/null`, a pipe) the GIF goes there and no sheet is
+/// written: the folder beside it (`/dev`) is not ours.
+pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Option<PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    let special = std::fs::metadata(gif_path)
+        .map(|m| m.file_type())
+        .is_ok_and(|t| t.is_char_device() || t.is_fifo());
     let ds = Dataset::open(dir)?;
     let cfg = ds.manifest.config.clone();
     let picked = pick(&ds, per_class)?;
@@ -86,11 +92,14 @@ pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Pa
             draw_tile(&mut sheet, (x, y), p, f, (w, h, scale), &label);
         }
     }
+    if special {
+        return Ok(None);
+    }
     let png = gif_path.with_extension("png");
     sheet
         .save(&png)
         .map_err(|e| Error::format(&png, e.to_string()))?;
-    Ok(png)
+    Ok(Some(png))
 }
 
 /// The first `per_class` samples of each configured class, in index order.

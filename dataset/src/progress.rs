@@ -75,6 +75,9 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".progress-")
         .suffix(".tmp")
+        // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
+        // keep teammates out of a shared dataset.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.persist(dir.join(name)).map_err(|e| e.error)?;

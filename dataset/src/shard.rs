@@ -239,6 +239,9 @@ pub fn write_shard(dir: &Path, name: &str, shard: &Shard, classes: &[String]) ->
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
+        // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
+        // keep teammates out of a shared dataset.
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     let pieces: Vec<&[u8]> = std::iter::once(&header[..])

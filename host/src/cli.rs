@@ -49,8 +49,8 @@ struct SweepArgs {
     /// The sweep configuration (e.g. configs/sweep.ron).
     config: PathBuf,
     /// Cores for the whole sweep, split evenly between the runs under way (default: the
-    /// config's `threads`, else all cores).
-    #[arg(long)]
+    /// config's `threads`, else all cores); 1 to 1024.
+    #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Most runs at once (default: the config's `max_parallel`, else all).
     #[arg(long)]
@@ -140,9 +140,13 @@ struct TrainArgs {
     /// `auto` (the newest checkpoint in --out, if any) or a checkpoint path.
     #[arg(long)]
     resume: Option<String>,
-    /// libtorch intra-op threads (default: libtorch's choice).
-    #[arg(long)]
-    threads: Option<i32>,
+    /// Delete the run already in --out (metrics, checkpoints, logs) and start over; without it
+    /// (or --resume) a folder holding a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
+    /// libtorch intra-op threads, 1 to 1024 (default: libtorch's choice).
+    #[arg(long, value_parser = parse_threads, allow_negative_numbers = true)]
+    threads: Option<usize>,
     #[arg(long, default_value = "auto")]
     device: String,
     /// Override the config's total epochs.
@@ -279,7 +283,8 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     }
     config.validate().context("invalid command-line override")?;
     if let Some(threads) = args.threads {
-        tch::set_num_threads(threads);
+        // parse_threads keeps it within 1..=MAX_THREADS.
+        tch::set_num_threads(threads as i32);
     }
     let resume = args.resume.map(|r| {
         if r == "auto" {
@@ -294,12 +299,24 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         config,
         out: args.out,
         resume,
+        overwrite: args.overwrite,
         device: parse_device(&args.device)?,
         stop_after_steps: None,
     })?;
     match outcome {
         TrainOutcome::Finished { final_metrics } => {
             println!("finished: {}", final_metrics.display())
+        }
+        TrainOutcome::AlreadyFinished {
+            final_metrics,
+            stop_reason,
+            epochs,
+        } => {
+            println!(
+                "already finished ({}) after epoch {epochs}: {}; nothing to do (to train again, use a new --out or --overwrite)",
+                stop_reason.describe(),
+                final_metrics.display()
+            )
         }
         TrainOutcome::Interrupted { checkpoint } => {
             println!(
@@ -336,9 +353,8 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             .unwrap_or_else(|| slurm::default_path(&sweep, subcommand));
         // Slurm does not create the folder of --output itself.
         std::fs::create_dir_all(sweep.results.join("slurm"))?;
-        crate::atomic::write_atomic(&out, script.as_bytes())?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755))?;
+        // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
+        crate::atomic::write_atomic_mode(&out, script.as_bytes(), 0o777)?;
         println!(
             "wrote {} ({} array tasks); submit it with: sbatch {}",
             out.display(),
@@ -388,6 +404,22 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
+/// negative count and crashes trying to start 100 000.
+pub const MAX_THREADS: usize = 1024;
+
+fn parse_threads(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(format!(
+            "{n} threads is out of range: give 1 to {MAX_THREADS}"
+        )),
+        Err(_) => Err(format!(
+            "not a whole number of threads: give 1 to {MAX_THREADS}"
+        )),
+    }
 }
 
 /// `--config` takes a RON file or inline RON text.

@@ -222,8 +222,8 @@ pub fn draw_combined_curves(
     )
 }
 
-/// `trajhost compare`: reads the runs, writes the report (and the curves PNG beside it) or
-/// prints it when `out` is None.
+/// `trajhost compare`: reads the runs, writes the report (and the curves PNG beside it, unless
+/// `out` is a device or FIFO) or prints it when `out` is None.
 pub fn run(paths: &[PathBuf], out: Option<&Path>, format: Format) -> Result<()> {
     let runs = rundir::expand_run_dirs(paths);
     if runs.is_empty() {
@@ -237,7 +237,12 @@ pub fn run(paths: &[PathBuf], out: Option<&Path>, format: Format) -> Result<()> 
         );
     }
     let (mut report, histories) = build_report(&runs, &Checklist::default())?;
-    if let Some(out) = out {
+    // A device or FIFO (`--out /dev/null`) gets the report in place and nothing beside it.
+    let beside_out = match out {
+        Some(out) => matches!(crate::atomic::target(out)?, crate::atomic::Target::File(_)),
+        None => false,
+    };
+    if let (Some(out), true) = (out, beside_out) {
         if histories.iter().any(|h| !h.is_empty()) {
             let stem = out
                 .file_stem()

@@ -85,8 +85,14 @@ impl SweepConfig {
                 bail!("field `runs.name`: {:?} appears twice", run.name);
             }
         }
-        if self.threads == Some(0) || self.max_parallel == Some(0) {
-            bail!("fields `threads` and `max_parallel` must be at least 1 when set");
+        if matches!(self.threads, Some(t) if t == 0 || t > crate::cli::MAX_THREADS) {
+            bail!(
+                "field `threads` must be 1 to {} when set",
+                crate::cli::MAX_THREADS
+            );
+        }
+        if self.max_parallel == Some(0) {
+            bail!("field `max_parallel` must be at least 1 when set");
         }
         let g = &self.gate;
         // Below 0 disables the check (accuracy is never negative).
@@ -153,6 +159,16 @@ mod tests {
             + 1;
         assert!(err.contains("max_paralel"), "{err}");
         assert!(err.starts_with(&format!("s.ron:{line}:")), "{err}");
+    }
+
+    #[test]
+    fn impossible_thread_counts_are_refused() {
+        for threads in ["Some(0)", "Some(100000)"] {
+            let text = SWEEP.replace("threads: None", &format!("threads: {threads}"));
+            assert_ne!(text, SWEEP);
+            let err = format!("{:#}", SweepConfig::parse(&text, "s.ron").unwrap_err());
+            assert!(err.contains("`threads`"), "{err}");
+        }
     }
 
     #[test]

@@ -136,11 +136,7 @@ pub struct SweepOptions {
 
 /// The metrics file a phase's config writes: see `train::outputs::RunFiles::write_final`.
 pub fn metrics_file(config: &TrainConfig) -> &'static str {
-    if config.phase == "validation" {
-        rundir::VALIDATION_METRICS
-    } else {
-        rundir::FINAL_METRICS
-    }
+    crate::train::outputs::final_metrics_file(&config.phase)
 }
 
 /// Whether `dir` already holds this phase's metrics.

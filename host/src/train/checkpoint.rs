@@ -7,7 +7,8 @@
 
 use super::config::TrainConfig;
 use super::metrics::Accumulator;
-use crate::atomic::{write_atomic, write_json};
+use super::outputs::StopReason;
+use crate::atomic::{write_atomic, write_json, write_with};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -52,6 +53,11 @@ pub struct CheckpointMeta {
     pub model_tensors: Vec<(String, Vec<i64>)>,
     pub tensors_file: String,
     pub tensors_bytes: u64,
+    /// Set on the checkpoint of the epoch where training stopped (all epochs done, early
+    /// stopping, time budget): resuming it only redoes the final evaluation if that is missing.
+    /// None for older checkpoints, and for every other one.
+    #[serde(default)]
+    pub stopped: Option<StopReason>,
 }
 
 pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
@@ -75,11 +81,9 @@ pub fn save(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tensors_file = format!("{name}.safetensors");
     let tensors_path = dir.join(&tensors_file);
-    let temp = dir.join(format!(".{name}.safetensors.tmp"));
-    Tensor::write_safetensors(tensors, &temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &tensors_path)
-        .with_context(|| format!("renaming into {}", tensors_path.display()))?;
+    write_with(&tensors_path, 0o666, |temp| {
+        Ok(Tensor::write_safetensors(tensors, temp)?)
+    })?;
     meta.tensors_file = tensors_file;
     meta.tensors_bytes = std::fs::metadata(&tensors_path)?.len();
     let json = dir.join(format!("{name}.json"));
@@ -104,7 +108,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
     Ok(Loaded { meta, tensors })
 }
 
-fn read_meta(json: &Path) -> Result<CheckpointMeta> {
+/// Reads and checks a checkpoint's JSON: it parses, has this format, and its tensors file has
+/// the recorded size.
+pub fn read_meta(json: &Path) -> Result<CheckpointMeta> {
     let text =
         std::fs::read(json).with_context(|| format!("reading checkpoint {}", json.display()))?;
     let meta: CheckpointMeta = serde_json::from_slice(&text)
@@ -128,19 +134,93 @@ fn read_meta(json: &Path) -> Result<CheckpointMeta> {
     Ok(meta)
 }
 
-/// The newest complete checkpoint in `run_dir` (by training progress), if any.
-pub fn newest(run_dir: &Path) -> Option<PathBuf> {
-    let entries = std::fs::read_dir(checkpoint_dir(run_dir)).ok()?;
-    entries
+/// The periodic checkpoints (`epoch-*.json`) in `run_dir`, readable or not.
+fn periodic_jsons(run_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(checkpoint_dir(run_dir)) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .filter(|p| {
             p.file_stem()
                 .is_some_and(|s| s.to_string_lossy().starts_with("epoch-"))
         })
-        .filter_map(|p| read_meta(&p).ok().map(|m| ((m.epoch, m.step_in_epoch), p)))
-        .max_by_key(|(progress, _)| *progress)
-        .map(|(_, p)| p)
+        .collect();
+    found.sort();
+    found
+}
+
+/// What `--resume auto` finds in a run folder.
+pub struct Scan {
+    /// The newest valid checkpoint (by training progress).
+    pub newest: Option<PathBuf>,
+    /// Checkpoints that cannot be resumed from, each with why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Reads every periodic checkpoint of `run_dir` far enough to know it can be resumed: the
+/// JSON parses, the tensors file has the recorded size and its safetensors header parses.
+pub fn scan(run_dir: &Path) -> Scan {
+    let mut valid = Vec::new();
+    let mut unreadable = Vec::new();
+    for json in periodic_jsons(run_dir) {
+        let checked = read_meta(&json).and_then(|meta| {
+            check_tensors_header(&json.with_file_name(&meta.tensors_file))?;
+            Ok(meta)
+        });
+        match checked {
+            Ok(meta) => valid.push(((meta.epoch, meta.step_in_epoch), json)),
+            Err(e) => unreadable.push((json, format!("{e:#}"))),
+        }
+    }
+    Scan {
+        newest: valid
+            .into_iter()
+            .max_by_key(|(progress, _)| *progress)
+            .map(|(_, p)| p),
+        unreadable,
+    }
+}
+
+/// The newest valid checkpoint in `run_dir`, if any (see [`scan`]).
+pub fn newest(run_dir: &Path) -> Option<PathBuf> {
+    scan(run_dir).newest
+}
+
+/// Checks that a safetensors file's header parses and its tensors lie within the file,
+/// without reading the tensors.
+pub fn check_tensors_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {shown}"))?;
+    let size = file.metadata()?.len();
+    let mut length = [0u8; 8];
+    file.read_exact(&mut length)
+        .with_context(|| format!("{shown} is too short for a safetensors header"))?;
+    let length = u64::from_le_bytes(length);
+    if length > size.saturating_sub(8) || length > 100 << 20 {
+        bail!(
+            "{shown}: the safetensors header length {length} does not fit the file ({size} bytes)"
+        );
+    }
+    let mut header = vec![0u8; length as usize];
+    file.read_exact(&mut header)
+        .with_context(|| format!("reading the header of {shown}"))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .with_context(|| format!("{shown}: the safetensors header is damaged"))?;
+    let data = size - 8 - length;
+    for (name, entry) in header.iter().filter(|(n, _)| *n != "__metadata__") {
+        let offsets = entry
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .map(|o| o.iter().filter_map(|v| v.as_u64()).collect::<Vec<_>>());
+        match offsets.as_deref() {
+            Some(&[begin, end]) if begin <= end && end <= data => {}
+            _ => bail!("{shown}: tensor '{name}' lies outside the file (the header is damaged)"),
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a checkpoint made for another plugin or architecture, naming what differs.
@@ -189,14 +269,8 @@ pub fn check_fits(
 
 /// Deletes periodic checkpoints beyond the newest `keep` (never `best`).
 pub fn prune(run_dir: &Path, keep: usize) -> Result<()> {
-    let dir = checkpoint_dir(run_dir);
-    let mut periodic: Vec<(usize, usize, PathBuf)> = std::fs::read_dir(&dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .filter(|p| {
-            p.file_stem()
-                .is_some_and(|s| s.to_string_lossy().starts_with("epoch-"))
-        })
+    let mut periodic: Vec<(usize, usize, PathBuf)> = periodic_jsons(run_dir)
+        .into_iter()
         .filter_map(|p| read_meta(&p).ok().map(|m| (m.epoch, m.step_in_epoch, p)))
         .collect();
     periodic.sort();

@@ -102,31 +102,42 @@ impl TrainConfig {
                 bail!("field `{field}` must be at least 1");
             }
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("field `lr` must be a positive number, got {}", self.lr);
-        }
-        if self.weight_decay < 0.0 || self.min_lr < 0.0 {
-            bail!("fields `weight_decay` and `min_lr` must not be negative");
-        }
-        if matches!(self.grad_clip, Some(c) if c <= 0.0) {
-            bail!("field `grad_clip` must be positive when set");
-        }
-        if self.classification_weight < 0.0 || self.prediction_weight < 0.0 {
-            bail!("fields `classification_weight` and `prediction_weight` must not be negative");
-        }
-        if !(self.tracking_weight >= 0.0 && self.tracking_weight.is_finite()) {
+        // Every float is finite (RON reads `NaN` and `inf`) and within its range.
+        let number = |field: &str, value: f64, positive: bool| -> Result<()> {
+            let ok = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
+            if !ok {
+                let range = if positive { "positive" } else { "0 or more" };
+                bail!("field `{field}` must be a finite number, {range}; got {value}");
+            }
+            Ok(())
+        };
+        number("lr", self.lr, true)?;
+        number("weight_decay", self.weight_decay, false)?;
+        number("min_lr", self.min_lr, false)?;
+        if self.min_lr > self.lr {
             bail!(
-                "field `tracking_weight` must be a number ≥ 0, got {}",
-                self.tracking_weight
+                "field `min_lr` ({}) is above `lr` ({}): the schedule decays to min_lr",
+                self.min_lr,
+                self.lr
             );
         }
+        if let Some(clip) = self.grad_clip {
+            number("grad_clip", clip, true)?;
+        }
+        number("classification_weight", self.classification_weight, false)?;
+        number("prediction_weight", self.prediction_weight, false)?;
+        number("tracking_weight", self.tracking_weight, false)?;
         if self.classification_weight == 0.0 && self.prediction_weight == 0.0 {
             bail!("fields `classification_weight` and `prediction_weight` are both 0: nothing to train");
         }
-        if matches!(self.time_budget_minutes, Some(m) if m <= 0.0) {
-            bail!("field `time_budget_minutes` must be positive when set");
+        if let Some(minutes) = self.time_budget_minutes {
+            number("time_budget_minutes", minutes, true)?;
         }
         if let Some(es) = &self.early_stopping {
+            number("early_stopping.min_delta", es.min_delta, false)?;
+            if es.patience == 0 {
+                bail!("field `early_stopping.patience` must be at least 1");
+            }
             if !METRICS.contains(&es.metric.as_str()) {
                 bail!(
                     "field `early_stopping.metric` is {:?}; expected one of {METRICS:?}",
@@ -187,6 +198,67 @@ mod tests {
         for (from, to, field) in [
             ("epochs: 10", "epochs: 0", "epochs"),
             ("lr: 1e-3", "lr: -1.0", "lr"),
+            ("lr: 1e-3", "lr: NaN", "lr"),
+            ("weight_decay: 0.01", "weight_decay: NaN", "weight_decay"),
+            ("weight_decay: 0.01", "weight_decay: inf", "weight_decay"),
+            ("weight_decay: 0.01", "weight_decay: -0.1", "weight_decay"),
+            ("min_lr: 1e-5", "min_lr: NaN", "min_lr"),
+            ("min_lr: 1e-5", "min_lr: -inf", "min_lr"),
+            ("min_lr: 1e-5", "min_lr: 0.1", "min_lr"),
+            ("grad_clip: Some(1.0)", "grad_clip: Some(NaN)", "grad_clip"),
+            ("grad_clip: Some(1.0)", "grad_clip: Some(inf)", "grad_clip"),
+            ("grad_clip: Some(1.0)", "grad_clip: Some(0.0)", "grad_clip"),
+            (
+                "classification_weight: 1.0",
+                "classification_weight: NaN",
+                "classification_weight",
+            ),
+            (
+                "classification_weight: 1.0",
+                "classification_weight: -1.0",
+                "classification_weight",
+            ),
+            (
+                "prediction_weight: 10.0",
+                "prediction_weight: inf",
+                "prediction_weight",
+            ),
+            (
+                "tracking_weight: 10.0",
+                "tracking_weight: -1.0",
+                "tracking_weight",
+            ),
+            (
+                "min_delta: 0.0",
+                "min_delta: NaN",
+                "early_stopping.min_delta",
+            ),
+            (
+                "min_delta: 0.0",
+                "min_delta: inf",
+                "early_stopping.min_delta",
+            ),
+            (
+                "min_delta: 0.0",
+                "min_delta: -0.5",
+                "early_stopping.min_delta",
+            ),
+            ("patience: 5", "patience: 0", "early_stopping.patience"),
+            (
+                "time_budget_minutes: None",
+                "time_budget_minutes: Some(NaN)",
+                "time_budget_minutes",
+            ),
+            (
+                "time_budget_minutes: None",
+                "time_budget_minutes: Some(inf)",
+                "time_budget_minutes",
+            ),
+            (
+                "time_budget_minutes: None",
+                "time_budget_minutes: Some(-1.0)",
+                "time_budget_minutes",
+            ),
             (
                 "metric: \"val_loss\"",
                 "metric: \"val_los\"",

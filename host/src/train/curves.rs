@@ -26,9 +26,12 @@ pub struct Panel<'a> {
 /// Draws panels side by side into `path` (written to a temp file, then renamed).
 pub fn draw_panels(panels: &[Panel], path: &Path) -> Result<()> {
     register_font();
-    let temp = path.with_extension("tmp.png");
+    crate::atomic::write_with(path, 0o666, |temp| draw_into(panels, temp))
+}
+
+fn draw_into(panels: &[Panel], temp: &Path) -> Result<()> {
     {
-        let root = BitMapBackend::new(&temp, (420 * panels.len() as u32, 340)).into_drawing_area();
+        let root = BitMapBackend::new(temp, (420 * panels.len() as u32, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         for (panel, area) in panels.iter().zip(root.split_evenly((1, panels.len()))) {
             let points = panel.series.iter().flat_map(|(_, p)| p.iter());
@@ -76,7 +79,6 @@ pub fn draw_panels(panels: &[Panel], path: &Path) -> Result<()> {
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    std::fs::rename(&temp, path)?;
     Ok(())
 }
 

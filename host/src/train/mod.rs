@@ -5,6 +5,7 @@ pub mod config;
 pub mod curve_fit;
 pub mod curves;
 pub mod data;
+pub mod folder;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -38,6 +38,27 @@ pub enum StopReason {
     TimeBudget,
 }
 
+impl StopReason {
+    /// In words, for logs and messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Completed => "every epoch done",
+            StopReason::EarlyStopping => "early stopping",
+            StopReason::TimeBudget => "time budget reached",
+        }
+    }
+}
+
+/// The final metrics file a phase writes: `validation_metrics.json` for "validation",
+/// `final_metrics.json` for any other.
+pub fn final_metrics_file(phase: &str) -> &'static str {
+    if phase == "validation" {
+        "validation_metrics.json"
+    } else {
+        "final_metrics.json"
+    }
+}
+
 /// `validation_metrics.json` / `final_metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FinalMetrics {
@@ -214,13 +235,14 @@ impl RunFiles {
         read_metrics(&self.dir)
     }
 
-    /// Keeps only the records of epochs ≤ `epoch` (after resuming from an older checkpoint).
+    /// Keeps only the records of epochs ≤ `epoch` (after resuming from an older checkpoint);
+    /// leaves the file alone when there is nothing to drop.
     pub fn keep_metrics_up_to(&self, epoch: usize) -> Result<()> {
-        let kept: Vec<EpochRecord> = self
-            .read_metrics()?
-            .into_iter()
-            .filter(|r| r.epoch <= epoch)
-            .collect();
+        let records = self.read_metrics()?;
+        if records.iter().all(|r| r.epoch <= epoch) {
+            return Ok(());
+        }
+        let kept: Vec<EpochRecord> = records.into_iter().filter(|r| r.epoch <= epoch).collect();
         let mut text = String::new();
         for r in &kept {
             text += &serde_json::to_string(r)?;
@@ -230,12 +252,7 @@ impl RunFiles {
     }
 
     pub fn write_final(&self, metrics: &FinalMetrics) -> Result<PathBuf> {
-        let name = if metrics.phase == "validation" {
-            "validation_metrics.json"
-        } else {
-            "final_metrics.json"
-        };
-        let path = self.dir.join(name);
+        let path = self.dir.join(final_metrics_file(&metrics.phase));
         write_json(&path, metrics)?;
         Ok(path)
     }

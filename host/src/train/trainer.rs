@@ -5,15 +5,18 @@ use super::checkpoint::{self, CheckpointMeta, EarlyStoppingState, PluginIdentity
 use super::config::TrainConfig;
 use super::curves::draw_training_curves;
 use super::data::{self, batches, epoch_order, TrainingData};
+use super::folder;
 use super::metrics::{baselines, evaluate, Accumulator, SplitMetrics};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
-use super::outputs::{unix_now, EpochRecord, FinalMetrics, Progress, RunFiles, StopReason};
+use super::outputs::{
+    final_metrics_file, unix_now, EpochRecord, FinalMetrics, Progress, RunFiles, StopReason,
+};
 use super::step::{forward_step, update_step};
 use super::stop;
 use super::tensorboard::EventWriter;
 use crate::plugin::Plugin;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,6 +34,9 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     pub out: PathBuf,
     pub resume: Option<Resume>,
+    /// Delete the run files already in `out` and start over (without it, and without
+    /// `resume`, a folder that holds a run is refused).
+    pub overwrite: bool,
     pub device: Device,
     /// Behave as if Ctrl-C arrived after this many optimiser steps in total.
     pub stop_after_steps: Option<i64>,
@@ -38,8 +44,18 @@ pub struct TrainOptions {
 
 #[derive(Debug, PartialEq)]
 pub enum TrainOutcome {
-    Finished { final_metrics: PathBuf },
-    Interrupted { checkpoint: PathBuf },
+    Finished {
+        final_metrics: PathBuf,
+    },
+    Interrupted {
+        checkpoint: PathBuf,
+    },
+    /// Resumed a run that had already stopped and written its final metrics: nothing done.
+    AlreadyFinished {
+        final_metrics: PathBuf,
+        stop_reason: StopReason,
+        epochs: usize,
+    },
 }
 
 /// Where training stands; exactly what a checkpoint restores.
@@ -51,6 +67,8 @@ struct Position {
     train_progress: Accumulator,
     early_stopping: EarlyStoppingState,
     elapsed_seconds: f64,
+    /// Set once training has stopped for good; only the final evaluation remains.
+    stopped: Option<StopReason>,
 }
 
 struct Run<'a> {
@@ -66,6 +84,85 @@ struct Run<'a> {
 
 pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     let config = &options.config;
+    // Before anything in the folder changes: one process per run folder, held until we return.
+    let _lock = folder::RunLock::acquire(&options.out)?;
+    if options.overwrite {
+        if options.resume.is_some() {
+            bail!("--overwrite starts the run over; it cannot also --resume");
+        }
+        folder::clear_run(&options.out)?;
+    } else if options.resume.is_none() {
+        folder::refuse_existing_run(&options.out)?;
+    }
+    let strays = folder::remove_stray_temps(&options.out)?;
+    let mut warnings = Vec::new();
+    let resume_from = match &options.resume {
+        None => None,
+        Some(Resume::Auto) => {
+            let scan = checkpoint::scan(&options.out);
+            let unreadable: Vec<String> = scan
+                .unreadable
+                .iter()
+                .map(|(path, why)| {
+                    let path = path.display().to_string();
+                    match why.contains(&path) {
+                        true => why.clone(),
+                        false => format!("{path}: {why}"),
+                    }
+                })
+                .collect();
+            if scan.newest.is_none() && !unreadable.is_empty() {
+                bail!(
+                    "--resume auto: no checkpoint in {} can be read, so nothing to resume from (and starting over would lose the run; move the folder away, or use --overwrite):\n  {}",
+                    checkpoint::checkpoint_dir(&options.out).display(),
+                    unreadable.join("\n  ")
+                );
+            }
+            for problem in unreadable {
+                let warning = format!("skipping an unreadable checkpoint: {problem}");
+                eprintln!("warning: {warning}");
+                warnings.push(warning);
+            }
+            scan.newest
+        }
+        Some(Resume::Path(p)) => Some(p.with_extension("json")),
+    };
+    let saved = resume_from
+        .as_deref()
+        .map(checkpoint::read_meta)
+        .transpose()?;
+    let stopped = saved.as_ref().and_then(|meta| still_stopped(meta, config));
+    if let (Some(meta), Some(reason)) = (&saved, stopped) {
+        let path = options.out.join(final_metrics_file(&config.phase));
+        let written = crate::rundir::read_json::<FinalMetrics>(&path);
+        if matches!(written, Ok(Some(m)) if m.phase == config.phase) {
+            let files = RunFiles::open(&options.out)?;
+            files.log(&format!(
+                "resume: the run already finished ({}) after epoch {}; {} exists, nothing to do",
+                reason.describe(),
+                meta.epoch,
+                path.display()
+            ));
+            return Ok(TrainOutcome::AlreadyFinished {
+                final_metrics: path,
+                stop_reason: reason,
+                epochs: meta.epoch,
+            });
+        }
+    }
+    if let (Some(meta), Some(path)) = (&saved, &resume_from) {
+        if meta.step_in_epoch > 0 && meta.config.batch_size != config.batch_size {
+            bail!(
+                "checkpoint {} stopped {} batches into epoch {} with batch_size {}, but the config has batch_size {}: the rest of that epoch would be cut differently, skipping or repeating samples; resume with batch_size {}, or from a checkpoint at an epoch's end",
+                path.display(),
+                meta.step_in_epoch,
+                meta.epoch + 1,
+                meta.config.batch_size,
+                config.batch_size,
+                meta.config.batch_size
+            );
+        }
+    }
     stop::install_handler();
     let plugin = Plugin::load(&options.plugin)?;
     let identity = PluginIdentity {
@@ -82,6 +179,15 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         .file_name()
         .map_or("run".into(), |n| n.to_string_lossy().into_owned());
     let files = RunFiles::open(&options.out)?;
+    for stray in &strays {
+        files.log(&format!(
+            "removed {}, left by an interrupted write",
+            stray.display()
+        ));
+    }
+    for warning in &warnings {
+        files.log(warning);
+    }
     let mut run = Run {
         config,
         name,
@@ -93,13 +199,11 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         stop_after_steps: options.stop_after_steps,
     };
 
-    let resume_from = match &options.resume {
-        None => None,
-        Some(Resume::Auto) => checkpoint::newest(&options.out),
-        Some(Resume::Path(p)) => Some(p.clone()),
-    };
     let position = match &resume_from {
-        Some(path) => run.restore(path)?,
+        Some(path) => Position {
+            stopped,
+            ..run.restore(path)?
+        },
         None => Position {
             epoch: 0,
             step_in_epoch: 0,
@@ -107,6 +211,7 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
             train_progress: Accumulator::default(),
             early_stopping: EarlyStoppingState::default(),
             elapsed_seconds: 0.0,
+            stopped: None,
         },
     };
     run.files.keep_metrics_up_to(position.epoch)?;
@@ -118,10 +223,17 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         options.device,
         match &resume_from {
             Some(p) => format!(
-                "resuming from {} at epoch {} step {}",
+                "resuming from {} at epoch {} step {}{}",
                 p.display(),
                 position.epoch,
-                position.step_in_epoch
+                position.step_in_epoch,
+                match position.stopped {
+                    Some(reason) => format!(
+                        "; training had finished ({}), only the final evaluation is missing",
+                        reason.describe()
+                    ),
+                    None => String::new(),
+                }
             ),
             None => "fresh start".into(),
         }
@@ -166,7 +278,10 @@ impl Run<'_> {
                     .map(|n| (n.to_string(), t.shallow_clone()))
             })
             .collect();
-        self.model.backbone.load_state(&backbone)?;
+        self.model
+            .backbone
+            .load_state(&backbone)
+            .with_context(|| format!("restoring checkpoint {}", path.display()))?;
         tch::no_grad(|| -> Result<()> {
             for (name, mut head) in self
                 .model
@@ -174,12 +289,19 @@ impl Run<'_> {
                 .into_iter()
                 .filter(|(n, _)| n.starts_with("heads."))
             {
-                head.f_copy_(&loaded.tensors[&name])?;
+                let saved = loaded.tensors.get(&name).ok_or_else(|| {
+                    anyhow!(
+                        "checkpoint {} has no tensor '{name}' (its tensors file is damaged or incomplete)",
+                        path.display()
+                    )
+                })?;
+                head.f_copy_(saved)?;
             }
             Ok(())
         })?;
         self.optimizer
-            .load_state(&loaded.tensors, loaded.meta.global_step)?;
+            .load_state(&loaded.tensors, loaded.meta.global_step)
+            .with_context(|| format!("restoring checkpoint {}", path.display()))?;
         let m = loaded.meta;
         Ok(Position {
             epoch: m.epoch,
@@ -188,6 +310,7 @@ impl Run<'_> {
             train_progress: m.train_progress,
             early_stopping: m.early_stopping,
             elapsed_seconds: m.elapsed_seconds,
+            stopped: None,
         })
     }
 
@@ -208,6 +331,7 @@ impl Run<'_> {
             model_tensors: self.model_tensor_shapes(),
             tensors_file: String::new(),
             tensors_bytes: 0,
+            stopped: at.stopped,
         };
         let dir = checkpoint::checkpoint_dir(&self.files.dir);
         let json = checkpoint::save(&dir, name, &mut meta, &tensors)?;
@@ -248,18 +372,19 @@ impl Run<'_> {
         let config = self.config;
         let steps_per_epoch = data.train.len().div_ceil(config.batch_size);
         let total_steps = steps_per_epoch * config.epochs;
-        let mut stop_reason = StopReason::Completed;
         let budget = config.time_budget_minutes.map(|m| m * 60.0);
         let mut over_budget = false;
         let mut last_val = self.files.read_metrics()?.last().map(|r| r.val.clone());
         let mut train_seconds = 0.0;
         let mut trained_videos = 0usize;
-        self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
+        if at.stopped.is_none() {
+            self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
+        }
         let mut last_progress = Instant::now();
-        let mut events = EventWriter::create(&self.files.dir)?;
+        let mut events: Option<EventWriter> = None;
         let bar = progress_bar(&self.name);
 
-        while at.epoch < config.epochs {
+        while at.stopped.is_none() && at.epoch < config.epochs {
             let epoch = at.epoch + 1;
             let order = epoch_order(data.train.len(), config.seed, epoch);
             let skip = (at.step_in_epoch * config.batch_size).min(order.len());
@@ -386,6 +511,10 @@ impl Run<'_> {
                 ("val/mse", val.mse),
                 ("lr", lr),
             ] {
+                let events = match &mut events {
+                    Some(events) => events,
+                    None => events.insert(EventWriter::create(&self.files.dir)?),
+                };
                 events.scalar(tag, epoch as i64, value)?;
             }
             draw_training_curves(
@@ -420,30 +549,32 @@ impl Run<'_> {
                 .early_stopping
                 .as_ref()
                 .is_some_and(|es| at.early_stopping.epochs_without_improvement >= es.patience);
-            if epoch.is_multiple_of(config.checkpoint_interval)
-                || epoch == config.epochs
-                || patience_over
-                || over_budget
-            {
+            // Decided before the checkpoint, which records it: resuming a stopped run must not
+            // train on.
+            at.stopped = if over_budget {
+                Some(StopReason::TimeBudget)
+            } else if patience_over {
+                Some(StopReason::EarlyStopping)
+            } else if epoch >= config.epochs {
+                Some(StopReason::Completed)
+            } else {
+                None
+            };
+            if epoch.is_multiple_of(config.checkpoint_interval) || at.stopped.is_some() {
                 self.save(&checkpoint::name_for(epoch, 0), &at)?;
                 checkpoint::prune(&self.files.dir, config.keep_checkpoints)?;
             }
             last_val = Some(val);
             self.progress(&at, steps_per_epoch, last_val.as_ref(), "training")?;
             last_progress = Instant::now();
-            if over_budget {
-                stop_reason = StopReason::TimeBudget;
-                break;
-            }
-            if patience_over {
+            if at.stopped == Some(StopReason::EarlyStopping) {
                 self.files.log(&format!(
                     "early stopping after epoch {epoch}: no improvement in {} epochs",
                     at.early_stopping.epochs_without_improvement
                 ));
-                stop_reason = StopReason::EarlyStopping;
-                break;
             }
         }
+        let stop_reason = at.stopped.unwrap_or(StopReason::Completed);
 
         let weights = self.config.loss_weights();
         bar.finish_and_clear();
@@ -454,6 +585,30 @@ impl Run<'_> {
             self.device,
             weights,
         )?;
+        // Resumed only for this evaluation: the validation scores and speed of the epochs
+        // already recorded (or, from another folder's checkpoint, a fresh validation).
+        let val = match last_val {
+            Some(val) => val,
+            None => evaluate(
+                &mut self.model,
+                &data.val,
+                config.batch_size,
+                self.device,
+                weights,
+            )?,
+        };
+        let train_videos_per_second = if train_seconds > 0.0 {
+            trained_videos as f64 / train_seconds
+        } else {
+            let recorded: Vec<f64> = self
+                .files
+                .read_metrics()?
+                .iter()
+                .filter(|r| r.phase == config.phase)
+                .map(|r| r.train_videos_per_second)
+                .collect();
+            recorded.iter().sum::<f64>() / recorded.len().max(1) as f64
+        };
         let final_metrics = FinalMetrics {
             run: self.name.clone(),
             phase: config.phase.clone(),
@@ -461,14 +616,10 @@ impl Run<'_> {
             epochs_trained: at.epoch,
             stop_reason,
             test,
-            val: last_val.ok_or_else(|| anyhow!("no epoch was trained"))?,
+            val,
             baselines: baselines(&data.train, &data.test, config.predict_future),
             wall_seconds: at.elapsed_seconds,
-            train_videos_per_second: if train_seconds > 0.0 {
-                trained_videos as f64 / train_seconds
-            } else {
-                0.0
-            },
+            train_videos_per_second,
             parameter_count: self.model.parameter_count(),
             checkpoint_bytes: checkpoint::newest(&self.files.dir)
                 .and_then(|p| checkpoint::load(&p).ok())
@@ -520,6 +671,32 @@ impl Run<'_> {
         }
         improved
     }
+}
+
+/// The stop recorded in `meta` if it still holds for a run resumed with `config`; None = train
+/// on. Another phase (the pipeline's full phase after validation) trains on, as does a run
+/// given more epochs, a longer time budget or more patience than it stopped at.
+fn still_stopped(meta: &CheckpointMeta, config: &TrainConfig) -> Option<StopReason> {
+    if meta.config.phase != config.phase || meta.step_in_epoch > 0 {
+        return None;
+    }
+    let all_epochs = meta.epoch >= config.epochs;
+    // Checkpoints from before `stopped` existed: only "every epoch done" can be told.
+    let reason = meta
+        .stopped
+        .or(all_epochs.then_some(StopReason::Completed))?;
+    let holds = all_epochs
+        || match reason {
+            StopReason::Completed => false,
+            StopReason::EarlyStopping => config
+                .early_stopping
+                .as_ref()
+                .is_some_and(|es| meta.early_stopping.epochs_without_improvement >= es.patience),
+            StopReason::TimeBudget => config
+                .time_budget_minutes
+                .is_some_and(|m| meta.elapsed_seconds >= m * 60.0),
+        };
+    holds.then_some(reason)
 }
 
 /// A bar with loss and ETA on a terminal; hidden otherwise (the epoch lines still print).

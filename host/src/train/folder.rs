@@ -1,0 +1,207 @@
+//! Taking a run folder for a `train` process: an exclusive lock held for the process's life,
+//! a refusal to start over a run that is already there (unless told to resume or overwrite),
+//! and removal of the temp files a killed write left behind.
+
+use crate::atomic::TEMP_PREFIX;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The lock file in a run folder; it holds the pid of the process that has the folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// What a run writes into its folder (and `--overwrite` removes); `events.out.tfevents.*`
+/// files count too.
+pub const RUN_ENTRIES: [&str; 10] = [
+    "PROGRESS.txt",
+    "metrics.jsonl",
+    "validation_metrics.json",
+    "final_metrics.json",
+    "run.log",
+    "training_curves.png",
+    "checkpoints",
+    "gate.json",
+    "sweep_outcome.json",
+    "train.out",
+];
+
+const EVENTS_PREFIX: &str = "events.out.tfevents.";
+
+/// An exclusive `flock` on `<run>/.lock`, released when dropped (or when the process dies).
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    /// Creates `dir` if needed and locks it; refuses, naming the holder's pid, when another
+    /// process has it.
+    pub fn acquire(dir: &Path) -> Result<RunLock> {
+        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            bail!(
+                "{} is not a folder: --out names the run's folder",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock on a file descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let error = std::io::Error::last_os_error();
+            let code = error.raw_os_error();
+            if matches!(code, Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)) {
+                // Some network filesystems cannot lock; refusing to train there would be worse.
+                eprintln!(
+                    "warning: cannot lock {} ({error}); make sure no other trajhost uses this folder",
+                    path.display()
+                );
+                return Ok(RunLock { _file: file });
+            }
+            if code != Some(libc::EWOULDBLOCK) {
+                return Err(error).with_context(|| format!("locking {}", path.display()));
+            }
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "pid unknown".to_string(),
+                pid => format!("pid {pid}"),
+            };
+            bail!(
+                "{} is in use by another trajhost process ({holder}, see {}); wait for it to end or stop it first",
+                dir.display(),
+                path.display()
+            );
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(RunLock { _file: file })
+    }
+}
+
+/// The run files in `dir` (see [`RUN_ENTRIES`]), sorted.
+pub fn run_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if RUN_ENTRIES.contains(&name.as_str()) || name.starts_with(EVENTS_PREFIX) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Refuses a folder that holds a run, naming it and the ways on.
+pub fn refuse_existing_run(dir: &Path) -> Result<()> {
+    let found = run_entries(dir)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = found
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    bail!(
+        "{} already holds a run ({}); continue it with --resume auto, or start it over with --overwrite (which deletes those files)",
+        dir.display(),
+        names.join(", ")
+    )
+}
+
+/// Deletes the run files of `dir` (others, and the lock, stay).
+pub fn clear_run(dir: &Path) -> Result<()> {
+    for path in run_entries(dir)? {
+        let removed = if path.is_dir() && !path.is_symlink() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("deleting {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Whether `name` is a temp file of an interrupted write: `.tmp*` (atomic writes), or the
+/// names older versions used (`.<name>.safetensors.tmp`, `<name>.tmp.png`).
+fn is_stray_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+        || (name.starts_with('.') && name.ends_with(".tmp"))
+        || name.ends_with(".tmp.png")
+}
+
+/// Deletes temp files that a killed write left in the run folder and its checkpoints; returns
+/// what it deleted. Only safe while holding the folder's lock.
+pub fn remove_stray_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for folder in [dir.to_path_buf(), dir.join("checkpoints")] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+            if is_file && is_stray_temp(&name) {
+                let path = entry.path();
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("deleting {}", path.display()))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_names_the_first_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        let err = format!("{:#}", RunLock::acquire(dir.path()).err().unwrap());
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn temp_names_are_told_from_run_files() {
+        for stray in [
+            ".tmpX1y2Z3",
+            ".tmpA.safetensors",
+            ".epoch-0001.safetensors.tmp",
+            "training_curves.tmp.png",
+        ] {
+            assert!(is_stray_temp(stray), "{stray}");
+        }
+        for kept in [
+            ".lock",
+            "run.log",
+            "epoch-0001.json",
+            "best.safetensors",
+            "notes.tmp",
+        ] {
+            assert!(!is_stray_temp(kept), "{kept}");
+        }
+    }
+}

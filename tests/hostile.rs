@@ -1,0 +1,593 @@
+//! Nothing a user types can destroy a run (issue 11): special files as `--out`, file modes,
+//! reusing, locking and resuming run folders, damaged checkpoints, bad numbers. Through the
+//! real binary, on the tiny dataset and the template plugin.
+
+mod common;
+
+use common::{plugin, text, tiny_dataset, tiny_train_config, trajhost, workspace};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use trajhost::train::{self, TrainConfig, TrainOptions, TrainOutcome};
+
+/// Runs trajhost under umask 022 (the usual one), whatever the test runner's is.
+fn trajhost_022(args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
+    command.args(args).current_dir(workspace());
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    command.output().expect("trajhost runs")
+}
+
+fn write_config(dir: &Path, name: &str, config: &TrainConfig) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, ron::ser::to_string(config).unwrap()).unwrap();
+    path
+}
+
+/// `train` of the template plugin on the tiny dataset with `config` into `out`, then `extra`.
+fn train_args(config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--plugin",
+        "template",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--data",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(tiny_dataset().display().to_string());
+    args.extend([
+        "--config".into(),
+        config.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn train_cli(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let args = train_args(config, out, extra);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    trajhost_022(&args)
+}
+
+/// A failure a user can read: an ordinary exit code (no signal, no panic) and a message.
+fn assert_clean_failure(output: &Output, needles: &[&str]) -> String {
+    let message = text(output);
+    let code = output.status.code();
+    assert!(
+        matches!(code, Some(c) if (1..128).contains(&c)),
+        "exit {:?}: {message}",
+        output.status
+    );
+    assert!(!message.contains("panicked"), "{message}");
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} missing: {message}");
+    }
+    message
+}
+
+/// The tiny validation config: 2 epochs, a checkpoint after each, all kept.
+fn two_epochs() -> TrainConfig {
+    let mut config = tiny_train_config("validation.ron", 2);
+    config.keep_checkpoints = 5;
+    config
+}
+
+/// One finished 2-epoch run (made through the binary under umask 022), shared; tests that
+/// change a run work on a copy.
+fn finished_run() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), "two.ron", &two_epochs());
+        let output = train_cli(&config, &dir.path().join("run"), &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        dir
+    })
+    .path()
+}
+
+/// A copy of the shared finished run (`run/`) and its config (`two.ron`) in a new folder.
+fn copy_of_finished_run() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in ["run", "two.ron"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(finished_run().join(entry))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+/// Every file under `dir` (relative path → bytes), but run.log and the lock.
+fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut found = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !path.ends_with("run.log") && !path.ends_with(".lock") {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                found.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    found
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+/// A reader of a FIFO that does not block, so a writer can open it.
+fn fifo_reader(path: &Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap()
+}
+
+fn read_available(file: &mut std::fs::File) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let _ = file.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// Item 1: `--out` on a device, a FIFO, a directory.
+
+#[test]
+fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
+    let run = finished_run().join("run");
+    let run = run.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A private twin of /dev/null (char 1:3) where this runs as root; harmless to write to.
+    let null = dir.path().join("null");
+    let c = std::ffi::CString::new(null.as_os_str().as_encoded_bytes()).unwrap();
+    let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
+    if made == 0 {
+        let output = trajhost_022(&["compare", run, "--out", null.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", text(&output));
+        let kind = std::fs::metadata(&null).unwrap().file_type();
+        assert!(kind.is_char_device(), "{null:?} is no longer a device");
+        assert!(!dir.path().join("null_curves.png").exists());
+    } else {
+        eprintln!("mknod needs root; the character-device case is skipped");
+    }
+
+    let pipe = dir.path().join("pipe");
+    mkfifo(&pipe);
+    let mut reader = fifo_reader(&pipe);
+    let output = trajhost_022(&["compare", run, "--out", pipe.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
+    assert!(read_available(&mut reader).contains("| run"));
+    assert!(!dir.path().join("pipe_curves.png").exists());
+
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let output = trajhost_022(&["compare", run, "--out", sub.to_str().unwrap()]);
+    assert_clean_failure(&output, &[sub.to_str().unwrap(), "directory"]);
+    assert!(sub.is_dir() && std::fs::read_dir(&sub).unwrap().count() == 0);
+    assert!(!dir.path().join("sub_curves.png").exists());
+
+    // A regular path: the report and its curves beside it, readable by everyone.
+    let report = dir.path().join("report.md");
+    let output = trajhost_022(&["compare", run, "--out", report.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(mode(&report), 0o644);
+    assert_eq!(mode(&dir.path().join("report_curves.png")), 0o644);
+}
+
+#[test]
+fn data_preview_out_on_a_fifo_writes_no_contact_sheet_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("pipe");
+    mkfifo(&pipe);
+    // Drains the GIF as it comes (more than a pipe holds).
+    let reading = pipe.clone();
+    let reader = std::thread::spawn(move || std::fs::read(reading).unwrap().len());
+    let output = trajhost_022(&[
+        "data",
+        "preview",
+        tiny_dataset().to_str().unwrap(),
+        "--out",
+        pipe.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(reader.join().unwrap() > 0, "the GIF went through the pipe");
+    assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
+    assert!(
+        !dir.path().join("pipe.png").exists(),
+        "a sheet beside a FIFO"
+    );
+}
+
+#[test]
+fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "v.ron", &two_epochs());
+    let sweep = dir.path().join("sweep.ron");
+    std::fs::write(
+        &sweep,
+        format!(
+            "(data: {:?}, results: {:?}, validation_config: {config:?}, full_config: {config:?}, runs: [(name: \"a\", plugin: \"template\")])",
+            tiny_dataset(),
+            dir.path().join("results"),
+        ),
+    )
+    .unwrap();
+    let sweep = sweep.to_str().unwrap();
+    let pipe = dir.path().join("pipe");
+    mkfifo(&pipe);
+    let mut reader = fifo_reader(&pipe);
+    let output = trajhost_022(&[
+        "sweep",
+        sweep,
+        "--emit",
+        "slurm",
+        "--emit-out",
+        pipe.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let meta = std::fs::metadata(&pipe).unwrap();
+    assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644, "the FIFO's mode");
+    assert!(read_available(&mut reader).contains("#SBATCH"));
+
+    let script = dir.path().join("job.slurm");
+    let output = trajhost_022(&[
+        "sweep",
+        sweep,
+        "--emit",
+        "slurm",
+        "--emit-out",
+        script.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(mode(&script), 0o755);
+}
+
+// Item 15: modes.
+
+#[test]
+fn every_file_of_a_run_is_readable_by_group_and_others() {
+    let run = finished_run().join("run");
+    let mut stack = vec![run.clone()];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                assert_eq!(mode(&path), 0o644, "{}", path.display());
+                checked += 1;
+            }
+        }
+    }
+    for file in [
+        "PROGRESS.txt",
+        "metrics.jsonl",
+        "validation_metrics.json",
+        "training_curves.png",
+        "checkpoints/best.json",
+        "checkpoints/best.safetensors",
+        "checkpoints/epoch-0002.json",
+        "checkpoints/epoch-0002.safetensors",
+    ] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    assert!(checked >= 8);
+}
+
+#[test]
+fn a_generated_dataset_is_readable_by_group_and_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = workspace().join("configs/data.ron");
+    let output = trajhost_022(&[
+        "data",
+        "generate",
+        "--config",
+        config.to_str().unwrap(),
+        "--samples",
+        "16",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o644, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 3, "manifest, progress and a shard");
+}
+
+// Item 2: a folder holding a run is not silently replaced.
+
+#[test]
+fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let before = contents(&run);
+    let output = train_cli(&config, &run, &[]);
+    assert_clean_failure(
+        &output,
+        &[run.to_str().unwrap(), "--resume auto", "--overwrite"],
+    );
+    assert_eq!(contents(&run), before, "the refused run changed the folder");
+
+    // A file as --out: refused, untouched.
+    let file = run.join("metrics.jsonl");
+    let output = train_cli(&config, &file, &["--overwrite"]);
+    assert_clean_failure(&output, &[file.to_str().unwrap(), "not a folder"]);
+    assert_eq!(contents(&run), before);
+
+    let output = train_cli(&config, &run, &["--overwrite", "--resume", "auto"]);
+    assert_clean_failure(&output, &["--overwrite"]);
+
+    // --overwrite starts over: no metrics, checkpoints or log of the old run remain.
+    let output = train_cli(&config, &run, &["--overwrite", "--epochs", "1"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1, "{metrics}");
+    assert!(!run.join("checkpoints/epoch-0002.json").exists());
+    assert!(run.join("checkpoints/epoch-0001.json").exists());
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert_eq!(log.matches("] start:").count(), 1, "{log}");
+}
+
+// Item 3: one process per run folder.
+
+#[test]
+fn a_train_into_a_locked_folder_names_the_holder_and_touches_nothing() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let before = contents(&run);
+    // Hold the lock as another trajhost would.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(run.join(".lock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    assert_eq!(
+        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    std::fs::write(run.join(".lock"), format!("{}\n", std::process::id())).unwrap();
+    let pid = format!("pid {}", std::process::id());
+    for extra in [&["--resume", "auto"][..], &["--overwrite"][..]] {
+        let output = train_cli(&config, &run, extra);
+        assert_clean_failure(&output, &[run.to_str().unwrap(), &pid]);
+        assert_eq!(contents(&run), before, "{extra:?} changed a locked folder");
+    }
+    drop(lock);
+}
+
+// Item 4: a finished run stays finished.
+
+#[test]
+fn a_finished_run_resumed_says_so_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Early stopping: nothing improves by 1e9, so epoch 2 is the last.
+    let mut early = two_epochs();
+    early.epochs = 6;
+    early.early_stopping = Some(train::config::EarlyStoppingConfig {
+        metric: "val_loss".into(),
+        patience: 1,
+        min_delta: 1e9,
+    });
+    // A time budget that runs out in the first epoch.
+    let mut budget = two_epochs();
+    budget.epochs = 6;
+    budget.time_budget_minutes = Some(0.0001);
+    for (name, config, epochs) in [("early", early, 2), ("budget", budget, 1)] {
+        let config = write_config(dir.path(), &format!("{name}.ron"), &config);
+        let run = dir.path().join(name);
+        let output = train_cli(&config, &run, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        let before = contents(&run);
+        let output = train_cli(&config, &run, &["--resume", "auto"]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(
+            text(&output).contains("already finished"),
+            "{}",
+            text(&output)
+        );
+        assert_eq!(contents(&run), before, "{name}: resuming changed the run");
+        let last = format!("checkpoints/epoch-{epochs:04}.json");
+        assert!(run.join(last).exists(), "{name}");
+    }
+
+    // Killed after the last checkpoint, before the final metrics: resuming only evaluates.
+    let run = dir.path().join("early");
+    let original = std::fs::read(run.join("validation_metrics.json")).unwrap();
+    std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    let output = train_cli(&dir.path().join("early.ron"), &run, &["--resume", "auto"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
+    assert!(!run.join("checkpoints/epoch-0003.json").exists());
+    let parse = |b: &[u8]| serde_json::from_slice::<train::outputs::FinalMetrics>(b).unwrap();
+    let (old, new) = (
+        parse(&original),
+        parse(&std::fs::read(run.join("validation_metrics.json")).unwrap()),
+    );
+    assert_eq!(new.epochs_trained, 2);
+    assert_eq!(new.stop_reason, train::outputs::StopReason::EarlyStopping);
+    assert_eq!(new.test.accuracy, old.test.accuracy);
+    assert!((new.test.mse - old.test.mse).abs() < 1e-9);
+    assert_eq!(new.val, old.val);
+}
+
+// Item 5: resume from the newest checkpoint that is whole.
+
+/// Overwrites the start of a safetensors header (its JSON) with garbage, keeping the size.
+fn damage_header(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[8..24].copy_from_slice(b"garbage garbage!");
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn resume_auto_skips_a_damaged_newest_checkpoint_for_an_older_good_one() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
+    damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
+    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("epoch-0002"), "{}", text(&output));
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(log.contains("epoch-0001.json at epoch 1"), "{log}");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+    assert!(run.join("validation_metrics.json").exists());
+}
+
+#[test]
+fn resume_auto_refuses_when_no_checkpoint_is_readable_naming_each() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    std::fs::write(run.join("checkpoints/epoch-0001.json"), "{ truncated").unwrap();
+    damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
+    let before = contents(&run);
+    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    assert_clean_failure(&output, &["epoch-0001.json", "epoch-0002"]);
+    assert_eq!(contents(&run), before, "a refused resume changed the run");
+}
+
+// Item 6: a different batch size cannot continue a partial epoch.
+
+#[test]
+fn a_different_batch_size_cannot_resume_mid_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let outcome = train::train(TrainOptions {
+        plugin: plugin("template"),
+        data: tiny_dataset().to_path_buf(),
+        config: two_epochs(),
+        out: run.clone(),
+        resume: None,
+        overwrite: false,
+        device: tch::Device::Cpu,
+        stop_after_steps: Some(3),
+    })
+    .unwrap();
+    assert!(matches!(outcome, TrainOutcome::Interrupted { .. }));
+    let before = contents(&run);
+    let mut bigger = two_epochs();
+    bigger.batch_size = 16;
+    let config = write_config(dir.path(), "bigger.ron", &bigger);
+    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    assert_clean_failure(&output, &["batch_size", "8", "16", "epoch-0000-step-0003"]);
+    assert_eq!(contents(&run), before);
+}
+
+// Item 10: a checkpoint without a head tensor.
+
+#[test]
+fn a_checkpoint_missing_a_head_tensor_is_an_error_naming_it() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let json = run.join("checkpoints/epoch-0001.json");
+    let tensors = run.join("checkpoints/epoch-0001.safetensors");
+    let mut saved = tch::Tensor::read_safetensors(&tensors).unwrap();
+    let missing = saved
+        .iter()
+        .map(|(n, _)| n.clone())
+        .find(|n| n.starts_with("heads."))
+        .unwrap();
+    saved.retain(|(n, _)| *n != missing);
+    tch::Tensor::write_safetensors(&saved, &tensors).unwrap();
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    meta["tensors_bytes"] = std::fs::metadata(&tensors).unwrap().len().into();
+    std::fs::write(&json, serde_json::to_vec(&meta).unwrap()).unwrap();
+    let output = train_cli(&config, &run, &["--resume", json.to_str().unwrap()]);
+    assert_clean_failure(&output, &["epoch-0001", &missing]);
+}
+
+// Item 19: temp files of a killed write.
+
+#[test]
+fn stray_temp_files_are_removed_when_a_run_starts() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let strays = [
+        ".tmpAbC123",
+        "checkpoints/.tmpXyZ789.safetensors",
+        "checkpoints/.epoch-0003.safetensors.tmp",
+        "training_curves.tmp.png",
+    ];
+    for stray in strays {
+        std::fs::write(run.join(stray), "half a file").unwrap();
+    }
+    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    assert!(output.status.success(), "{}", text(&output));
+    for stray in strays {
+        assert!(!run.join(stray).exists(), "{stray} is still there");
+    }
+}
+
+// Item 7: thread counts.
+
+#[test]
+fn impossible_thread_counts_are_refused_with_a_message() {
+    for threads in ["0", "-1", "100000", "many"] {
+        let output = trajhost(
+            &[
+                "train",
+                "--plugin",
+                "template",
+                "--data",
+                "nowhere",
+                "--out",
+                "nowhere",
+                &format!("--threads={threads}"),
+            ],
+            &[],
+        );
+        assert_clean_failure(&output, &["--threads"]);
+        for command in ["sweep", "pipeline"] {
+            let output = trajhost(
+                &[command, "nowhere.ron", &format!("--threads={threads}")],
+                &[],
+            );
+            assert_clean_failure(&output, &["--threads"]);
+        }
+    }
+}
