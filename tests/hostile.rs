@@ -591,3 +591,50 @@ fn impossible_thread_counts_are_refused_with_a_message() {
         }
     }
 }
+
+// Item 8: plugin files that are not whole ELF libraries for this machine.
+
+/// `plugin info` of `bytes` written to `<dir>/<name>`.
+fn plugin_info_of(dir: &Path, name: &str, bytes: &[u8]) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    trajhost(&["plugin", "info", path.to_str().unwrap()], &[])
+}
+
+#[test]
+fn a_truncated_foreign_or_non_elf_plugin_is_refused_naming_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = std::fs::read(plugin("template")).unwrap();
+
+    // Cut short, as an interrupted copy leaves it: dlopen died of SIGBUS.
+    let output = plugin_info_of(dir.path(), "truncated.so", &library[..100_000]);
+    assert_clean_failure(&output, &["truncated.so", "truncated"]);
+
+    let output = plugin_info_of(dir.path(), "text.so", b"#!/bin/sh\necho not a library\n");
+    assert_clean_failure(&output, &["text.so", "not an ELF"]);
+
+    // Another architecture (e_machine, 2 bytes at 18): was "No such file or directory".
+    let (other, other_name) = if cfg!(target_arch = "aarch64") {
+        (62u16, "x86_64")
+    } else {
+        (183u16, "aarch64")
+    };
+    let mut foreign = library.clone();
+    foreign[18..20].copy_from_slice(&other.to_le_bytes());
+    let output = plugin_info_of(dir.path(), "foreign.so", &foreign);
+    assert_clean_failure(&output, &["foreign.so", other_name, std::env::consts::ARCH]);
+
+    // 32-bit (EI_CLASS at 4).
+    let mut narrow = library.clone();
+    narrow[4] = 1;
+    let output = plugin_info_of(dir.path(), "narrow.so", &narrow);
+    assert_clean_failure(&output, &["narrow.so", "32-bit"]);
+
+    // A segment said to reach past the end of the file (the first program header's p_filesz).
+    let mut long_segment = library.clone();
+    let phoff = u64::from_le_bytes(library[32..40].try_into().unwrap()) as usize;
+    let past_end = (library.len() as u64 * 2).to_le_bytes();
+    long_segment[phoff + 32..phoff + 40].copy_from_slice(&past_end);
+    let output = plugin_info_of(dir.path(), "long_segment.so", &long_segment);
+    assert_clean_failure(&output, &["long_segment.so", "segment", "past the end"]);
+}
