@@ -638,3 +638,84 @@ fn a_truncated_foreign_or_non_elf_plugin_is_refused_naming_why() {
     let output = plugin_info_of(dir.path(), "long_segment.so", &long_segment);
     assert_clean_failure(&output, &["long_segment.so", "segment", "past the end"]);
 }
+
+// Item 9: sizes beyond the machine.
+
+/// configs/data.ron with each `(from, to)` replaced, written to `<dir>/data.ron`.
+fn data_config(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(workspace().join("configs/data.ron")).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("data.ron");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn generate(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "data",
+        "generate",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    trajhost(&args, &[])
+}
+
+#[test]
+fn a_dataset_too_big_for_memory_or_disk_is_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    // Two shards of 2000 videos of 100 000 frames: 2.4 TB each. Aborted on allocation.
+    let config = data_config(dir.path(), &[("frames: 32,", "frames: 100000,")]);
+    let output = generate(&config, &out, &[]);
+    assert_clean_failure(&output, &["memory", "MemAvailable", "checkpoint_interval"]);
+    // One shard of a million videos.
+    let config = data_config(
+        dir.path(),
+        &[(
+            "checkpoint_interval: 2000,",
+            "checkpoint_interval: 1000000000,",
+        )],
+    );
+    let output = generate(&config, &out, &["--samples", "1000000"]);
+    assert_clean_failure(&output, &["memory", "checkpoint_interval"]);
+    // 10^12 videos of 400 kB: looped silently counting splits.
+    let config = data_config(dir.path(), &[]);
+    let output = generate(&config, &out, &["--samples", "1000000000000"]);
+    assert_clean_failure(&output, &["disk", &out.display().to_string(), "samples"]);
+    // 2^62 frames: the sizes overflow 64 bits.
+    let config = data_config(
+        dir.path(),
+        &[("frames: 32,", "frames: 4611686018427387904,")],
+    );
+    let output = generate(&config, &out, &[]);
+    assert_clean_failure(&output, &["frames"]);
+    // Nothing was written.
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(left.iter().all(|&n| n == 0), "{left:?}");
+}
+
+#[test]
+fn a_million_workers_are_capped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let config = data_config(dir.path(), &[("workers: 4,", "workers: 1000000,")]);
+    let output = generate(&config, &out, &["--samples", "8"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("workers"), "{}", text(&output));
+    let output = generate(
+        &config,
+        &dir.path().join("again"),
+        &["--samples", "8", "--workers", "1000000"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("--workers"), "{}", text(&output));
+}
