@@ -719,3 +719,34 @@ fn a_million_workers_are_capped_with_a_note() {
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("--workers"), "{}", text(&output));
 }
+
+// Item 12: `data check` and `train` agree about an edited manifest.
+
+#[test]
+fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(tiny_dataset())
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut manifest = trajhost_dataset::Manifest::load(&data).unwrap();
+    manifest.shards.remove(1);
+    manifest.save(&data).unwrap();
+
+    let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
+    assert_clean_failure(&output, &["shard 1 is shard-00002.safetensors"]);
+    let config = write_config(dir.path(), "two.ron", &two_epochs());
+    let mut args = train_args(&config, &dir.path().join("run"), &[]);
+    let at = args.iter().position(|a| a == "--data").unwrap() + 1;
+    args[at] = data.display().to_string();
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let output = trajhost(&args, &[]);
+    assert_clean_failure(
+        &output,
+        &["manifest.json", "shard 1 is shard-00002.safetensors"],
+    );
+}
