@@ -750,3 +750,66 @@ fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
         &["manifest.json", "shard 1 is shard-00002.safetensors"],
     );
 }
+
+// Item 13: one unreadable run folder does not hide the others.
+
+#[test]
+fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    for name in ["good", "bad_final", "bad_history"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(finished_run().join("run"))
+            .arg(results.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::fs::write(
+        results.join("bad_final/final_metrics.json"),
+        "{\"phase\": \"fu",
+    )
+    .unwrap();
+    std::fs::write(
+        results.join("bad_history/metrics.jsonl"),
+        "{\"epoch\": 1, \"va\n",
+    )
+    .unwrap();
+    let root = results.to_str().unwrap();
+
+    let output = trajhost(&["compare", root], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(markdown.contains("| good | template |"), "{markdown}");
+    assert!(markdown.contains("Unreadable run folders"), "{markdown}");
+    for needle in [
+        "bad_final",
+        "final_metrics.json",
+        "bad_history",
+        "metrics.jsonl:1",
+    ] {
+        assert!(markdown.contains(needle), "{needle}: {markdown}");
+    }
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2 run folder(s) could not be read"));
+
+    let output = trajhost(&["compare", root, "--format", "json"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report: trajhost::compare::Report = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["good"]);
+    let unreadable: Vec<(&str, bool)> = report
+        .unreadable
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.contains("metrics")))
+        .collect();
+    assert_eq!(unreadable, [("bad_final", true), ("bad_history", true)]);
+
+    // With nothing readable there is no report, and the reasons are the error.
+    let output = trajhost(
+        &["compare", results.join("bad_final").to_str().unwrap()],
+        &[],
+    );
+    assert_clean_failure(&output, &["bad_final", "final_metrics.json"]);
+}
