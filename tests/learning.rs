@@ -38,6 +38,7 @@ fn a_real_backbone_learns_to_classify_and_predict_in_a_few_hundred_steps() {
         config,
         out: run.path().to_path_buf(),
         resume: None,
+        overwrite: false,
         device: Device::Cpu,
         stop_after_steps: None,
     })

@@ -86,8 +86,9 @@ fn pytorch_models_have_the_plugins_parameters() {
             serde_json::json!([1, 32, d]),
             "{name}: the PyTorch backbone must keep one feature per frame"
         );
-        // Heads: Linear(D, 4) + Linear(2D, 128) + Linear(128, 3).
-        assert_eq!(r["heads"].as_i64().unwrap(), 260 * d + 519);
+        // Heads: tracker Linear(D, 3), frame_code Linear(D, 8), trajectory Linear(32·11, 128)
+        // and Linear(128, 128), classifier Linear(D + 128, 4), predictor Linear(128, 3).
+        assert_eq!(r["heads"].as_i64().unwrap(), 15 * d + 62_610);
     }
 }
 
