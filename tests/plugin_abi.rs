@@ -199,7 +199,7 @@ fn files_that_are_not_plugins_are_refused() {
     let cases = [
         (
             not_elf.to_str().unwrap().to_string(),
-            "is not a trajhost plugin: it cannot be loaded",
+            "is not a trajhost plugin: not an ELF shared library",
         ),
         (
             no_stamp.to_str().unwrap().to_string(),
