@@ -3,8 +3,9 @@
 //!
 //! * config `(fault: WrongShape)`: returns `(B, D)` instead of `(B, T, D)`;
 //!   `Panic`: a tch call panics inside `forward`; `DeadParameter`: one parameter never
-//!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on; `None` (default):
-//!   behaves.
+//!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on;
+//!   `PanicInFeatureDim` / `PanicInVarStore`: `feature_dim` / `var_store` panic (the calls
+//!   behind the ABI's `feature_dim`, `parameters` and `buffers`); `None` (default): behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
 use serde::Deserialize;
@@ -24,6 +25,8 @@ enum Fault {
     DeadParameter,
     /// NaN features from the n-th forward call on (counting from 0).
     NanAfter(u64),
+    PanicInFeatureDim,
+    PanicInVarStore,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +79,9 @@ impl Broken {
 
 impl Backbone for Broken {
     fn feature_dim(&self) -> i64 {
+        if self.config.fault == Fault::PanicInFeatureDim {
+            panic!("broken: feature_dim panics on purpose");
+        }
         self.config.feature_dim
     }
 
@@ -90,11 +96,14 @@ impl Backbone for Broken {
             Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
             Fault::DeadParameter => features + &self.unused * 0.0,
             Fault::NanAfter(n) if self.calls > n => features * f64::NAN,
-            Fault::NanAfter(_) => features,
+            Fault::NanAfter(_) | Fault::PanicInFeatureDim | Fault::PanicInVarStore => features,
         })
     }
 
     fn var_store(&self) -> &nn::VarStore {
+        if self.config.fault == Fault::PanicInVarStore {
+            panic!("broken: var_store panics on purpose");
+        }
         &self.vs
     }
 }
