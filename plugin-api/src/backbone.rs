@@ -130,9 +130,12 @@ pub fn build_extractor<B: Backbone>(
     })
 }
 
+/// Named tensors, sorted by name.
+type Named = Vec<(String, Tensor)>;
+
 /// The store's (parameters, buffers): variables that require grad and those that do not, each
 /// sorted by name.
-fn variables(store: &VarStore) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>) {
+fn variables(store: &VarStore) -> (Named, Named) {
     let mut vars = store.variables().into_iter().collect::<Vec<_>>();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars.into_iter().partition(|(_, t)| t.requires_grad())
@@ -145,8 +148,8 @@ fn variables(store: &VarStore) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>)
 struct Adapter<B> {
     backbone: B,
     feature_dim: i64,
-    parameters: Vec<(String, Tensor)>,
-    buffers: Vec<(String, Tensor)>,
+    parameters: Named,
+    buffers: Named,
 }
 
 /// Shares each tensor of `vars` (same storage and autograd leaf).
