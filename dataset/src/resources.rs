@@ -104,12 +104,13 @@ fn cgroup_memory_left() -> Option<u64> {
     Some(max.saturating_sub(read("memory.current").unwrap_or(0)))
 }
 
-/// Free bytes for an unprivileged writer on the filesystem holding `dir`.
+/// Free bytes for an unprivileged writer on the filesystem holding `dir`; `None` where it
+/// cannot be told (a filesystem that reports no size at all, as /proc or some FUSE mounts do).
 pub fn disk_available(dir: &Path) -> Option<u64> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is a valid C string and `stat` a writable statvfs.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 || stat.f_blocks == 0 {
         return None;
     }
     Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
