@@ -591,3 +591,225 @@ fn impossible_thread_counts_are_refused_with_a_message() {
         }
     }
 }
+
+// Item 8: plugin files that are not whole ELF libraries for this machine.
+
+/// `plugin info` of `bytes` written to `<dir>/<name>`.
+fn plugin_info_of(dir: &Path, name: &str, bytes: &[u8]) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    trajhost(&["plugin", "info", path.to_str().unwrap()], &[])
+}
+
+#[test]
+fn a_truncated_foreign_or_non_elf_plugin_is_refused_naming_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = std::fs::read(plugin("template")).unwrap();
+
+    // Cut short, as an interrupted copy leaves it: dlopen died of SIGBUS.
+    let output = plugin_info_of(dir.path(), "truncated.so", &library[..100_000]);
+    assert_clean_failure(&output, &["truncated.so", "truncated"]);
+
+    let output = plugin_info_of(dir.path(), "text.so", b"#!/bin/sh\necho not a library\n");
+    assert_clean_failure(&output, &["text.so", "not an ELF"]);
+
+    // Another architecture (e_machine, 2 bytes at 18): was "No such file or directory".
+    let (other, other_name) = if cfg!(target_arch = "aarch64") {
+        (62u16, "x86_64")
+    } else {
+        (183u16, "aarch64")
+    };
+    let mut foreign = library.clone();
+    foreign[18..20].copy_from_slice(&other.to_le_bytes());
+    let output = plugin_info_of(dir.path(), "foreign.so", &foreign);
+    assert_clean_failure(&output, &["foreign.so", other_name, std::env::consts::ARCH]);
+
+    // 32-bit (EI_CLASS at 4).
+    let mut narrow = library.clone();
+    narrow[4] = 1;
+    let output = plugin_info_of(dir.path(), "narrow.so", &narrow);
+    assert_clean_failure(&output, &["narrow.so", "32-bit"]);
+
+    // A segment said to reach past the end of the file (the first program header's p_filesz).
+    let mut long_segment = library.clone();
+    let phoff = u64::from_le_bytes(library[32..40].try_into().unwrap()) as usize;
+    let past_end = (library.len() as u64 * 2).to_le_bytes();
+    long_segment[phoff + 32..phoff + 40].copy_from_slice(&past_end);
+    let output = plugin_info_of(dir.path(), "long_segment.so", &long_segment);
+    assert_clean_failure(&output, &["long_segment.so", "segment", "past the end"]);
+}
+
+// Item 9: sizes beyond the machine.
+
+/// configs/data.ron with each `(from, to)` replaced, written to `<dir>/data.ron`.
+fn data_config(dir: &Path, edits: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(workspace().join("configs/data.ron")).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("data.ron");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn generate(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "data",
+        "generate",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    trajhost(&args, &[])
+}
+
+#[test]
+fn a_dataset_too_big_for_memory_or_disk_is_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    // Two shards of 2000 videos of 100 000 frames: 2.4 TB each. Aborted on allocation.
+    let config = data_config(dir.path(), &[("frames: 32,", "frames: 100000,")]);
+    let output = generate(&config, &out, &[]);
+    assert_clean_failure(&output, &["memory", "MemAvailable", "checkpoint_interval"]);
+    // One shard of a million videos.
+    let config = data_config(
+        dir.path(),
+        &[(
+            "checkpoint_interval: 2000,",
+            "checkpoint_interval: 1000000000,",
+        )],
+    );
+    let output = generate(&config, &out, &["--samples", "1000000"]);
+    assert_clean_failure(&output, &["memory", "checkpoint_interval"]);
+    // 10^12 videos of 400 kB: looped silently counting splits.
+    let config = data_config(dir.path(), &[]);
+    let output = generate(&config, &out, &["--samples", "1000000000000"]);
+    assert_clean_failure(&output, &["disk", &out.display().to_string(), "samples"]);
+    // 2^62 frames: the sizes overflow 64 bits.
+    let config = data_config(
+        dir.path(),
+        &[("frames: 32,", "frames: 4611686018427387904,")],
+    );
+    let output = generate(&config, &out, &[]);
+    assert_clean_failure(&output, &["frames"]);
+    // Nothing was written.
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(left.iter().all(|&n| n == 0), "{left:?}");
+}
+
+#[test]
+fn a_million_workers_are_capped_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let config = data_config(dir.path(), &[("workers: 4,", "workers: 1000000,")]);
+    let output = generate(&config, &out, &["--samples", "8"]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("workers"), "{}", text(&output));
+    let output = generate(
+        &config,
+        &dir.path().join("again"),
+        &["--samples", "8", "--workers", "1000000"],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("--workers"), "{}", text(&output));
+}
+
+// Item 12: `data check` and `train` agree about an edited manifest.
+
+#[test]
+fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(tiny_dataset())
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut manifest = trajhost_dataset::Manifest::load(&data).unwrap();
+    manifest.shards.remove(1);
+    manifest.save(&data).unwrap();
+
+    let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
+    assert_clean_failure(&output, &["shard 1 is shard-00002.safetensors"]);
+    let config = write_config(dir.path(), "two.ron", &two_epochs());
+    let mut args = train_args(&config, &dir.path().join("run"), &[]);
+    let at = args.iter().position(|a| a == "--data").unwrap() + 1;
+    args[at] = data.display().to_string();
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let output = trajhost(&args, &[]);
+    assert_clean_failure(
+        &output,
+        &["manifest.json", "shard 1 is shard-00002.safetensors"],
+    );
+}
+
+// Item 13: one unreadable run folder does not hide the others.
+
+#[test]
+fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    for name in ["good", "bad_final", "bad_history"] {
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(finished_run().join("run"))
+            .arg(results.join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    std::fs::write(
+        results.join("bad_final/final_metrics.json"),
+        "{\"phase\": \"fu",
+    )
+    .unwrap();
+    std::fs::write(
+        results.join("bad_history/metrics.jsonl"),
+        "{\"epoch\": 1, \"va\n",
+    )
+    .unwrap();
+    let root = results.to_str().unwrap();
+
+    let output = trajhost(&["compare", root], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let markdown = String::from_utf8_lossy(&output.stdout);
+    assert!(markdown.contains("| good | template |"), "{markdown}");
+    assert!(markdown.contains("Unreadable run folders"), "{markdown}");
+    for needle in [
+        "bad_final",
+        "final_metrics.json",
+        "bad_history",
+        "metrics.jsonl:1",
+    ] {
+        assert!(markdown.contains(needle), "{needle}: {markdown}");
+    }
+    assert!(String::from_utf8_lossy(&output.stderr).contains("2 run folder(s) could not be read"));
+
+    let output = trajhost(&["compare", root, "--format", "json"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    let report: trajhost::compare::Report = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["good"]);
+    let unreadable: Vec<(&str, bool)> = report
+        .unreadable
+        .iter()
+        .map(|u| (u.name.as_str(), u.reason.contains("metrics")))
+        .collect();
+    assert_eq!(unreadable, [("bad_final", true), ("bad_history", true)]);
+
+    // With nothing readable there is no report, and the reasons are the error.
+    let output = trajhost(
+        &["compare", results.join("bad_final").to_str().unwrap()],
+        &[],
+    );
+    assert_clean_failure(&output, &["bad_final", "final_metrics.json"]);
+}

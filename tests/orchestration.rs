@@ -597,8 +597,12 @@ fn sweep_emits_a_slurm_job_array() {
     let text = std::fs::read_to_string(&script).unwrap();
     for needle in [
         "#SBATCH --array=0-1",
-        "#SBATCH --cpus-per-task=2",
+        // threads: Some(2) split between the two runs, as the sweep runner splits it.
+        "#SBATCH --cpus-per-task=1",
         "#SBATCH --time=12:00:00",
+        // B: signals the batch shell, which `exec` made trajhost; without it only job steps
+        // (there are none) get the SIGTERM, and trajhost is killed without a checkpoint.
+        "#SBATCH --signal=B:TERM@120",
         "runs=(alpha beta)",
         "pipeline",
         "--only \"$run\"",
@@ -612,4 +616,62 @@ fn sweep_emits_a_slurm_job_array() {
         .status()
         .unwrap();
     assert!(status.success(), "the script parses");
+}
+
+#[test]
+fn slurm_tasks_ask_for_the_cores_a_run_would_get_and_the_submit_hint_is_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sweep_config(
+        dir.path(),
+        &[
+            ("alpha", "template", TEMPLATE),
+            ("beta", "template", TEMPLATE),
+        ],
+        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+    );
+    // No `threads`: all of this machine's cores, split between the two runs (was a fixed 4,
+    // which never starts on a 2-core node).
+    let ron = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, ron.replace("threads: Some(2)", "threads: None")).unwrap();
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let script = dir.path().join("my job's script.slurm");
+    let emit = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            config.to_str().unwrap(),
+            "--emit",
+            "slurm",
+            "--emit-out",
+            script.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let output = trajhost(&args, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            std::fs::read_to_string(&script).unwrap(),
+        )
+    };
+    let (hint, job) = emit(&[]);
+    let cpus = format!("#SBATCH --cpus-per-task={}\n", (cores / 2).max(1));
+    assert!(job.contains(&cpus), "{cpus} missing:\n{job}");
+    let (_, job) = emit(&["--threads", "8", "--max-parallel", "1"]);
+    assert!(job.contains("#SBATCH --cpus-per-task=8\n"), "{job}");
+
+    // The hint's command, run by a shell with `sbatch` replaced, names the script.
+    let command = hint
+        .split("submit it with: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no hint: {hint}"))
+        .trim();
+    let echoed = Command::new("bash")
+        .arg("-c")
+        .arg(format!("sbatch() {{ printf %s \"$1\"; }}; {command}"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&echoed.stdout),
+        script.to_str().unwrap(),
+        "{hint}"
+    );
 }

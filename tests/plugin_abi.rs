@@ -71,6 +71,40 @@ fn a_panic_inside_a_plugin_comes_back_as_an_error() {
     assert!(!err.contains("frame #"), "the C++ backtrace is cut: {err}");
 }
 
+/// Issue 11, item 18: `feature_dim`, `parameters` and `buffers` return no error through the
+/// ABI; a panic behind them aborted the host. Now it is an error of `build`.
+#[test]
+fn a_panic_in_feature_dim_or_var_store_is_an_error_and_the_host_lives_on() {
+    let plugin = Plugin::load(&plugin("broken")).unwrap();
+    for (fault, needle) in [
+        ("PanicInFeatureDim", "feature_dim panics on purpose"),
+        ("PanicInVarStore", "var_store panics on purpose"),
+    ] {
+        match plugin.build(&format!("(fault: {fault})"), Device::Cpu) {
+            Ok(model) => {
+                // Before the fix, these aborted the test process.
+                let calls = (
+                    model.feature_dim(),
+                    model.parameters().len(),
+                    model.buffers().len(),
+                );
+                panic!("{fault}: built, and the calls returned {calls:?}");
+            }
+            Err(e) => {
+                let err = e.to_string();
+                assert!(
+                    err.contains("plugin 'broken'")
+                        && err.contains("panicked")
+                        && err.contains(needle),
+                    "{fault}: {err}"
+                );
+            }
+        }
+    }
+    let model = plugin.build("", Device::Cpu).unwrap();
+    assert_eq!((model.feature_dim(), model.parameters().len()), (8, 3));
+}
+
 #[test]
 fn a_wrong_output_shape_is_refused_by_the_host() {
     let mut model = Plugin::load(&plugin("broken"))
@@ -199,7 +233,7 @@ fn files_that_are_not_plugins_are_refused() {
     let cases = [
         (
             not_elf.to_str().unwrap().to_string(),
-            "is not a trajhost plugin: it cannot be loaded",
+            "is not a trajhost plugin: not an ELF shared library",
         ),
         (
             no_stamp.to_str().unwrap().to_string(),

@@ -215,7 +215,8 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
 fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint() {
     let run = tempfile::tempdir().unwrap();
     let mut config = tiny_config();
-    // 7 training and 2 validation calls per epoch: the 10th call is the first of epoch 2.
+    // 7 training calls and 1 validation call per epoch: the 10th call is epoch 2's second
+    // step, step 9.
     config.backbone = "(fault: NanAfter(9))".into();
     let err = train::train(TrainOptions {
         plugin: plugin("broken"),
@@ -229,46 +230,118 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     assert!(checkpoint::load(&run.path().join("checkpoints/epoch-0001.json")).is_ok());
 }
 
-#[test]
-fn ctrl_c_through_the_real_binary_checkpoints_and_resume_finishes() {
-    let run = tempfile::tempdir().unwrap();
-    let out = run.path().join("run");
-    let config = run.path().join("long.ron");
+/// `trajhost train` of `plugin` on the tiny dataset, one thread, with `config` into `out`.
+fn train_args(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--plugin",
+        plugin,
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--data".into(),
+        tiny_dataset().display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let args = train_args(plugin, config, out, extra);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    trajhost(&args, &[])
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves none behind.
+struct Child(Option<std::process::Child>);
+
+impl Child {
+    fn inner(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().unwrap()
+    }
+
+    fn signal(&mut self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.inner().id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn_train(plugin: &str, config: &Path, out: &Path) -> Child {
+    Child(Some(
+        std::process::Command::new(env!("CARGO_BIN_EXE_trajhost"))
+            .args(train_args(plugin, config, out, &[]))
+            .current_dir(workspace())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ))
+}
+
+/// The checkpoint files (JSON) of a run, by name.
+fn checkpoint_names(run: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(run.join("checkpoints"))
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_same_tensors(a: &Path, b: &Path) {
+    let (a, b) = (tensors(a), tensors(b));
+    assert_eq!(
+        a.keys().collect::<std::collections::BTreeSet<_>>(),
+        b.keys().collect::<std::collections::BTreeSet<_>>()
+    );
+    for (name, t) in &a {
+        let diff = (t - &b[name]).abs().max().double_value(&[]);
+        assert!(diff <= 1e-6, "{name} differs by {diff}");
+    }
+}
+
+/// Signals a long `trajhost train` once it has finished an epoch; it must write a new step
+/// checkpoint (not merely leave the epoch's) and exit 0, and resuming to the end of the next
+/// epoch must give the weights of a run that was never interrupted.
+fn signal_checkpoints_and_resume_matches_a_straight_run(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = dir.path().join("long.ron");
     let mut long = tiny_config();
     long.epochs = 200;
+    // The learning rate then does not depend on `epochs`, which the resume below shortens.
+    long.cosine = false;
+    long.early_stopping = None;
     std::fs::write(&config, ron::ser::to_string(&long).unwrap()).unwrap();
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut a: Vec<String> = [
-            "train",
-            "--plugin",
-            "template",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--data",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        a.push(tiny_dataset().display().to_string());
-        a.extend([
-            "--config".into(),
-            config.display().to_string(),
-            "--out".into(),
-            out.display().to_string(),
-        ]);
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a
-    };
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_trajhost"))
-        .args(args(&[]))
-        .current_dir(workspace())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until it has trained an epoch, then interrupt it.
+    let mut child = spawn_train("template", &config, &out);
     let first = out.join("checkpoints/epoch-0001.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !first.exists() {
@@ -278,35 +351,188 @@ fn ctrl_c_through_the_real_binary_checkpoints_and_resume_finishes() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let finished = child.wait_with_output().unwrap();
+    let before = checkpoint_names(&out);
+    child.signal(name);
+    let finished = child.wait_with_output();
     assert!(
         finished.status.success(),
-        "exit 0 after Ctrl-C: {}",
+        "exit 0 after SIG{name}: {}",
         text(&finished)
     );
+    let said = text(&finished);
+    let written = said
+        .split("interrupted; checkpoint written: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (resume").next())
+        .unwrap_or_else(|| panic!("no checkpoint named: {said}"));
+    let written = PathBuf::from(written);
+    let file = written.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
-        text(&finished).contains("interrupted; checkpoint written"),
-        "{}",
-        text(&finished)
+        !before.contains(&file),
+        "{file} existed before the signal: {before:?}"
     );
-    let newest = checkpoint::newest(&out).unwrap();
-    let meta = checkpoint::load(&newest).unwrap().meta;
-    assert!(meta.epoch >= 1 && meta.epoch < 200, "{meta:?}");
+    assert!(file.contains("-step-"), "a step checkpoint: {file}");
+    assert!(checkpoint_names(&out).contains(&file));
+    let meta = checkpoint::load(&written).unwrap().meta;
+    assert!(meta.step_in_epoch > 0 && meta.epoch < 200, "{meta:?}");
 
-    // Resume and finish quickly: the config on the command line may shorten the run.
-    let resumed_epochs = (meta.epoch + 1).to_string();
-    let refs: Vec<String> = args(&["--resume", "auto", "--epochs", &resumed_epochs]);
-    let refs: Vec<&str> = refs.iter().map(|s| s.as_str()).collect();
-    let done = trajhost(&refs, &[]);
+    // Resume to the end of the interrupted epoch; the command line shortens the run.
+    let epochs = (meta.epoch + 1).to_string();
+    let done = train_cli(
+        "template",
+        &config,
+        &out,
+        &["--resume", "auto", "--epochs", &epochs],
+    );
     assert!(done.status.success(), "{}", text(&done));
     let log = std::fs::read_to_string(out.join("run.log")).unwrap();
-    assert!(log.contains("resuming from"), "{log}");
+    // Resumed from that step (a fresh start would also end with the straight run's weights).
+    let resumed = format!(
+        "resuming from {} at epoch {} step {}",
+        written.display(),
+        meta.epoch,
+        meta.step_in_epoch
+    );
+    assert!(log.contains(&resumed), "{resumed}: {log}");
+    let records = train::outputs::read_metrics(&out).unwrap();
+    assert_eq!(records.len(), meta.epoch + 1, "one metrics line per epoch");
     assert!(out.join("validation_metrics.json").exists());
+
+    let straight = dir.path().join("straight");
+    let done = train_cli("template", &config, &straight, &["--epochs", &epochs]);
+    assert!(done.status.success(), "{}", text(&done));
+    let last = format!("checkpoints/epoch-{:04}.json", meta.epoch + 1);
+    assert_same_tensors(&out.join(&last), &straight.join(&last));
+    assert_eq!(
+        validation_metrics(&out).epochs_trained,
+        validation_metrics(&straight).epochs_trained
+    );
+}
+
+#[test]
+fn ctrl_c_through_the_real_binary_checkpoints_and_resume_matches_a_straight_run() {
+    signal_checkpoints_and_resume_matches_a_straight_run("INT");
+}
+
+#[test]
+fn sigterm_through_the_real_binary_checkpoints_and_resume_matches_a_straight_run() {
+    signal_checkpoints_and_resume_matches_a_straight_run("TERM");
+}
+
+#[test]
+fn early_stopping_holds_across_a_resume() {
+    let mut config = tiny_config();
+    config.epochs = 10;
+    // Nothing improves by 1e9: the best is epoch 1, and two epochs without improvement stop
+    // the run after epoch 3, however it was interrupted on the way.
+    config.early_stopping = Some(train::config::EarlyStoppingConfig {
+        metric: "val_loss".into(),
+        patience: 2,
+        min_delta: 1e9,
+    });
+    let straight = tempfile::tempdir().unwrap();
+    train::train(options(straight.path(), config.clone())).unwrap();
+    let expected = validation_metrics(straight.path());
+    assert_eq!(
+        (expected.epochs_trained, expected.stop_reason),
+        (3, train::outputs::StopReason::EarlyStopping)
+    );
+    // 7 steps an epoch: step 10 is inside epoch 2, step 14 ends it, step 17 is inside epoch 3.
+    for stops in [vec![10], vec![14], vec![10, 17]] {
+        let run = tempfile::tempdir().unwrap();
+        let mut resume = None;
+        for &step in &stops {
+            let outcome = train::train(TrainOptions {
+                stop_after_steps: Some(step),
+                resume,
+                ..options(run.path(), config.clone())
+            })
+            .unwrap();
+            assert!(
+                matches!(outcome, TrainOutcome::Interrupted { .. }),
+                "{stops:?}"
+            );
+            resume = Some(Resume::Auto);
+        }
+        let outcome = train::train(TrainOptions {
+            resume: Some(Resume::Auto),
+            ..options(run.path(), config.clone())
+        })
+        .unwrap();
+        assert!(
+            matches!(outcome, TrainOutcome::Finished { .. }),
+            "{stops:?}"
+        );
+        let got = validation_metrics(run.path());
+        assert_eq!(
+            (got.epochs_trained, got.stop_reason),
+            (expected.epochs_trained, expected.stop_reason),
+            "interrupted at steps {stops:?}"
+        );
+        let epochs = train::outputs::read_metrics(run.path()).unwrap();
+        assert_eq!(epochs.len(), 3, "{stops:?}");
+    }
+}
+
+/// kill -9 while the final test evaluation runs: after one epoch's training and validation
+/// batches, the broken plugin's `HangAfter(n)` hangs in the next forward call, the first of
+/// the test evaluation, and says so on stderr, so the kill lands there every time. Resuming
+/// only redoes the evaluation: the weights and the epoch's metrics stay as they were.
+#[test]
+fn kill_9_during_the_final_evaluation_then_resume_only_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = dir.path().join("one.ron");
+    let mut one = tiny_config();
+    one.epochs = 1;
+    let dataset = trajhost_dataset::Dataset::open(tiny_dataset()).unwrap();
+    let batches = |split| dataset.indices(split).len().div_ceil(one.batch_size);
+    let before_test =
+        batches(trajhost_dataset::Split::Train) + batches(trajhost_dataset::Split::Val);
+    one.backbone = format!("(fault: HangAfter({before_test}))");
+    std::fs::write(&config, ron::ser::to_string(&one).unwrap()).unwrap();
+    let mut child = spawn_train("broken", &config, &out);
+    let stderr = child.inner().stderr.take().unwrap();
+    let mut seen = String::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        seen += &line;
+        seen.push('\n');
+        if line.contains("hangs") {
+            break;
+        }
+    }
+    let hang = format!("broken: forward call {} hangs", before_test + 1);
+    assert!(seen.contains(&hang), "{hang}: {seen}");
+    child.signal("KILL");
+    let status = child.wait_with_output().status;
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    assert!(!out.join("validation_metrics.json").exists());
+    let checkpoint = out.join("checkpoints/epoch-0001.json");
+    let before = std::fs::read(checkpoint.with_extension("safetensors")).unwrap();
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+
+    // The resumed process counts forward calls from 0: it does not hang.
+    let done = train_cli("broken", &config, &out, &["--resume", "auto"]);
+    assert!(done.status.success(), "{}", text(&done));
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    assert!(
+        log.contains("only the final evaluation is missing"),
+        "{log}"
+    );
+    let finished = validation_metrics(&out);
+    assert_eq!(finished.epochs_trained, 1);
+    assert_eq!(
+        std::fs::read(checkpoint.with_extension("safetensors")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap(),
+        metrics
+    );
 }
 
 #[test]

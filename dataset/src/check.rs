@@ -13,8 +13,7 @@ use crate::loader::read_checked_shard;
 use crate::manifest::Manifest;
 use crate::render::BALL;
 use crate::sample::{class_of, position_at};
-use crate::shard::{hash_file, shard_file_name, Shard};
-use crate::split::split_of;
+use crate::shard::{hash_file, Shard};
 use crate::trajectory::{Class, BALL_RADIUS};
 use crate::validity::{check_trajectory, tolerance};
 
@@ -68,34 +67,13 @@ pub fn check_dataset(dir: &Path) -> Result<CheckReport> {
     let cfg = &manifest.config;
     let mut report = CheckReport::default();
     let problems = &mut report.problems;
-    if let Err(e) = cfg.validate() {
-        problems.push(format!("manifest config: {e}"));
+    // The manifest-level checks are the loader's own, so `data check` and `train` agree.
+    problems.extend(manifest.problems(dir));
+    if cfg.validate().is_err() {
         return Ok(report);
     }
-    if !manifest.complete || manifest.shards.len() != cfg.shard_count() {
-        problems.push(format!(
-            "incomplete: {} of {} shards listed",
-            manifest.shards.len(),
-            cfg.shard_count()
-        ));
-    }
     let mut class_counts = vec![0usize; Class::ALL.len()];
-    for (k, entry) in manifest.shards.iter().enumerate() {
-        let first = (k * cfg.checkpoint_interval) as u64;
-        let count = cfg
-            .checkpoint_interval
-            .min(cfg.samples.saturating_sub(first as usize));
-        if (entry.file.as_str(), entry.first_index, entry.count)
-            != (shard_file_name(k).as_str(), first, count)
-        {
-            problems.push(format!(
-                "manifest shard {k} is {} [{}, +{}), expected {} [{first}, +{count})",
-                entry.file,
-                entry.first_index,
-                entry.count,
-                shard_file_name(k)
-            ));
-        }
+    for entry in &manifest.shards {
         let path = dir.join(&entry.file);
         match hash_file(&path) {
             Ok((_, sha)) if sha != entry.sha256 => problems.push(format!(
@@ -133,7 +111,8 @@ pub fn check_dataset(dir: &Path) -> Result<CheckReport> {
     Ok(report)
 }
 
-/// Class balance and split counts against both the config rule and the manifest.
+/// Class balance of the labels against the manifest (split counts are in
+/// [`Manifest::problems`]).
 fn check_counts(manifest: &Manifest, class_counts: &[usize], problems: &mut Vec<String>) {
     let cfg = &manifest.config;
     let found: BTreeMap<String, usize> = cfg
@@ -148,21 +127,6 @@ fn check_counts(manifest: &Manifest, class_counts: &[usize], problems: &mut Vec<
         problems.push(format!(
             "class balance: labels count {found:?}, manifest says {:?}",
             manifest.class_counts
-        ));
-    }
-    let mut splits: BTreeMap<String, usize> = BTreeMap::new();
-    for i in 0..cfg.samples as u64 {
-        *splits
-            .entry(split_of(manifest.seed, i, &cfg.split).name().into())
-            .or_default() += 1;
-    }
-    splits.retain(|_, v| *v > 0);
-    let mut recorded = manifest.split.counts.clone();
-    recorded.retain(|_, v| *v > 0);
-    if splits != recorded || manifest.seed != cfg.seed {
-        problems.push(format!(
-            "split counts {recorded:?} do not follow the rule for seed {} ({splits:?})",
-            manifest.seed
         ));
     }
 }

@@ -9,6 +9,7 @@ use crate::check::check_dataset;
 use crate::config::DataConfig;
 use crate::generate::{generate, GenerateOptions};
 use crate::preview::write_preview;
+use crate::resources::{usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum DataCommand {
@@ -63,6 +64,22 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<DataConfig> {
     })
 }
 
+/// `--workers`, else the config's `workers`, capped at what this machine can use (with a note).
+fn resolve_workers(flag: Option<usize>, config: usize) -> anyhow::Result<usize> {
+    let (requested, source) = match flag {
+        Some(0) => bail!("--workers must be at least 1, got 0"),
+        Some(w) => (w, "--workers"),
+        None => (config, "the config's workers"),
+    };
+    let usable = usable_workers(requested);
+    if usable < requested {
+        eprintln!(
+            "note: {source} {requested} is more than this machine can use; using {usable} ({WORKERS_PER_CORE} per core, at most {MAX_WORKERS})"
+        );
+    }
+    Ok(usable)
+}
+
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Generate {
@@ -77,7 +94,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             cfg.seed = seed.unwrap_or(cfg.seed);
             cfg.samples = samples.unwrap_or(cfg.samples);
             cfg.validate()?;
-            let workers = workers.unwrap_or(cfg.workers);
+            let workers = resolve_workers(workers, cfg.workers)?;
             let report = generate(&cfg, &out, &GenerateOptions { workers, force })?;
             eprintln!(
                 "{}: {} samples in {} shards ({} resumed); generated {} in {:.1} s",
@@ -117,7 +134,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let mut cfg = load_config(config.as_deref())?;
             cfg.samples = samples.unwrap_or(cfg.samples);
             cfg.validate()?;
-            let workers = workers.unwrap_or(cfg.workers);
+            let workers = resolve_workers(workers, cfg.workers)?;
             let temp = tempfile::tempdir().context("creating a temp folder")?;
             let dir = out.unwrap_or_else(|| temp.path().join("bench"));
             // Timing a resume would measure nothing: insist on a fresh folder.

@@ -241,6 +241,21 @@ impl DataConfig {
                 ));
             }
         }
+        if crate::resources::sample_bytes(self).is_none() {
+            return Err((
+                "frames",
+                format!(
+                    "one video of {} frames × 3 × {} × {} bytes is more than 2^64 bytes",
+                    self.frames, self.height, self.width
+                ),
+            ));
+        }
+        if crate::resources::dataset_bytes(self).is_none() {
+            return Err((
+                "samples",
+                format!("{} samples are more than 2^64 bytes", self.samples),
+            ));
+        }
         if self.classes.is_empty() {
             return Err(("classes", "must list at least one class".into()));
         }

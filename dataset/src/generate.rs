@@ -11,13 +11,15 @@ use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
 use crate::progress::{with_progress, Progress};
+use crate::resources::{check_resources, usable_workers};
 use crate::sample::{generate_sample, SampleLabels};
 use crate::shard::{shard_file_name, write_shard, Shard, TEMP_PREFIX, TEMP_SUFFIX};
 use crate::trajectory::{Class, PARAM_FIELDS};
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
-    /// Rayon worker threads; does not change the output.
+    /// Rayon worker threads, capped at [`crate::resources::max_workers`]; does not change the
+    /// output.
     pub workers: usize,
     /// Replace a dataset made with a different config instead of refusing.
     pub force: bool,
@@ -36,6 +38,8 @@ pub struct GenerateReport {
 /// Generates (or resumes) the dataset described by `cfg` into `out`.
 pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<GenerateReport> {
     cfg.validate()?;
+    // Before the folder is made or anything allocated: refuse what cannot fit.
+    check_resources(cfg, out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     remove_temp_files(out)?;
     let manifest = prepare_folder(cfg, out, opts.force)?;
@@ -43,7 +47,7 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
     let resumed_shards = manifest.shards.len();
     let resumed: usize = manifest.shards.iter().map(|s| s.count).sum();
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.workers.max(1))
+        .num_threads(usable_workers(opts.workers))
         .build()
         .map_err(|e| Error::format(out, format!("cannot start worker threads: {e}")))?;
     let start = Instant::now();
@@ -114,12 +118,14 @@ fn run_pipeline(
 fn build_shard(cfg: &DataConfig, k: usize, spare: Option<Shard>, progress: &Progress) -> Shard {
     let first = k * cfg.checkpoint_interval;
     let n = cfg.checkpoint_interval.min(cfg.samples - first);
+    // A spare of another size (before the last, shorter shard) is freed before allocating.
+    let spare = spare.filter(|s| s.n == n);
     let mut shard = match spare {
-        Some(mut s) if s.n == n => {
+        Some(mut s) => {
             s.indices = (first as u64..(first + n) as u64).collect();
             s
         }
-        _ => Shard::zeroed(
+        None => Shard::zeroed(
             first as u64,
             n,
             cfg.frames,

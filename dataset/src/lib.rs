@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod preview;
 pub mod progress;
 pub mod render;
+pub mod resources;
 pub mod sample;
 pub mod shard;
 pub mod split;

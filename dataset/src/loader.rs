@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
-use crate::manifest::{Manifest, ShardEntry};
+use crate::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
 use crate::shard::{hash_file, read_shard, Shard};
 use crate::split::Split;
 
@@ -17,32 +17,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Opens a complete dataset: the manifest parses and every shard file exists with the
-    /// recorded size. Hashes are not checked (that reads every byte); see [`Dataset::verify`].
+    /// Opens a complete dataset whose manifest passes [`Manifest::problems`] (the same check
+    /// as `data check`'s, short of reading the shards): the error lists every problem. Hashes
+    /// are not checked (that reads every byte); see [`Dataset::verify`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Dataset> {
         let dir = dir.as_ref().to_path_buf();
         let manifest = Manifest::load(&dir)?;
-        if !manifest.complete {
+        let problems = manifest.problems(&dir);
+        if !problems.is_empty() {
             return Err(Error::format(
-                &dir,
+                dir.join(MANIFEST_FILE),
                 format!(
-                    "dataset is incomplete ({} of {} shards); re-run generate to finish it",
-                    manifest.shards.len(),
-                    manifest.config.shard_count()
+                    "the dataset does not match its manifest: {} (`trajhost data check` lists every problem)",
+                    problems.join("; ")
                 ),
             ));
-        }
-        for entry in &manifest.shards {
-            let path = dir.join(&entry.file);
-            let len = std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, e))?
-                .len();
-            if len != entry.bytes {
-                return Err(Error::format(
-                    &path,
-                    format!("size is {len} bytes, manifest says {}", entry.bytes),
-                ));
-            }
         }
         Ok(Dataset { dir, manifest })
     }

@@ -292,3 +292,79 @@ fn labels_are_normalised_so_mse_thresholds_mean_something() {
         "last-position MSE {last_mse}"
     );
 }
+
+/// Issue 11, item 12: `data check` and the loader (`Dataset::open`, what `train` uses) agree
+/// about every manifest edit: both refuse it, naming what is wrong.
+#[test]
+fn check_and_loader_refuse_the_same_manifest_edits() {
+    let cfg = DataConfig::tiny();
+    let original = tempfile::tempdir().unwrap();
+    gen(&cfg, original.path(), 2).unwrap();
+    type Edit = fn(&mut Manifest);
+    let edits: [(&str, Edit, &str); 12] = [
+        (
+            "a shard entry removed",
+            |m| drop(m.shards.remove(1)),
+            "shard",
+        ),
+        (
+            "the last shard entry removed",
+            |m| drop(m.shards.pop()),
+            "shard",
+        ),
+        (
+            "samples lowered with its last shard",
+            |m| {
+                m.shards.pop();
+                m.samples -= 16;
+                m.config.samples -= 16;
+            },
+            "samples",
+        ),
+        ("samples disagree", |m| m.samples -= 1, "samples"),
+        (
+            "class counts",
+            |m| *m.class_counts.get_mut("linear").unwrap() -= 1,
+            "class_counts",
+        ),
+        ("classes reordered", |m| m.classes.swap(0, 1), "classes"),
+        (
+            "split counts",
+            |m| *m.split.counts.get_mut("train").unwrap() += 1,
+            "split",
+        ),
+        ("a shard's bytes", |m| m.shards[2].bytes += 1, "bytes"),
+        ("a shard's count", |m| m.shards[1].count -= 1, "shard-00001"),
+        (
+            "a shard's first index",
+            |m| m.shards[3].first_index += 1,
+            "shard-00003",
+        ),
+        ("the seed", |m| m.seed += 1, "seed"),
+        (
+            "a shard's file",
+            |m| m.shards[0].file = "shard-00001.safetensors".into(),
+            "shard-00000",
+        ),
+    ];
+    for (what, edit, needle) in edits {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files(original.path()) {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let mut manifest = Manifest::load(dir.path()).unwrap();
+        edit(&mut manifest);
+        manifest.save(dir.path()).unwrap();
+        let report = check_dataset(dir.path()).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains(needle)),
+            "{what}: data check says {report}"
+        );
+        let err = match Dataset::open(dir.path()) {
+            Ok(_) => panic!("{what}: the loader opened it"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(needle), "{what}: the loader says {err}");
+        assert!(err.contains("manifest.json"), "{what}: {err}");
+    }
+}

@@ -344,7 +344,14 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
                 exe: &exe,
                 workdir: &workdir,
                 config: &config,
-                cpus_per_task: args.threads.or(sweep.threads).unwrap_or(4),
+                // What the sweep runner would give each run: the sweep's threads (else this
+                // machine's cores) split between the runs, one array task each.
+                cpus_per_task: crate::sweep::runner::thread_share(
+                    args.threads.or(sweep.threads),
+                    args.max_parallel.or(sweep.max_parallel),
+                    sweep.runs.len(),
+                )
+                .2,
                 extra: &args.sbatch,
             },
         );
@@ -359,7 +366,7 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             "wrote {} ({} array tasks); submit it with: sbatch {}",
             out.display(),
             sweep.runs.len(),
-            out.display()
+            slurm::quote(&out.display().to_string())
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -77,8 +77,19 @@ pub struct Report {
     pub classes: Vec<String>,
     pub checklist: Checklist,
     pub runs: Vec<RunReport>,
+    /// Run folders that could not be read (a damaged metrics file), left out of `runs`.
+    #[serde(default)]
+    pub unreadable: Vec<Unreadable>,
     /// The combined training-curves PNG, relative to the report's folder.
     pub curves_png: Option<String>,
+}
+
+/// A run folder left out of the report, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub name: String,
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,83 +98,101 @@ pub enum Format {
     Json,
 }
 
-/// Reads the runs' folders into a report (no curves yet).
+/// Reads the runs' folders into a report (no curves yet). A folder that cannot be read is
+/// listed in `unreadable` with the reason, and the others are reported.
 pub fn build_report(
     runs: &[PathBuf],
     checklist: &Checklist,
 ) -> Result<(Report, Vec<Vec<EpochRecord>>)> {
     let mut reports = Vec::new();
     let mut histories = Vec::new();
+    let mut unreadable = Vec::new();
     for dir in runs {
-        let validation = rundir::validation_metrics(dir)?;
-        let full = rundir::final_metrics(dir)?;
-        let history = read_metrics(dir)?;
-        let latest = full.as_ref().or(validation.as_ref());
-        let criterion =
-            |name: String, value: Option<f64>, ok: fn(f64, f64) -> bool, bound: f64| Criterion {
-                name,
-                measured: value,
-                passed: value.map(|v| ok(v, bound)),
-            };
-        let above = |v: f64, b: f64| v > b;
-        let below = |v: f64, b: f64| v < b;
-        let c = checklist;
-        let checks = vec![
-            criterion(
-                format!(
-                    "validation accuracy > {}",
-                    percent(c.validation_min_accuracy)
-                ),
-                validation.as_ref().map(|m| m.test.accuracy),
-                above,
-                c.validation_min_accuracy,
-            ),
-            criterion(
-                format!("validation MSE < {}", c.validation_max_mse),
-                validation.as_ref().map(|m| m.test.mse),
-                below,
-                c.validation_max_mse,
-            ),
-            criterion(
-                format!("final accuracy > {}", percent(c.final_min_accuracy)),
-                full.as_ref().map(|m| m.test.accuracy),
-                above,
-                c.final_min_accuracy,
-            ),
-            criterion(
-                format!("final MSE < {}", c.final_max_mse),
-                full.as_ref().map(|m| m.test.mse),
-                below,
-                c.final_max_mse,
-            ),
-        ];
-        // training / interrupted / finished / failed, as the monitor sees it.
-        let status = crate::monitor::read_status(
-            dir,
-            crate::train::outputs::unix_now(),
-            std::time::Duration::from_secs(120),
-        )
-        .status;
-        reports.push(RunReport {
-            name: run_name(dir),
-            plugin: latest.map(|m| m.plugin.clone()),
-            status: (status != "waiting").then_some(status),
-            summary: latest.map(summary),
-            checklist: checks,
-            gate: rundir::read_json(&dir.join(rundir::GATE))?,
-            epochs_recorded: history.len(),
-        });
-        histories.push(history);
+        match read_run(dir, checklist) {
+            Ok((report, history)) => {
+                reports.push(report);
+                histories.push(history);
+            }
+            Err(e) => unreadable.push(Unreadable {
+                name: run_name(dir),
+                path: dir.clone(),
+                reason: format!("{e:#}"),
+            }),
+        }
     }
     Ok((
         Report {
             classes: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
             checklist: checklist.clone(),
             runs: reports,
+            unreadable,
             curves_png: None,
         },
         histories,
     ))
+}
+
+/// One run folder's row, checklist and history.
+fn read_run(dir: &Path, checklist: &Checklist) -> Result<(RunReport, Vec<EpochRecord>)> {
+    let validation = rundir::validation_metrics(dir)?;
+    let full = rundir::final_metrics(dir)?;
+    let history = read_metrics(dir)?;
+    let latest = full.as_ref().or(validation.as_ref());
+    let criterion =
+        |name: String, value: Option<f64>, ok: fn(f64, f64) -> bool, bound: f64| Criterion {
+            name,
+            measured: value,
+            passed: value.map(|v| ok(v, bound)),
+        };
+    let above = |v: f64, b: f64| v > b;
+    let below = |v: f64, b: f64| v < b;
+    let c = checklist;
+    let checks = vec![
+        criterion(
+            format!(
+                "validation accuracy > {}",
+                percent(c.validation_min_accuracy)
+            ),
+            validation.as_ref().map(|m| m.test.accuracy),
+            above,
+            c.validation_min_accuracy,
+        ),
+        criterion(
+            format!("validation MSE < {}", c.validation_max_mse),
+            validation.as_ref().map(|m| m.test.mse),
+            below,
+            c.validation_max_mse,
+        ),
+        criterion(
+            format!("final accuracy > {}", percent(c.final_min_accuracy)),
+            full.as_ref().map(|m| m.test.accuracy),
+            above,
+            c.final_min_accuracy,
+        ),
+        criterion(
+            format!("final MSE < {}", c.final_max_mse),
+            full.as_ref().map(|m| m.test.mse),
+            below,
+            c.final_max_mse,
+        ),
+    ];
+    // training / interrupted / finished / failed, as the monitor sees it.
+    let status = crate::monitor::read_status(
+        dir,
+        crate::train::outputs::unix_now(),
+        std::time::Duration::from_secs(120),
+    )
+    .status;
+    let report = RunReport {
+        name: run_name(dir),
+        plugin: latest.map(|m| m.plugin.clone()),
+        status: (status != "waiting").then_some(status),
+        summary: latest.map(summary),
+        checklist: checks,
+        gate: rundir::read_json(&dir.join(rundir::GATE))?,
+        epochs_recorded: history.len(),
+    };
+    Ok((report, history))
 }
 
 fn summary(m: &FinalMetrics) -> RunSummary {
@@ -237,6 +266,21 @@ pub fn run(paths: &[PathBuf], out: Option<&Path>, format: Format) -> Result<()> 
         );
     }
     let (mut report, histories) = build_report(&runs, &Checklist::default())?;
+    if !report.unreadable.is_empty() {
+        let reasons: Vec<String> = report
+            .unreadable
+            .iter()
+            .map(|u| format!("{}: {}", u.path.display(), u.reason))
+            .collect();
+        if report.runs.is_empty() {
+            bail!("no run folder could be read: {}", reasons.join("; "));
+        }
+        eprintln!(
+            "warning: {} run folder(s) could not be read and are listed at the end of the report: {}",
+            reasons.len(),
+            reasons.join("; ")
+        );
+    }
     // A device or FIFO (`--out /dev/null`) gets the report in place and nothing beside it.
     let beside_out = match out {
         Some(out) => matches!(crate::atomic::target(out)?, crate::atomic::Target::File(_)),
@@ -480,6 +524,13 @@ pub fn render_markdown(report: &Report) -> String {
             for r in &g.reasons {
                 let _ = writeln!(md, "- {r}");
             }
+        }
+    }
+    if !report.unreadable.is_empty() {
+        md += "\n## Unreadable run folders\n\n";
+        md += "Left out of the tables above:\n\n";
+        for u in &report.unreadable {
+            let _ = writeln!(md, "- {} (`{}`): {}", u.name, u.path.display(), u.reason);
         }
     }
     md

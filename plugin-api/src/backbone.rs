@@ -1,9 +1,11 @@
 //! What a plugin author writes: a [`Backbone`] and one [`crate::export_backbone!`] line.
 //!
 //! The adapter here turns it into the ABI's `Extractor` and guarantees that no panic crosses
-//! the boundary (a panic in an `extern "C"` function aborts the whole host): every call runs
-//! under `catch_unwind`, so a plain tch call that panics on a libtorch error comes back to the
-//! host as an error message instead.
+//! the boundary (a panic in an `extern "C"` function aborts the whole host): every call of
+//! plugin code runs under `catch_unwind`, so a plain tch call that panics on a libtorch error
+//! comes back to the host as an error message instead. `feature_dim`, `parameters` and
+//! `buffers` cannot return an error through the ABI, so the backbone's answers to them are
+//! read once, under the guard, when it is built: a panic there is a build error.
 
 use crate::abi::{Extractor, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
 use crate::tensor::TensorHandle;
@@ -116,40 +118,58 @@ pub fn build_extractor<B: Backbone>(
 ) -> RResult<ExtractorBox, RString> {
     guard(|| {
         let backbone = build(config, device.into())?;
-        Ok(Extractor_TO::from_value(Adapter(backbone), TD_Opaque))
+        let feature_dim = backbone.feature_dim();
+        let (parameters, buffers) = variables(backbone.var_store());
+        let adapter = Adapter {
+            backbone,
+            feature_dim,
+            parameters,
+            buffers,
+        };
+        Ok(Extractor_TO::from_value(adapter, TD_Opaque))
     })
 }
 
-struct Adapter<B>(B);
+/// Named tensors, sorted by name.
+type Named = Vec<(String, Tensor)>;
 
-impl<B: Backbone> Adapter<B> {
-    /// Shares the variables whose `requires_grad` equals `trainable`, sorted by name.
-    fn named(&self, trainable: bool) -> RVec<NamedTensor> {
-        let mut vars: Vec<(String, Tensor)> = self
-            .0
-            .var_store()
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad() == trainable)
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        vars.into_iter()
-            .map(|(name, t)| NamedTensor {
-                name: name.into(),
-                tensor: TensorHandle::new(t),
-            })
-            .collect()
-    }
+/// The store's (parameters, buffers): variables that require grad and those that do not, each
+/// sorted by name.
+fn variables(store: &VarStore) -> (Named, Named) {
+    let mut vars = store.variables().into_iter().collect::<Vec<_>>();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars.into_iter().partition(|(_, t)| t.requires_grad())
+}
+
+/// A built backbone with what the infallible calls answer, read under the guard at build.
+/// The tensors are references to the store's own (a `VarStore` never swaps a variable's tensor,
+/// loading and optimiser steps write into it), so handing out more references to them is what
+/// asking the store again would give.
+struct Adapter<B> {
+    backbone: B,
+    feature_dim: i64,
+    parameters: Named,
+    buffers: Named,
+}
+
+/// Shares each tensor of `vars` (same storage and autograd leaf).
+fn named(vars: &[(String, Tensor)]) -> RVec<NamedTensor> {
+    vars.iter()
+        .map(|(name, t)| NamedTensor {
+            name: name.as_str().into(),
+            tensor: TensorHandle::share(t),
+        })
+        .collect()
 }
 
 impl<B: Backbone> Extractor for Adapter<B> {
     fn feature_dim(&self) -> i64 {
-        self.0.feature_dim()
+        self.feature_dim
     }
 
     fn forward(&mut self, video: TensorHandle, train: bool) -> RResult<TensorHandle, RString> {
-        let video = video.into_tensor();
         guard(|| {
+            let video = video.into_tensor();
             if video.dim() != 5 {
                 return Err(format!(
                     "expected a video of shape (B, T, C, H, W), got {:?}",
@@ -157,16 +177,16 @@ impl<B: Backbone> Extractor for Adapter<B> {
                 )
                 .into());
             }
-            Ok(TensorHandle::new(self.0.forward(&video, train)?))
+            Ok(TensorHandle::new(self.backbone.forward(&video, train)?))
         })
     }
 
     fn parameters(&self) -> RVec<NamedTensor> {
-        self.named(true)
+        named(&self.parameters)
     }
 
     fn buffers(&self) -> RVec<NamedTensor> {
-        self.named(false)
+        named(&self.buffers)
     }
 }
 
@@ -232,6 +252,7 @@ mod tests {
         vs: VarStore,
         proj: nn::Linear,
         panic: bool,
+        panic_store: bool,
     }
 
     impl Backbone for Probe {
@@ -246,6 +267,9 @@ mod tests {
             Ok(nn::Module::forward(&self.proj, &colour))
         }
         fn var_store(&self) -> &VarStore {
+            if self.panic_store {
+                panic!("no store");
+            }
             &self.vs
         }
     }
@@ -261,6 +285,7 @@ mod tests {
             vs,
             proj,
             panic: config == "panic",
+            panic_store: config == "panic-store",
         })
     }
 
@@ -339,6 +364,15 @@ mod tests {
             .into_string();
         assert!(
             err.contains("(B, T, C, H, W)") && err.contains("[1, 3, 4, 4]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_panic_behind_the_infallible_calls_is_a_build_error() {
+        let err = build("panic-store").err().unwrap();
+        assert!(
+            err.starts_with("panicked at ") && err.ends_with("no store"),
             "{err}"
         );
     }

@@ -28,6 +28,7 @@ impl Plugin {
         if !path.is_file() {
             bail!("plugin file not found: {shown}");
         }
+        super::elf::check_shared_library(path)?;
         let stamp = read_stamp(path)?;
         check_compatible(&stamp, path)?;
         let module = lib_header_from_path(path)

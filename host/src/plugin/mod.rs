@@ -1,6 +1,7 @@
 //! Backbone plugins as the host sees them: finding, loading and calling them.
 
 mod backbone;
+mod elf;
 mod loader;
 mod resolve;
 

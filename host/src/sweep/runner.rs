@@ -162,6 +162,19 @@ fn available_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// How a sweep shares its cores: `threads` (`--threads`, else the config's, else this
+/// machine's cores) split evenly between the runs under way, at most `max_parallel` of
+/// `runs`. Returns (total threads, runs at a time, threads per run).
+pub fn thread_share(
+    threads: Option<usize>,
+    max_parallel: Option<usize>,
+    runs: usize,
+) -> (usize, usize, usize) {
+    let total = threads.unwrap_or_else(available_cores).max(1);
+    let parallel = max_parallel.unwrap_or(usize::MAX).min(runs).max(1);
+    (total, parallel, (total / parallel).max(1))
+}
+
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
     let config_path = options.phase.config_path(sweep);
     let train_config = TrainConfig::load(config_path)?;
@@ -192,18 +205,11 @@ pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepRep
             queue.push_back(spec);
         }
     }
-    let total_threads = options
-        .threads
-        .or(sweep.threads)
-        .unwrap_or_else(available_cores)
-        .max(1);
-    let parallel = options
-        .max_parallel
-        .or(sweep.max_parallel)
-        .unwrap_or(usize::MAX)
-        .min(queue.len())
-        .max(1);
-    let threads = (total_threads / parallel).max(1);
+    let (total_threads, parallel, threads) = thread_share(
+        options.threads.or(sweep.threads),
+        options.max_parallel.or(sweep.max_parallel),
+        queue.len(),
+    );
     let mut report = SweepReport {
         phase: options.phase,
         config: options.config_path.clone(),

@@ -14,12 +14,14 @@ pub struct SlurmOptions<'a> {
     pub workdir: &'a Path,
     /// The sweep config, as the nodes see it.
     pub config: &'a Path,
+    /// The threads one run gets (`runner::thread_share` over the array's runs).
     pub cpus_per_task: usize,
     /// Extra `#SBATCH` options, e.g. `--partition=gpu` or `--gres=gpu:1`.
     pub extra: &'a [String],
 }
 
-fn quote(text: &str) -> String {
+/// `text` as one shell word (single-quoted unless it is plain).
+pub fn quote(text: &str) -> String {
     if !text.is_empty()
         && text
             .chars()
@@ -60,8 +62,10 @@ pub fn script(sweep: &SweepConfig, o: &SlurmOptions) -> String {
         "#SBATCH --output={}\n",
         quote(&logs.join("%x-%A_%a.out").display().to_string())
     );
-    // Slurm sends SIGTERM at the time limit; trajhost checkpoints on it.
-    s += "#SBATCH --signal=TERM@120\n";
+    // SIGTERM two minutes before the time limit, to the batch shell (`B:`), which `exec` below
+    // makes trajhost; it checkpoints on it. Without `B:` Slurm signals only job steps, and
+    // this script starts none.
+    s += "#SBATCH --signal=B:TERM@120\n";
     for extra in o.extra {
         s += &format!("#SBATCH {extra}\n");
     }

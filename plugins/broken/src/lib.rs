@@ -3,8 +3,10 @@
 //!
 //! * config `(fault: WrongShape)`: returns `(B, D)` instead of `(B, T, D)`;
 //!   `Panic`: a tch call panics inside `forward`; `DeadParameter`: one parameter never
-//!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on; `None` (default):
-//!   behaves.
+//!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on;
+//!   `PanicInFeatureDim` / `PanicInVarStore`: `feature_dim` / `var_store` panic (the calls
+//!   behind the ABI's `feature_dim`, `parameters` and `buffers`); `HangAfter(n)`: from the
+//!   n-th forward call on, says so on stderr and never returns; `None` (default): behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
 use serde::Deserialize;
@@ -24,6 +26,11 @@ enum Fault {
     DeadParameter,
     /// NaN features from the n-th forward call on (counting from 0).
     NanAfter(u64),
+    PanicInFeatureDim,
+    PanicInVarStore,
+    /// From the n-th forward call on (counting from 0), says so on stderr and never returns:
+    /// tests kill the process at a known point.
+    HangAfter(u64),
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,10 +83,21 @@ impl Broken {
 
 impl Backbone for Broken {
     fn feature_dim(&self) -> i64 {
+        if self.config.fault == Fault::PanicInFeatureDim {
+            panic!("broken: feature_dim panics on purpose");
+        }
         self.config.feature_dim
     }
 
     fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+        if let Fault::HangAfter(n) = self.config.fault {
+            if self.calls >= n {
+                eprintln!("broken: forward call {} hangs", self.calls + 1);
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            }
+        }
         // Per-frame mean colour (B, T, 3) → (B, T, D).
         let colour = video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?;
         let features = self.proj.forward(&colour);
@@ -90,11 +108,17 @@ impl Backbone for Broken {
             Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
             Fault::DeadParameter => features + &self.unused * 0.0,
             Fault::NanAfter(n) if self.calls > n => features * f64::NAN,
-            Fault::NanAfter(_) => features,
+            Fault::NanAfter(_)
+            | Fault::PanicInFeatureDim
+            | Fault::PanicInVarStore
+            | Fault::HangAfter(_) => features,
         })
     }
 
     fn var_store(&self) -> &nn::VarStore {
+        if self.config.fault == Fault::PanicInVarStore {
+            panic!("broken: var_store panics on purpose");
+        }
         &self.vs
     }
 }
