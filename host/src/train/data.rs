@@ -62,12 +62,12 @@ impl SplitData {
     }
 }
 
-/// Every channel's mean and standard deviation over the pixels of the default dataset's videos
-/// (`configs/data.ron`, values in [0, 1]). Backbones see `(pixel / 255 - mean) / std`: about zero
-/// mean and unit variance per channel, the usual input normalisation. Fixed rather than measured
-/// per dataset, so a trained model reads any dataset's videos the same way. With raw [0, 1]
-/// input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % accuracy on held-out
-/// demo videos); standardised it reached 92 % (docs/training.md).
+/// The centre and spread that the host takes out of every channel's pixel values (in [0, 1])
+/// before a backbone sees them: `(pixel / 255 - mean) / std`, so [0, 1] becomes [-2, 2]. Fixed
+/// rather than measured per dataset, so a trained model reads any dataset's videos the same way.
+/// With raw [0, 1] input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % on
+/// held-out demo videos); standardised it reached 92 %. The dataset's own per-channel statistics
+/// (std 0.08-0.14) did worse, 63 % (docs/training.md).
 pub const PIXEL_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
 pub const PIXEL_STD: [f64; 3] = [0.25, 0.25, 0.25];
 

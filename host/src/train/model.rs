@@ -1,5 +1,5 @@
-//! The unified model: a backbone plugin's per-frame features `(B, T, D)` feed three heads that
-//! every backbone shares:
+//! The unified model: a backbone plugin's per-frame features `(B, T, D)` feed heads that every
+//! backbone shares (docs/training.md has the measurements behind each):
 //!
 //! * a **tracker**, `Linear(D, 3)` on every frame: where the ball is in frame `t` (supervised by
 //!   the true positions of the T input frames, 32× more signal than one future point, so every
@@ -94,6 +94,7 @@ impl UnifiedModel {
             .add_fn(|x| x.relu());
         let classifier = linear("classifier", d + TRAJECTORY_HIDDEN, NUM_CLASSES);
         let predictor = linear("predictor", TRAJECTORY_HIDDEN, 3);
+        // As the backbones: tch's default weights are 2.45× PyTorch's and learned slower.
         trajhost_plugin_api::layers::pytorch_default_init(&heads);
         UnifiedModel {
             backbone,
@@ -107,7 +108,7 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float in [0, 1].
+    /// `video`: `(B, T, 3, H, W)` float, standardised (`data::standardise`).
     pub fn forward(&mut self, video: &Tensor, train: bool) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);
         if t != self.frames {
