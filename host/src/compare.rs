@@ -383,8 +383,10 @@ pub fn render_markdown(report: &Report) -> String {
         md,
         "{} runs. Accuracy and MSE are on the test split after each run's latest finished phase \
          (`full` when it ran, else `validation`); MSE is the prediction error of the ball's \
-         future 3-D position. Baselines: predicting the training set's mean position, and \
-         extrapolating at constant velocity.\n",
+         future 3-D position. Baselines: predicting the training set's mean position, \
+         extrapolating the true last two positions at constant velocity, and the curve-fit \
+         limit (the true class's curve fitted to the true input positions: about as low as \
+         a model can get).\n",
         report.runs.len()
     );
     md += "| run | plugin | phase | epochs | accuracy |";
