@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{plugin, text, tiny_dataset, tiny_train_config, trajhost, workspace};
+use common::{never_improving, plugin, text, tiny_dataset, tiny_train_config, trajhost, workspace};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -405,11 +405,7 @@ fn a_finished_run_resumed_says_so_and_changes_nothing() {
     // Early stopping: nothing improves by 1e9, so epoch 2 is the last.
     let mut early = two_epochs();
     early.epochs = 6;
-    early.early_stopping = Some(train::config::EarlyStoppingConfig {
-        metric: "val_loss".into(),
-        patience: 1,
-        min_delta: 1e9,
-    });
+    early.early_stopping = never_improving(1);
     // A time budget that runs out in the first epoch.
     let mut budget = two_epochs();
     budget.epochs = 6;

@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    plugin, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost, workspace,
+    never_improving, plugin, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost,
+    workspace,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -425,11 +426,7 @@ fn early_stopping_holds_across_a_resume() {
     config.epochs = 10;
     // Nothing improves by 1e9: the best is epoch 1, and two epochs without improvement stop
     // the run after epoch 3, however it was interrupted on the way.
-    config.early_stopping = Some(train::config::EarlyStoppingConfig {
-        metric: "val_loss".into(),
-        patience: 2,
-        min_delta: 1e9,
-    });
+    config.early_stopping = never_improving(2);
     let straight = tempfile::tempdir().unwrap();
     train::train(options(straight.path(), config.clone())).unwrap();
     let expected = validation_metrics(straight.path());
@@ -541,11 +538,7 @@ fn early_stopping_ends_the_run_and_says_so() {
     let mut config = tiny_config();
     config.epochs = 5;
     // Nothing improves by 1e9, so the epoch after the first best is one too many.
-    config.early_stopping = Some(train::config::EarlyStoppingConfig {
-        metric: "val_loss".into(),
-        patience: 1,
-        min_delta: 1e9,
-    });
+    config.early_stopping = never_improving(1);
     train::train(options(run.path(), config)).unwrap();
     let final_metrics = validation_metrics(run.path());
     assert_eq!(final_metrics.epochs_trained, 2);
