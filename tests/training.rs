@@ -192,9 +192,35 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
     })
     .err()
     .unwrap();
+    let message = format!("{err:#}");
     assert!(
-        format!("{err:#}").contains("does not fit this model's architecture"),
-        "{err:#}"
+        message.contains("does not fit this model's architecture")
+            && message.contains("backbone config"),
+        "{message}"
+    );
+
+    // Clips of another length: the trajectory head's input differs, and the message says why.
+    let longer = tempfile::tempdir().unwrap();
+    let twelve_frames = trajhost_dataset::DataConfig {
+        frames: 12,
+        ..trajhost_dataset::DataConfig::tiny()
+    };
+    let generate = trajhost_dataset::GenerateOptions {
+        workers: 2,
+        force: false,
+    };
+    trajhost_dataset::generate(&twelve_frames, longer.path(), &generate).unwrap();
+    let err = train::train(TrainOptions {
+        data: longer.path().to_path_buf(),
+        resume: Some(Resume::Path(saved.clone())),
+        ..options(other.path(), config.clone())
+    })
+    .err()
+    .unwrap();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("heads.trajectory_in") && message.contains("`frames`"),
+        "{message}"
     );
 
     let mut broken = config;

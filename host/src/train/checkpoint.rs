@@ -250,19 +250,30 @@ pub fn check_fits(
     if meta.model_tensors != model {
         let saved: HashMap<&String, &Vec<i64>> =
             meta.model_tensors.iter().map(|(n, s)| (n, s)).collect();
-        let difference = model
+        let (name, difference) = model
             .iter()
             .find_map(|(n, s)| match saved.get(n) {
-                None => Some(format!(
-                    "the model has '{n}' {s:?}, the checkpoint does not"
+                None => Some((
+                    n.as_str(),
+                    format!("the model has '{n}' {s:?}, the checkpoint does not"),
                 )),
-                Some(saved) if *saved != s => Some(format!(
-                    "'{n}' is {s:?} in the model, {saved:?} in the checkpoint"
+                Some(saved) if *saved != s => Some((
+                    n.as_str(),
+                    format!("'{n}' is {s:?} in the model, {saved:?} in the checkpoint"),
                 )),
                 _ => None,
             })
-            .unwrap_or_else(|| "the checkpoint has tensors the model does not".into());
-        return Err(anyhow!("checkpoint {shown} does not fit this model's architecture: {difference} (was the backbone config changed?)"));
+            .unwrap_or(("", "the checkpoint has tensors the model does not".into()));
+        let hint = if name.starts_with("heads.trajectory_in") {
+            "the heads read clips of a fixed length: does the dataset have other `frames` than the checkpoint's?"
+        } else if name.starts_with("heads.") {
+            "was the checkpoint made by a trajhost with other heads?"
+        } else {
+            "was the backbone config changed?"
+        };
+        return Err(anyhow!(
+            "checkpoint {shown} does not fit this model's architecture: {difference} ({hint})"
+        ));
     }
     Ok(())
 }
