@@ -1,9 +1,10 @@
 """The PyTorch eager equivalent of `trajhost train`'s step and `evaluate`'s batch.
 
 Data: the same safetensors shards trajhost generated, read with the `safetensors` package,
-held in memory as one uint8 tensor; a batch is indexed out and converted to float / 255 (what a
-PyTorch user writes; no DataLoader workers, which would need more cores than the bench has).
-Training: forward, cross-entropy + MSE, zero_grad, backward, clip_grad_norm_(1.0), the same
+held in memory as one uint8 tensor; a batch is indexed out, converted to float and standardised
+as the host does, (pixel / 255 - 0.5) / 0.25 (what a PyTorch user writes; no DataLoader workers,
+which would need more cores than the bench has).
+Training: forward, cross-entropy + the two MSE terms (future, per-frame track), zero_grad, backward, clip_grad_norm_(1.0), the same
 warm-up + cosine schedule, torch.optim.AdamW (weight decay 0.01 on tensors of rank > 1 only,
 as the host's AdamW), and the same per-step metric bookkeeping (loss, accuracy, squared error).
 """
@@ -112,7 +113,9 @@ class StepClock:
 
 
 def batch_of(videos, labels, targets, tracks, index):
-    return videos[index].float().div_(255.0), labels[index], targets[index], tracks[index]
+    # (pixel / 255 - 0.5) / 0.25, the host's `data::standardise`.
+    x = videos[index].float().sub_(127.5).div_(63.75)
+    return x, labels[index], targets[index], tracks[index]
 
 
 def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42):
