@@ -16,6 +16,7 @@
 //! that sees only pixels can approach it but hardly beat it.
 
 use super::data::SplitData;
+use trajhost_dataset::trajectory::Class;
 
 /// ω grid in radians per frame: up to a quarter turn per frame, past any class's speed.
 const OMEGA_MIN: f64 = 0.005;
@@ -42,7 +43,8 @@ pub fn limit(split: &SplitData, predict_future: usize) -> Limit {
         let positions: Vec<[f64; 3]> = (0..frames)
             .map(|t| std::array::from_fn(|a| f64::from(track[(i * frames + t) * 3 + a])))
             .collect();
-        let predicted = extrapolate(label as usize, &positions, predict_future);
+        let class = Class::from_index(label as u8).expect("labels are class indices");
+        let predicted = extrapolate(class, &positions, predict_future);
         let error: f64 = (0..3)
             .map(|a| (predicted[a] - f64::from(target[i * 3 + a])).powi(2))
             .sum::<f64>()
@@ -58,14 +60,14 @@ pub fn limit(split: &SplitData, predict_future: usize) -> Limit {
 }
 
 /// The class's best-fitting curve through `positions` (one per frame), `ahead` frames after the
-/// last one. Class indices as in the dataset: linear, circular, helical, parabolic.
-pub fn extrapolate(class: usize, positions: &[[f64; 3]], ahead: usize) -> [f64; 3] {
+/// last one.
+pub fn extrapolate(class: Class, positions: &[[f64; 3]], ahead: usize) -> [f64; 3] {
     let at = (positions.len() - 1 + ahead) as f64;
     match class {
-        0 => fit(positions, at, &|t| vec![1.0, t]).1,
-        3 => fit(positions, at, &|t| vec![1.0, t, t * t]).1,
-        1 | 2 => {
-            let drift = class == 2;
+        Class::Linear => fit(positions, at, &|t| vec![1.0, t]).1,
+        Class::Parabolic => fit(positions, at, &|t| vec![1.0, t, t * t]).1,
+        Class::Circular | Class::Helical => {
+            let drift = class == Class::Helical;
             let basis = |omega: f64| {
                 move |t: f64| {
                     let mut row = vec![1.0, (omega * t).cos(), (omega * t).sin()];
@@ -101,7 +103,6 @@ pub fn extrapolate(class: usize, positions: &[[f64; 3]], ahead: usize) -> [f64; 
             }
             fit(positions, at, &basis((lo + hi) / 2.0)).1
         }
-        _ => positions[positions.len() - 1],
     }
 }
 
@@ -202,17 +203,13 @@ mod tests {
             ]
         };
         for (class, f) in [
-            (0, &line as &dyn Fn(f64) -> [f64; 3]),
-            (3, &parabola),
-            (1, &circle),
-            (2, &helix),
+            (Class::Linear, &line as &dyn Fn(f64) -> [f64; 3]),
+            (Class::Parabolic, &parabola),
+            (Class::Circular, &circle),
+            (Class::Helical, &helix),
         ] {
             let got = extrapolate(class, &curve(f, 32), 5);
-            assert!(
-                close(got, f(36.0)),
-                "class {class}: {got:?} vs {:?}",
-                f(36.0)
-            );
+            assert!(close(got, f(36.0)), "{class:?}: {got:?} vs {:?}", f(36.0));
         }
     }
 
@@ -221,8 +218,8 @@ mod tests {
         let circle = |t: f64| [0.7 * (0.12 * t).cos(), 0.0, 0.7 * (0.12 * t).sin()];
         let truth = circle(36.0);
         let error = |p: [f64; 3]| (0..3).map(|a| (p[a] - truth[a]).powi(2)).sum::<f64>();
-        let as_line = extrapolate(0, &curve(circle, 32), 5);
-        let as_circle = extrapolate(1, &curve(circle, 32), 5);
+        let as_line = extrapolate(Class::Linear, &curve(circle, 32), 5);
+        let as_circle = extrapolate(Class::Circular, &curve(circle, 32), 5);
         assert!(error(as_circle) < 1e-8 && error(as_line) > 1e-2);
     }
 }
