@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{never_improving, plugin, text, tiny_dataset, tiny_train_config, trajhost, workspace};
+use common::{
+    never_improving, plugin, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
@@ -32,34 +34,8 @@ fn write_config(dir: &Path, name: &str, config: &TrainConfig) -> PathBuf {
     path
 }
 
-/// `train` of the template plugin on the tiny dataset with `config` into `out`, then `extra`.
-fn train_args(config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "train",
-        "--plugin",
-        "template",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--data",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(tiny_dataset().display().to_string());
-    args.extend([
-        "--config".into(),
-        config.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
-}
-
 fn train_cli(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let args = train_args(config, out, extra);
+    let args = train_args("template", config, out, extra);
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     trajhost_022(&args)
 }
@@ -736,7 +712,7 @@ fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
     let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
     assert_clean_failure(&output, &["shard 1 is shard-00002.safetensors"]);
     let config = write_config(dir.path(), "two.ron", &two_epochs());
-    let mut args = train_args(&config, &dir.path().join("run"), &[]);
+    let mut args = train_args("template", &config, &dir.path().join("run"), &[]);
     let at = args.iter().position(|a| a == "--data").unwrap() + 1;
     args[at] = data.display().to_string();
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();

@@ -7,25 +7,18 @@
 
 mod common;
 
-use common::{plugin, workspace};
+use common::{generated, plugin, workspace};
 use tch::Device;
 use trajhost::train::{self, TrainConfig, TrainOptions, TrainOutcome};
 
 #[test]
 fn a_real_backbone_learns_to_classify_and_predict_in_a_few_hundred_steps() {
     tch::set_num_threads(2);
-    let data = tempfile::tempdir().unwrap();
-    let data_config = trajhost_dataset::DataConfig {
+    let data = generated(&trajhost_dataset::DataConfig {
         samples: LEARNING_SAMPLES,
         checkpoint_interval: LEARNING_SAMPLES,
-        workers: 2,
         ..trajhost_dataset::DataConfig::default_config()
-    };
-    let options = trajhost_dataset::GenerateOptions {
-        workers: 2,
-        force: false,
-    };
-    trajhost_dataset::generate(&data_config, data.path(), &options).unwrap();
+    });
 
     let text = std::fs::read_to_string(workspace().join("configs/demo.ron")).unwrap();
     let mut config = TrainConfig::parse(&text, "demo.ron").unwrap();

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    never_improving, plugin, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost,
-    workspace,
+    generated, never_improving, plugin, snapshot_settings, text, tiny_dataset, tiny_train_config,
+    train_args, trajhost, workspace,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -200,16 +200,10 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
     );
 
     // Clips of another length: the trajectory head's input differs, and the message says why.
-    let longer = tempfile::tempdir().unwrap();
-    let twelve_frames = trajhost_dataset::DataConfig {
+    let longer = generated(&trajhost_dataset::DataConfig {
         frames: 12,
         ..trajhost_dataset::DataConfig::tiny()
-    };
-    let generate = trajhost_dataset::GenerateOptions {
-        workers: 2,
-        force: false,
-    };
-    trajhost_dataset::generate(&twelve_frames, longer.path(), &generate).unwrap();
+    });
     let err = train::train(TrainOptions {
         data: longer.path().to_path_buf(),
         resume: Some(Resume::Path(saved.clone())),
@@ -255,32 +249,6 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     assert!(message.contains("loss became NaN at step 9"), "{message}");
     assert!(message.contains("epoch-0001.json"), "{message}");
     assert!(checkpoint::load(&run.path().join("checkpoints/epoch-0001.json")).is_ok());
-}
-
-/// `trajhost train` of `plugin` on the tiny dataset, one thread, with `config` into `out`.
-fn train_args(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "train",
-        "--plugin",
-        plugin,
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--data".into(),
-        tiny_dataset().display().to_string(),
-        "--config".into(),
-        config.display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
 }
 
 fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn workspace() -> PathBuf {
@@ -48,20 +48,49 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
+/// A dataset generated from `config` into a new temp folder (two workers).
+pub fn generated(config: &trajhost_dataset::DataConfig) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let options = trajhost_dataset::GenerateOptions {
+        workers: 2,
+        force: false,
+    };
+    trajhost_dataset::generate(config, dir.path(), &options).unwrap();
+    dir
+}
+
 /// One tiny dataset per test binary: 64 videos of 8 frames at 32×32.
 pub fn tiny_dataset() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = trajhost_dataset::GenerateOptions {
-            workers: 2,
-            force: false,
-        };
-        trajhost_dataset::generate(&trajhost_dataset::DataConfig::tiny(), dir.path(), &options)
-            .unwrap();
-        dir
-    })
-    .path()
+    DIR.get_or_init(|| generated(&trajhost_dataset::DataConfig::tiny()))
+        .path()
+}
+
+/// `trajhost train` arguments: `plugin` on the tiny dataset, CPU, one thread, `config` into
+/// `out`, then `extra`.
+pub fn train_args(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "train",
+        "--plugin",
+        plugin,
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--data".into(),
+        tiny_dataset().display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// A shipped training config (`configs/<name>`) cut down for the tiny dataset: `epochs`,

@@ -152,16 +152,16 @@ fn periodic_jsons(run_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// What `--resume auto` finds in a run folder.
-pub struct Scan {
+struct Scan {
     /// The newest valid checkpoint (by training progress).
-    pub newest: Option<PathBuf>,
+    newest: Option<PathBuf>,
     /// Checkpoints that cannot be resumed from, each with why.
-    pub unreadable: Vec<(PathBuf, String)>,
+    unreadable: Vec<(PathBuf, String)>,
 }
 
 /// Reads every periodic checkpoint of `run_dir` far enough to know it can be resumed: the
 /// JSON parses, the tensors file has the recorded size and its safetensors header parses.
-pub fn scan(run_dir: &Path) -> Scan {
+fn scan(run_dir: &Path) -> Scan {
     let mut valid = Vec::new();
     let mut unreadable = Vec::new();
     for json in periodic_jsons(run_dir) {
@@ -181,6 +181,38 @@ pub fn scan(run_dir: &Path) -> Scan {
             .map(|(_, p)| p),
         unreadable,
     }
+}
+
+/// The checkpoint `--resume auto` continues from: the newest valid one (None where there is no
+/// checkpoint yet), and a warning for each unreadable one it skips. Refuses, naming each
+/// unreadable file, when there are checkpoints but none can be read: starting over would lose
+/// the run.
+pub fn for_auto_resume(run_dir: &Path) -> Result<(Option<PathBuf>, Vec<String>)> {
+    let scan = scan(run_dir);
+    let unreadable: Vec<String> = scan
+        .unreadable
+        .iter()
+        .map(|(path, why)| {
+            let path = path.display().to_string();
+            if why.contains(&path) {
+                why.clone()
+            } else {
+                format!("{path}: {why}")
+            }
+        })
+        .collect();
+    if scan.newest.is_none() && !unreadable.is_empty() {
+        bail!(
+            "--resume auto: no checkpoint in {} can be read, so nothing to resume from (and starting over would lose the run; move the folder away, or use --overwrite):\n  {}",
+            checkpoint_dir(run_dir).display(),
+            unreadable.join("\n  ")
+        );
+    }
+    let skipped = unreadable
+        .into_iter()
+        .map(|problem| format!("skipping an unreadable checkpoint: {problem}"))
+        .collect();
+    Ok((scan.newest, skipped))
 }
 
 /// The newest valid checkpoint in `run_dir`, if any (see [`scan`]).

@@ -62,27 +62,20 @@ impl SplitData {
     }
 }
 
-/// The centre and spread that the host takes out of every channel's pixel values (in [0, 1])
-/// before a backbone sees them: `(pixel / 255 - mean) / std`, so [0, 1] becomes [-2, 2]. Fixed
-/// rather than measured per dataset, so a trained model reads any dataset's videos the same way.
-/// With raw [0, 1] input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % on
-/// held-out demo videos); standardised it reached 92 %. The dataset's own per-channel statistics
-/// (std 0.08-0.14) did worse, 63 % (docs/training.md).
-pub const PIXEL_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
-pub const PIXEL_STD: [f64; 3] = [0.25, 0.25, 0.25];
+/// The centre and spread that the host takes out of every pixel value (in [0, 1]), all channels
+/// alike: `(pixel / 255 - mean) / std`, so [0, 1] becomes [-2, 2]. Fixed rather than measured
+/// per dataset, so a trained model reads any dataset's videos the same way. With raw [0, 1]
+/// input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % on held-out demo
+/// videos); standardised it reached 92 %, and with each channel's own statistics 90 %
+/// (`bench/python/ablation.py`, docs/training.md).
+pub const PIXEL_MEAN: f64 = 0.5;
+pub const PIXEL_STD: f64 = 0.25;
 
-/// `(B, T, 3, H, W)` float pixel values in [0, 255] → standardised input, in place.
+/// `(B, T, 3, H, W)` float pixel values in [0, 255] → standardised input, in place (two scalar
+/// operations: nothing allocated per batch).
 pub fn standardise(mut videos: Tensor) -> Tensor {
-    let device = videos.device();
-    let per_channel = |values: [f64; 3]| {
-        Tensor::from_slice(&values.map(|v| v as f32))
-            .view([1, 1, 3, 1, 1])
-            .to_device(device)
-    };
-    let scale = per_channel(PIXEL_STD.map(|s| 1.0 / (255.0 * s)));
-    let shift = per_channel(std::array::from_fn(|c| -PIXEL_MEAN[c] / PIXEL_STD[c]));
-    let _ = videos.f_mul_(&scale);
-    let _ = videos.f_add_(&shift);
+    let _ = videos.f_mul_scalar_(1.0 / (255.0 * PIXEL_STD));
+    let _ = videos.f_add_scalar_(-PIXEL_MEAN / PIXEL_STD);
     videos
 }
 
@@ -147,11 +140,12 @@ impl SplitBuilder {
     }
 }
 
-/// The number of input frames T of the dataset's clips (from its manifest alone).
+/// The number of input frames T of the dataset's clips, read from its manifest alone (`load`
+/// checks the rest).
 pub fn clip_frames(dir: &std::path::Path) -> Result<i64> {
-    let dataset =
-        Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
-    Ok(dataset.manifest.config.frames as i64)
+    let manifest = trajhost_dataset::manifest::Manifest::load(dir)
+        .with_context(|| format!("opening dataset {}", dir.display()))?;
+    Ok(manifest.config.frames as i64)
 }
 
 /// Loads every split, verifying each shard's hash as it is read.
@@ -282,7 +276,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_follow_the_order_and_standardise_every_channel() {
+    fn batches_follow_the_order_and_standardise_the_pixels() {
         let split = five_samples();
         let order = vec![3, 0, 4, 1, 2];
         let got: Vec<Batch> = batches(&split, &order, 2, Device::Cpu).collect();
@@ -296,11 +290,7 @@ mod tests {
         assert_eq!(last.videos.size(), vec![1, 2, 3, 2, 2]);
         assert_eq!(last.videos.kind(), Kind::Float);
         let expected: Vec<f32> = (0..24)
-            .map(|b| {
-                let channel = (b / 4) % 3; // 2 frames of 3 channels of 2 × 2 bytes
-                let value = (20 + b) as f64 / 255.0;
-                ((value - PIXEL_MEAN[channel]) / PIXEL_STD[channel]) as f32
-            })
+            .map(|b| (((20 + b) as f64 / 255.0 - PIXEL_MEAN) / PIXEL_STD) as f32)
             .collect();
         let values = Vec::<f32>::try_from(last.videos.flatten(0, -1)).unwrap();
         for (v, e) in values.iter().zip(&expected) {
@@ -316,7 +306,7 @@ mod tests {
         assert_eq!(split.len(), 2);
         let got: Vec<Batch> = batches(&split, &[1, 0], 8, Device::Cpu).collect();
         let first = Vec::<f32>::try_from(got[0].videos.get(0).flatten(0, -1)).unwrap();
-        let expected = (10.0 / 255.0 - PIXEL_MEAN[0]) / PIXEL_STD[0];
+        let expected = (10.0 / 255.0 - PIXEL_MEAN) / PIXEL_STD;
         assert!((f64::from(first[0]) - expected).abs() < 1e-5);
     }
 }

@@ -53,9 +53,9 @@ impl StopReason {
 /// `final_metrics.json` for any other.
 pub fn final_metrics_file(phase: &str) -> &'static str {
     if phase == "validation" {
-        "validation_metrics.json"
+        crate::rundir::VALIDATION_METRICS
     } else {
-        "final_metrics.json"
+        crate::rundir::FINAL_METRICS
     }
 }
 

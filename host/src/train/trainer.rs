@@ -99,31 +99,12 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     let resume_from = match &options.resume {
         None => None,
         Some(Resume::Auto) => {
-            let scan = checkpoint::scan(&options.out);
-            let unreadable: Vec<String> = scan
-                .unreadable
-                .iter()
-                .map(|(path, why)| {
-                    let path = path.display().to_string();
-                    match why.contains(&path) {
-                        true => why.clone(),
-                        false => format!("{path}: {why}"),
-                    }
-                })
-                .collect();
-            if scan.newest.is_none() && !unreadable.is_empty() {
-                bail!(
-                    "--resume auto: no checkpoint in {} can be read, so nothing to resume from (and starting over would lose the run; move the folder away, or use --overwrite):\n  {}",
-                    checkpoint::checkpoint_dir(&options.out).display(),
-                    unreadable.join("\n  ")
-                );
-            }
-            for problem in unreadable {
-                let warning = format!("skipping an unreadable checkpoint: {problem}");
+            let (newest, skipped) = checkpoint::for_auto_resume(&options.out)?;
+            for warning in skipped {
                 eprintln!("warning: {warning}");
                 warnings.push(warning);
             }
-            scan.newest
+            newest
         }
         Some(Resume::Path(p)) => Some(p.with_extension("json")),
     };
@@ -621,9 +602,10 @@ impl Run<'_> {
             wall_seconds: at.elapsed_seconds,
             train_videos_per_second,
             parameter_count: self.model.parameter_count(),
+            // The size is in the checkpoint's JSON: no need to read its tensors.
             checkpoint_bytes: checkpoint::newest(&self.files.dir)
-                .and_then(|p| checkpoint::load(&p).ok())
-                .map_or(0, |c| c.meta.tensors_bytes),
+                .and_then(|p| checkpoint::read_meta(&p).ok())
+                .map_or(0, |meta| meta.tensors_bytes),
         };
         let path = self.files.write_final(&final_metrics)?;
         self.progress(&at, steps_per_epoch, Some(&final_metrics.val), "finished")?;
