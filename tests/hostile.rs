@@ -413,13 +413,17 @@ fn a_finished_run_resumed_says_so_and_changes_nothing() {
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
     assert!(!run.join("checkpoints/epoch-0003.json").exists());
-    let parse = |b: &[u8]| serde_json::from_slice::<train::outputs::FinalMetrics>(b).unwrap();
+    let parse =
+        |b: &[u8]| serde_json::from_slice::<trajhost::rundir::metrics::FinalMetrics>(b).unwrap();
     let (old, new) = (
         parse(&original),
         parse(&std::fs::read(run.join("validation_metrics.json")).unwrap()),
     );
     assert_eq!(new.epochs_trained, 2);
-    assert_eq!(new.stop_reason, train::outputs::StopReason::EarlyStopping);
+    assert_eq!(
+        new.stop_reason,
+        trajhost::rundir::metrics::StopReason::EarlyStopping
+    );
     assert_eq!(new.test.accuracy, old.test.accuracy);
     assert!((new.test.mse - old.test.mse).abs() < 1e-9);
     assert_eq!(new.val, old.val);

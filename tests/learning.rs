@@ -39,7 +39,7 @@ fn a_real_backbone_learns_to_classify_and_predict_in_a_few_hundred_steps() {
     let TrainOutcome::Finished { final_metrics } = outcome else {
         panic!("the run finishes")
     };
-    let m: train::outputs::FinalMetrics =
+    let m: trajhost::rundir::metrics::FinalMetrics =
         serde_json::from_slice(&std::fs::read(final_metrics).unwrap()).unwrap();
     let (accuracy, mse) = (m.test.accuracy, m.test.mse);
     let mean_position = m.baselines.mean_position_mse;

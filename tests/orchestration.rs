@@ -7,13 +7,16 @@ use common::{snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost}
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use trajhost::gate::{decide, GateConfig};
-use trajhost::sweep::runner::{Status, SweepReport};
-use trajhost::train::checkpoint;
-use trajhost::train::metrics::{Baselines, SplitMetrics};
-use trajhost::train::outputs::{
-    read_metrics, utc_timestamp, EpochRecord, FinalMetrics, StopReason,
+use trajhost::clock::utc_timestamp;
+use trajhost::config::GateConfig;
+use trajhost::gate::decide;
+use trajhost::rundir::gate::GateDecision;
+use trajhost::rundir::metrics::{
+    read_history, Baselines, EpochRecord, FinalMetrics, SplitMetrics, StopReason,
 };
+use trajhost::rundir::outcome::Status;
+use trajhost::sweep::runner::SweepReport;
+use trajhost::train::checkpoint;
 
 /// The shipped configs cut down: 2 validation epochs, then the full phase to 3.
 fn tiny_configs(dir: &Path) -> (PathBuf, PathBuf) {
@@ -105,7 +108,7 @@ fn a_sweep_trains_runs_in_parallel_a_failing_run_does_not_stop_the_others_and_re
         let log = std::fs::read_to_string(results.join(name).join("run.log")).unwrap();
         let times: Vec<u64> = log
             .lines()
-            .filter_map(|l| trajhost::rundir::parse_utc_timestamp(l.get(1..20)?))
+            .filter_map(|l| trajhost::clock::parse_utc_timestamp(l.get(1..20)?))
             .collect();
         (times[0], *times.last().unwrap())
     };
@@ -128,7 +131,7 @@ fn a_sweep_trains_runs_in_parallel_a_failing_run_does_not_stop_the_others_and_re
     let log = std::fs::read_to_string(results.join("alpha/run.log")).unwrap();
     assert!(log.contains("resuming from"), "{log}");
     assert!(log.contains("epoch-0002"), "{log}");
-    assert_eq!(read_metrics(&results.join("alpha")).unwrap().len(), 2);
+    assert_eq!(read_history(&results.join("alpha")).unwrap().len(), 2);
 
     // --only picks one run and leaves sweep.json alone.
     let (ok, out) = run(&["sweep", config, "--only", "beta"]);
@@ -151,7 +154,7 @@ fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
     );
     let (ok, out) = run(&["pipeline", strict.to_str().unwrap()]);
     assert!(ok, "a gate stop is not a failure:\n{out}");
-    let gate: trajhost::gate::GateDecision = read_json(&results.join("alpha/gate.json"));
+    let gate: GateDecision = read_json(&results.join("alpha/gate.json"));
     assert!(!gate.passed);
     assert!(
         gate.reasons[0].starts_with("fail: validation accuracy"),
@@ -171,11 +174,11 @@ fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
     let (ok, out) = run(&["pipeline", lenient.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("phase 2 (full)"), "{out}");
-    let gate: trajhost::gate::GateDecision = read_json(&results.join("alpha/gate.json"));
+    let gate: GateDecision = read_json(&results.join("alpha/gate.json"));
     assert!(gate.passed, "{:?}", gate.reasons);
     let full: FinalMetrics = read_json(&results.join("alpha/final_metrics.json"));
     assert_eq!((full.phase.as_str(), full.epochs_trained), ("full", 3));
-    let phases: Vec<(usize, String)> = read_metrics(&results.join("alpha"))
+    let phases: Vec<(usize, String)> = read_history(&results.join("alpha"))
         .unwrap()
         .into_iter()
         .map(|r| (r.epoch, r.phase))

@@ -29,7 +29,7 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
 }
 
 /// A finished run's `validation_metrics.json`.
-fn validation_metrics(run: &Path) -> train::outputs::FinalMetrics {
+fn validation_metrics(run: &Path) -> trajhost::rundir::metrics::FinalMetrics {
     serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap()).unwrap()
 }
 
@@ -115,7 +115,7 @@ fn a_run_leaves_every_output_file_parseable() {
             "PROGRESS.txt lacks {field}:\n{progress}"
         );
     }
-    let records = train::outputs::read_metrics(dir).unwrap();
+    let records = trajhost::rundir::metrics::read_history(dir).unwrap();
     assert_eq!(
         records.iter().map(|r| r.epoch).collect::<Vec<_>>(),
         [1, 2, 3]
@@ -160,7 +160,7 @@ fn metrics_of_a_fixed_tiny_run_snapshot() {
     config.epochs = 2;
     train::train(options(run.path(), config)).unwrap();
     let mut summary = String::new();
-    for r in train::outputs::read_metrics(run.path()).unwrap() {
+    for r in trajhost::rundir::metrics::read_history(run.path()).unwrap() {
         summary += &format!(
             "epoch {}: train loss {:.2} acc {:.2} mse {:.3} | val loss {:.2} acc {:.2} mse {:.3}\n",
             r.epoch,
@@ -389,7 +389,7 @@ fn signal_checkpoints_and_resume_matches_a_straight_run(name: &str) {
         meta.step_in_epoch
     );
     assert!(log.contains(&resumed), "{resumed}: {log}");
-    let records = train::outputs::read_metrics(&out).unwrap();
+    let records = trajhost::rundir::metrics::read_history(&out).unwrap();
     assert_eq!(records.len(), meta.epoch + 1, "one metrics line per epoch");
     assert!(out.join("validation_metrics.json").exists());
 
@@ -426,7 +426,7 @@ fn early_stopping_holds_across_a_resume() {
     let expected = validation_metrics(straight.path());
     assert_eq!(
         (expected.epochs_trained, expected.stop_reason),
-        (3, train::outputs::StopReason::EarlyStopping)
+        (3, trajhost::rundir::metrics::StopReason::EarlyStopping)
     );
     // 7 steps an epoch: step 10 is inside epoch 2, step 14 ends it, step 17 is inside epoch 3.
     for stops in [vec![10], vec![14], vec![10, 17]] {
@@ -460,7 +460,7 @@ fn early_stopping_holds_across_a_resume() {
             (expected.epochs_trained, expected.stop_reason),
             "interrupted at steps {stops:?}"
         );
-        let epochs = train::outputs::read_metrics(run.path()).unwrap();
+        let epochs = trajhost::rundir::metrics::read_history(run.path()).unwrap();
         assert_eq!(epochs.len(), 3, "{stops:?}");
     }
 }
@@ -538,7 +538,7 @@ fn early_stopping_ends_the_run_and_says_so() {
     assert_eq!(final_metrics.epochs_trained, 2);
     assert_eq!(
         final_metrics.stop_reason,
-        train::outputs::StopReason::EarlyStopping
+        trajhost::rundir::metrics::StopReason::EarlyStopping
     );
 }
 
@@ -553,7 +553,7 @@ fn a_time_budget_ends_the_run_with_a_test_evaluation() {
     assert_eq!(final_metrics.epochs_trained, 1);
     assert_eq!(
         final_metrics.stop_reason,
-        train::outputs::StopReason::TimeBudget
+        trajhost::rundir::metrics::StopReason::TimeBudget
     );
     assert!(run.path().join("checkpoints/epoch-0001.json").exists());
 }

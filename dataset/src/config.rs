@@ -1,10 +1,11 @@
 //! Dataset configuration: parsed from RON, validated, with errors that name the field and,
 //! when the config came from RON text, its line and column.
 
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+pub use trajhost_config::ConfigError;
+use trajhost_config::{Invalid, Source};
 
 use crate::trajectory::Class;
 
@@ -84,27 +85,51 @@ struct RawSplit {
     test: f64,
 }
 
-/// A config problem: `field` is a dotted path such as `augmentation.noise_level`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ConfigError {
-    pub source_name: String,
-    pub field: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.source_name)?;
-        if let (Some(line), Some(column)) = (self.line, self.column) {
-            write!(f, ":{line}:{column}")?;
+impl RawConfig {
+    /// Counts to `usize` and class names to [`Class`], naming the field that does not convert.
+    fn into_config(self) -> Result<DataConfig, Invalid> {
+        let count = |field: &str, value: i64| {
+            usize::try_from(value)
+                .map_err(|_| Invalid::new(field, format!("must not be negative, got {value}")))
+        };
+        let mut classes = Vec::with_capacity(self.classes.len());
+        for (i, name) in self.classes.iter().enumerate() {
+            let class = Class::from_name(name).ok_or_else(|| {
+                Invalid::new(
+                    format!("classes[{i}]"),
+                    format!(
+                        "unknown class {name:?}, expected one of {}",
+                        Class::NAMES.join(", ")
+                    ),
+                )
+            })?;
+            classes.push(class);
         }
-        write!(
-            f,
-            ": invalid config field `{}`: {}",
-            self.field, self.message
-        )
+        Ok(DataConfig {
+            samples: count("samples", self.samples)?,
+            classes,
+            frames: count("frames", self.frames)?,
+            horizon: count("horizon", self.horizon)?,
+            width: count("width", self.width)?,
+            height: count("height", self.height)?,
+            fps: self.fps,
+            auto_camera: self.auto_camera,
+            fov_deg: self.fov_deg,
+            augmentation: Augmentation {
+                noise_level: self.augmentation.noise_level,
+                random_rotation: self.augmentation.random_rotation,
+                random_scale: self.augmentation.random_scale,
+            },
+            pixel_noise: self.pixel_noise,
+            checkpoint_interval: count("checkpoint_interval", self.checkpoint_interval)?,
+            workers: count("workers", self.workers)?,
+            seed: self.seed,
+            split: SplitFractions {
+                train: self.split.train,
+                val: self.split.val,
+                test: self.split.test,
+            },
+        })
     }
 }
 
@@ -141,89 +166,24 @@ impl DataConfig {
 
     /// Parses and validates RON text; `source_name` (usually the path) prefixes every error.
     pub fn from_ron(text: &str, source_name: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = ron::from_str(text).map_err(|e| {
-            let (line, column) = (e.position.line, e.position.col);
-            ConfigError {
-                source_name: source_name.into(),
-                field: field_before(text, line, column).unwrap_or_else(|| "<syntax>".into()),
-                line: Some(line),
-                column: Some(column),
-                message: e.code.to_string(),
-            }
-        })?;
-        let locate_err = |field: &str, message: String| {
-            let (line, column) = locate(text, field).unzip();
-            ConfigError {
-                source_name: source_name.into(),
-                field: field.into(),
-                line,
-                column,
-                message,
-            }
-        };
-        let count = |field: &str, value: i64| {
-            usize::try_from(value)
-                .map_err(|_| locate_err(field, format!("must not be negative, got {value}")))
-        };
-        let mut classes = Vec::with_capacity(raw.classes.len());
-        for (i, name) in raw.classes.iter().enumerate() {
-            let class = Class::from_name(name).ok_or_else(|| {
-                locate_err(
-                    &format!("classes[{i}]"),
-                    format!(
-                        "unknown class {name:?}, expected one of {}",
-                        Class::NAMES.join(", ")
-                    ),
-                )
-            })?;
-            classes.push(class);
-        }
-        let config = DataConfig {
-            samples: count("samples", raw.samples)?,
-            classes,
-            frames: count("frames", raw.frames)?,
-            horizon: count("horizon", raw.horizon)?,
-            width: count("width", raw.width)?,
-            height: count("height", raw.height)?,
-            fps: raw.fps,
-            auto_camera: raw.auto_camera,
-            fov_deg: raw.fov_deg,
-            augmentation: Augmentation {
-                noise_level: raw.augmentation.noise_level,
-                random_rotation: raw.augmentation.random_rotation,
-                random_scale: raw.augmentation.random_scale,
-            },
-            pixel_noise: raw.pixel_noise,
-            checkpoint_interval: count("checkpoint_interval", raw.checkpoint_interval)?,
-            workers: count("workers", raw.workers)?,
-            seed: raw.seed,
-            split: SplitFractions {
-                train: raw.split.train,
-                val: raw.split.val,
-                test: raw.split.test,
-            },
-        };
-        config
-            .check()
-            .map_err(|(field, message)| locate_err(field, message))?;
+        let source = Source::new(text, source_name);
+        let raw: RawConfig = source.parse()?;
+        let config = raw
+            .into_config()
+            .map_err(|invalid| source.locate(invalid))?;
+        config.check().map_err(|invalid| source.locate(invalid))?;
         Ok(config)
     }
 
     /// Re-validates a config built or modified in code.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.check().map_err(|(field, message)| ConfigError {
-            source_name: "<config>".into(),
-            field: field.into(),
-            line: None,
-            column: None,
-            message,
-        })
+        self.check().map_err(|invalid| invalid.unplaced("<config>"))
     }
 
-    fn check(&self) -> Result<(), (&'static str, String)> {
+    fn check(&self) -> Result<(), Invalid> {
         let positive = |field: &'static str, v: usize| {
             if v == 0 {
-                Err((field, "must be at least 1, got 0".to_string()))
+                Err(Invalid::new(field, "must be at least 1, got 0"))
             } else {
                 Ok(())
             }
@@ -235,14 +195,14 @@ impl DataConfig {
         positive("workers", self.workers)?;
         for (field, v) in [("width", self.width), ("height", self.height)] {
             if !(16..=1024).contains(&v) {
-                return Err((
+                return Err(Invalid::new(
                     field,
                     format!("resolution must be 16..=1024 pixels, got {v}"),
                 ));
             }
         }
         if crate::resources::sample_bytes(self).is_none() {
-            return Err((
+            return Err(Invalid::new(
                 "frames",
                 format!(
                     "one video of {} frames × 3 × {} × {} bytes is more than 2^64 bytes",
@@ -251,24 +211,30 @@ impl DataConfig {
             ));
         }
         if crate::resources::dataset_bytes(self).is_none() {
-            return Err((
+            return Err(Invalid::new(
                 "samples",
                 format!("{} samples are more than 2^64 bytes", self.samples),
             ));
         }
         if self.classes.is_empty() {
-            return Err(("classes", "must list at least one class".into()));
+            return Err(Invalid::new("classes", "must list at least one class"));
         }
         for (i, c) in self.classes.iter().enumerate() {
             if self.classes[..i].contains(c) {
-                return Err(("classes", format!("class {:?} is listed twice", c.name())));
+                return Err(Invalid::new(
+                    "classes",
+                    format!("class {:?} is listed twice", c.name()),
+                ));
             }
         }
         let in_range = |field: &'static str, v: f64, lo: f64, hi: f64| {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err((field, format!("must be within {lo}..={hi}, got {v}")))
+                Err(Invalid::new(
+                    field,
+                    format!("must be within {lo}..={hi}, got {v}"),
+                ))
             }
         };
         in_range("fps", self.fps, 1.0, 1000.0)?;
@@ -285,7 +251,10 @@ impl DataConfig {
         in_range("split.test", self.split.test, 0.0, 1.0)?;
         let sum = self.split.train + self.split.val + self.split.test;
         if (sum - 1.0).abs() > 1e-6 {
-            return Err(("split", format!("fractions must add up to 1, got {sum}")));
+            return Err(Invalid::new(
+                "split",
+                format!("fractions must add up to 1, got {sum}"),
+            ));
         }
         Ok(())
     }
@@ -312,90 +281,6 @@ impl DataConfig {
             ..self.clone()
         }
     }
-}
-
-/// Finds `path` (dotted, with an optional `[i]` list index) in RON text; 1-based line/column.
-fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
-    let mut offset = 0;
-    for segment in path.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (segment, None),
-        };
-        offset = find_field(text, name, offset)?;
-        if let Some(i) = index {
-            // Point at the i-th string literal of the list.
-            let list = offset + text[offset..].find('[')?;
-            let mut pos = list;
-            for _ in 0..=i {
-                pos += 1 + text[pos + 1..].find('"')?;
-                let close = pos + 1 + text[pos + 1..].find('"')?;
-                if close > pos && text[list..close].contains(']') {
-                    return None;
-                }
-                offset = pos;
-                pos = close;
-            }
-        }
-    }
-    Some(line_col(text, offset))
-}
-
-/// Byte offset of `name` used as a field (`name:`), outside `//` comments, at or after `from`.
-fn find_field(text: &str, name: &str, from: usize) -> Option<usize> {
-    let mut start = from;
-    while let Some(rel) = text[start..].find(name) {
-        let at = start + rel;
-        start = at + name.len();
-        let before_ok = text[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        let after_ok = text[start..].trim_start().starts_with(':');
-        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let in_comment = text[line_start..at].contains("//");
-        if before_ok && after_ok && !in_comment {
-            return Some(at);
-        }
-    }
-    None
-}
-
-/// The nearest `name:` at or before a 1-based (line, column): names the field of a parse error.
-fn field_before(text: &str, line: usize, column: usize) -> Option<String> {
-    let offset = offset_of(text, line, column)?;
-    let head = &text[..offset];
-    let mut best: Option<&str> = None;
-    for l in head.lines() {
-        let code = l.split("//").next().unwrap_or("");
-        for part in code.split([',', '(', '[']) {
-            if let Some((name, _)) = part.split_once(':') {
-                let name = name.trim();
-                if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                    best = Some(name);
-                }
-            }
-        }
-    }
-    best.map(str::to_string)
-}
-
-fn offset_of(text: &str, line: usize, column: usize) -> Option<usize> {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return Some((offset + column.saturating_sub(1)).min(text.len()));
-        }
-        offset += l.len();
-    }
-    Some(text.len())
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let head = &text[..offset];
-    let line = head.matches('\n').count() + 1;
-    let column = offset - head.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

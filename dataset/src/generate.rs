@@ -161,10 +161,13 @@ fn remove_temp_files(out: &Path) -> Result<()> {
     for entry in std::fs::read_dir(out).map_err(|e| Error::io(out, e))? {
         let entry = entry.map_err(|e| Error::io(out, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = [TEMP_PREFIX, ".manifest-", ".progress-"]
+        // Shards' temp files, the manifest's and PROGRESS.txt's (`trajhost_fs` names them
+        // `.tmp*`), and those of older versions (`.manifest-*.tmp`, `.progress-*.tmp`).
+        let shard_temp = name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX);
+        let old_temp = [".manifest-", ".progress-"]
             .iter()
-            .any(|p| name.starts_with(p));
-        if ours && name.ends_with(TEMP_SUFFIX) {
+            .any(|p| name.starts_with(p) && name.ends_with(TEMP_SUFFIX));
+        if shard_temp || old_temp || name.starts_with(trajhost_fs::TEMP_PREFIX) {
             std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         }
     }

@@ -2,7 +2,6 @@
 //! complete shard (sample range, size, SHA-256). Always replaced atomically.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -109,20 +108,9 @@ impl Manifest {
     /// Writes `dir/manifest.json` via a temp file in `dir` and a rename.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let path = dir.join(MANIFEST_FILE);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".manifest-")
-            .suffix(".tmp")
-            // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
-            // keep teammates out of a shared dataset.
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        let json = serde_json::to_string_pretty(self).expect("manifest serialises");
-        tmp.write_all(json.as_bytes())
-            .and_then(|()| tmp.write_all(b"\n"))
-            .map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        Ok(())
+        let json = serde_json::to_string_pretty(self).expect("manifest serialises") + "\n";
+        trajhost_fs::write_atomic(&path, json.as_bytes())
+            .map_err(|e| Error::format(&path, format!("{e:#}")))
     }
 
     pub fn split_of(&self, index: u64) -> Split {

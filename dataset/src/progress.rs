@@ -1,7 +1,7 @@
 //! Progress reporting: an indicatif bar on a TTY (plain periodic lines otherwise) and
 //! `PROGRESS.txt` in the output folder, rewritten every few seconds from a ticker thread.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -67,21 +67,11 @@ impl Progress {
 
     fn write_file(&self, state: &str) {
         // Best effort: a failed progress write must not fail generation.
-        let _ = write_atomic(&self.dir, PROGRESS_FILE, self.summary(state).as_bytes());
+        let _ = trajhost_fs::write_atomic(
+            &self.dir.join(PROGRESS_FILE),
+            self.summary(state).as_bytes(),
+        );
     }
-}
-
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".progress-")
-        .suffix(".tmp")
-        // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
-        // keep teammates out of a shared dataset.
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Runs `work` while a ticker thread reports progress; `resumed` samples were already on disk

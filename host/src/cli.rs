@@ -1,14 +1,18 @@
-//! The `trajhost` command line.
+//! The `trajhost` command line: clap's types, and one function per command that hands its
+//! arguments to the module doing the work.
 
-use crate::train::{self, Resume, TrainConfig, TrainOptions, TrainOutcome};
-use crate::{
-    conformance,
-    device::parse_device,
-    plugin::{resolve_plugin, Plugin},
-};
-use anyhow::{Context, Result};
+use crate::config::Phase;
+use crate::config::{SweepConfig, TrainConfig, MAX_THREADS};
+use crate::device::parse_device;
+use crate::keepalive::KeepaliveOptions;
+use crate::monitor::MonitorOptions;
+use crate::plugin::{resolve_plugin, Plugin};
+use crate::sweep::{slurm, SweepOptions};
+use crate::train::{self, Resume, TrainOptions, TrainOutcome};
+use crate::{compare, conformance, pipeline};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -39,9 +43,9 @@ enum Command {
     /// Compare finished runs: a Markdown (or JSON) report with curves and the plan's checklist.
     Compare(CompareArgs),
     /// Watch every run in a results folder (a terminal dashboard, or `--once` as text).
-    Monitor(MonitorArgs),
+    Monitor(MonitorOptions),
     /// Run a command with heartbeats, forwarded signals and cleanup of its children.
-    Keepalive(KeepaliveArgs),
+    Keepalive(KeepaliveOptions),
 }
 
 #[derive(clap::Args)]
@@ -60,7 +64,7 @@ struct SweepArgs {
     only: Vec<String>,
     /// `sweep` only: which phase's config to train with (default: validation).
     #[arg(long, value_enum)]
-    phase: Option<crate::sweep::Phase>,
+    phase: Option<Phase>,
     /// Instead of training, write a job script: `slurm` = a job array, one run per task.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
@@ -86,42 +90,7 @@ struct CompareArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "markdown")]
-    format: crate::compare::Format,
-}
-
-#[derive(clap::Args)]
-struct MonitorArgs {
-    /// A results folder (or one run folder).
-    #[arg(default_value = "results")]
-    root: PathBuf,
-    /// Print one plain-text snapshot and exit (for pipes and SSH sessions).
-    #[arg(long)]
-    once: bool,
-    /// Refresh interval of the dashboard.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    interval: std::time::Duration,
-    /// Flag a training run whose run.log has been silent for longer than this.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
-    stale_after: std::time::Duration,
-    /// Pretend the time is this UTC `YYYY-MM-DD HH:MM:SS` (for reproducible output).
-    #[arg(long, hide = true)]
-    now: Option<String>,
-}
-
-#[derive(clap::Args)]
-struct KeepaliveArgs {
-    /// Heartbeat interval (e.g. 30s, 5m, 200ms).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    every: std::time::Duration,
-    /// Also append the output and heartbeats to this file.
-    #[arg(long)]
-    log: Option<PathBuf>,
-    /// How long the command gets to exit after a forwarded signal before SIGKILL.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    grace: std::time::Duration,
-    /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true)]
-    command: Vec<String>,
+    format: compare::Format,
 }
 
 #[derive(clap::Args)]
@@ -138,8 +107,8 @@ struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// `auto` (the newest checkpoint in --out, if any) or a checkpoint path.
-    #[arg(long)]
-    resume: Option<String>,
+    #[arg(long, value_parser = parse_resume)]
+    resume: Option<ResumeArg>,
     /// Delete the run already in --out (metrics, checkpoints, logs) and start over; without it
     /// (or --resume) a folder holding a run is refused.
     #[arg(long, conflicts_with = "resume")]
@@ -157,26 +126,30 @@ struct TrainArgs {
     backbone: Option<String>,
 }
 
+/// `--resume`'s value: clap needs it `Clone`, which [`Resume`] is not.
+#[derive(Clone)]
+enum ResumeArg {
+    Auto,
+    Path(PathBuf),
+}
+
 #[derive(Subcommand)]
 enum PluginCommand {
     /// Name, version, feature size, parameters and ABI of a plugin.
-    Info {
-        /// A plugin file, or the name of one in plugins/ (e.g. `template`).
-        plugin: String,
-        /// The backbone's RON configuration: a file, or inline RON text.
-        #[arg(long, default_value = "")]
-        config: String,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Info(PluginArgs),
     /// Run the conformance kit; exits non-zero when a check fails.
-    Check {
-        plugin: String,
-        #[arg(long, default_value = "")]
-        config: String,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
+    Check(PluginArgs),
+}
+
+#[derive(clap::Args)]
+struct PluginArgs {
+    /// A plugin file, or the name of one in plugins/ (e.g. `template`).
+    plugin: String,
+    /// The backbone's RON configuration: a file, or inline RON text.
+    #[arg(long, default_value = "")]
+    config: String,
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 pub fn main() -> ExitCode {
@@ -191,89 +164,67 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Plugin(PluginCommand::Info {
-            plugin,
-            config,
-            device,
-        }) => {
-            let plugin = Plugin::load(&resolve_plugin(&plugin)?)?;
-            let model = plugin.build(&read_config(&config)?, parse_device(&device)?)?;
-            let bytes: i64 = model
-                .parameters()
-                .iter()
-                .map(|(_, t)| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64)
-                .sum();
-            let s = &plugin.stamp;
-            println!("plugin       {}", s.name);
-            println!("version      {}", s.plugin_version);
-            println!("file         {}", plugin.path.display());
-            println!("feature_dim  {}", model.feature_dim());
-            println!(
-                "parameters   {} ({} tensors, {bytes} bytes)",
-                model.parameter_count(),
-                model.parameters().len()
-            );
-            println!("buffers      {}", model.buffers().len());
-            println!("plugin-api   {}", s.api_version);
-            println!("built with   {}", s.fingerprint);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Plugin(PluginCommand::Info(args)) => plugin_info(args),
+        Command::Plugin(PluginCommand::Check(args)) => plugin_check(args),
         Command::Data(command) => {
             trajhost_dataset::run(command)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Train(args) => run_train(args),
-        Command::Sweep(args) => run_sweep(args, false),
-        Command::Pipeline(args) => run_sweep(args, true),
+        Command::Train(args) => train(args),
+        Command::Sweep(args) => sweep(args, false),
+        Command::Pipeline(args) => sweep(args, true),
         Command::Compare(args) => {
-            crate::compare::run(&args.runs, args.out.as_deref(), args.format)?;
+            compare::run(&args.runs, args.out.as_deref(), args.format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Monitor(args) => {
-            let now =
-                match &args.now {
-                    Some(t) => Some(crate::rundir::parse_utc_timestamp(t).with_context(|| {
-                        format!("--now {t:?} is not a `YYYY-MM-DD HH:MM:SS` time")
-                    })?),
-                    None => None,
-                };
-            crate::monitor::run(&crate::monitor::MonitorOptions {
-                root: args.root,
-                once: args.once,
-                interval: args.interval,
-                stale_after: args.stale_after,
-                now,
-            })?;
+        Command::Monitor(options) => {
+            crate::monitor::run(&options)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keepalive(args) => {
-            let code = crate::keepalive::run(&crate::keepalive::KeepaliveOptions {
-                every: args.every,
-                log: args.log,
-                grace: args.grace,
-                command: args.command,
-            })?;
+        Command::Keepalive(options) => {
+            let code = crate::keepalive::run(&options)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-        }
-        Command::Plugin(PluginCommand::Check {
-            plugin,
-            config,
-            device,
-        }) => {
-            let plugin = Plugin::load(&resolve_plugin(&plugin)?)?;
-            let report =
-                conformance::check_plugin(&plugin, &read_config(&config)?, parse_device(&device)?);
-            print!("{}", report.render());
-            Ok(if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
         }
     }
 }
 
-fn run_train(args: TrainArgs) -> Result<ExitCode> {
+fn plugin_info(args: PluginArgs) -> Result<ExitCode> {
+    let plugin = Plugin::load(&resolve_plugin(&args.plugin)?)?;
+    let model = plugin.build(&read_config(&args.config)?, parse_device(&args.device)?)?;
+    let bytes: i64 = model
+        .parameters()
+        .iter()
+        .map(|(_, t)| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64)
+        .sum();
+    let s = &plugin.stamp;
+    println!("plugin       {}", s.name);
+    println!("version      {}", s.plugin_version);
+    println!("file         {}", plugin.path.display());
+    println!("feature_dim  {}", model.feature_dim());
+    println!(
+        "parameters   {} ({} tensors, {bytes} bytes)",
+        model.parameter_count(),
+        model.parameters().len()
+    );
+    println!("buffers      {}", model.buffers().len());
+    println!("plugin-api   {}", s.api_version);
+    println!("built with   {}", s.fingerprint);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plugin_check(args: PluginArgs) -> Result<ExitCode> {
+    let plugin = Plugin::load(&resolve_plugin(&args.plugin)?)?;
+    let config = read_config(&args.config)?;
+    let report = conformance::check_plugin(&plugin, &config, parse_device(&args.device)?);
+    print!("{}", report.render());
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn train(args: TrainArgs) -> Result<ExitCode> {
     let mut config = TrainConfig::load(&args.config)?;
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
@@ -286,19 +237,15 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
         // parse_threads keeps it within 1..=MAX_THREADS.
         tch::set_num_threads(threads as i32);
     }
-    let resume = args.resume.map(|r| {
-        if r == "auto" {
-            Resume::Auto
-        } else {
-            Resume::Path(r.into())
-        }
-    });
     let outcome = train::train(TrainOptions {
         plugin: resolve_plugin(&args.plugin)?,
         data: args.data,
         config,
         out: args.out,
-        resume,
+        resume: args.resume.map(|r| match r {
+            ResumeArg::Auto => Resume::Auto,
+            ResumeArg::Path(p) => Resume::Path(p),
+        }),
         overwrite: args.overwrite,
         device: parse_device(&args.device)?,
         stop_after_steps: None,
@@ -311,72 +258,35 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
             final_metrics,
             stop_reason,
             epochs,
-        } => {
-            println!(
-                "already finished ({}) after epoch {epochs}: {}; nothing to do (to train again, use a new --out or --overwrite)",
-                stop_reason.describe(),
-                final_metrics.display()
-            )
-        }
-        TrainOutcome::Interrupted { checkpoint } => {
-            println!(
-                "interrupted; checkpoint written: {} (resume with --resume auto)",
-                checkpoint.display()
-            )
-        }
+        } => println!(
+            "already finished ({}) after epoch {epochs}: {}; nothing to do (to train again, use a new --out or --overwrite)",
+            stop_reason.describe(),
+            final_metrics.display()
+        ),
+        TrainOutcome::Interrupted { checkpoint } => println!(
+            "interrupted; checkpoint written: {} (resume with --resume auto)",
+            checkpoint.display()
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
-    use crate::sweep::{slurm, SweepConfig};
+/// `sweep` and `pipeline`: train, or with `--emit slurm` write the job array instead.
+fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
     let sweep = SweepConfig::load(&args.config)?;
     sweep.select(&args.only)?;
-    let exe = std::env::current_exe().context("finding the trajhost binary")?;
     let subcommand = if pipeline { "pipeline" } else { "sweep" };
     if let Some(Emit::Slurm) = args.emit {
-        let workdir = std::env::current_dir()?;
-        let config = std::path::absolute(&args.config)?;
-        let script = slurm::script(
-            &sweep,
-            &slurm::SlurmOptions {
-                subcommand,
-                exe: &exe,
-                workdir: &workdir,
-                config: &config,
-                // What the sweep runner would give each run: the sweep's threads (else this
-                // machine's cores) split between the runs, one array task each.
-                cpus_per_task: crate::sweep::runner::thread_share(
-                    args.threads.or(sweep.threads),
-                    args.max_parallel.or(sweep.max_parallel),
-                    sweep.runs.len(),
-                )
-                .2,
-                extra: &args.sbatch,
-            },
-        );
-        let out = args
-            .emit_out
-            .unwrap_or_else(|| slurm::default_path(&sweep, subcommand));
-        // Slurm does not create the folder of --output itself.
-        std::fs::create_dir_all(sweep.results.join("slurm"))?;
-        // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
-        crate::atomic::write_atomic_mode(&out, script.as_bytes(), 0o777)?;
-        println!(
-            "wrote {} ({} array tasks); submit it with: sbatch {}",
-            out.display(),
-            sweep.runs.len(),
-            slurm::quote(&out.display().to_string())
-        );
-        return Ok(ExitCode::SUCCESS);
+        return emit_slurm(&sweep, &args, subcommand);
     }
+    if pipeline && args.phase.is_some() {
+        bail!("--phase is for `trajhost sweep`; `trajhost pipeline` runs both phases");
+    }
+    let exe = std::env::current_exe().context("finding the trajhost binary")?;
     let failed = if pipeline {
-        if args.phase.is_some() {
-            anyhow::bail!("--phase is for `trajhost sweep`; `trajhost pipeline` runs both phases");
-        }
-        let report = crate::pipeline::run_pipeline(
+        let report = pipeline::run_pipeline(
             &sweep,
-            &crate::pipeline::PipelineOptions {
+            &pipeline::PipelineOptions {
                 threads: args.threads,
                 max_parallel: args.max_parallel,
                 only: args.only,
@@ -393,8 +303,8 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             .then(|| sweep.results.join("sweep.json"));
         let report = crate::sweep::run_sweep(
             &sweep,
-            &crate::sweep::SweepOptions {
-                phase: args.phase.unwrap_or(crate::sweep::Phase::Validation),
+            &SweepOptions {
+                phase: args.phase.unwrap_or(Phase::Validation),
                 threads: args.threads,
                 max_parallel: args.max_parallel,
                 only: args.only,
@@ -413,9 +323,44 @@ fn run_sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
-/// negative count and crashes trying to start 100 000.
-pub const MAX_THREADS: usize = 1024;
+fn emit_slurm(sweep: &SweepConfig, args: &SweepArgs, subcommand: &str) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("finding the trajhost binary")?;
+    let workdir = std::env::current_dir()?;
+    let config = std::path::absolute(&args.config)?;
+    let script = slurm::script(
+        sweep,
+        &slurm::SlurmOptions {
+            subcommand,
+            exe: &exe,
+            workdir: &workdir,
+            config: &config,
+            // What the sweep runner would give each run: the sweep's threads (else this
+            // machine's cores) split between the runs, one array task each.
+            cpus_per_task: crate::sweep::runner::thread_share(
+                args.threads.or(sweep.threads),
+                args.max_parallel.or(sweep.max_parallel),
+                sweep.runs.len(),
+            )
+            .2,
+            extra: &args.sbatch,
+        },
+    );
+    let out = args
+        .emit_out
+        .clone()
+        .unwrap_or_else(|| slurm::default_path(sweep, subcommand));
+    // Slurm does not create the folder of --output itself.
+    std::fs::create_dir_all(sweep.results.join("slurm"))?;
+    // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
+    crate::atomic::write_atomic_mode(&out, script.as_bytes(), 0o777)?;
+    println!(
+        "wrote {} ({} array tasks); submit it with: sbatch {}",
+        out.display(),
+        sweep.runs.len(),
+        slurm::quote(&out.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
 fn parse_threads(text: &str) -> std::result::Result<usize, String> {
     match text.trim().parse::<i64>() {
@@ -429,9 +374,16 @@ fn parse_threads(text: &str) -> std::result::Result<usize, String> {
     }
 }
 
+fn parse_resume(text: &str) -> std::result::Result<ResumeArg, String> {
+    Ok(match text {
+        "auto" => ResumeArg::Auto,
+        path => ResumeArg::Path(path.into()),
+    })
+}
+
 /// `--config` takes a RON file or inline RON text.
 fn read_config(config: &str) -> Result<String> {
-    let path = std::path::Path::new(config);
+    let path = Path::new(config);
     if !config.is_empty() && path.is_file() {
         return std::fs::read_to_string(path).with_context(|| format!("reading {config}"));
     }

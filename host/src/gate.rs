@@ -12,53 +12,9 @@
 //! The gate reads the validation split only, never the test split, so choosing which runs go
 //! on leaks nothing of the test set into the decision.
 
-use crate::train::outputs::{EpochRecord, FinalMetrics};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateConfig {
-    pub min_accuracy: f64,
-    pub max_mse: f64,
-    pub require_val_loss_improving: bool,
-    #[serde(default = "default_window")]
-    pub improving_window: usize,
-    #[serde(default = "default_tolerance")]
-    pub improving_tolerance: f64,
-}
-
-fn default_window() -> usize {
-    3
-}
-
-fn default_tolerance() -> f64 {
-    0.01
-}
-
-impl Default for GateConfig {
-    /// The original plan's thresholds.
-    fn default() -> Self {
-        GateConfig {
-            min_accuracy: 0.70,
-            max_mse: 0.1,
-            require_val_loss_improving: true,
-            improving_window: default_window(),
-            improving_tolerance: default_tolerance(),
-        }
-    }
-}
-
-/// `<run>/gate.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateDecision {
-    pub run: String,
-    pub passed: bool,
-    /// One line per check, starting with `pass:` or `fail:`.
-    pub reasons: Vec<String>,
-    pub val_accuracy: f64,
-    pub val_mse: f64,
-    pub thresholds: GateConfig,
-}
+use crate::config::GateConfig;
+use crate::rundir::gate::GateDecision;
+use crate::rundir::metrics::{EpochRecord, FinalMetrics};
 
 /// Decides whether a run that finished its validation phase goes on to the full run.
 pub fn decide(

@@ -7,7 +7,7 @@
 //! CMD runs in a process group of its own; a signal is forwarded to the whole group, and when
 //! CMD exits any process of the group still alive gets SIGTERM, then SIGKILL after `grace`.
 
-use crate::train::outputs::{unix_now, utc_timestamp};
+use crate::clock::{unix_now, utc_timestamp};
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
@@ -20,11 +20,20 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// `trajhost keepalive`'s arguments.
+#[derive(Debug, clap::Args)]
 pub struct KeepaliveOptions {
+    /// Heartbeat interval (e.g. 30s, 5m, 200ms).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub every: Duration,
+    /// Also append the output and heartbeats to this file.
+    #[arg(long)]
     pub log: Option<PathBuf>,
-    /// How long CMD's group gets between SIGTERM and SIGKILL.
+    /// How long the command gets to exit after a forwarded signal before SIGKILL.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub grace: Duration,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
     pub command: Vec<String>,
 }
 

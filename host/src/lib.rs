@@ -1,17 +1,21 @@
 //! The trajhost host: everything but the backbones.
 
 pub mod allocator;
-pub mod atomic;
+pub use trajhost_fs as atomic;
 pub mod cli;
+pub mod clock;
 pub mod compare;
+pub mod config;
 pub mod conformance;
+pub mod curves;
 pub mod device;
+pub mod format;
 pub mod gate;
 pub mod keepalive;
 pub mod monitor;
 pub mod pipeline;
 pub mod plugin;
-pub mod ron_config;
 pub mod rundir;
+pub mod stop;
 pub mod sweep;
 pub mod train;

@@ -8,12 +8,15 @@
 //! and resumes what did not.
 
 use crate::atomic::write_json;
-use crate::gate::{self, GateDecision};
-use crate::rundir;
-use crate::sweep::runner::{finished, metrics_file, Status};
-use crate::sweep::{run_sweep, Phase, SweepConfig, SweepOptions, SweepReport};
-use crate::train::outputs::{read_metrics, FinalMetrics};
-use crate::train::{stop, TrainConfig};
+use crate::config::Phase;
+use crate::config::{SweepConfig, TrainConfig};
+use crate::gate;
+use crate::rundir::gate::{self as gate_file, GateDecision};
+use crate::rundir::metrics;
+use crate::rundir::outcome::Status;
+use crate::stop;
+use crate::sweep::runner::finished;
+use crate::sweep::{run_sweep, SweepOptions, SweepReport};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -74,17 +77,16 @@ pub fn judge(
     validation: &TrainConfig,
     dir: &Path,
 ) -> Result<Option<GateDecision>> {
-    let path = dir.join(metrics_file(validation));
-    let Some(metrics) = rundir::read_json::<FinalMetrics>(&path)? else {
+    let Some(metrics) = metrics::read_phase(dir, &validation.phase)? else {
         return Ok(None);
     };
     // Only phase 1's epochs: after phase 2 the file goes on with the full run's.
-    let history: Vec<_> = read_metrics(dir)?
+    let history: Vec<_> = metrics::read_history(dir)?
         .into_iter()
         .filter(|r| r.phase == validation.phase && r.epoch <= metrics.epochs_trained)
         .collect();
     let decision = gate::decide(&sweep.gate, &metrics, &history);
-    write_json(&dir.join(rundir::GATE), &decision)
+    gate_file::write(dir, &decision)
         .with_context(|| format!("writing the gate's decision for {}", dir.display()))?;
     Ok(Some(decision))
 }

@@ -9,7 +9,8 @@ use std::fmt::Display;
 /// A named preset and the function that makes it, e.g. `("cpu", Config::cpu)`.
 pub type Preset<'a, C> = (&'a str, fn() -> C);
 
-/// Parses `text` as RON; empty or blank text gives `R::default()`.
+/// Parses `text` as RON (through `trajhost-config`, as every trajhost config); empty or blank
+/// text gives `R::default()`. Errors name the field with its line and column.
 pub fn parse_ron<R: DeserializeOwned + Default>(
     plugin: &str,
     text: &str,
@@ -17,7 +18,9 @@ pub fn parse_ron<R: DeserializeOwned + Default>(
     if text.trim().is_empty() {
         return Ok(R::default());
     }
-    ron::from_str(text).map_err(|e| BackboneError(format!("invalid {plugin} config: {e}")))
+    trajhost_config::Source::new(text, plugin)
+        .parse()
+        .map_err(|e| BackboneError(format!("invalid {plugin} config: {}", e.at_field())))
 }
 
 /// The preset called `name`; an unknown name is an error listing the known ones.
@@ -88,7 +91,7 @@ mod tests {
     fn errors_name_the_plugin_and_the_field() {
         let err = parse_ron::<Raw>("probe", "(wdith: Some(3))").unwrap_err().0;
         assert!(
-            err.starts_with("invalid probe config:") && err.contains("wdith"),
+            err.starts_with("invalid probe config: 1:") && err.contains("wdith"),
             "{err}"
         );
         let presets: &[Preset<Config>] = &[

@@ -108,9 +108,9 @@ pub fn tiny_train_config(name: &str, epochs: usize) -> trajhost::train::TrainCon
 
 /// Early stopping on a metric that never improves enough (min_delta 1e9): the first epoch is the
 /// best, and the run stops `patience` epochs later.
-pub fn never_improving(patience: usize) -> Option<trajhost::train::config::EarlyStoppingConfig> {
-    Some(trajhost::train::config::EarlyStoppingConfig {
-        metric: "val_loss".into(),
+pub fn never_improving(patience: usize) -> Option<trajhost::config::EarlyStoppingConfig> {
+    Some(trajhost::config::EarlyStoppingConfig {
+        metric: trajhost::config::Metric::ValLoss,
         patience,
         min_delta: 1e9,
     })

@@ -5,64 +5,21 @@
 //! its newest checkpoint (`--resume auto`). A run that fails is reported and the others go on.
 //! Ctrl-C / SIGTERM reach every child (each checkpoints and exits), and no new run starts.
 
-use super::config::{RunSpec, SweepConfig};
 use crate::atomic::write_json;
-use crate::rundir;
-use crate::train::outputs::{unix_now, FinalMetrics};
-use crate::train::{stop, TrainConfig};
+use crate::clock::{unix_now, utc_timestamp};
+use crate::config::Phase;
+use crate::config::{RunSpec, SweepConfig, TrainConfig};
+use crate::format;
+use crate::rundir::metrics;
+use crate::rundir::outcome::{self, RunOutcome, Status};
+use crate::rundir::TRAIN_OUTPUT;
+use crate::stop;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// The sweep's `validation_config`.
-    Validation,
-    /// The sweep's `full_config`, continuing each run from its newest checkpoint.
-    Full,
-}
-
-impl Phase {
-    pub fn config_path(self, sweep: &SweepConfig) -> &Path {
-        match self {
-            Phase::Validation => &sweep.validation_config,
-            Phase::Full => &sweep.full_config,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Trained to the end of the phase in this sweep.
-    Finished,
-    /// Already finished before: its metrics JSON for the phase exists.
-    Skipped,
-    /// Exited non-zero or was killed; `reason` says why.
-    Failed,
-    /// Stopped by Ctrl-C / SIGTERM after checkpointing, or never started because of one.
-    Interrupted,
-}
-
-/// One run's result in a sweep (`<run>/sweep_outcome.json`, and a row of `sweep.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunOutcome {
-    pub name: String,
-    pub plugin: String,
-    pub phase: Phase,
-    pub status: Status,
-    /// "exit code 1", "killed by signal 9"...
-    pub exit: Option<String>,
-    pub reason: Option<String>,
-    pub threads: usize,
-    pub seconds: f64,
-    pub output: PathBuf,
-    pub finished_unix: u64,
-}
 
 /// `<results>/sweep.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,18 +43,13 @@ impl SweepReport {
     pub fn render(&self) -> String {
         let mut text = String::new();
         for r in &self.runs {
-            let status = match r.status {
-                Status::Finished => "finished",
-                Status::Skipped => "skipped (already finished)",
-                Status::Failed => "FAILED",
-                Status::Interrupted => "interrupted (re-run to resume)",
-            };
+            let status = r.status.describe();
             text += &format!(
                 "  {:<14} {:<11} {status}{}\n",
                 r.name,
                 r.plugin,
                 if r.status == Status::Finished || r.status == Status::Failed {
-                    format!(" after {}", crate::compare::format_seconds(r.seconds))
+                    format!(" after {}", format::seconds(r.seconds))
                 } else {
                     String::new()
                 }
@@ -134,17 +86,9 @@ pub struct SweepOptions {
     pub config_path: PathBuf,
 }
 
-/// The metrics file a phase's config writes: see `train::outputs::RunFiles::write_final`.
-pub fn metrics_file(config: &TrainConfig) -> &'static str {
-    crate::train::outputs::final_metrics_file(&config.phase)
-}
-
 /// Whether `dir` already holds this phase's metrics.
 pub fn finished(dir: &Path, config: &TrainConfig) -> bool {
-    matches!(
-        rundir::read_json::<FinalMetrics>(&dir.join(metrics_file(config))),
-        Ok(Some(m)) if m.phase == config.phase
-    )
+    matches!(metrics::read_phase(dir, &config.phase), Ok(Some(_)))
 }
 
 struct Running {
@@ -176,7 +120,7 @@ pub fn thread_share(
 }
 
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
-    let config_path = options.phase.config_path(sweep);
+    let config_path = sweep.config_for(options.phase);
     let train_config = TrainConfig::load(config_path)?;
     if !sweep.data.is_dir() {
         bail!(
@@ -198,7 +142,8 @@ pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepRep
             eprintln!(
                 "[sweep] {}: {} already exists, skipped",
                 spec.name,
-                dir.join(metrics_file(&train_config)).display()
+                dir.join(metrics::final_metrics_file(&train_config.phase))
+                    .display()
             );
             outcomes.push(outcome(&spec, options.phase, Status::Skipped, &dir, 0, 0.0));
         } else {
@@ -314,13 +259,13 @@ fn outcome(
         reason: None,
         threads,
         seconds,
-        output: dir.join("train.out"),
+        output: dir.join(TRAIN_OUTPUT),
         finished_unix: unix_now(),
     }
 }
 
 fn record(dir: &Path, outcome: &RunOutcome) {
-    if let Err(e) = write_json(&dir.join(rundir::OUTCOME), outcome) {
+    if let Err(e) = outcome::write(dir, outcome) {
         eprintln!(
             "[sweep] {}: could not record its outcome: {e:#}",
             outcome.name
@@ -338,7 +283,7 @@ fn start(
     let dir = sweep.run_dir(&spec.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // Every attempt and phase appends to the same file, after a header line.
-    let output = dir.join("train.out");
+    let output = dir.join(TRAIN_OUTPUT);
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -350,7 +295,7 @@ fn start(
         writeln!(
             out,
             "=== [{}] trajhost sweep: {} with {} ({} threads)",
-            crate::train::outputs::utc_timestamp(unix_now()),
+            utc_timestamp(unix_now()),
             spec.name,
             config_path.display(),
             threads
@@ -427,7 +372,7 @@ fn finish(
             eprintln!(
                 "[sweep] {}: FAILED ({exit}) after {}:\n{}",
                 r.spec.name,
-                crate::compare::format_seconds(seconds),
+                format::seconds(seconds),
                 indent(&reason)
             );
             o.reason = Some(reason);
@@ -439,7 +384,7 @@ fn finish(
         _ => eprintln!(
             "[sweep] {}: finished in {}",
             r.spec.name,
-            crate::compare::format_seconds(seconds)
+            format::seconds(seconds)
         ),
     }
     record(&dir, &o);

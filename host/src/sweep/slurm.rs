@@ -2,7 +2,7 @@
 //! sweep member per array task, each an independent process writing its own run folder in the
 //! shared results folder (so `trajhost monitor` and `trajhost compare` read them all).
 
-use super::config::SweepConfig;
+use crate::config::SweepConfig;
 use std::path::Path;
 
 pub struct SlurmOptions<'a> {

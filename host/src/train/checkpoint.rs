@@ -5,10 +5,11 @@
 //! Names: `epoch-0010` after a finished epoch, `epoch-0010-step-0012` when a run was
 //! interrupted 12 steps into epoch 11, and `best` for the best validation score so far.
 
-use super::config::TrainConfig;
 use super::metrics::Accumulator;
-use super::outputs::StopReason;
-use crate::atomic::{write_atomic, write_json, write_with};
+use super::stopping::EarlyStoppingState;
+use crate::atomic::{write_json, write_with};
+use crate::config::TrainConfig;
+use crate::rundir::{metrics::StopReason, CHECKPOINTS};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -22,14 +23,6 @@ pub struct PluginIdentity {
     pub name: String,
     pub version: String,
     pub fingerprint: String,
-}
-
-/// Early stopping's memory, carried across resumes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EarlyStoppingState {
-    pub best: Option<f64>,
-    pub best_epoch: usize,
-    pub epochs_without_improvement: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +54,7 @@ pub struct CheckpointMeta {
 }
 
 pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("checkpoints")
+    run_dir.join(CHECKPOINTS)
 }
 
 pub fn name_for(epoch: usize, step_in_epoch: usize) -> String {
@@ -324,13 +317,4 @@ pub fn prune(run_dir: &Path, keep: usize) -> Result<()> {
         let _ = std::fs::remove_file(json.with_extension("safetensors"));
     }
     Ok(())
-}
-
-/// Copies checkpoint `name` to `best` (tensors, then JSON).
-pub fn mark_best(dir: &Path, name: &str) -> Result<()> {
-    let tensors = std::fs::read(dir.join(format!("{name}.safetensors")))?;
-    write_atomic(&dir.join("best.safetensors"), &tensors)?;
-    let mut meta = read_meta(&dir.join(format!("{name}.json")))?;
-    meta.tensors_file = "best.safetensors".into();
-    write_json(&dir.join("best.json"), &meta)
 }

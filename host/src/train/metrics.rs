@@ -1,14 +1,14 @@
 //! Per-split metrics: losses, accuracy (overall, per class, confusion) and prediction MSE
-//! (overall and per axis), plus the reference baselines for the report.
+//! (overall and per axis), plus the reference baselines for the report. The types are the
+//! run folder's (`rundir::metrics`); this module computes them.
 
 use super::curve_fit;
 use super::data::{batches, Batch, SplitData};
 use super::model::{compute_loss, LossWeights, Losses, Outputs, UnifiedModel, NUM_CLASSES};
+use crate::rundir::metrics::{Baselines, SplitMetrics};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
-
-pub const CLASS_NAMES: [&str; 4] = ["linear", "circular", "helical", "parabolic"];
 
 /// Running sums over batches; serialisable so that a run interrupted mid-epoch resumes them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -24,22 +24,6 @@ pub struct Accumulator {
     pub squared_error: [f64; 3],
     /// `confusion[true][predicted]`.
     pub confusion: [[u64; 4]; 4],
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitMetrics {
-    pub samples: u64,
-    pub loss: f64,
-    pub classification_loss: f64,
-    pub prediction_loss: f64,
-    /// MSE of the tracked positions over every input frame (files from before it read 0).
-    #[serde(default)]
-    pub tracking_loss: f64,
-    pub accuracy: f64,
-    pub per_class_accuracy: [f64; 4],
-    pub confusion: [[u64; 4]; 4],
-    pub mse: f64,
-    pub mse_per_axis: [f64; 3],
 }
 
 impl Accumulator {
@@ -115,22 +99,7 @@ pub fn evaluate(
     Ok(acc.finish())
 }
 
-/// What a model must beat, and what no model can beat by much: MSE of always predicting the
-/// training mean position, of extrapolating the true last two positions at constant velocity,
-/// and the curve-fit limit (the true class's curve family fitted to the true positions of the
-/// input frames, then extrapolated; see `curve_fit`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Baselines {
-    pub mean_position_mse: f64,
-    pub constant_velocity_mse: f64,
-    pub chance_accuracy: f64,
-    /// Files from before the limit was computed read as None.
-    #[serde(default)]
-    pub curve_fit_mse: Option<f64>,
-    #[serde(default)]
-    pub curve_fit_mse_per_class: Option<[f64; 4]>,
-}
-
+/// The baselines of the test split (see [`Baselines`]).
 pub fn baselines(train: &SplitData, test: &SplitData, predict_future: usize) -> Baselines {
     let mean = train.target.mean_dim(0, true, Kind::Float);
     let mean_position_mse = (&test.target - mean)

@@ -1,19 +1,18 @@
 //! The training engine: unified model, loss, AdamW, checkpoints, the loop and its outputs.
 
 pub mod checkpoint;
-pub mod config;
 pub mod curve_fit;
-pub mod curves;
 pub mod data;
-pub mod folder;
 pub mod metrics;
 pub mod model;
 pub mod optim;
-pub mod outputs;
+pub mod resume;
+pub mod sinks;
 pub mod step;
-pub mod stop;
+pub mod stopping;
 pub mod tensorboard;
 pub mod trainer;
 
-pub use config::TrainConfig;
-pub use trainer::{train, Resume, TrainOptions, TrainOutcome};
+pub use crate::config::TrainConfig;
+pub use resume::Resume;
+pub use trainer::{train, TrainOptions, TrainOutcome};

@@ -21,22 +21,7 @@ pub const TRAJECTORY_HIDDEN: i64 = 128;
 /// Numbers per frame, besides its tracked position, that the trajectory encoder reads.
 pub const FRAME_CODE: i64 = 8;
 
-/// The weight of each loss term; 0 disables a term.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LossWeights {
-    pub classification: f64,
-    pub prediction: f64,
-    /// The per-frame position loss of the tracker.
-    pub tracking: f64,
-}
-
-impl LossWeights {
-    pub const ALL_ONE: LossWeights = LossWeights {
-        classification: 1.0,
-        prediction: 1.0,
-        tracking: 1.0,
-    };
-}
+pub use crate::config::LossWeights;
 
 pub struct UnifiedModel {
     pub backbone: PluginBackbone,

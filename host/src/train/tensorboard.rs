@@ -17,7 +17,8 @@ impl EventWriter {
         std::fs::create_dir_all(dir)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         let path = dir.join(format!(
-            "events.out.tfevents.{}.{:09}.trajhost",
+            "{}{}.{:09}.trajhost",
+            crate::rundir::EVENTS_PREFIX,
             now.as_secs(),
             now.subsec_nanos()
         ));

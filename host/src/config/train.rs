@@ -1,9 +1,9 @@
 //! The training configuration (`configs/validation.ron`, `configs/full.ron`).
 
-use super::model::LossWeights;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use trajhost_config::Invalid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,35 +50,95 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EarlyStoppingConfig {
-    /// A validation metric: "val_loss", "val_accuracy" or "val_mse".
-    pub metric: String,
+    /// The validation metric watched: `"val_loss"`, `"val_accuracy"` or `"val_mse"`.
+    pub metric: Metric,
     pub patience: usize,
     pub min_delta: f64,
 }
 
-impl EarlyStoppingConfig {
-    /// Whether larger values of the metric are better.
-    pub fn maximise(&self) -> bool {
-        self.metric == "val_accuracy"
+/// A validation metric that early stopping (and the `best` checkpoint) follows. Written as
+/// its name in quotes, as in configs from before the type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Metric {
+    ValLoss,
+    ValAccuracy,
+    ValMse,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::ValLoss, Metric::ValAccuracy, Metric::ValMse];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::ValLoss => "val_loss",
+            Metric::ValAccuracy => "val_accuracy",
+            Metric::ValMse => "val_mse",
+        }
+    }
+
+    /// Whether larger values are better.
+    pub fn maximise(self) -> bool {
+        self == Metric::ValAccuracy
     }
 }
 
-pub const METRICS: [&str; 3] = ["val_loss", "val_accuracy", "val_mse"];
+impl TryFrom<String> for Metric {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let known: Vec<String> = Metric::ALL
+                    .iter()
+                    .map(|m| format!("{:?}", m.name()))
+                    .collect();
+                format!(
+                    "unknown metric {name:?}, expected one of {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+impl From<Metric> for String {
+    fn from(metric: Metric) -> String {
+        metric.name().into()
+    }
+}
+
+/// How much each task's loss counts in the total; 0 disables a task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossWeights {
+    pub classification: f64,
+    pub prediction: f64,
+    /// The per-frame position loss of the tracker.
+    pub tracking: f64,
+}
+
+impl LossWeights {
+    pub const ALL_ONE: LossWeights = LossWeights {
+        classification: 1.0,
+        prediction: 1.0,
+        tracking: 1.0,
+    };
+}
 
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::parse(&text, &path.display().to_string())
+        super::load(path, Self::check)
     }
 
     /// Parses RON; errors carry `source:line:column` and name the field.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let config: TrainConfig = crate::ron_config::parse(text, source)?;
-        config
-            .validate()
-            .with_context(|| format!("{source}: invalid training config"))?;
-        Ok(config)
+        super::parse(text, source, Self::check)
+    }
+
+    /// Re-checks a config changed in code (by command-line overrides).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        self.check()
     }
 
     pub fn loss_weights(&self) -> LossWeights {
@@ -89,7 +149,7 @@ impl TrainConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<()> {
+    fn check(&self) -> Result<(), Invalid> {
         let positive = [
             ("epochs", self.epochs),
             ("batch_size", self.batch_size),
@@ -99,27 +159,32 @@ impl TrainConfig {
         ];
         for (field, value) in positive {
             if value == 0 {
-                bail!("field `{field}` must be at least 1");
+                return Err(Invalid::new(field, "must be at least 1"));
             }
         }
         // Every float is finite (RON reads `NaN` and `inf`) and within its range.
-        let number = |field: &str, value: f64, positive: bool| -> Result<()> {
+        let number = |field: &str, value: f64, positive: bool| {
             let ok = value.is_finite() && if positive { value > 0.0 } else { value >= 0.0 };
-            if !ok {
-                let range = if positive { "positive" } else { "0 or more" };
-                bail!("field `{field}` must be a finite number, {range}; got {value}");
+            let range = if positive { "positive" } else { "0 or more" };
+            match ok {
+                true => Ok(()),
+                false => Err(Invalid::new(
+                    field,
+                    format!("must be a finite number, {range}; got {value}"),
+                )),
             }
-            Ok(())
         };
         number("lr", self.lr, true)?;
         number("weight_decay", self.weight_decay, false)?;
         number("min_lr", self.min_lr, false)?;
         if self.min_lr > self.lr {
-            bail!(
-                "field `min_lr` ({}) is above `lr` ({}): the schedule decays to min_lr",
-                self.min_lr,
-                self.lr
-            );
+            return Err(Invalid::new(
+                "min_lr",
+                format!(
+                    "{} is above `lr` ({}): the schedule decays to min_lr",
+                    self.min_lr, self.lr
+                ),
+            ));
         }
         if let Some(clip) = self.grad_clip {
             number("grad_clip", clip, true)?;
@@ -128,7 +193,10 @@ impl TrainConfig {
         number("prediction_weight", self.prediction_weight, false)?;
         number("tracking_weight", self.tracking_weight, false)?;
         if self.classification_weight == 0.0 && self.prediction_weight == 0.0 {
-            bail!("fields `classification_weight` and `prediction_weight` are both 0: nothing to train");
+            return Err(Invalid::new(
+                "classification_weight",
+                "and `prediction_weight` are both 0: nothing to train",
+            ));
         }
         if let Some(minutes) = self.time_budget_minutes {
             number("time_budget_minutes", minutes, true)?;
@@ -136,13 +204,10 @@ impl TrainConfig {
         if let Some(es) = &self.early_stopping {
             number("early_stopping.min_delta", es.min_delta, false)?;
             if es.patience == 0 {
-                bail!("field `early_stopping.patience` must be at least 1");
-            }
-            if !METRICS.contains(&es.metric.as_str()) {
-                bail!(
-                    "field `early_stopping.metric` is {:?}; expected one of {METRICS:?}",
-                    es.metric
-                );
+                return Err(Invalid::new(
+                    "early_stopping.patience",
+                    "must be at least 1",
+                ));
             }
         }
         Ok(())
@@ -262,13 +327,17 @@ mod tests {
             (
                 "metric: \"val_loss\"",
                 "metric: \"val_los\"",
-                "early_stopping.metric",
+                // Refused while parsing: the error names the field as written.
+                "metric",
             ),
         ] {
             let text = VALIDATION.replace(from, to);
             assert_ne!(text, VALIDATION, "{from} is in the shipped config");
             let err = format!("{:#}", TrainConfig::parse(&text, "v.ron").unwrap_err());
             assert!(err.contains(&format!("`{field}`")), "{err}");
+            // Where the field is written: `v.ron:<line>:<column>: ...`.
+            let line = text.lines().position(|l| l.contains(to)).unwrap() + 1;
+            assert!(err.starts_with(&format!("v.ron:{line}:")), "{err}");
         }
     }
 }

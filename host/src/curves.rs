@@ -1,6 +1,7 @@
-//! `training_curves.png`: loss, accuracy and MSE against epoch, train and validation.
+//! Pictures of training: `training_curves.png` (loss, accuracy and MSE against epoch, train and
+//! validation) and the comparison's curves of several runs, drawn with plotters.
 
-use super::outputs::EpochRecord;
+use crate::rundir::metrics::EpochRecord;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::Path;
@@ -108,6 +109,45 @@ pub fn draw_training_curves(records: &[EpochRecord], path: &Path) -> Result<()> 
             Panel {
                 title: "prediction MSE",
                 series: series(|r| (r.train.mse, r.val.mse)),
+            },
+        ],
+        path,
+    )
+}
+
+/// Validation loss, accuracy and MSE of several runs against epoch, one line per run (the
+/// comparison's curves).
+pub fn draw_validation_comparison(
+    names: &[String],
+    histories: &[Vec<EpochRecord>],
+    path: &Path,
+) -> Result<()> {
+    let series = |pick: fn(&EpochRecord) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
+        names
+            .iter()
+            .zip(histories)
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(n, h)| {
+                (
+                    n.clone(),
+                    h.iter().map(|r| (r.epoch as f64, pick(r))).collect(),
+                )
+            })
+            .collect()
+    };
+    draw_panels(
+        &[
+            Panel {
+                title: "validation loss",
+                series: series(|r| r.val.loss),
+            },
+            Panel {
+                title: "validation accuracy",
+                series: series(|r| r.val.accuracy),
+            },
+            Panel {
+                title: "validation prediction MSE",
+                series: series(|r| r.val.mse),
             },
         ],
         path,

@@ -1,4 +1,5 @@
-//! Atomic file writes: readers see the old file or the new one, never half of either.
+//! Atomic file writes, for the host and the dataset alike: readers see the old file or the new
+//! one, never half of either.
 //!
 //! Only a regular file (or a new path) is replaced, by a temp file beside it renamed over it.
 //! A character device or a FIFO (`/dev/null`, `/dev/stdout`, a named pipe) is written in place

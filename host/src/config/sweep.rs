@@ -1,9 +1,20 @@
 //! `configs/sweep.ron`: what a sweep (and the validate-then-train pipeline) trains.
 
-use crate::gate::GateConfig;
-use anyhow::{bail, Context, Result};
+use super::{GateConfig, MAX_THREADS};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use trajhost_config::Invalid;
+
+/// Which of a sweep's two training configs a run was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The sweep's `validation_config`.
+    Validation,
+    /// The sweep's `full_config`, continuing each run from its newest checkpoint.
+    Full,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,23 +60,17 @@ pub struct RunSpec {
 
 impl SweepConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::parse(&text, &path.display().to_string())
+        super::load(path, Self::check)
     }
 
     /// Parses RON; errors carry `source:line:column` and name the field.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        let config: SweepConfig = crate::ron_config::parse(text, source)?;
-        config
-            .validate()
-            .with_context(|| format!("{source}: invalid sweep config"))?;
-        Ok(config)
+        super::parse(text, source, Self::check)
     }
 
-    pub fn validate(&self) -> Result<()> {
+    fn check(&self) -> Result<(), Invalid> {
         if self.runs.is_empty() {
-            bail!("field `runs` is empty: nothing to train");
+            return Err(Invalid::new("runs", "is empty: nothing to train"));
         }
         let mut names = std::collections::HashSet::new();
         for run in &self.runs {
@@ -76,31 +81,46 @@ impl SweepConfig {
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
                 && !run.name.starts_with('.');
             if !ok {
-                bail!(
-                    "field `runs.name` {:?} must be a plain folder name (letters, digits, - _ .)",
-                    run.name
-                );
+                return Err(Invalid::new(
+                    "runs.name",
+                    format!(
+                        "{:?} must be a plain folder name (letters, digits, - _ .)",
+                        run.name
+                    ),
+                ));
             }
             if !names.insert(&run.name) {
-                bail!("field `runs.name`: {:?} appears twice", run.name);
+                return Err(Invalid::new(
+                    "runs.name",
+                    format!("{:?} appears twice", run.name),
+                ));
             }
         }
-        if matches!(self.threads, Some(t) if t == 0 || t > crate::cli::MAX_THREADS) {
-            bail!(
-                "field `threads` must be 1 to {} when set",
-                crate::cli::MAX_THREADS
-            );
+        if matches!(self.threads, Some(t) if t == 0 || t > MAX_THREADS) {
+            return Err(Invalid::new(
+                "threads",
+                format!("must be 1 to {MAX_THREADS} when set"),
+            ));
         }
         if self.max_parallel == Some(0) {
-            bail!("field `max_parallel` must be at least 1 when set");
+            return Err(Invalid::new("max_parallel", "must be at least 1 when set"));
         }
         let g = &self.gate;
         // Below 0 disables the check (accuracy is never negative).
         if g.min_accuracy.is_nan() || g.min_accuracy > 1.0 {
-            bail!("field `gate.min_accuracy` must be at most 1 (a fraction, e.g. 0.7)");
+            return Err(Invalid::new(
+                "gate.min_accuracy",
+                "must be at most 1 (a fraction, e.g. 0.7)",
+            ));
         }
-        if g.max_mse <= 0.0 || g.improving_tolerance < 0.0 {
-            bail!("fields `gate.max_mse` (> 0) and `gate.improving_tolerance` (>= 0) are out of range");
+        if g.max_mse.is_nan() || g.max_mse <= 0.0 {
+            return Err(Invalid::new("gate.max_mse", "must be above 0"));
+        }
+        if g.improving_tolerance.is_nan() || g.improving_tolerance < 0.0 {
+            return Err(Invalid::new(
+                "gate.improving_tolerance",
+                "must be 0 or more",
+            ));
         }
         Ok(())
     }
@@ -122,6 +142,14 @@ impl SweepConfig {
             .filter(|r| only.is_empty() || only.contains(&r.name))
             .cloned()
             .collect())
+    }
+
+    /// The training config of a phase.
+    pub fn config_for(&self, phase: Phase) -> &Path {
+        match phase {
+            Phase::Validation => &self.validation_config,
+            Phase::Full => &self.full_config,
+        }
     }
 
     pub fn run_dir(&self, name: &str) -> PathBuf {

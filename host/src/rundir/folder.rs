@@ -2,6 +2,10 @@
 //! a refusal to start over a run that is already there (unless told to resume or overwrite),
 //! and removal of the temp files a killed write left behind.
 
+use super::{
+    CHECKPOINTS, EVENTS_PREFIX, FINAL_METRICS, GATE, METRICS, OUTCOME, PROGRESS, RUN_LOG,
+    TRAINING_CURVES, TRAIN_OUTPUT, VALIDATION_METRICS,
+};
 use crate::atomic::TEMP_PREFIX;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, Write};
@@ -14,19 +18,17 @@ pub const LOCK_FILE: &str = ".lock";
 /// What a run writes into its folder (and `--overwrite` removes); `events.out.tfevents.*`
 /// files count too.
 pub const RUN_ENTRIES: [&str; 10] = [
-    "PROGRESS.txt",
-    "metrics.jsonl",
-    "validation_metrics.json",
-    "final_metrics.json",
-    "run.log",
-    "training_curves.png",
-    "checkpoints",
-    "gate.json",
-    "sweep_outcome.json",
-    "train.out",
+    PROGRESS,
+    METRICS,
+    VALIDATION_METRICS,
+    FINAL_METRICS,
+    RUN_LOG,
+    TRAINING_CURVES,
+    CHECKPOINTS,
+    GATE,
+    OUTCOME,
+    TRAIN_OUTPUT,
 ];
-
-const EVENTS_PREFIX: &str = "events.out.tfevents.";
 
 /// An exclusive `flock` on `<run>/.lock`, released when dropped (or when the process dies).
 pub struct RunLock {
@@ -149,7 +151,7 @@ fn is_stray_temp(name: &str) -> bool {
 /// what it deleted. Only safe while holding the folder's lock.
 pub fn remove_stray_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
-    for folder in [dir.to_path_buf(), dir.join("checkpoints")] {
+    for folder in [dir.to_path_buf(), dir.join(CHECKPOINTS)] {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };

@@ -1,0 +1,201 @@
+//! The comparison as Markdown: the results table, the plan's checklist, the curves, the
+//! confusion matrices, the gate's decisions and the folders that could not be read.
+
+use super::report::{Checked, Criterion, Report, RunReport};
+use crate::format::{bytes, percent1, seconds, thousands};
+use crate::rundir::metrics::FinalMetrics;
+use crate::rundir::progress::RunState;
+use std::fmt::Write as _;
+
+pub fn render(report: &Report) -> String {
+    let mut md = String::from("# Backbone comparison\n\n");
+    results_table(&mut md, report);
+    checklist(&mut md, report);
+    if let Some(png) = &report.curves_png {
+        md += "\n## Training curves\n\n";
+        let _ = writeln!(md, "![validation curves of every run]({png})");
+    }
+    confusion_matrices(&mut md, report);
+    gate_decisions(&mut md, report);
+    unreadable(&mut md, report);
+    md
+}
+
+/// One row per run: its latest finished phase's numbers next to the baselines.
+fn results_table(md: &mut String, report: &Report) {
+    let classes = &report.classes;
+    let _ = writeln!(
+        md,
+        "{} runs. Accuracy and MSE are on the test split after each run's latest finished phase \
+         (`full` when it ran, else `validation`); MSE is the prediction error of the ball's \
+         future 3-D position. Baselines: predicting the training set's mean position, \
+         extrapolating the true last two positions at constant velocity, and the curve-fit \
+         limit (the true class's curve fitted to the true input positions: about as low as \
+         a model can get).\n",
+        report.runs.len()
+    );
+    *md += "| run | plugin | phase | epochs | accuracy |";
+    for c in classes {
+        let _ = write!(md, " {c} |");
+    }
+    *md += " MSE | mean-position MSE | constant-velocity MSE | curve-fit limit MSE | training time | videos/s | parameters | checkpoint |\n";
+    *md += &"|---".repeat(13 + classes.len());
+    *md += "|\n";
+    for run in &report.runs {
+        let _ = write!(md, "| {} |", run.name);
+        match &run.metrics {
+            Some(m) => result_cells(md, m, classes.len()),
+            None => pending_cells(md, run, classes.len()),
+        }
+    }
+    if let Some(chance) = report
+        .runs
+        .iter()
+        .find_map(|r| r.metrics.as_ref().map(|m| m.baselines.chance_accuracy))
+    {
+        let _ = writeln!(md, "\nChance accuracy: {}.", percent1(chance));
+    }
+}
+
+fn result_cells(md: &mut String, m: &FinalMetrics, classes: usize) {
+    let _ = write!(
+        md,
+        " {} | {} | {}{} | {} |",
+        m.plugin,
+        m.phase,
+        m.epochs_trained,
+        m.stop_reason.table_note(),
+        percent1(m.test.accuracy)
+    );
+    for a in m.test.per_class_accuracy.iter().take(classes) {
+        let _ = write!(md, " {} |", percent1(*a));
+    }
+    let b = &m.baselines;
+    let _ = writeln!(
+        md,
+        " {:.4} | {:.4} | {:.4} | {} | {} | {:.1} | {} | {} |",
+        m.test.mse,
+        b.mean_position_mse,
+        b.constant_velocity_mse,
+        b.curve_fit_mse
+            .map_or("—".to_string(), |limit| format!("{limit:.5}")),
+        seconds(m.wall_seconds),
+        m.train_videos_per_second,
+        thousands(m.parameter_count),
+        bytes(m.checkpoint_bytes)
+    );
+}
+
+/// A run without finished results: where it stands instead.
+fn pending_cells(md: &mut String, run: &RunReport, classes: usize) {
+    let state = match run.state {
+        RunState::Waiting => "not started",
+        other => other.as_str(),
+    };
+    let _ = write!(
+        md,
+        " — | {state}, no results yet | {} recorded | — |",
+        run.epochs_recorded
+    );
+    *md += &" — |".repeat(classes + 8);
+    *md += "\n";
+}
+
+fn checklist(md: &mut String, report: &Report) {
+    *md += "\n## Success checklist (the original plan)\n\n";
+    *md +=
+        "Measured on each run's test split after the validation phase and after the full run.\n\n";
+    *md += "| run |";
+    let names: Vec<&str> = report
+        .runs
+        .first()
+        .map(|r| r.checklist.iter().map(|c| c.name.as_str()).collect())
+        .unwrap_or_default();
+    for n in &names {
+        let _ = write!(md, " {n} |");
+    }
+    *md += " gate |\n";
+    *md += &"|---".repeat(names.len() + 2);
+    *md += "|\n";
+    for run in &report.runs {
+        let _ = write!(md, "| {} |", run.name);
+        for c in &run.checklist {
+            let _ = write!(md, " {} |", mark(c));
+        }
+        let gate = match &run.gate {
+            Some(g) if g.passed => "passed",
+            Some(_) => "stopped",
+            None => "—",
+        };
+        let _ = writeln!(md, " {gate} |");
+    }
+}
+
+fn mark(c: &Criterion) -> String {
+    let show = |v: f64| match c.checked {
+        Checked::Accuracy => percent1(v),
+        Checked::Mse => format!("{v:.4}"),
+    };
+    match (c.passed, c.measured) {
+        (Some(true), Some(v)) => format!("✅ {}", show(v)),
+        (Some(false), Some(v)) => format!("❌ {}", show(v)),
+        _ => "— not run".into(),
+    }
+}
+
+fn confusion_matrices(md: &mut String, report: &Report) {
+    let classes = &report.classes;
+    *md += "\n## Confusion matrices (test split; rows: true class, columns: predicted)\n";
+    for run in &report.runs {
+        let Some(m) = &run.metrics else { continue };
+        let _ = writeln!(md, "\n### {}\n", run.name);
+        *md += "| true \\ predicted |";
+        for c in classes {
+            let _ = write!(md, " {c} |");
+        }
+        *md += "\n";
+        *md += &"|---".repeat(classes.len() + 1);
+        *md += "|\n";
+        for (class, row) in classes.iter().zip(&m.test.confusion) {
+            let _ = write!(md, "| {class} |");
+            for n in row.iter().take(classes.len()) {
+                let _ = write!(md, " {n} |");
+            }
+            *md += "\n";
+        }
+    }
+}
+
+fn gate_decisions(md: &mut String, report: &Report) {
+    if report.runs.iter().all(|r| r.gate.is_none()) {
+        return;
+    }
+    *md += "\n## Gate decisions (validation → full run)\n";
+    for run in &report.runs {
+        let Some(g) = &run.gate else { continue };
+        let _ = writeln!(
+            md,
+            "\n### {}: {}\n",
+            run.name,
+            if g.passed {
+                "passed, continues to the full run"
+            } else {
+                "stopped after validation"
+            }
+        );
+        for r in &g.reasons {
+            let _ = writeln!(md, "- {r}");
+        }
+    }
+}
+
+fn unreadable(md: &mut String, report: &Report) {
+    if report.unreadable.is_empty() {
+        return;
+    }
+    *md += "\n## Unreadable run folders\n\n";
+    *md += "Left out of the tables above:\n\n";
+    for u in &report.unreadable {
+        let _ = writeln!(md, "- {} (`{}`): {}", u.name, u.path.display(), u.reason);
+    }
+}

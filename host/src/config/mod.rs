@@ -1,0 +1,39 @@
+//! What a user asks for, as RON files: the training config, the sweep config and the gate's
+//! thresholds. Parsed through `trajhost-config` (the same reader the dataset and the plugins
+//! use), so every error names the field with its line and column.
+
+pub mod gate;
+pub mod sweep;
+pub mod train;
+
+pub use gate::GateConfig;
+pub use sweep::{Phase, RunSpec, SweepConfig};
+pub use train::{EarlyStoppingConfig, LossWeights, Metric, TrainConfig};
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use trajhost_config::{Invalid, Source};
+
+/// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
+/// negative count and crashes trying to start 100 000.
+pub const MAX_THREADS: usize = 1024;
+
+/// Reads and checks a config file.
+pub fn load<T: DeserializeOwned>(
+    path: &Path,
+    check: impl FnOnce(&T) -> Result<(), Invalid>,
+) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text, &path.display().to_string(), check)
+}
+
+/// Parses and checks RON text; `source` (usually the path) prefixes every error.
+pub fn parse<T: DeserializeOwned>(
+    text: &str,
+    source: &str,
+    check: impl FnOnce(&T) -> Result<(), Invalid>,
+) -> Result<T> {
+    Ok(Source::new(text, source).parse_checked(check)?)
+}

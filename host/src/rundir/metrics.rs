@@ -1,0 +1,188 @@
+//! The numbers a run records: one [`EpochRecord`] per epoch in `metrics.jsonl`, and the
+//! [`FinalMetrics`] of a finished phase in `validation_metrics.json` or `final_metrics.json`.
+
+use super::{read_json, FINAL_METRICS, METRICS, VALIDATION_METRICS};
+use crate::atomic::{write_atomic, write_json};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Loss, accuracy and prediction error of the model on one split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitMetrics {
+    pub samples: u64,
+    pub loss: f64,
+    pub classification_loss: f64,
+    pub prediction_loss: f64,
+    /// MSE of the tracked positions over every input frame (files from before it read 0).
+    #[serde(default)]
+    pub tracking_loss: f64,
+    pub accuracy: f64,
+    pub per_class_accuracy: [f64; 4],
+    /// `confusion[true][predicted]`.
+    pub confusion: [[u64; 4]; 4],
+    pub mse: f64,
+    pub mse_per_axis: [f64; 3],
+}
+
+/// What a model must beat, and what no model can beat by much: MSE of always predicting the
+/// training mean position, of extrapolating the true last two positions at constant velocity,
+/// and the curve-fit limit (the true class's curve family fitted to the true positions of the
+/// input frames, then extrapolated; see `train::curve_fit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    pub mean_position_mse: f64,
+    pub constant_velocity_mse: f64,
+    pub chance_accuracy: f64,
+    /// Files from before the limit was computed read as None.
+    #[serde(default)]
+    pub curve_fit_mse: Option<f64>,
+    #[serde(default)]
+    pub curve_fit_mse_per_class: Option<[f64; 4]>,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub phase: String,
+    pub lr: f64,
+    pub train: SplitMetrics,
+    pub val: SplitMetrics,
+    pub elapsed_seconds: f64,
+    pub train_videos_per_second: f64,
+}
+
+/// Why a phase's training ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every configured epoch ran.
+    #[default]
+    Completed,
+    /// The early-stopping metric did not improve for `patience` epochs.
+    EarlyStopping,
+    /// `time_budget_minutes` ran out.
+    TimeBudget,
+}
+
+impl StopReason {
+    /// In words, for logs and messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::Completed => "every epoch done",
+            StopReason::EarlyStopping => "early stopping",
+            StopReason::TimeBudget => "time budget reached",
+        }
+    }
+
+    /// A note after an epoch count in tables: nothing, ` (early stop)`, ` (time budget)`.
+    pub fn table_note(self) -> &'static str {
+        match self {
+            StopReason::Completed => "",
+            StopReason::EarlyStopping => " (early stop)",
+            StopReason::TimeBudget => " (time budget)",
+        }
+    }
+}
+
+/// `validation_metrics.json` / `final_metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalMetrics {
+    pub run: String,
+    pub phase: String,
+    pub plugin: String,
+    pub epochs_trained: usize,
+    /// Files from before this field read as `Completed`.
+    #[serde(default)]
+    pub stop_reason: StopReason,
+    pub test: SplitMetrics,
+    pub val: SplitMetrics,
+    pub baselines: Baselines,
+    pub wall_seconds: f64,
+    pub train_videos_per_second: f64,
+    pub parameter_count: i64,
+    pub checkpoint_bytes: u64,
+}
+
+/// The phase label of the pipeline's first phase. Its metrics get their own file, so that the
+/// full phase, training on in the same folder, does not overwrite what the gate read.
+pub const VALIDATION_PHASE: &str = "validation";
+
+/// The final metrics file a phase writes: `validation_metrics.json` for the validation phase,
+/// `final_metrics.json` for any other.
+pub fn final_metrics_file(phase: &str) -> &'static str {
+    if phase == VALIDATION_PHASE {
+        VALIDATION_METRICS
+    } else {
+        FINAL_METRICS
+    }
+}
+
+pub fn read_validation(dir: &Path) -> Result<Option<FinalMetrics>> {
+    read_json(&dir.join(VALIDATION_METRICS))
+}
+
+pub fn read_final(dir: &Path) -> Result<Option<FinalMetrics>> {
+    read_json(&dir.join(FINAL_METRICS))
+}
+
+/// The final metrics of `phase` when that phase has finished in `dir`.
+pub fn read_phase(dir: &Path, phase: &str) -> Result<Option<FinalMetrics>> {
+    let metrics: Option<FinalMetrics> = read_json(&dir.join(final_metrics_file(phase)))?;
+    Ok(metrics.filter(|m| m.phase == phase))
+}
+
+/// Writes the file of `metrics.phase`; returns its path.
+pub fn write_final(dir: &Path, metrics: &FinalMetrics) -> Result<PathBuf> {
+    let path = dir.join(final_metrics_file(&metrics.phase));
+    write_json(&path, metrics)?;
+    Ok(path)
+}
+
+/// Every record of `metrics.jsonl` (none when it does not exist); a line that does not parse
+/// is an error naming the file and line.
+pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
+    let path = dir.join(METRICS);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Appends one epoch's line.
+pub fn append_record(dir: &Path, record: &EpochRecord) -> Result<()> {
+    let path = dir.join(METRICS);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{}", serde_json::to_string(record)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Keeps only the records of epochs ≤ `epoch` (after resuming from an older checkpoint);
+/// leaves the file alone when there is nothing to drop.
+pub fn keep_history_up_to(dir: &Path, epoch: usize) -> Result<()> {
+    let records = read_history(dir)?;
+    if records.iter().all(|r| r.epoch <= epoch) {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for r in records.iter().filter(|r| r.epoch <= epoch) {
+        text += &serde_json::to_string(r)?;
+        text.push('\n');
+    }
+    write_atomic(&dir.join(METRICS), text.as_bytes())
+}

@@ -1,0 +1,97 @@
+//! The run-folder protocol: what a run folder (`results/<run>/`) holds, the types of its files,
+//! and the only code that reads or writes them. The trainer writes through it; compare,
+//! monitor, sweep, the gate and the pipeline read through it, and so work on a folder synced
+//! from another machine. Nothing here knows how training works.
+//!
+//! | file | written by | type |
+//! |---|---|---|
+//! | `PROGRESS.txt` | trainer, atomically, every 30 s and each epoch | [`progress::Progress`] |
+//! | `run.log` | trainer, appended, with a heartbeat every 30 s | [`log::RunLog`] |
+//! | `metrics.jsonl` | trainer, one line per epoch | [`metrics::EpochRecord`] |
+//! | `validation_metrics.json`, `final_metrics.json` | trainer, at the end of a phase | [`metrics::FinalMetrics`] |
+//! | `training_curves.png`, `events.out.tfevents.*` | trainer, each epoch | pictures, TensorBoard |
+//! | `checkpoints/` | trainer (`train::checkpoint`) | safetensors + JSON |
+//! | `gate.json` | pipeline | [`gate::GateDecision`] |
+//! | `sweep_outcome.json`, `train.out` | sweep runner | [`outcome::RunOutcome`], child output |
+//! | `.lock` | trainer, held while it runs | [`folder::RunLock`] |
+
+pub mod folder;
+pub mod gate;
+pub mod log;
+pub mod metrics;
+pub mod outcome;
+pub mod progress;
+pub mod state;
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+pub const PROGRESS: &str = "PROGRESS.txt";
+pub const RUN_LOG: &str = "run.log";
+pub const METRICS: &str = "metrics.jsonl";
+pub const VALIDATION_METRICS: &str = "validation_metrics.json";
+pub const FINAL_METRICS: &str = "final_metrics.json";
+pub const TRAINING_CURVES: &str = "training_curves.png";
+pub const CHECKPOINTS: &str = "checkpoints";
+pub const GATE: &str = "gate.json";
+pub const OUTCOME: &str = "sweep_outcome.json";
+/// A sweep child's stdout and stderr.
+pub const TRAIN_OUTPUT: &str = "train.out";
+/// TensorBoard event files start with this.
+pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
+
+/// Whether `dir` looks like a run folder: it has any of the files a run writes.
+pub fn is_run_dir(dir: &Path) -> bool {
+    dir.is_dir()
+        && [
+            PROGRESS,
+            METRICS,
+            VALIDATION_METRICS,
+            FINAL_METRICS,
+            RUN_LOG,
+            OUTCOME,
+        ]
+        .iter()
+        .any(|f| dir.join(f).is_file())
+}
+
+/// Run folders among `paths`: a run folder is taken as is, another folder is searched one level
+/// down (so `results/` and `results/*` both work); files and other entries are skipped.
+/// Sorted by path, duplicates removed.
+pub fn expand_run_dirs(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for path in paths {
+        if is_run_dir(path) {
+            found.push(path.clone());
+        } else if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(path) {
+                found.extend(
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| is_run_dir(p)),
+                );
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A run's name: its folder's name.
+pub fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+/// Reads a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{} is not valid", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}

@@ -1,0 +1,154 @@
+//! Where a run reports: every finished epoch's [`EpochRecord`] goes to a list of sinks
+//! (`metrics.jsonl`, TensorBoard, the curves PNG), to `run.log` and to the console; the run's
+//! state goes to `PROGRESS.txt` and the log's heartbeat. The training loop builds each record
+//! once and knows nothing of these formats.
+
+use super::tensorboard::EventWriter;
+use crate::curves::draw_training_curves;
+use crate::rundir::log::RunLog;
+use crate::rundir::metrics::{self, EpochRecord};
+use crate::rundir::progress::Progress;
+use crate::rundir::TRAINING_CURVES;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// Something that takes each finished epoch's record.
+pub trait EpochSink {
+    fn record(&mut self, dir: &Path, record: &EpochRecord) -> Result<()>;
+}
+
+/// A line of `metrics.jsonl`: the record every reader of the run folder uses.
+struct MetricsFile;
+
+impl EpochSink for MetricsFile {
+    fn record(&mut self, dir: &Path, record: &EpochRecord) -> Result<()> {
+        metrics::append_record(dir, record)
+    }
+}
+
+/// TensorBoard scalars; the event file is created with the first record.
+#[derive(Default)]
+struct TensorBoard(Option<EventWriter>);
+
+impl EpochSink for TensorBoard {
+    fn record(&mut self, dir: &Path, r: &EpochRecord) -> Result<()> {
+        let events = match &mut self.0 {
+            Some(events) => events,
+            None => self.0.insert(EventWriter::create(dir)?),
+        };
+        for (tag, value) in [
+            ("train/loss", r.train.loss),
+            ("train/accuracy", r.train.accuracy),
+            ("train/mse", r.train.mse),
+            ("val/loss", r.val.loss),
+            ("val/accuracy", r.val.accuracy),
+            ("val/mse", r.val.mse),
+            ("lr", r.lr),
+        ] {
+            events.scalar(tag, r.epoch as i64, value)?;
+        }
+        Ok(())
+    }
+}
+
+/// `training_curves.png`, redrawn from the whole history (after `MetricsFile` appended).
+struct Curves;
+
+impl EpochSink for Curves {
+    fn record(&mut self, dir: &Path, _: &EpochRecord) -> Result<()> {
+        draw_training_curves(&metrics::read_history(dir)?, &dir.join(TRAINING_CURVES))
+    }
+}
+
+/// A run's outputs: its folder, `run.log`, the console and the epoch sinks.
+pub struct RunOutputs {
+    pub dir: PathBuf,
+    pub name: String,
+    log: RunLog,
+    pub bar: indicatif::ProgressBar,
+    sinks: Vec<Box<dyn EpochSink>>,
+}
+
+impl RunOutputs {
+    pub fn open(dir: &Path) -> Result<Self> {
+        // `--out .` has no folder name to show.
+        let name = dir
+            .file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned());
+        Ok(RunOutputs {
+            dir: dir.to_path_buf(),
+            log: RunLog::open(dir)?,
+            bar: progress_bar(&name),
+            name,
+            sinks: vec![
+                Box::new(MetricsFile),
+                Box::new(TensorBoard::default()),
+                Box::new(Curves),
+            ],
+        })
+    }
+
+    /// A line in `run.log`.
+    pub fn log(&self, line: &str) {
+        self.log.line(line);
+    }
+
+    /// A line on the console, above the progress bar when there is one.
+    pub fn say(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    /// Hands a finished epoch to every sink, the log and the console.
+    pub fn epoch(&mut self, record: &EpochRecord, epochs: usize) -> Result<()> {
+        for sink in &mut self.sinks {
+            sink.record(&self.dir, record)?;
+        }
+        let (t, v) = (&record.train, &record.val);
+        self.log(&format!(
+            "epoch {}/{epochs}: train loss {:.4} acc {:.3} mse {:.4} | val loss {:.4} acc {:.3} mse {:.4} | {:.0} videos/s",
+            record.epoch, t.loss, t.accuracy, t.mse, v.loss, v.accuracy, v.mse,
+            record.train_videos_per_second
+        ));
+        self.say(format!(
+            "[{}] epoch {}/{epochs} train loss {:.4} | val acc {:.1}% mse {:.4} | {:.0} videos/s",
+            self.name,
+            record.epoch,
+            t.loss,
+            100.0 * v.accuracy,
+            v.mse,
+            record.train_videos_per_second
+        ));
+        Ok(())
+    }
+
+    /// Rewrites `PROGRESS.txt` and tells the heartbeat where the run is.
+    pub fn progress(&self, progress: &Progress) -> Result<()> {
+        self.log.set_status(format!(
+            "epoch {}/{} step {}/{}",
+            progress.epochs_done + 1,
+            progress.epochs,
+            progress.step_in_epoch,
+            progress.steps_per_epoch
+        ));
+        progress.write(&self.dir)
+    }
+}
+
+/// A bar with loss and ETA on a terminal; hidden otherwise (the epoch lines still print).
+fn progress_bar(run: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(1).with_prefix(run.to_string());
+    let style =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template")
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
