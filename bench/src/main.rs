@@ -5,7 +5,9 @@
 //! * `forward-check`: every backbone's features with shape-determined weights (parity test);
 //! * `render --samples N --threads K`: in-memory rendering throughput;
 //! * `generate --out DIR --samples N --threads K`: `trajhost data generate` end to end;
-//! * `train|infer --plugin NAME --data DIR [--batch 32] [--warmup 3] [--steps 20] [--threads K]`.
+//! * `train|infer --plugin NAME --data DIR [--batch 32] [--warmup 3] [--steps 20] [--threads K]
+//!   [--serve]`: with `--serve`, a block of `--steps` timed steps per `run` line on stdin, so
+//!   `run_bench.py` can interleave it with the PyTorch peers (`clock.rs`);
 //!
 //! * `threads-check --threads K`, `optim-check --plugin NAME [--rounds 20]`,
 //!   `batches --data DIR [--batch 32] [--threads K] [--rounds 20]`: micro-benchmarks behind the
