@@ -112,7 +112,11 @@ impl Overhead {
     }
 
     pub fn verdict(&self, bound_pct: f64) -> Verdict {
-        if !(self.noise_pct < bound_pct) || self.pct <= -bound_pct {
+        if self.pct.is_nan()
+            || self.noise_pct.is_nan()
+            || self.noise_pct >= bound_pct
+            || self.pct <= -bound_pct
+        {
             Verdict::Inconclusive
         } else if self.pct < bound_pct {
             Verdict::Met
