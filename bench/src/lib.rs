@@ -11,6 +11,7 @@
 pub mod boundary;
 pub mod clock;
 pub mod pairs;
+pub mod report;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clock::{Channel, StepClock};
@@ -516,6 +517,14 @@ pub fn random_video(batch: i64, frames: i64, size: i64) -> Tensor {
         [batch, frames, 3, size, size],
         (tch::Kind::Float, Device::Cpu),
     )
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder, so a reader never sees
+/// half of it.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp-trajhost-bench");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
 /// Prints `value` as one JSON line on stdout.
