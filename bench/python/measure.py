@@ -4,6 +4,11 @@
     measure.py params
     measure.py render --samples N
     measure.py train|infer --backbone NAME --data DIR [--batch 32] [--warmup 3] [--steps 20] [--threads K]
+               [--serve] [--compile default|max-autotune]
+
+--serve: after the warm-up, one block of --steps timed steps per `run` line on stdin (see
+train_loop.StepClock and bench/src/clock.rs); --compile: the model wrapped in torch.compile.
+The glibc allocator is whatever the environment sets (MALLOC_*_ variables, recorded here).
 """
 
 import argparse
@@ -28,6 +33,11 @@ def stats(seconds):
     if not seconds:
         return dict(n=0, median_s=0.0, min_s=0.0, mean_s=0.0)
     return dict(n=len(seconds), median_s=statistics.median(seconds), min_s=min(seconds), mean_s=sum(seconds) / len(seconds))
+
+
+def malloc_env():
+    """The glibc allocator variables this process started with."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")}
 
 
 def params():
@@ -122,12 +132,11 @@ def model_bench(what, a):
     import train_loop
 
     data = train_loop.load_data(a.data)
-    if what == "train":
-        r = train_loop.train(a.backbone, data, a.batch, a.warmup, a.steps)
-    else:
-        r = train_loop.infer(a.backbone, data, a.batch, a.warmup, a.steps)
+    run = train_loop.train if what == "train" else train_loop.infer
+    r = run(a.backbone, data, a.batch, a.warmup, a.steps, serve=a.serve, compile_mode=a.compile)
     step_seconds = r.pop("step_seconds")
     return dict(side="pytorch", what=what, backbone=a.backbone, threads=torch.get_num_threads(),
+                compile=a.compile, malloc_env=malloc_env(),
                 batch_size=a.batch, warmup_steps=a.warmup, steps=stats(step_seconds),
                 videos_per_s=r["videos"] / max(r["seconds"], 1e-12), torch=torch.__version__,
                 peak_rss_kib=peak_rss_kib(), **r)
@@ -143,6 +152,8 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--serve", action="store_true")
+    p.add_argument("--compile", default=None, choices=["default", "max-autotune"])
     a = p.parse_args()
     if a.command == "params":
         result = params()

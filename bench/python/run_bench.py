@@ -1,9 +1,20 @@
-"""Runs both sides of the benchmark on this machine, in one run, with the same thread count,
-and writes `bench/results.json` and a table of ratios. Started by `scripts/bench`.
+"""Runs trajhost and its PyTorch peers on this machine, in one run, with the same thread count,
+and writes `bench/results.json`; `trajhost-bench report` renders the tables from it. Started by
+`scripts/bench`.
 
-Every measurement is its own process (so its peak memory is its own); the two sides of each row
-run back to back, alternating which goes first on each repeat, and the best repeat of each side
-is compared (the least-disturbed run of each).
+Peers (each its own column): PyTorch eager with default malloc; PyTorch eager with the glibc
+allocator settings trajhost applies to itself (host/src/allocator.rs), given through the
+environment; torch.compile (inductor, default mode) with those settings; optionally
+torch.compile mode="max-autotune" (--max-autotune).
+
+Every training and inference row starts one warmed-up process per side (its peak memory is its
+own), then times blocks of --block-steps steps in --pairs rounds, each round every side once,
+the order rotated from round to round: interleaved pairs, seconds apart. A side that cannot run
+(no C++ compiler for inductor, a compile error) keeps its column with the reason.
+
+--time-to-accuracy instead runs `trajhost train` per backbone (configs/time-to-accuracy.ron) and
+records the wall-clock seconds until validation accuracy first reaches 90 % and validation MSE
+first reaches 0.05, from the run folder's metrics.jsonl; it updates only that part of the file.
 """
 
 import argparse
@@ -11,6 +22,8 @@ import datetime
 import json
 import os
 import platform
+import re
+import select
 import shutil
 import subprocess
 import sys
@@ -20,11 +33,28 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BACKBONES = ["i3d", "slowfast", "transformer", "magvit"]
+DEFAULT_OUT = os.path.join(ROOT, "bench", "results.json")
 
-QUICK = dict(render_rust=16, render_numpy=4, train_samples=48, batch=4, warmup=1, steps=1, repeats=1,
-             boundary_batch=2, boundary_rounds=2, boundary_small_rounds=5, cli_train=False)
-FULL = dict(render_rust=2000, render_numpy=200, train_samples=1000, batch=32, warmup=3, steps=15, repeats=3,
-            boundary_batch=32, boundary_rounds=40, boundary_small_rounds=200, cli_train=True)
+QUICK = dict(render_rust=16, render_numpy=4, train_samples=48, batch=4, warmup=2, block_steps=1, pairs=2, repeats=1,
+             boundary_batch=2, boundary_rounds=2, boundary_small_rounds=5, cli_train=False,
+             tta_samples=96, tta_minutes=0.5, tta_epochs=2)
+FULL = dict(render_rust=2000, render_numpy=200, train_samples=1000, batch=32, warmup=3, block_steps=10, pairs=5, repeats=2,
+            boundary_batch=32, boundary_rounds=40, boundary_small_rounds=200, cli_train=True,
+            tta_samples=4000, tta_minutes=4.0, tta_epochs=100)
+
+# What trajhost sets with mallopt (host/src/allocator.rs: M_MMAP_MAX 0, M_TRIM_THRESHOLD 1 GiB,
+# M_TOP_PAD 64 MiB), as the environment variables glibc reads for the same parameters.
+TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "67108864"}
+
+# The PyTorch peers, in column order.
+PEERS = {
+    "eager": dict(label="PyTorch eager, default malloc", malloc={}, compile=None),
+    "eager_tuned": dict(label="PyTorch eager, trajhost's malloc settings", malloc=TUNED_MALLOC, compile=None),
+    "compile": dict(label="torch.compile (inductor), trajhost's malloc settings", malloc=TUNED_MALLOC, compile="default"),
+    "compile_max_autotune": dict(label="torch.compile mode=max-autotune, trajhost's malloc settings",
+                                 malloc=TUNED_MALLOC, compile="max-autotune"),
+}
+DEFAULT_PEERS = ["eager", "eager_tuned", "compile"]
 
 
 def log(msg):
@@ -33,7 +63,8 @@ def log(msg):
 
 class Runner:
     def __init__(self, threads, verbose, omp_wait_policy=None):
-        self.env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        self.env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         if omp_wait_policy:
             self.env["OMP_WAIT_POLICY"] = omp_wait_policy
         self.verbose = verbose
@@ -54,6 +85,160 @@ class Runner:
         return result
 
 
+class WorkerFailed(Exception):
+    pass
+
+
+class Worker:
+    """One served measurement process (`--serve`): warm-up, then a timed block per `run`."""
+
+    def __init__(self, name, cmd, env, tmp):
+        self.name, self.cmd = name, cmd
+        self.err_path = os.path.join(tmp, f"stderr-{name}.txt")
+        self.err = open(self.err_path, "w")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.err)
+        self.buffer = b""
+        self.started = time.perf_counter()
+
+    def stderr_tail(self, n=1500):
+        self.err.flush()
+        with open(self.err_path, errors="replace") as f:
+            return f.read()[-n:]
+
+    def read_json(self, timeout):
+        """The next JSON line on its stdout; WorkerFailed if it exits or `timeout` s pass first."""
+        deadline = time.perf_counter() + timeout
+        fd = self.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                if line.startswith(b"{"):
+                    return json.loads(line)
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                self.kill()
+                raise WorkerFailed(f"no answer within {timeout:.0f} s")
+            ready, _, _ = select.select([fd], [], [], min(left, 5.0))
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    self.proc.wait()
+                    raise WorkerFailed(f"exited with {self.proc.returncode}: {self.stderr_tail()}")
+                self.buffer += chunk
+
+    def send(self, command):
+        try:
+            self.proc.stdin.write(command.encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            raise WorkerFailed(f"cannot send {command!r}: {e}; {self.stderr_tail()}")
+
+    def ready(self, timeout):
+        msg = self.read_json(timeout)
+        if not msg.get("ready"):
+            raise WorkerFailed(f"expected ready, got {msg}")
+        return time.perf_counter() - self.started
+
+    def block(self, timeout):
+        self.send("run")
+        return self.read_json(timeout)
+
+    def finish(self, timeout):
+        self.send("stop")
+        self.proc.stdin.close()
+        result = self.read_json(timeout)
+        self.proc.wait(timeout=timeout)
+        self.err.close()
+        return result
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.err.close()
+
+
+def compile_unavailable():
+    """Why torch.compile cannot run here, or None: inductor's CPU backend needs a C++ compiler."""
+    cxx = os.environ.get("CXX", "g++")
+    if shutil.which(cxx) is None:
+        return f"no C++ compiler ({cxx}) on PATH: inductor's CPU backend compiles C++ kernels"
+    return None
+
+
+def peer_env(runner, peer):
+    return dict(runner.env, **PEERS[peer]["malloc"])
+
+
+def interleaved_row(runner, rust, py, name, what, data, cfg, threads, peers, tmp, ready_timeout):
+    """One training or inference row: every side's process warmed up, then `pairs` rounds of one
+    block per side, the order rotated each round."""
+    args = ["--data", data, "--batch", str(cfg["batch"]), "--warmup", str(cfg["warmup"]),
+            "--steps", str(cfg["block_steps"]), "--threads", str(threads), "--serve"]
+    sides = {"trajhost": dict(cmd=[rust, what, "--plugin", name] + args, env=runner.env)}
+    errors = {}
+    for peer in peers:
+        compile_mode = PEERS[peer]["compile"]
+        if compile_mode and compile_unavailable():
+            errors[peer] = compile_unavailable()
+            continue
+        cmd = py + [what, "--backbone", name] + args + (["--compile", compile_mode] if compile_mode else [])
+        sides[peer] = dict(cmd=cmd, env=peer_env(runner, peer))
+    workers = {side: Worker(f"{name}-{what}-{side}", s["cmd"], s["env"], tmp) for side, s in sides.items()}
+    setup_s = {}
+    for side, w in workers.items():
+        try:
+            setup_s[side] = w.ready(ready_timeout)
+        except WorkerFailed as e:
+            if side == "trajhost":
+                raise SystemExit(f"bench: trajhost {what} {name} failed: {e}")
+            errors[side] = f"did not start: {e}"
+            w.kill()
+    alive = [side for side in workers if side not in errors]
+    blocks = {side: [] for side in sides}
+    orders = []
+    for k in range(cfg["pairs"]):
+        order = alive[k % len(alive):] + alive[:k % len(alive)]
+        orders.append(order)
+        for side in order:
+            if side in errors:
+                blocks[side].append(None)
+                continue
+            try:
+                blocks[side].append(workers[side].block(ready_timeout)["videos_per_s"])
+            except WorkerFailed as e:
+                if side == "trajhost":
+                    raise SystemExit(f"bench: trajhost {what} {name} failed: {e}")
+                errors[side] = f"failed in round {k}: {e}"
+                blocks[side].append(None)
+    out = {}
+    for side in list(sides) + [p for p in peers if p not in sides]:
+        entry = dict(blocks=blocks.get(side, []))
+        if side in errors:
+            entry["error"] = errors[side]
+            if side in workers:
+                workers[side].kill()
+        else:
+            final = workers[side].finish(ready_timeout)
+            final.pop("blocks", None)
+            entry.update(setup_s=setup_s[side], **{k: final.get(k) for k in [
+                "peak_rss_kib", "minor_faults_per_step", "steps", "timed_steps", "videos", "seconds",
+                "videos_per_s", "malloc_env", "compile", "torch", "final_loss", "accuracy"] if k in final})
+        out[side] = entry
+    med = {side: median([b for b in e["blocks"] if b]) for side, e in out.items()}
+    log(f"  {name} {what}: " + ", ".join(f"{side} {v:.1f}" for side, v in med.items() if v) + " videos/s (median block)")
+    return dict(sides=out, orders=orders)
+
+
+def median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    n = len(values)
+    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+
 def check_parity(rust, py):
     """The PyTorch modules must have exactly the plugins' parameters (count and shapes)."""
     problems = []
@@ -64,18 +249,6 @@ def check_parity(rust, py):
                 shown = (r[key], p[key]) if not key.endswith("shapes") else ("(differ)", "(differ)")
                 problems.append(f"{name}.{key}: trajhost {shown[0]} vs PyTorch {shown[1]}")
     return problems
-
-
-def best(runs):
-    return max(runs, key=lambda r: r["videos_per_s"])
-
-
-def ratio(a, b):
-    return a / b if b else float("nan")
-
-
-def mib(kib):
-    return None if kib is None else kib / 1024.0
 
 
 def machine():
@@ -125,22 +298,104 @@ def cli_train(runner, trajhost, name, data, threads, batch, out_dir, repeats):
     return dict(max(runs, key=lambda r: r["videos_per_s"]), runs=[r["videos_per_s"] for r in runs])
 
 
+def load_existing(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def write_results(path, results):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def render_docs(bin_dir, path):
+    """Rewrites docs/bench.md's and the README's generated blocks from the results file."""
+    p = subprocess.run([os.path.join(bin_dir, "trajhost-bench"), "docs", "--results", path],
+                       cwd=ROOT, capture_output=True, text=True)
+    log("docs/bench.md and README.md re-rendered from " + os.path.relpath(path, ROOT) if p.returncode == 0
+        else f"bench: re-rendering the docs failed: {p.stderr[-2000:]}")
+
+
+def report(bin_dir, path):
+    """The tables, rendered from the results file by `trajhost-bench report` (the same renderer
+    that writes docs/bench.md and the README's speed section)."""
+    p = subprocess.run([os.path.join(bin_dir, "trajhost-bench"), "report", "--results", path],
+                       cwd=ROOT, capture_output=True, text=True)
+    return p.stdout if p.returncode == 0 else f"(report failed: {p.stderr[-2000:]})"
+
+
+def first_reached(records, key, ok):
+    """The first epoch record whose validation `key` satisfies `ok`, as {epoch, elapsed_s, value}."""
+    for r in records:
+        if ok(r["val"][key]):
+            return dict(epoch=r["epoch"], elapsed_s=r["elapsed_seconds"], value=r["val"][key])
+    return None
+
+
+def time_to_accuracy(runner, trajhost, rust, name, data, config_text, threads, out_dir):
+    """`trajhost train` with the time-to-accuracy recipe; seconds until val accuracy ≥ 90 % and
+    val MSE ≤ 0.05, from metrics.jsonl (`elapsed_seconds`: training and validation time so far)."""
+    config = os.path.join(out_dir, f"tta-{name}.ron")
+    with open(config, "w") as f:
+        f.write(config_text)
+    run_dir = os.path.join(out_dir, f"tta-{name}")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cmd = [trajhost, "train", "--plugin", name, "--data", data, "--config", config, "--out", run_dir,
+           "--threads", str(threads), "--device", "cpu"]
+    start = time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, env=runner.env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if p.returncode != 0:
+        return dict(error=p.stderr[-2000:])
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        records = [json.loads(l) for l in f if l.strip()]
+    epochs = [dict(epoch=r["epoch"], elapsed_s=r["elapsed_seconds"], val_accuracy=r["val"]["accuracy"],
+                   val_mse=r["val"]["mse"]) for r in records]
+    log(f"  {name}: " + "; ".join(f"ep {e['epoch']} {e['elapsed_s']:.0f}s acc {e['val_accuracy']:.3f} mse {e['val_mse']:.4f}"
+                                  for e in epochs))
+    return dict(accuracy_90=first_reached(records, "accuracy", lambda v: v >= 0.9),
+                mse_0_05=first_reached(records, "mse", lambda v: v <= 0.05),
+                epochs=epochs, process_wall_s=wall)
+
+
+def tta_config(minutes, epochs):
+    """configs/time-to-accuracy.ron with the run's time budget and epoch cap."""
+    with open(os.path.join(ROOT, "configs", "time-to-accuracy.ron")) as f:
+        text = f.read()
+    text = re.sub(r"time_budget_minutes:\s*[^,\n]+,", f"time_budget_minutes: Some({float(minutes)}),", text)
+    return re.sub(r"\bepochs:\s*\d+,", f"epochs: {int(epochs)},", text)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--quick", action="store_true", help="tiny counts: checks the harness, numbers mean nothing")
     ap.add_argument("--out", default=None,
                     help="default bench/results.json; with --quick target/bench-quick.json (never committed)")
     ap.add_argument("--backbones", default=",".join(BACKBONES))
+    ap.add_argument("--peers", default=",".join(DEFAULT_PEERS),
+                    help=f"PyTorch peers, comma-separated, from {list(PEERS)} (default %(default)s)")
+    ap.add_argument("--max-autotune", action="store_true", help="also the compile_max_autotune peer (slow to compile)")
+    ap.add_argument("--ready-timeout", type=float, default=900.0,
+                    help="seconds a side may take to start, compile and warm up, or to time one block")
+    ap.add_argument("--time-to-accuracy", action="store_true",
+                    help="run the time-to-accuracy measurement instead of the throughput rows")
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "target", "release"))
     ap.add_argument("--cli-train", choices=["on", "off"], default=None,
                     help="also time `trajhost train` itself for one epoch (default: on, off with --quick)")
     ap.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE", "unset"], default=None,
-                    help="OMP_WAIT_POLICY for both sides (default: as in the environment; PASSIVE with --quick, "
+                    help="OMP_WAIT_POLICY for every side (default: as in the environment; PASSIVE with --quick, "
                          "since spinning OpenMP workers make libtorch collapse on a busy machine)")
-    for key in FULL:
+    for key, value in FULL.items():
         if key != "cli_train":
-            ap.add_argument("--" + key.replace("_", "-"), type=int, default=None)
+            ap.add_argument("--" + key.replace("_", "-"), type=type(value), default=None)
     a = ap.parse_args()
     cfg = dict(QUICK if a.quick else FULL)
     for key in cfg:
@@ -150,11 +405,17 @@ def main():
     if a.cli_train:
         cfg["cli_train"] = a.cli_train == "on"
     if a.out is None:
-        a.out = os.path.join(ROOT, "target", "bench-quick.json") if a.quick else os.path.join(ROOT, "bench", "results.json")
+        a.out = os.path.join(ROOT, "target", "bench-quick.json") if a.quick else DEFAULT_OUT
     backbones = [b for b in a.backbones.split(",") if b]
     unknown = [b for b in backbones if b not in BACKBONES]
     if unknown:
         raise SystemExit(f"bench: unknown backbone(s) {unknown}; expected some of {BACKBONES}")
+    peers = [p for p in a.peers.split(",") if p] + (["compile_max_autotune"] if a.max_autotune else [])
+    unknown = [p for p in peers if p not in PEERS]
+    if unknown or not peers:
+        raise SystemExit(f"bench: unknown or no peers {unknown}; expected some of {list(PEERS)}")
+    if cfg["pairs"] < 1 or cfg["block_steps"] < 1:
+        raise SystemExit("bench: --pairs and --block-steps must be at least 1")
     threads = a.threads
     rust = os.path.join(a.bin_dir, "trajhost-bench")
     trajhost = os.path.join(a.bin_dir, "trajhost")
@@ -164,18 +425,47 @@ def main():
     runner = Runner(threads, verbose=True, omp_wait_policy=policy)
     started = time.perf_counter()
     tmp = tempfile.mkdtemp(prefix="trajhost-bench-")
-    results = dict(
-        meta=dict(
-            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            command="scripts/bench " + " ".join(sys.argv[1:]),
-            quick=a.quick, threads=threads, settings=cfg, omp_wait_policy=policy or "(unset)", machine=machine(), python=platform.python_version(),
-        ),
+    meta = dict(
+        date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        command="scripts/bench " + " ".join(sys.argv[1:]),
+        quick=a.quick, threads=threads, omp_wait_policy=policy or "(unset)", machine=machine(),
+        python=platform.python_version(), commit=git_commit(),
     )
     try:
         import torch
-        results["meta"]["torch"] = torch.__version__
+        meta["torch"] = torch.__version__
     except ImportError:
         pass
+    results = load_existing(a.out)
+    if a.time_to_accuracy:
+        try:
+            config_text = tta_config(cfg["tta_minutes"], cfg["tta_epochs"])
+            log(f"time to accuracy: {cfg['tta_samples']} videos, `trajhost train` per backbone, "
+                f"at most {cfg['tta_minutes']} min / {cfg['tta_epochs']} epochs each")
+            data = os.path.join(tmp, "data")
+            runner.json([rust, "generate", "--out", data, "--samples", str(cfg["tta_samples"]), "--threads", str(threads)])
+            rows = {name: time_to_accuracy(runner, trajhost, rust, name, data, config_text, threads, tmp)
+                    for name in backbones}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        results["time_to_accuracy"] = dict(
+            meta=dict(meta, samples=cfg["tta_samples"], minutes=cfg["tta_minutes"], epochs=cfg["tta_epochs"],
+                      config="configs/time-to-accuracy.ron", bars=dict(accuracy=0.9, mse=0.05),
+                      wall_s=time.perf_counter() - started),
+            backbones=rows)
+        write_results(a.out, results)
+        if os.path.abspath(a.out) == DEFAULT_OUT:
+            render_docs(a.bin_dir, a.out)
+        print(report(a.bin_dir, a.out))
+        print(f"\nwritten: {os.path.relpath(a.out, ROOT)} (time_to_accuracy){', QUICK MODE: numbers mean nothing' if a.quick else ''}")
+        return
+
+    meta.update(schema=2, settings=cfg, allocator_env=TUNED_MALLOC,
+                peers={p: dict(label=PEERS[p]["label"], malloc_env=PEERS[p]["malloc"], compile=PEERS[p]["compile"])
+                       for p in peers},
+                compile_unavailable=compile_unavailable())
+    kept = {k: results[k] for k in ["time_to_accuracy"] if k in results}
+    results = dict(meta=meta, **kept)
     try:
         # 1. Parameter parity.
         log("[1/5] parity: parameter counts and shapes, and the same function (shape-determined weights)")
@@ -206,22 +496,13 @@ def main():
         results["datagen"] = gen
 
         # 3. Training and inference throughput, 4. peak memory.
-        log("[3/5] training and inference throughput")
+        log(f"[3/5] training and inference: trajhost vs {', '.join(peers)}, {cfg['pairs']} interleaved pairs "
+            f"of {cfg['block_steps']}-step blocks per row")
         model_rows = {}
         for name in backbones:
             row = {}
             for what in ["train", "infer"]:
-                args = ["--data", data, "--batch", str(cfg["batch"]), "--warmup", str(cfg["warmup"]),
-                        "--steps", str(cfg["steps"]), "--threads", str(threads)]
-                runs = {"trajhost": [], "pytorch": []}
-                for rep in range(cfg["repeats"]):
-                    order = ["trajhost", "pytorch"] if rep % 2 == 0 else ["pytorch", "trajhost"]
-                    for side in order:
-                        if side == "trajhost":
-                            runs[side].append(runner.json([rust, what, "--plugin", name] + args))
-                        else:
-                            runs[side].append(runner.json(py + [what, "--backbone", name] + args))
-                row[what] = {side: dict(best=best(r), runs=[x["videos_per_s"] for x in r]) for side, r in runs.items()}
+                row[what] = interleaved_row(runner, rust, py, name, what, data, cfg, threads, peers, tmp, a.ready_timeout)
             if cfg["cli_train"]:
                 row["cli_train"] = cli_train(runner, trajhost, name, data, threads, cfg["batch"], tmp, cfg["repeats"])
             model_rows[name] = row
@@ -240,57 +521,19 @@ def main():
     results["meta"]["bench_wall_s"] = time.perf_counter() - started
 
     log("[5/5] results")
-    table = render_table(results, threads)
-    results["table"] = table
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(results, f, indent=1)
-    print(table)
+    write_results(a.out, results)
+    if os.path.abspath(a.out) == DEFAULT_OUT:
+        render_docs(a.bin_dir, a.out)
+    print(report(a.bin_dir, a.out))
     print(f"\nwritten: {os.path.relpath(a.out, ROOT)}  ({results['meta']['bench_wall_s']:.0f} s"
           f"{', QUICK MODE: harness check only, the numbers mean nothing' if a.quick else ''})")
 
 
-def render_table(r, threads):
-    g = r["datagen"]
-    rows = []
-    tr, tr1, nr = g["trajhost_render"]["videos_per_s"], g["trajhost_render_1worker"]["videos_per_s"], g["numpy_render"]["videos_per_s"]
-    rows.append((f"data generation, render ({threads} workers vs numpy)", f"{tr:.0f} videos/s", f"{nr:.1f} videos/s", ratio(tr, nr), "≥ 20×"))
-    rows.append(("data generation, render (1 worker vs numpy)", f"{tr1:.0f} videos/s", f"{nr:.1f} videos/s", ratio(tr1, nr), "≥ 20×"))
-    te = g["trajhost_generate"]["videos_per_s"]
-    rows.append((f"data generation, end to end incl. shard writing ({threads} workers)", f"{te:.0f} videos/s", f"{nr:.1f} videos/s (render only)", ratio(te, nr), "≥ 20×"))
-    for name, m in r["models"].items():
-        for what, label in [("train", "training"), ("infer", "inference")]:
-            t, p = m[what]["trajhost"]["best"]["videos_per_s"], m[what]["pytorch"]["best"]["videos_per_s"]
-            rows.append((f"{name} {label}", f"{t:.1f} videos/s", f"{p:.1f} videos/s", ratio(t, p), "≥ 1.0×"))
-        if "cli_train" in m and "videos_per_s" in m["cli_train"]:
-            c = m["cli_train"]["videos_per_s"]
-            p = m["train"]["pytorch"]["best"]["videos_per_s"]
-            rows.append((f"{name} training, `trajhost train` 1 epoch (incl. first steps)", f"{c:.1f} videos/s", f"{p:.1f} videos/s", ratio(c, p), "≥ 1.0×"))
-    for name, b in r.get("boundary", {}).items():
-        for mode in ["infer", "train"]:
-            x = b[mode]
-            rows.append((f"{name} plugin boundary, {mode} (plugin vs linked)",
-                         f"{x['plugin']['median_s'] * 1e3:.1f} ms/batch", f"{x['linked']['median_s'] * 1e3:.1f} ms/batch (linked)",
-                         None, f"{x['overhead_pct']:+.2f}% (< 2%)"))
-        c = b["small_call_us"]
-        rows.append((f"{name} plugin boundary, one small call (1 video × 2 frames)", f"{c['plugin']:.0f} µs",
-                     f"{c['linked']:.0f} µs (linked)", None, f"{c['plugin'] - c['linked']:+.0f} µs per call"))
-    for name, m in r["models"].items():
-        for what in ["train", "infer"]:
-            t, p = mib(m[what]["trajhost"]["best"]["peak_rss_kib"]), mib(m[what]["pytorch"]["best"]["peak_rss_kib"])
-            rows.append((f"{name} {what} peak RSS", f"{t:.0f} MiB", f"{p:.0f} MiB", ratio(p, t), "PyTorch / trajhost"))
-    rows.append(("data generation peak RSS", f"{mib(g['trajhost_render']['peak_rss_kib']):.0f} MiB",
-                 f"{mib(g['numpy_render']['peak_rss_kib']):.0f} MiB",
-                 ratio(g['numpy_render']['peak_rss_kib'], g['trajhost_render']['peak_rss_kib']), "numpy / trajhost"))
-    for name, m in r["models"].items():
-        for what in ["train", "infer"]:
-            t, p = (m[what][side]["best"].get("minor_faults_per_step") for side in ["trajhost", "pytorch"])
-            if t is not None and p is not None:
-                rows.append((f"{name} {what} minor page faults per step", f"{t:.0f}", f"{p:.0f}", None, "(fresh pages the kernel zeroes)"))
-    lines = ["| measurement | trajhost | PyTorch / numpy | ratio | target |", "| --- | ---: | ---: | ---: | --- |"]
-    for label, a, b, x, target in rows:
-        lines.append(f"| {label} | {a} | {b} | {'' if x is None else f'{x:.2f}×'} | {target} |")
-    return "\n".join(lines)
+def git_commit():
+    p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return (p.stdout.strip() or "unknown") + ("+changes" if dirty else "")
 
 
 if __name__ == "__main__":

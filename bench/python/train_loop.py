@@ -14,6 +14,8 @@ import json
 import math
 import os
 import resource
+import statistics
+import sys
 import time
 
 import torch
@@ -80,12 +82,22 @@ def minor_faults():
 
 
 class StepClock:
-    """Times the steps after the first `warmup` ones, as trajhost-bench's `StepClock`: each
-    timed step runs from where the previous one ended, so preparing its batch is timed too."""
+    """Times the steps after the first `warmup` ones, as trajhost-bench's `StepClock`
+    (bench/src/clock.rs): each timed step runs from where the previous one ended, so preparing
+    its batch is timed too.
 
-    def __init__(self, warmup, steps):
-        self.warmup, self.total, self.step = warmup, warmup + steps, 0
+    Fixed: `steps` timed steps, then done. Served (`serve=True`): after the warm-up, prints
+    {"ready": true} and times a block of `steps` steps per `run` line on stdin, printing each
+    block as a JSON line, until `stop` or the end of stdin; waiting is not timed.
+    """
+
+    def __init__(self, warmup, steps, serve=False):
+        self.serve = serve
+        self.warmup = max(warmup, 1) if serve else warmup
+        self.block_steps = max(steps, 1) if serve else steps
+        self.step = 0
         self.step_seconds, self.videos = [], 0
+        self.block_start, self.block_videos, self.blocks = 0, 0, []
         self.faults = minor_faults()
         self.restart()
 
@@ -99,17 +111,73 @@ class StepClock:
         if self.step >= self.warmup:
             self.step_seconds.append(now - self.last)
             self.videos += videos
+            self.block_videos += videos
         self.last = now
         self.step += 1
         if self.step == self.warmup:
             self.faults = minor_faults()
-        return self.step >= self.total
+        if not self.serve:
+            return self.step >= self.warmup + self.block_steps
+        if self.step < self.warmup:
+            return False
+        if self.step == self.warmup:
+            return self._wait({"ready": True})
+        if len(self.step_seconds) - self.block_start < self.block_steps:
+            return False
+        seconds = self.step_seconds[self.block_start:]
+        block = dict(block=len(self.blocks), videos=self.block_videos, seconds=sum(seconds),
+                     videos_per_s=self.block_videos / max(sum(seconds), 1e-12), steps=stats(seconds))
+        self.blocks.append(block)
+        self.block_start, self.block_videos = len(self.step_seconds), 0
+        return self._wait(block)
+
+    def _wait(self, line):
+        print(json.dumps(line), flush=True)
+        command = sys.stdin.readline().strip()
+        self.last = time.perf_counter()
+        return command != "run"
 
     def report(self, **fields):
         timed = len(self.step_seconds)
-        return dict(fields, timed_steps=timed, videos=self.videos, seconds=sum(self.step_seconds),
-                    step_seconds=self.step_seconds,
-                    minor_faults_per_step=(minor_faults() - self.faults) / max(timed, 1))
+        out = dict(fields, timed_steps=timed, videos=self.videos, seconds=sum(self.step_seconds),
+                   step_seconds=self.step_seconds,
+                   minor_faults_per_step=(minor_faults() - self.faults) / max(timed, 1))
+        if self.serve:
+            out["blocks"] = self.blocks
+        return out
+
+
+def stats(seconds):
+    if not seconds:
+        return dict(n=0, median_s=0.0, min_s=0.0, mean_s=0.0)
+    return dict(n=len(seconds), median_s=statistics.median(seconds), min_s=min(seconds),
+                mean_s=sum(seconds) / len(seconds))
+
+
+def compiled(model, mode):
+    """`torch.compile` with inductor in `mode` ("default", "max-autotune"); one graph per batch
+    size (the last batch of an epoch is smaller), each compiled before the clock starts."""
+    if mode in (None, "", "none"):
+        return model
+    kwargs = {} if mode == "default" else {"mode": mode}
+    return torch.compile(model, dynamic=False, **kwargs)
+
+
+def precompile_tail(model, data, batch_size, train):
+    """Compiles the graph for the epoch's last, smaller batch outside the timed steps (its
+    gradients are discarded: no optimiser step, so the run is otherwise unchanged)."""
+    videos, labels, targets, tracks = data
+    tail = len(labels) % batch_size
+    if tail == 0:
+        return
+    x, y, target, track = batch_of(videos, labels, targets, tracks, torch.arange(tail))
+    if train:
+        logits, position, tracked = model(x)
+        compute_loss(logits, position, tracked, y, target, track)[0].backward()
+        model.zero_grad(set_to_none=True)
+    else:
+        with torch.no_grad():
+            model(x)
 
 
 def batch_of(videos, labels, targets, tracks, index):
@@ -118,10 +186,14 @@ def batch_of(videos, labels, targets, tracks, index):
     return x, labels[index], targets[index], tracks[index]
 
 
-def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42):
+def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42,
+          serve=False, compile_mode=None):
     videos, labels, targets, tracks = data
-    model = make_model(name, seed, videos.shape[1])
-    model.train()
+    eager = make_model(name, seed, videos.shape[1])
+    eager.train()
+    model = compiled(eager, compile_mode)
+    if compile_mode:
+        precompile_tail(model, data, batch_size, train=True)
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     optimizer = torch.optim.AdamW(
@@ -130,7 +202,7 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
     )
     params = list(model.parameters())
     loss_sum, correct, squared, seen = 0.0, 0, 0.0, 0
-    clock, epoch = StepClock(warmup, steps), 0
+    clock, epoch = StepClock(warmup, steps, serve), 0
     while True:
         epoch += 1
         order = epoch_order(len(labels), seed, epoch)
@@ -159,11 +231,14 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
                 return clock.report(parameters=sum(p.numel() for p in params), final_loss=loss_sum / max(seen, 1))
 
 
-def infer(name, data, batch_size, warmup, steps, seed=42):
+def infer(name, data, batch_size, warmup, steps, seed=42, serve=False, compile_mode=None):
     videos, labels, targets, tracks = data
-    model = make_model(name, seed, videos.shape[1])
-    model.eval()
-    correct, clock = 0, StepClock(warmup, steps)
+    eager = make_model(name, seed, videos.shape[1])
+    eager.eval()
+    model = compiled(eager, compile_mode)
+    if compile_mode:
+        precompile_tail(model, data, batch_size, train=False)
+    correct, clock = 0, StepClock(warmup, steps, serve)
     with torch.no_grad():
         while True:
             clock.restart()

@@ -9,8 +9,12 @@
 //! backbone (`src/bin/boundary_<name>.rs`), built on [`boundary::run`].
 
 pub mod boundary;
+pub mod clock;
+pub mod pairs;
+pub mod report;
 
 use anyhow::{anyhow, bail, Context, Result};
+use clock::{Channel, StepClock};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -282,7 +286,10 @@ pub struct ModelBench {
     pub data: PathBuf,
     pub batch_size: usize,
     pub warmup: usize,
+    /// Timed steps (served: per block).
     pub steps: usize,
+    /// Served blocks on stdin/stdout ([`clock`]) instead of one fixed run.
+    pub serve: bool,
     pub threads: i32,
     /// What `configs/validation.ron` sets.
     pub lr: f64,
@@ -300,6 +307,7 @@ impl ModelBench {
             batch_size: args.get("batch", 32)?,
             warmup: args.get("warmup", 3)?,
             steps: args.get("steps", 20)?,
+            serve: args.get("serve", false)?,
             threads: args.get("threads", 2)?,
             lr: 1e-3,
             weight_decay: 0.01,
@@ -308,73 +316,13 @@ impl ModelBench {
             seed: 42,
         })
     }
-}
 
-/// Times the steps of a measurement after its first `warmup` ones. Each timed step runs from
-/// where the previous one ended, so preparing its batch is timed too, as in the PyTorch loop.
-struct StepClock {
-    warmup: usize,
-    total: usize,
-    step: usize,
-    last: Instant,
-    step_seconds: Vec<f64>,
-    videos: usize,
-    faults_at_warmup: u64,
-}
-
-impl StepClock {
-    fn new(warmup: usize, steps: usize) -> StepClock {
-        StepClock {
-            warmup,
-            total: warmup + steps,
-            step: 0,
-            last: Instant::now(),
-            step_seconds: Vec::with_capacity(steps),
-            videos: 0,
-            faults_at_warmup: minor_faults(),
+    fn clock(&self) -> StepClock {
+        if self.serve {
+            StepClock::served(self.warmup, self.steps, Channel::stdio())
+        } else {
+            StepClock::fixed(self.warmup, self.steps)
         }
-    }
-
-    /// Between epochs: the time spent making the next epoch's order is not a step's.
-    fn restart(&mut self) {
-        self.last = Instant::now();
-    }
-
-    /// Ends the current step of `videos` videos; true once every step has run.
-    fn step_done(&mut self, videos: usize) -> bool {
-        let now = Instant::now();
-        if self.step >= self.warmup {
-            self.step_seconds
-                .push(now.duration_since(self.last).as_secs_f64());
-            self.videos += videos;
-        }
-        self.last = now;
-        self.step += 1;
-        if self.step == self.warmup {
-            self.faults_at_warmup = minor_faults();
-        }
-        self.step >= self.total
-    }
-
-    /// The fields every measurement reports.
-    fn report(&self, mut fields: Value) -> Value {
-        let seconds: f64 = self.step_seconds.iter().sum();
-        let timed = self.step_seconds.len().max(1) as f64;
-        let common = json!({
-            "side": "trajhost",
-            "warmup_steps": self.warmup,
-            "timed_steps": self.step_seconds.len(),
-            "videos": self.videos,
-            "seconds": seconds,
-            "videos_per_s": self.videos as f64 / seconds.max(1e-12),
-            "steps": stats(&self.step_seconds),
-            "minor_faults_per_step": (minor_faults() - self.faults_at_warmup) as f64 / timed,
-            "peak_rss_kib": peak_rss_kib(),
-        });
-        if let (Some(fields), Value::Object(common)) = (fields.as_object_mut(), common) {
-            fields.extend(common);
-        }
-        fields
     }
 }
 
@@ -392,14 +340,14 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let split = &data.train;
     let mut progress = Accumulator::default();
-    let mut clock = StepClock::new(b.warmup, b.steps);
+    let mut clock = b.clock();
     let mut epoch = 0;
     'outer: loop {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         clock.restart();
         for batch in batches(split, &order, b.batch_size, Device::Cpu) {
-            let global_step = clock.step;
+            let global_step = clock.step();
             let (outputs, losses) = forward_step(
                 &mut model,
                 &batch,
@@ -440,7 +388,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
     let split = &data.train;
     let mut acc = Accumulator::default();
-    let mut clock = StepClock::new(b.warmup, b.steps);
+    let mut clock = b.clock();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
         loop {
@@ -569,6 +517,14 @@ pub fn random_video(batch: i64, frames: i64, size: i64) -> Tensor {
         [batch, frames, 3, size, size],
         (tch::Kind::Float, Device::Cpu),
     )
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder, so a reader never sees
+/// half of it.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp-trajhost-bench");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
 /// Prints `value` as one JSON line on stdout.

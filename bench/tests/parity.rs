@@ -5,19 +5,28 @@
 //! features (exactly, in practice; the tolerance is a few ulps — a wrong norm epsilon shows).
 //!
 //! Needs the plugins built (`scripts/build`, which `scripts/test` runs first) and the cached
-//! torch venv (`scripts/setup-torch`); without the venv it skips, saying so.
+//! torch venv (`scripts/setup-torch`, which `scripts/test` runs too); without the venv these
+//! tests fail, saying how to make one: a parity check that passes without running proves nothing.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn venv_python() -> Option<PathBuf> {
+/// The cached venv's python, where `scripts/setup-torch` puts it; panics (failing the test) if
+/// it is not there.
+fn venv_python() -> PathBuf {
     let cache = std::env::var_os("TRAJHOST_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("trajhost")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/trajhost")))?;
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/trajhost")))
+        .expect("none of TRAJHOST_CACHE, XDG_CACHE_HOME, HOME is set: cannot find the torch venv");
     let python = cache.join("torch-2.13.0-venv/bin/python");
-    python.is_file().then_some(python)
+    assert!(
+        python.is_file(),
+        "no torch venv at {}: run scripts/setup-torch (scripts/test does) — the parity tests need the PyTorch side",
+        python.display()
+    );
+    python
 }
 
 fn root() -> &'static Path {
@@ -39,13 +48,9 @@ fn json_of(command: &mut Command) -> Value {
     serde_json::from_str(line).expect("valid JSON")
 }
 
-/// `trajhost-bench <command>` and `measure.py <command>`, each one JSON line, on one thread;
-/// None (saying so) where the torch venv is missing.
-fn both_sides(test: &str, command: &str) -> Option<(Value, Value)> {
-    let Some(python) = venv_python() else {
-        eprintln!("SKIPPED {test}: no torch venv (run scripts/setup-torch; scripts/test does)");
-        return None;
-    };
+/// `trajhost-bench <command>` and `measure.py <command>`, each one JSON line, on one thread.
+fn both_sides(command: &str) -> (Value, Value) {
+    let python = venv_python();
     let run = |program: &mut Command| {
         json_of(
             program
@@ -56,15 +61,12 @@ fn both_sides(test: &str, command: &str) -> Option<(Value, Value)> {
     };
     let rust = run(&mut Command::new(env!("CARGO_BIN_EXE_trajhost-bench")));
     let py = run(Command::new(python).arg(root().join("bench/python/measure.py")));
-    Some((rust, py))
+    (rust, py)
 }
 
 #[test]
 fn pytorch_models_have_the_plugins_parameters() {
-    let Some((rust, py)) = both_sides("pytorch_models_have_the_plugins_parameters", "params")
-    else {
-        return;
-    };
+    let (rust, py) = both_sides("params");
     for name in ["i3d", "slowfast", "transformer", "magvit"] {
         let (r, p) = (&rust[name], &py[name]);
         for key in [
@@ -94,12 +96,7 @@ fn pytorch_models_have_the_plugins_parameters() {
 
 #[test]
 fn pytorch_models_compute_the_plugins_function() {
-    let Some((rust, py)) = both_sides(
-        "pytorch_models_compute_the_plugins_function",
-        "forward-check",
-    ) else {
-        return;
-    };
+    let (rust, py) = both_sides("forward-check");
     for name in ["i3d", "slowfast", "transformer", "magvit"] {
         assert_eq!(
             rust[name]["shape"], py[name]["shape"],
