@@ -1,0 +1,102 @@
+//! The import rules of docs/architecture.md, checked on the source: readers of run folders do
+//! not import the training engine, and the lower layers import nothing above them.
+
+use std::path::{Path, PathBuf};
+
+fn sources(under: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(under);
+    if root.is_file() {
+        return vec![root];
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Every `crate::<module>` a file names, outside comments.
+fn imports(file: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for (i, _) in code.match_indices("crate::") {
+            let rest = &code[i + "crate::".len()..];
+            let module: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            // `trajhost_crate::` and the like are other crates.
+            let before = code[..i].chars().next_back();
+            if !module.is_empty() && !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                found.push(module);
+            }
+        }
+    }
+    found
+}
+
+fn assert_imports_none_of(modules: &[&str], forbidden: &[&str]) {
+    let mut violations = Vec::new();
+    for module in modules {
+        for file in sources(module) {
+            for import in imports(&file) {
+                if forbidden.contains(&import.as_str()) {
+                    violations.push(format!("{} imports crate::{import}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+#[test]
+fn readers_of_run_folders_do_not_import_the_training_engine() {
+    assert_imports_none_of(
+        &[
+            "compare",
+            "monitor",
+            "sweep",
+            "gate.rs",
+            "pipeline.rs",
+            "keepalive.rs",
+        ],
+        &["train"],
+    );
+}
+
+#[test]
+fn the_run_folder_protocol_and_the_configs_sit_below_everything_that_uses_them() {
+    let above = [
+        "train", "compare", "monitor", "sweep", "gate", "pipeline", "cli", "plugin", "curves",
+    ];
+    assert_imports_none_of(&["rundir"], &above);
+    assert_imports_none_of(&["config", "clock.rs", "format.rs", "stop.rs"], &{
+        let mut all = above.to_vec();
+        all.push("rundir");
+        all
+    });
+}
+
+#[test]
+fn the_rule_checker_sees_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.rs");
+    std::fs::write(
+        &file,
+        "use crate::train::x;\n// crate::monitor in a comment\nlet a = trajhost_crate::y; f(crate::rundir::z);\n",
+    )
+    .unwrap();
+    assert_eq!(imports(&file), ["train", "rundir"]);
+}
