@@ -4,7 +4,7 @@ use crate::train::{self, Resume, TrainConfig, TrainOptions, TrainOutcome};
 use crate::{
     conformance,
     device::parse_device,
-    plugin::{resolve_plugin, Plugin},
+    plugin::{info, resolve_plugin, Plugin},
 };
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -197,25 +197,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             device,
         }) => {
             let plugin = Plugin::load(&resolve_plugin(&plugin)?)?;
-            let model = plugin.build(&read_config(&config)?, parse_device(&device)?)?;
-            let bytes: i64 = model
-                .parameters()
-                .iter()
-                .map(|(_, t)| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64)
-                .sum();
-            let s = &plugin.stamp;
-            println!("plugin       {}", s.name);
-            println!("version      {}", s.plugin_version);
-            println!("file         {}", plugin.path.display());
-            println!("feature_dim  {}", model.feature_dim());
-            println!(
-                "parameters   {} ({} tensors, {bytes} bytes)",
-                model.parameter_count(),
-                model.parameters().len()
-            );
-            println!("buffers      {}", model.buffers().len());
-            println!("plugin-api   {}", s.api_version);
-            println!("built with   {}", s.fingerprint);
+            let device = parse_device(&device)?;
+            print!("{}", info::render(&plugin, &read_config(&config)?, device)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Data(command) => {

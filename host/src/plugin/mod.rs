@@ -2,6 +2,7 @@
 
 mod backbone;
 mod elf;
+pub mod info;
 mod loader;
 mod resolve;
 

@@ -1,5 +1,9 @@
 //! Tools for backbone authors' own tests and measurements, shared so that every plugin crate
-//! (ours and third parties') describes and times its model the same way.
+//! (ours and third parties') describes, times and checks its model the same way.
+
+pub mod conformance;
+
+pub use conformance::assert_conformance;
 
 use crate::Backbone;
 use std::time::Instant;
