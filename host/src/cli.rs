@@ -4,7 +4,7 @@ use crate::train::{self, Resume, TrainConfig, TrainOptions, TrainOutcome};
 use crate::{
     conformance,
     device::parse_device,
-    plugin::{info, resolve_plugin, Plugin},
+    plugin::{info, resolve_plugin, scaffold, Plugin},
 };
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -169,6 +169,21 @@ enum PluginCommand {
         #[arg(long, default_value = "cpu")]
         device: String,
     },
+    /// Create a backbone crate of your own (from plugins/template) that builds outside this
+    /// repository and runs the conformance kit in its `cargo test`.
+    New {
+        /// The plugin's name: lowercase letters, digits and '_' (e.g. `r2plus1d`).
+        name: String,
+        /// The crate's folder (default: ./NAME); it must not exist or be empty.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How it depends on trajhost-plugin-api and trajhost-build: `path` (this checkout)
+        /// or `git` (--git-url, default: this checkout's origin, pinned to its commit).
+        #[arg(long, value_enum, default_value = "path")]
+        deps: scaffold::Deps,
+        #[arg(long)]
+        git_url: Option<String>,
+    },
     /// Run the conformance kit; exits non-zero when a check fails.
     Check {
         plugin: String,
@@ -199,6 +214,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let plugin = Plugin::load(&resolve_plugin(&plugin)?)?;
             let device = parse_device(&device)?;
             print!("{}", info::render(&plugin, &read_config(&config)?, device)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugin(PluginCommand::New {
+            name,
+            out,
+            deps,
+            git_url,
+        }) => {
+            scaffold::run(&scaffold::Options {
+                name,
+                out,
+                deps,
+                git_url,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Data(command) => {

@@ -5,6 +5,7 @@ mod elf;
 pub mod info;
 mod loader;
 mod resolve;
+pub mod scaffold;
 
 pub use backbone::PluginBackbone;
 pub use loader::Plugin;

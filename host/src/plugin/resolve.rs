@@ -6,13 +6,15 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// The folders searched for a plugin given by name, in order: `$TRAJHOST_PLUGIN_DIR`,
-/// `./plugins`, and the workspace's `plugins/` next to the running binary's `target/`.
+/// `./plugins`, `./target/release` (where a plugin's own crate builds it), and the workspace's
+/// `plugins/` next to the running binary's `target/`.
 pub fn plugin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("TRAJHOST_PLUGIN_DIR") {
         dirs.push(PathBuf::from(dir));
     }
     dirs.push(PathBuf::from("plugins"));
+    dirs.push(PathBuf::from("target/release"));
     // target/<profile>/trajhost → <workspace>/plugins
     if let Ok(exe) = std::env::current_exe() {
         if let Some(workspace) = exe.ancestors().nth(3) {
