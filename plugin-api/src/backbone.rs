@@ -221,7 +221,8 @@ macro_rules! export_backbone_module {
     ($build:path) => {
         pub fn trajhost_backbone_root_module() -> $crate::BackboneModRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            extern "C" fn build(
+            // Not `build`: that may be the name `$build` gives (export_network!'s is).
+            extern "C" fn trajhost_build(
                 config: $crate::abi_stable::std_types::RStr<'_>,
                 device: $crate::PluginDevice,
             ) -> $crate::abi_stable::std_types::RResult<
@@ -230,7 +231,10 @@ macro_rules! export_backbone_module {
             > {
                 $crate::backbone::build_extractor(config.as_str(), device, $build)
             }
-            $crate::BackboneMod { build }.leak_into_prefix()
+            $crate::BackboneMod {
+                build: trajhost_build,
+            }
+            .leak_into_prefix()
         }
 
         #[no_mangle]

@@ -18,12 +18,14 @@ pub mod abi;
 pub mod backbone;
 pub mod devkit;
 pub mod layers;
+pub mod network;
 pub mod preset;
 pub mod stamp;
 pub mod tensor;
 
 pub use abi::{BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
 pub use backbone::{Backbone, BackboneError};
+pub use network::Network;
 pub use tensor::TensorHandle;
 
 // Re-exported so that `export_backbone!` and `backbone_config!` expand in crates that only

@@ -109,6 +109,12 @@ macro_rules! backbone_config {
                 Self::default()
             }
         }
+
+        impl $crate::network::FromRon for $name {
+            fn from_ron(text: &str) -> Result<Self, $crate::BackboneError> {
+                $name::from_ron(text)
+            }
+        }
     };
 }
 

@@ -202,7 +202,7 @@ pub fn scaffold(options: &Options) -> Result<PathBuf> {
         ("src/lib.rs", TEMPLATE_LIB.replace("Template", &ty)),
         (
             "tests/conformance.rs",
-            TEMPLATE_TEST.replace("template::Template", &format!("{name}::{ty}")),
+            TEMPLATE_TEST.replace("template::build", &format!("{name}::build")),
         ),
         (
             "README.md",
