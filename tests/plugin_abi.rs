@@ -256,7 +256,7 @@ fn files_that_are_not_plugins_are_refused() {
 fn plugin_check_passes_the_template_and_fails_a_wrong_output_shape() {
     let out = trajhost(&["plugin", "check", "template"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("all 7 checks passed"), "{}", text(&out));
+    assert!(text(&out).contains("all 8 checks passed"), "{}", text(&out));
 
     let out = trajhost(
         &[

@@ -6,7 +6,7 @@ use crate::config::{SweepConfig, TrainConfig, MAX_THREADS};
 use crate::device::parse_device;
 use crate::keepalive::KeepaliveOptions;
 use crate::monitor::MonitorOptions;
-use crate::plugin::{resolve_plugin, Plugin};
+use crate::plugin::{info, resolve_plugin, scaffold, Plugin};
 use crate::sweep::{slurm, SweepOptions};
 use crate::train::{self, Resume, TrainOptions, TrainOutcome};
 use crate::{compare, conformance, pipeline};
@@ -137,6 +137,9 @@ enum ResumeArg {
 enum PluginCommand {
     /// Name, version, feature size, parameters and ABI of a plugin.
     Info(PluginArgs),
+    /// Create a backbone crate of your own (from plugins/template) that builds outside this
+    /// repository and runs the conformance kit in its `cargo test`.
+    New(scaffold::Options),
     /// Run the conformance kit; exits non-zero when a check fails.
     Check(PluginArgs),
 }
@@ -166,6 +169,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Plugin(PluginCommand::Info(args)) => plugin_info(args),
         Command::Plugin(PluginCommand::Check(args)) => plugin_check(args),
+        Command::Plugin(PluginCommand::New(options)) => {
+            scaffold::run(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Data(command) => {
             trajhost_dataset::run(command)?;
             Ok(ExitCode::SUCCESS)
@@ -190,25 +197,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn plugin_info(args: PluginArgs) -> Result<ExitCode> {
     let plugin = Plugin::load(&resolve_plugin(&args.plugin)?)?;
-    let model = plugin.build(&read_config(&args.config)?, parse_device(&args.device)?)?;
-    let bytes: i64 = model
-        .parameters()
-        .iter()
-        .map(|(_, t)| t.numel() as i64 * t.kind().elt_size_in_bytes() as i64)
-        .sum();
-    let s = &plugin.stamp;
-    println!("plugin       {}", s.name);
-    println!("version      {}", s.plugin_version);
-    println!("file         {}", plugin.path.display());
-    println!("feature_dim  {}", model.feature_dim());
-    println!(
-        "parameters   {} ({} tensors, {bytes} bytes)",
-        model.parameter_count(),
-        model.parameters().len()
-    );
-    println!("buffers      {}", model.buffers().len());
-    println!("plugin-api   {}", s.api_version);
-    println!("built with   {}", s.fingerprint);
+    let device = parse_device(&args.device)?;
+    print!("{}", info::render(&plugin, &read_config(&args.config)?, device)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -211,13 +211,18 @@ macro_rules! export_backbone {
 }
 
 /// The root-module half of [`export_backbone!`], for test fixtures that forge their stamp.
+///
+/// This is what `#[abi_stable::export_root_module]` expands to, written with `$crate` paths:
+/// that attribute names `::abi_stable` itself, so every plugin would need its own dependency
+/// on `abi_stable`. The static's name is the symbol `abi_stable` 0.11 looks up (a test below
+/// checks it against `abi_stable::library::ROOT_MODULE_LOADER_NAME`).
 #[macro_export]
 macro_rules! export_backbone_module {
     ($build:path) => {
-        #[::abi_stable::export_root_module]
         pub fn trajhost_backbone_root_module() -> $crate::BackboneModRef {
             use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            extern "C" fn build(
+            // Not `build`: that may be the name `$build` gives (export_network!'s is).
+            extern "C" fn trajhost_build(
                 config: $crate::abi_stable::std_types::RStr<'_>,
                 device: $crate::PluginDevice,
             ) -> $crate::abi_stable::std_types::RResult<
@@ -226,8 +231,28 @@ macro_rules! export_backbone_module {
             > {
                 $crate::backbone::build_extractor(config.as_str(), device, $build)
             }
-            $crate::BackboneMod { build }.leak_into_prefix()
+            $crate::BackboneMod {
+                build: trajhost_build,
+            }
+            .leak_into_prefix()
         }
+
+        #[no_mangle]
+        #[allow(non_upper_case_globals)]
+        pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::abi_stable::library::LibHeader = {
+            pub extern "C" fn _sabi_erased_module() -> $crate::abi_stable::library::RootModuleResult {
+                $crate::abi_stable::library::__call_root_module_loader(trajhost_backbone_root_module)
+            }
+            type __SABI_Module = <$crate::BackboneModRef as $crate::abi_stable::library::IntoRootModuleResult>::Module;
+            // SAFETY: as in abi_stable's own expansion: the constructor returns the module's
+            // layout-checked root, of the type named here.
+            unsafe {
+                $crate::abi_stable::library::LibHeader::from_constructor::<__SABI_Module>(
+                    _sabi_erased_module,
+                    $crate::abi_stable::library::CheckTypeLayout::Yes,
+                )
+            }
+        };
     };
 }
 
@@ -374,6 +399,14 @@ mod tests {
         assert!(
             err.starts_with("panicked at ") && err.ends_with("no store"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_exported_header_has_the_name_abi_stable_looks_up() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
         );
     }
 

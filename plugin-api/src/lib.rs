@@ -18,17 +18,25 @@ pub mod abi;
 pub mod backbone;
 pub mod devkit;
 pub mod layers;
+pub mod network;
 pub mod preset;
 pub mod stamp;
 pub mod tensor;
 
 pub use abi::{BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
 pub use backbone::{Backbone, BackboneError};
+pub use network::Network;
 pub use tensor::TensorHandle;
 
-// Re-exported so that `export_backbone!` expands in crates that only name this one.
+// Re-exported so that `export_backbone!` and `backbone_config!` expand in crates that only
+// name this one, and so that a plugin uses the very tch the host does.
 pub use abi_stable;
+pub use serde;
 pub use tch;
+
+// `backbone_config!` names this crate `trajhost_plugin_api` (serde's `crate = ".."` takes no
+// `$crate`); this makes the name work inside the crate too.
+extern crate self as trajhost_plugin_api;
 
 /// Bumped whenever anything in [`abi`] or [`tensor`] changes incompatibly.
 pub const PLUGIN_API_VERSION: u32 = 1;

@@ -51,6 +51,76 @@ pub fn at_least_one(plugin: &str, fields: &[(&str, i64)]) -> Result<(), Backbone
     }
 }
 
+/// A backbone's whole config from its fields and defaults, for a plugin with one size (the
+/// `cpu` preset): RON text, empty meaning every default, unknown fields refused, and errors
+/// naming the plugin and the field — without the plugin depending on `serde` itself.
+///
+/// ```ignore
+/// trajhost_plugin_api::backbone_config! {
+///     /// `(channels: 16, feature_dim: 64)`; every field is optional.
+///     pub struct Config {
+///         /// Width of the convolutions.
+///         pub channels: i64 = 16,
+///         pub feature_dim: i64 = 64,
+///     }
+/// }
+/// let config = Config::from_ron(text)?;
+/// ```
+///
+/// The struct gains `preset: String` (default `"cpu"`, the only one accepted), because the
+/// shipped training configs say `backbone: "(preset: \"cpu\")"`, and `cpu()` (the defaults),
+/// so [`preset_backbone_tests!`](crate::preset_backbone_tests) works on it. Errors name the
+/// plugin by its crate's name.
+#[macro_export]
+macro_rules! backbone_config {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty = $default:expr),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, $crate::serde::Deserialize)]
+        #[serde(crate = "trajhost_plugin_api::serde", deny_unknown_fields, default)]
+        $vis struct $name {
+            /// `"cpu"`, the only preset.
+            pub preset: String,
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name {
+                    preset: "cpu".into(),
+                    $($field: $default,)*
+                }
+            }
+        }
+
+        impl $name {
+            /// Parses RON text (empty: every default).
+            pub fn from_ron(text: &str) -> Result<Self, $crate::BackboneError> {
+                // Expanded in the plugin's crate: its name is the plugin's.
+                let plugin = env!("CARGO_PKG_NAME");
+                let config: Self = $crate::preset::parse_ron(plugin, text)?;
+                $crate::preset::choose(plugin, &config.preset, &[("cpu", || ())])?;
+                Ok(config)
+            }
+
+            /// The one preset: every default.
+            pub fn cpu() -> Self {
+                Self::default()
+            }
+        }
+
+        impl $crate::network::FromRon for $name {
+            fn from_ron(text: &str) -> Result<Self, $crate::BackboneError> {
+                $name::from_ron(text)
+            }
+        }
+    };
+}
+
 /// Copies each `Some` knob of `raw` onto `config`: `override_fields!(config, raw; width, depth)`.
 #[macro_export]
 macro_rules! override_fields {
@@ -85,6 +155,39 @@ mod tests {
             choose("probe", &raw.preset, &[("small", || Config { width: 1 })]).unwrap();
         override_fields!(config, raw; width);
         assert_eq!(config, Config { width: 7 });
+    }
+
+    crate::backbone_config! {
+        /// A two-field config.
+        struct Derived {
+            /// Width.
+            width: i64 = 3,
+            flags: Vec<bool> = vec![true],
+        }
+    }
+
+    #[test]
+    fn a_derived_config_has_defaults_and_names_plugin_and_field_in_errors() {
+        let all_default = Derived {
+            preset: "cpu".into(),
+            width: 3,
+            flags: vec![true],
+        };
+        assert_eq!(Derived::from_ron(" ").unwrap(), all_default);
+        assert_eq!(Derived::cpu(), all_default);
+        let c = Derived::from_ron("(preset: \"cpu\", width: 5)").unwrap();
+        assert_eq!((c.width, c.flags), (5, vec![true]));
+        // The crate expanding the macro names the plugin: here, this one.
+        let err = Derived::from_ron("(wdith: 5)").unwrap_err().0;
+        assert!(
+            err.starts_with("invalid trajhost-plugin-api config:") && err.contains("wdith"),
+            "{err}"
+        );
+        let err = Derived::from_ron("(preset: \"reference\")").unwrap_err().0;
+        assert_eq!(
+            err,
+            "invalid trajhost-plugin-api config: field `preset`: unknown preset \"reference\", expected \"cpu\""
+        );
     }
 
     #[test]

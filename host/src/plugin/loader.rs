@@ -25,6 +25,9 @@ pub struct Plugin {
 impl Plugin {
     pub fn load(path: &Path) -> Result<Plugin> {
         let shown = path.display();
+        if path.is_dir() {
+            bail!("{shown} is a directory, not a plugin file (give the lib<name>.so built from it, e.g. target/release/lib<name>.so)");
+        }
         if !path.is_file() {
             bail!("plugin file not found: {shown}");
         }

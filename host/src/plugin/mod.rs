@@ -2,8 +2,10 @@
 
 mod backbone;
 mod elf;
+pub mod info;
 mod loader;
 mod resolve;
+pub mod scaffold;
 
 pub use backbone::PluginBackbone;
 pub use loader::Plugin;

@@ -1,17 +1,20 @@
 //! `--plugin PATH|NAME`: a path is used as given; a bare name `x` means `libx.so` in the
-//! plugin folders.
+//! plugin folders. A bare name that is also a folder where trajhost runs (a plugin's own crate,
+//! say) is still looked up as a name, and the error then says both.
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
 /// The folders searched for a plugin given by name, in order: `$TRAJHOST_PLUGIN_DIR`,
-/// `./plugins`, and the workspace's `plugins/` next to the running binary's `target/`.
+/// `./plugins`, `./target/release` (where a plugin's own crate builds it), and the workspace's
+/// `plugins/` next to the running binary's `target/`.
 pub fn plugin_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(dir) = std::env::var_os("TRAJHOST_PLUGIN_DIR") {
         dirs.push(PathBuf::from(dir));
     }
     dirs.push(PathBuf::from("plugins"));
+    dirs.push(PathBuf::from("target/release"));
     // target/<profile>/trajhost → <workspace>/plugins
     if let Ok(exe) = std::env::current_exe() {
         if let Some(workspace) = exe.ancestors().nth(3) {
@@ -23,7 +26,8 @@ pub fn plugin_dirs() -> Vec<PathBuf> {
 
 pub fn resolve_plugin(spec: &str) -> Result<PathBuf> {
     let as_path = Path::new(spec);
-    let is_name = !spec.contains('/') && !spec.ends_with(".so") && !as_path.exists();
+    let bare = !spec.contains('/') && !spec.ends_with(".so");
+    let is_name = bare && (!as_path.exists() || as_path.is_dir());
     if !is_name {
         return Ok(as_path.to_path_buf());
     }
@@ -33,8 +37,12 @@ pub fn resolve_plugin(spec: &str) -> Result<PathBuf> {
         return Ok(found);
     }
     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let folder = match as_path.is_dir() {
+        true => format!("{spec} is a directory, not a plugin file; "),
+        false => String::new(),
+    };
     bail!(
-        "no plugin named '{spec}': looked for {file} in {} (build plugins with scripts/build, or give a path)",
+        "{folder}no plugin named '{spec}': looked for {file} in {} (build plugins with scripts/build, set TRAJHOST_PLUGIN_DIR, or give a path)",
         searched.join(", ")
     )
 }

@@ -6,7 +6,8 @@
 //!   reaches the output; `NanAfter(n)`: NaN features from the n-th call on;
 //!   `PanicInFeatureDim` / `PanicInVarStore`: `feature_dim` / `var_store` panic (the calls
 //!   behind the ABI's `feature_dim`, `parameters` and `buffers`); `HangAfter(n)`: from the
-//!   n-th forward call on, says so on stderr and never returns; `None` (default): behaves.
+//!   n-th forward call on, says so on stderr and never returns; `HiddenParameter`: a trainable
+//!   tensor kept outside the VarStore scales the output; `None` (default): behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
 use serde::Deserialize;
@@ -31,6 +32,8 @@ enum Fault {
     /// From the n-th forward call on (counting from 0), says so on stderr and never returns:
     /// tests kill the process at a known point.
     HangAfter(u64),
+    /// A trainable tensor outside the VarStore: the host would never train or save it.
+    HiddenParameter,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +56,7 @@ struct Broken {
     vs: nn::VarStore,
     proj: nn::Linear,
     unused: Tensor,
+    hidden: Tensor,
     config: Config,
     calls: u64,
 }
@@ -71,10 +75,12 @@ impl Broken {
             Default::default(),
         );
         let unused = vs.root().zeros("unused", &[1]);
+        let hidden = Tensor::ones([1], (Kind::Float, device)).set_requires_grad(true);
         Ok(Broken {
             vs,
             proj,
             unused,
+            hidden,
             config,
             calls: 0,
         })
@@ -107,6 +113,7 @@ impl Backbone for Broken {
             Fault::WrongShape => features.mean_dim(1, false, Kind::Float),
             Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
             Fault::DeadParameter => features + &self.unused * 0.0,
+            Fault::HiddenParameter => features * &self.hidden,
             Fault::NanAfter(n) if self.calls > n => features * f64::NAN,
             Fault::NanAfter(_)
             | Fault::PanicInFeatureDim

@@ -6,7 +6,13 @@ use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
-trajhost_plugin_api::preset_backbone_tests!("i3d", i3d::I3d, i3d::Config);
+trajhost_plugin_api::preset_backbone_tests!(
+    "i3d",
+    i3d::I3d,
+    i3d::Config,
+    reference,
+    snapshots = "../../snapshots",
+);
 
 #[test]
 fn a_bad_value_is_an_error_naming_plugin_and_field() {

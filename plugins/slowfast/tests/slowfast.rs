@@ -5,7 +5,13 @@ use slowfast::Config;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
-trajhost_plugin_api::preset_backbone_tests!("slowfast", slowfast::SlowFast, slowfast::Config);
+trajhost_plugin_api::preset_backbone_tests!(
+    "slowfast",
+    slowfast::SlowFast,
+    slowfast::Config,
+    reference,
+    snapshots = "../../snapshots",
+);
 
 #[test]
 fn a_bad_value_is_an_error_naming_plugin_and_field() {

@@ -8,7 +8,9 @@ use transformer::Config;
 trajhost_plugin_api::preset_backbone_tests!(
     "transformer",
     transformer::Transformer,
-    transformer::Config
+    transformer::Config,
+    reference,
+    snapshots = "../../snapshots",
 );
 
 #[test]

@@ -1,5 +1,9 @@
 //! Tools for backbone authors' own tests and measurements, shared so that every plugin crate
-//! (ours and third parties') describes and times its model the same way.
+//! (ours and third parties') describes, times and checks its model the same way.
+
+pub mod conformance;
+
+pub use conformance::assert_conformance;
 
 use crate::Backbone;
 use std::time::Instant;
@@ -106,20 +110,62 @@ pub fn throughput_main<B: Backbone>(
     Ok(())
 }
 
-/// The tests every backbone with `cpu` and `reference` presets shares, for its
-/// `tests/<name>.rs` (which needs `insta` as a dev-dependency):
-/// parameter/shape snapshots of both presets (in the workspace's `snapshots/`), an empty
+/// The test every plugin crate should have: the conformance kit — the checks of
+/// `trajhost plugin check` — on the backbone built in-process from the empty config (its
+/// defaults) and from each further config given. In `tests/conformance.rs`:
+///
+/// ```ignore
+/// trajhost_plugin_api::conformance_test!(mynet::MyNet::build);
+/// trajhost_plugin_api::conformance_test!(mynet::MyNet::build, "(channels: 8)");
+/// ```
+///
+/// It fails with the kit's whole report, naming each failed check and why.
+#[macro_export]
+macro_rules! conformance_test {
+    ($build:path $(, $config:expr)* $(,)?) => {
+        #[test]
+        fn passes_the_conformance_kit() {
+            for config in ["" $(, $config)*] {
+                $crate::devkit::assert_conformance(env!("CARGO_PKG_NAME"), $build, config);
+            }
+        }
+    };
+}
+
+/// The tests every backbone with presets shares, for its `tests/<name>.rs` (which needs
+/// `insta` as a dev-dependency): a parameter/shape snapshot of the `cpu` preset, an empty
 /// config meaning `cpu`, and config errors that name the plugin and the field. It also
 /// defines `build(config)` and `build_error(config)` for the crate's own further tests.
+/// Pair it with [`conformance_test!`](crate::conformance_test).
 ///
-/// `Config` must offer `from_ron(&str)`, `cpu()` and `reference()` and derive `PartialEq`.
+/// ```ignore
+/// preset_backbone_tests!("mynet", mynet::MyNet, mynet::Config);
+/// preset_backbone_tests!("i3d", i3d::I3d, i3d::Config, reference, snapshots = "../../snapshots");
+/// ```
+///
+/// * `reference`: the plugin also has a `reference` preset (`Config::reference()`): snapshot
+///   it too, and check that it is parsed and listed in the unknown-preset error;
+/// * `snapshots = DIR`: where the `.snap` files live, relative to the crate's folder
+///   (default: `snapshots/` inside the crate).
+///
+/// `Config` must offer `from_ron(&str)` and `cpu()` and derive `PartialEq`.
 #[macro_export]
 macro_rules! preset_backbone_tests {
-    ($name:literal, $model:ty, $config:ty) => {
+    ($name:literal, $model:ty, $config:ty, reference $(, snapshots = $dir:expr)? $(,)?) => {
+        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?]);
+        $crate::__reference_preset_tests!($name, $config);
+    };
+    ($name:literal, $model:ty, $config:ty $(, snapshots = $dir:expr)? $(,)?) => {
+        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?]);
+    };
+    (@cpu $name:literal, $model:ty, $config:ty, [$($dir:expr)?]) => {
         fn snapshot_settings() -> ::insta::Settings {
-            let workspace = ::std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let crate_dir = ::std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            #[allow(unused_mut)]
+            let mut dir = crate_dir.join("snapshots");
+            $(dir = crate_dir.join($dir);)?
             let mut settings = ::insta::Settings::clone_current();
-            settings.set_snapshot_path(workspace.join("snapshots"));
+            settings.set_snapshot_path(dir);
             settings.set_prepend_module_to_snapshot(false);
             settings
         }
@@ -149,13 +195,6 @@ macro_rules! preset_backbone_tests {
         }
 
         #[test]
-        fn reference_preset_parameters_and_shapes() {
-            let text = $crate::devkit::describe(&mut build("(preset: \"reference\")"), &[(2, 16)]);
-            snapshot_settings()
-                .bind(|| ::insta::assert_snapshot!(concat!($name, "_reference_parameters"), text));
-        }
-
-        #[test]
         fn an_empty_config_is_the_cpu_preset() {
             assert_eq!(<$config>::from_ron("").unwrap(), <$config>::cpu());
             assert_eq!(<$config>::from_ron("  ").unwrap(), <$config>::cpu());
@@ -163,11 +202,6 @@ macro_rules! preset_backbone_tests {
                 <$config>::from_ron("(preset: \"cpu\")").unwrap(),
                 <$config>::cpu()
             );
-            assert_eq!(
-                <$config>::from_ron("(preset: \"reference\")").unwrap(),
-                <$config>::reference()
-            );
-            assert_ne!(<$config>::cpu(), <$config>::reference());
         }
 
         #[test]
@@ -182,16 +216,37 @@ macro_rules! preset_backbone_tests {
             let err = build_error("(preset: \"gpu\")");
             assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
             assert!(err.contains("preset") && err.contains("gpu"), "{err}");
-            assert!(
-                err.contains("\"cpu\"") && err.contains("\"reference\""),
-                "{err}"
-            );
+            assert!(err.contains("\"cpu\""), "{err}");
         }
 
         #[test]
         fn a_ron_syntax_error_names_the_plugin() {
             let err = build_error("(preset: ");
             assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+        }
+    };
+}
+
+/// The `reference` half of [`preset_backbone_tests!`](crate::preset_backbone_tests).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reference_preset_tests {
+    ($name:literal, $config:ty) => {
+        #[test]
+        fn reference_preset_parameters_and_shapes() {
+            let text = $crate::devkit::describe(&mut build("(preset: \"reference\")"), &[(2, 16)]);
+            snapshot_settings()
+                .bind(|| ::insta::assert_snapshot!(concat!($name, "_reference_parameters"), text));
+        }
+
+        #[test]
+        fn the_reference_preset_is_parsed_and_listed() {
+            assert_eq!(
+                <$config>::from_ron("(preset: \"reference\")").unwrap(),
+                <$config>::reference()
+            );
+            assert_ne!(<$config>::cpu(), <$config>::reference());
+            assert!(build_error("(preset: \"gpu\")").contains("\"reference\""));
         }
     };
 }
