@@ -54,9 +54,7 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock on a file descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let error = std::io::Error::last_os_error();
+        if let Err(error) = lock_briefly_waiting(&file) {
             let code = error.raw_os_error();
             if matches!(code, Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)) {
                 // Some network filesystems cannot lock; refusing to train there would be worse.
@@ -86,6 +84,26 @@ impl RunLock {
             .and_then(|()| writeln!(file, "{}", std::process::id()))
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(RunLock { _file: file })
+    }
+}
+
+/// `flock(LOCK_EX)` without blocking, retried for up to a second while another holder has it:
+/// a process that forks a child (any `Command` in a program that trains in-process) lends the
+/// child its open files until the child's `exec` closes them, so a lock just released can
+/// look held for a moment. A real holder still holds it after the second.
+fn lock_briefly_waiting(file: &std::fs::File) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        // SAFETY: flock on a file descriptor the caller owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) || std::time::Instant::now() > deadline
+        {
+            return Err(error);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
