@@ -44,6 +44,16 @@ pub enum DataCommand {
         #[arg(long, default_value_t = 2)]
         per_class: usize,
     },
+    /// Write one sample's video as an animated .gif (exact up to 256 colours a frame) or a
+    /// .npy array (T, 3, H, W) of u8, e.g. for `trajhost predict`.
+    Export {
+        dir: PathBuf,
+        /// The sample's index in the dataset (0 to samples - 1).
+        #[arg(long)]
+        index: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Time generation of the full default set (writes to a temp folder unless --out).
     Bench {
         #[arg(long)]
@@ -125,6 +135,14 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             Some(sheet) => eprintln!("wrote {} and {}", out.display(), sheet.display()),
             None => eprintln!("wrote {} (no contact sheet beside a device)", out.display()),
         },
+        DataCommand::Export { dir, index, out } => {
+            crate::export::export(&dir, index, &out)?;
+            eprintln!(
+                "wrote {} (sample {index} of {})",
+                out.display(),
+                dir.display()
+            );
+        }
         DataCommand::Bench {
             config,
             samples,

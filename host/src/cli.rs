@@ -40,6 +40,10 @@ enum Command {
     Sweep(SweepArgs),
     /// Validate every backbone, gate, then train the ones that passed to the end.
     Pipeline(SweepArgs),
+    /// Evaluate a trained run on any dataset, and under distribution shifts (--shifts).
+    Eval(crate::eval::EvalArgs),
+    /// What a trained run's model says about one video: class and future position.
+    Predict(crate::predict::PredictArgs),
     /// Compare finished runs: a Markdown (or JSON) report with curves and the plan's checklist.
     Compare(CompareArgs),
     /// Watch every run in a results folder (a terminal dashboard, or `--once` as text).
@@ -180,6 +184,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train(args),
         Command::Sweep(args) => sweep(args, false),
         Command::Pipeline(args) => sweep(args, true),
+        Command::Eval(args) => {
+            crate::eval::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict(args) => {
+            crate::predict::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compare(args) => {
             compare::run(&args.runs, args.out.as_deref(), args.format)?;
             Ok(ExitCode::SUCCESS)
@@ -198,7 +210,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn plugin_info(args: PluginArgs) -> Result<ExitCode> {
     let plugin = Plugin::load(&resolve_plugin(&args.plugin)?)?;
     let device = parse_device(&args.device)?;
-    print!("{}", info::render(&plugin, &read_config(&args.config)?, device)?);
+    print!(
+        "{}",
+        info::render(&plugin, &read_config(&args.config)?, device)?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@ use super::report::{Checked, Criterion, Report, RunReport};
 use crate::format::{bytes, percent1, seconds, thousands};
 use crate::rundir::metrics::FinalMetrics;
 use crate::rundir::progress::RunState;
+use crate::rundir::robustness::Robustness;
 use std::fmt::Write as _;
 
 pub fn render(report: &Report) -> String {
@@ -17,6 +18,7 @@ pub fn render(report: &Report) -> String {
     }
     confusion_matrices(&mut md, report);
     gate_decisions(&mut md, report);
+    robustness(&mut md, report);
     unreadable(&mut md, report);
     md
 }
@@ -186,6 +188,46 @@ fn gate_decisions(md: &mut String, report: &Report) {
         for r in &g.reasons {
             let _ = writeln!(md, "- {r}");
         }
+    }
+}
+
+/// Accuracy and MSE on each shifted test set (`eval --shifts`), for the runs that have them.
+fn robustness(md: &mut String, report: &Report) {
+    let runs: Vec<(&str, &Robustness)> = report
+        .runs
+        .iter()
+        .filter_map(|r| r.robustness.as_ref().map(|b| (r.name.as_str(), b)))
+        .collect();
+    let Some((_, first)) = runs.first() else {
+        return;
+    };
+    *md += "\n## Robustness (accuracy / MSE on shifted test sets)\n\n";
+    let _ = writeln!(
+        md,
+        "Each set has {} new videos (`trajhost eval --shifts`); `none` is the training \
+         distribution. Shifts: {}.\n",
+        first.samples,
+        first
+            .rows
+            .iter()
+            .skip(1)
+            .map(|r| format!("`{}` = {}", r.shift, r.description))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    *md += "| run |";
+    for row in &first.rows {
+        let _ = write!(md, " {} |", row.shift);
+    }
+    *md += "\n";
+    *md += &"|---".repeat(first.rows.len() + 1);
+    *md += "|\n";
+    for (name, r) in &runs {
+        let _ = write!(md, "| {name} |");
+        for row in &r.rows {
+            let _ = write!(md, " {} / {:.4} |", percent1(row.accuracy), row.mse);
+        }
+        *md += "\n";
     }
 }
 

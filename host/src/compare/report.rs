@@ -5,6 +5,7 @@ use crate::format::percent_bound;
 use crate::rundir::gate::{self, GateDecision};
 use crate::rundir::metrics::{self, EpochRecord, FinalMetrics};
 use crate::rundir::progress::RunState;
+use crate::rundir::robustness::{self, Robustness};
 use crate::rundir::{run_name, state};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -99,6 +100,9 @@ pub struct RunReport {
     pub metrics: Option<FinalMetrics>,
     pub checklist: Vec<Criterion>,
     pub gate: Option<GateDecision>,
+    /// `eval --shifts`'s results, when it ran.
+    #[serde(default)]
+    pub robustness: Option<Robustness>,
     /// Epochs recorded in metrics.jsonl.
     pub epochs_recorded: usize,
 }
@@ -163,6 +167,7 @@ fn read_run(dir: &Path, checklist: &Checklist) -> Result<(RunReport, Vec<EpochRe
         checklist: checklist.judge(validation.as_ref(), full.as_ref()),
         metrics: full.or(validation),
         gate: gate::read(dir)?,
+        robustness: robustness::read(dir)?,
         epochs_recorded: history.len(),
     };
     Ok((report, history))

@@ -17,7 +17,7 @@ pub const LOCK_FILE: &str = ".lock";
 
 /// What a run writes into its folder (and `--overwrite` removes); `events.out.tfevents.*`
 /// files count too.
-pub const RUN_ENTRIES: [&str; 10] = [
+pub const RUN_ENTRIES: [&str; 11] = [
     PROGRESS,
     METRICS,
     VALIDATION_METRICS,
@@ -28,6 +28,7 @@ pub const RUN_ENTRIES: [&str; 10] = [
     GATE,
     OUTCOME,
     TRAIN_OUTPUT,
+    super::robustness::ROBUSTNESS,
 ];
 
 /// An exclusive `flock` on `<run>/.lock`, released when dropped (or when the process dies).
@@ -99,8 +100,7 @@ fn lock_briefly_waiting(file: &std::fs::File) -> std::io::Result<()> {
             return Ok(());
         }
         let error = std::io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::EWOULDBLOCK) || std::time::Instant::now() > deadline
-        {
+        if error.raw_os_error() != Some(libc::EWOULDBLOCK) || std::time::Instant::now() > deadline {
             return Err(error);
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -12,6 +12,7 @@
 //! | `training_curves.png`, `events.out.tfevents.*` | trainer, each epoch | pictures, TensorBoard |
 //! | `checkpoints/` | trainer (`train::checkpoint`) | safetensors + JSON |
 //! | `gate.json` | pipeline | [`gate::GateDecision`] |
+//! | `robustness.json` | `eval --shifts` | [`robustness::Robustness`] |
 //! | `sweep_outcome.json`, `train.out` | sweep runner | [`outcome::RunOutcome`], child output |
 //! | `.lock` | trainer, held while it runs | [`folder::RunLock`] |
 
@@ -21,6 +22,7 @@ pub mod log;
 pub mod metrics;
 pub mod outcome;
 pub mod progress;
+pub mod robustness;
 pub mod state;
 
 use anyhow::{Context, Result};

@@ -6,6 +6,7 @@
 //! interrupted 12 steps into epoch 11, and `best` for the best validation score so far.
 
 use super::metrics::Accumulator;
+use super::model::{UnifiedModel, FRAME_CODE};
 use super::stopping::EarlyStoppingState;
 use crate::atomic::{write_json, write_with};
 use crate::config::TrainConfig;
@@ -51,6 +52,14 @@ pub struct CheckpointMeta {
     /// None for older checkpoints, and for every other one.
     #[serde(default)]
     pub stopped: Option<StopReason>,
+    /// The dataset trained on (absolute), so `eval` can default to its test split; None in
+    /// checkpoints from before the field.
+    #[serde(default)]
+    pub data: Option<PathBuf>,
+    /// The clips the model was trained on, `[T, H, W]`, so `predict` can resize its input;
+    /// None in checkpoints from before the field.
+    #[serde(default)]
+    pub video_shape: Option<[i64; 3]>,
 }
 
 pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
@@ -301,6 +310,49 @@ pub fn check_fits(
         ));
     }
     Ok(())
+}
+
+/// Copies a checkpoint's model tensors (the backbone's and the heads') into `model`, which
+/// `check_fits` has accepted.
+pub fn restore_model(model: &mut UnifiedModel, loaded: &Loaded, source: &Path) -> Result<()> {
+    let backbone: HashMap<String, Tensor> = loaded
+        .tensors
+        .iter()
+        .filter_map(|(n, t)| {
+            n.strip_prefix("backbone.")
+                .map(|n| (n.to_string(), t.shallow_clone()))
+        })
+        .collect();
+    model
+        .backbone
+        .load_state(&backbone)
+        .with_context(|| format!("restoring checkpoint {}", source.display()))?;
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut head) in model
+            .state()
+            .into_iter()
+            .filter(|(n, _)| n.starts_with("heads."))
+        {
+            let saved = loaded.tensors.get(&name).ok_or_else(|| {
+                anyhow!(
+                    "checkpoint {} has no tensor '{name}' (its tensors file is damaged or incomplete)",
+                    source.display()
+                )
+            })?;
+            head.f_copy_(saved)?;
+        }
+        Ok(())
+    })
+}
+
+/// The clip length the checkpoint's heads read: the trajectory encoder's input is
+/// `frames × (FRAME_CODE + 3)` wide.
+pub fn clip_frames(meta: &CheckpointMeta) -> Option<i64> {
+    meta.model_tensors
+        .iter()
+        .find(|(n, _)| n == "heads.trajectory_in.weight")
+        .and_then(|(_, shape)| shape.get(1))
+        .map(|width| width / (FRAME_CODE + 3))
 }
 
 /// Deletes periodic checkpoints beyond the newest `keep` (never `best`).

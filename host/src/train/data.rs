@@ -21,6 +21,8 @@ pub struct SplitData {
     pub target: Tensor,
     /// `(N, T, 3)` the ball's position in every input frame (the tracker's target).
     pub track: Tensor,
+    /// `(N,)` int64: each sample's index in the dataset.
+    pub index: Tensor,
 }
 
 impl SplitData {
@@ -32,16 +34,28 @@ impl SplitData {
         self.len() == 0
     }
 
+    /// The same tensors, shared.
+    pub fn shallow_clone(&self) -> SplitData {
+        SplitData {
+            videos: self.videos.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            target: self.target.shallow_clone(),
+            track: self.track.shallow_clone(),
+            index: self.index.shallow_clone(),
+        }
+    }
+
     /// The first `n` samples.
     fn truncated(self, n: usize) -> SplitData {
         let n = n.min(self.len()) as i64;
         // A copy, so that the rest of the videos' memory is freed.
-        let keep = |t: &Tensor| t.narrow(0, 0, n).copy();
+        let keep = |t: &Tensor| t.narrow(0, 0, n.min(t.size()[0])).copy();
         SplitData {
             videos: keep(&self.videos),
             labels: keep(&self.labels),
             target: keep(&self.target),
             track: keep(&self.track),
+            index: keep(&self.index),
         }
     }
 
@@ -89,34 +103,47 @@ pub struct TrainingData {
 /// A split being filled shard by shard, straight into its final uint8 tensor, so loading peaks
 /// at the data plus one shard rather than twice the data.
 struct SplitBuilder {
-    /// `(capacity, T, 3, H, W)`, allocated here and not shared before `finish`.
+    /// `(capacity, T, 3, H, W)`, allocated here and not shared before `finish`; 0 rows when
+    /// the videos are not kept.
     videos: Tensor,
+    keep_videos: bool,
     video_len: usize,
     labels: Vec<i64>,
     target: Vec<f32>,
     track: Vec<f32>,
+    index: Vec<i64>,
     frames: i64,
 }
 
 impl SplitBuilder {
-    fn with_capacity(capacity: usize, video_shape: [i64; 4]) -> SplitBuilder {
+    fn with_capacity(capacity: usize, video_shape: [i64; 4], keep_videos: bool) -> SplitBuilder {
         let [t, c, h, w] = video_shape;
+        let rows = if keep_videos { capacity as i64 } else { 0 };
         SplitBuilder {
-            videos: Tensor::empty([capacity as i64, t, c, h, w], (Kind::Uint8, Device::Cpu)),
+            videos: Tensor::empty([rows, t, c, h, w], (Kind::Uint8, Device::Cpu)),
+            keep_videos,
             video_len: video_shape.iter().product::<i64>() as usize,
             labels: Vec::with_capacity(capacity),
             target: Vec::with_capacity(3 * capacity),
             track: Vec::with_capacity(3 * t as usize * capacity),
+            index: Vec::with_capacity(capacity),
             frames: t,
         }
     }
 
     /// Appends one sample: its video's bytes, class, target position and the T positions of its
     /// input frames.
-    fn push(&mut self, video: &[u8], label: i64, target: &[f32], track: &[f32]) {
+    fn push(&mut self, index: u64, video: &[u8], label: i64, target: &[f32], track: &[f32]) {
         assert_eq!(video.len(), self.video_len, "video size");
         assert_eq!(track.len() as i64, 3 * self.frames, "positions per video");
-        let start = self.labels.len() * self.video_len;
+        self.labels.push(label);
+        self.index.push(index as i64);
+        self.target.extend_from_slice(target);
+        self.track.extend_from_slice(track);
+        if !self.keep_videos {
+            return;
+        }
+        let start = (self.labels.len() - 1) * self.video_len;
         // SAFETY: `videos` is a contiguous CPU uint8 tensor of `numel` bytes that this builder
         // allocated and has not shared, so nothing else reads or writes them meanwhile; the
         // slice's bounds check refuses a sample past the capacity.
@@ -124,28 +151,28 @@ impl SplitBuilder {
             std::slice::from_raw_parts_mut(self.videos.data_ptr() as *mut u8, self.videos.numel())
         };
         bytes[start..start + self.video_len].copy_from_slice(video);
-        self.labels.push(label);
-        self.target.extend_from_slice(target);
-        self.track.extend_from_slice(track);
     }
 
     fn finish(self) -> SplitData {
         let n = self.labels.len() as i64;
         SplitData {
-            videos: self.videos.narrow(0, 0, n),
+            videos: self
+                .videos
+                .narrow(0, 0, if self.keep_videos { n } else { 0 }),
             labels: Tensor::from_slice(&self.labels),
             target: Tensor::from_slice(&self.target).view([n, 3]),
             track: Tensor::from_slice(&self.track).view([n, self.frames, 3]),
+            index: Tensor::from_slice(&self.index),
         }
     }
 }
 
-/// The number of input frames T of the dataset's clips, read from its manifest alone (`load`
-/// checks the rest).
-pub fn clip_frames(dir: &std::path::Path) -> Result<i64> {
+/// The dataset's clips, `[T, H, W]`, read from its manifest alone (`load` checks the rest).
+pub fn clip_shape(dir: &std::path::Path) -> Result<[i64; 3]> {
     let manifest = trajhost_dataset::manifest::Manifest::load(dir)
         .with_context(|| format!("opening dataset {}", dir.display()))?;
-    Ok(manifest.config.frames as i64)
+    let c = &manifest.config;
+    Ok([c.frames as i64, c.height as i64, c.width as i64])
 }
 
 /// Loads every split, verifying each shard's hash as it is read.
@@ -154,6 +181,30 @@ pub fn load(
     predict_future: usize,
     max_train: Option<usize>,
 ) -> Result<TrainingData> {
+    let [train, val, test] = load_splits(dir, predict_future, max_train, [true; 3])?;
+    for (name, split) in [("train", &train), ("val", &val), ("test", &test)] {
+        if split.is_empty() {
+            bail!("dataset {} has no {name} samples", dir.display());
+        }
+    }
+    let frames = train.track.size()[1] as usize;
+    Ok(TrainingData {
+        train,
+        val,
+        test,
+        frames,
+    })
+}
+
+/// The train, val and test splits (in `Split::ALL` order), verifying each shard's hash as it
+/// is read; a split whose `with_videos` is false keeps its labels and positions but no videos
+/// (`videos` has 0 rows), as the baselines need of the training split.
+pub fn load_splits(
+    dir: &std::path::Path,
+    predict_future: usize,
+    max_train: Option<usize>,
+    with_videos: [bool; 3],
+) -> Result<[SplitData; 3]> {
     let dataset =
         Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
     let config = &dataset.manifest.config;
@@ -166,8 +217,10 @@ pub fn load(
     }
     let video_shape = [t as i64, 3, config.height as i64, config.width as i64];
     let target_frame = t - 1 + predict_future;
-    let mut builders = Split::ALL
-        .map(|split| SplitBuilder::with_capacity(dataset.indices(split).len(), video_shape));
+    let mut builders = [0, 1, 2].map(|s| {
+        let split = Split::ALL[s];
+        SplitBuilder::with_capacity(dataset.indices(split).len(), video_shape, with_videos[s])
+    });
     for k in 0..dataset.num_shards() {
         dataset.verify_shard(k)?;
         let shard = dataset.load_shard(k)?;
@@ -178,6 +231,7 @@ pub fn load(
                 .unwrap();
             let positions = shard.positions_of(i);
             builders[s].push(
+                shard.indices[i],
                 shard.video(i),
                 i64::from(shard.labels[i]),
                 &positions[3 * target_frame..3 * target_frame + 3],
@@ -190,17 +244,7 @@ pub fn load(
         Some(n) => train.truncated(n),
         None => train,
     };
-    for (name, split) in [("train", &train), ("val", &val), ("test", &test)] {
-        if split.is_empty() {
-            bail!("dataset {} has no {name} samples", dir.display());
-        }
-    }
-    Ok(TrainingData {
-        train,
-        val,
-        test,
-        frames: t,
-    })
+    Ok([train, val, test])
 }
 
 /// A batch ready for the model.
@@ -266,11 +310,11 @@ mod tests {
 
     /// Five 2-frame 1×2×2 videos whose bytes are `10 × sample + position`.
     fn five_samples() -> SplitData {
-        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2]);
+        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2], true);
         for i in 0..5u8 {
             let video: Vec<u8> = (0..24u8).map(|b| 10 * i + b).collect();
             let target: Vec<f32> = (0..3).map(|k| f32::from(3 * i + k)).collect();
-            builder.push(&video, i64::from(i % 4), &target, &[0.0; 6]);
+            builder.push(u64::from(i), &video, i64::from(i % 4), &target, &[0.0; 6]);
         }
         builder.finish()
     }

@@ -18,11 +18,10 @@ use crate::rundir::folder;
 use crate::rundir::metrics::{self, EpochRecord, FinalMetrics, SplitMetrics, StopReason};
 use crate::rundir::progress::{Progress, RunState};
 use crate::stop;
-use anyhow::{anyhow, bail, Context, Result};
-use std::collections::HashMap;
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor};
+use tch::Device;
 
 pub struct TrainOptions {
     pub plugin: PathBuf,
@@ -96,6 +95,9 @@ struct Run<'a> {
     device: Device,
     stop_after_steps: Option<i64>,
     steps_per_epoch: usize,
+    /// Recorded in every checkpoint, for `eval` and `predict`.
+    video_shape: [i64; 3],
+    data: PathBuf,
 }
 
 pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
@@ -202,7 +204,8 @@ impl<'a> Run<'a> {
         };
         tch::manual_seed(config.seed as i64);
         let backbone = plugin.build(&config.backbone, options.device)?;
-        let model = UnifiedModel::new(backbone, data::clip_frames(&options.data)?, options.device);
+        let video_shape = data::clip_shape(&options.data)?;
+        let model = UnifiedModel::new(backbone, video_shape[0], options.device);
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
         Ok(Run {
             config,
@@ -213,6 +216,8 @@ impl<'a> Run<'a> {
             device: options.device,
             stop_after_steps: options.stop_after_steps,
             steps_per_epoch: 0,
+            video_shape,
+            data: std::path::absolute(&options.data)?,
         })
     }
 
@@ -258,35 +263,7 @@ impl<'a> Run<'a> {
             &self.model_tensor_shapes(),
             path,
         )?;
-        let backbone: HashMap<String, Tensor> = loaded
-            .tensors
-            .iter()
-            .filter_map(|(n, t)| {
-                n.strip_prefix("backbone.")
-                    .map(|n| (n.to_string(), t.shallow_clone()))
-            })
-            .collect();
-        self.model
-            .backbone
-            .load_state(&backbone)
-            .with_context(|| format!("restoring checkpoint {}", path.display()))?;
-        tch::no_grad(|| -> Result<()> {
-            for (name, mut head) in self
-                .model
-                .state()
-                .into_iter()
-                .filter(|(n, _)| n.starts_with("heads."))
-            {
-                let saved = loaded.tensors.get(&name).ok_or_else(|| {
-                    anyhow!(
-                        "checkpoint {} has no tensor '{name}' (its tensors file is damaged or incomplete)",
-                        path.display()
-                    )
-                })?;
-                head.f_copy_(saved)?;
-            }
-            Ok(())
-        })?;
+        checkpoint::restore_model(&mut self.model, &loaded, path)?;
         self.optimizer
             .load_state(&loaded.tensors, loaded.meta.global_step)
             .with_context(|| format!("restoring checkpoint {}", path.display()))?;
@@ -320,6 +297,8 @@ impl<'a> Run<'a> {
             tensors_file: String::new(),
             tensors_bytes: 0,
             stopped: at.stopped,
+            data: Some(self.data.clone()),
+            video_shape: Some(self.video_shape),
         };
         let dir = checkpoint::checkpoint_dir(&self.outputs.dir);
         let json = checkpoint::save(&dir, name, &mut meta, &tensors)?;

@@ -1,0 +1,312 @@
+//! `trajhost eval`: a trained run's model on any dataset with clips of its size — the metrics
+//! block of `final_metrics.json` for that data — and, with `--shifts`, on test sets shifted
+//! away from its training distribution (`shifts`).
+
+pub mod shifts;
+pub mod trained;
+
+use crate::device::parse_device;
+use crate::rundir::metrics::{Baselines, SplitMetrics};
+use crate::train::data::{self, SplitData};
+use crate::train::metrics::{baselines, evaluate};
+use anyhow::{anyhow, bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+use trained::{CheckpointChoice, Trained};
+
+/// `trajhost eval`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The run folder (e.g. results/magvit).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// `last` (the model final_metrics.json measured), `best`, or a checkpoint path.
+    #[arg(long, default_value = "last")]
+    pub checkpoint: CheckpointChoice,
+    /// A dataset folder; default: the one the run trained on (recorded in its checkpoints).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "test")]
+    pub split: SplitChoice,
+    /// Write the report as JSON here (default: print a summary only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write every sample's prediction here, one JSON object a line.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Also evaluate on shifted test sets (generated once, cached) and write
+    /// <run>/robustness.json.
+    #[arg(long)]
+    pub shifts: bool,
+    /// Videos in each shifted test set.
+    #[arg(long, default_value_t = 400, requires = "shifts")]
+    pub shift_samples: usize,
+    /// Where the shifted test sets are kept (default: <data>-shifts/ beside the dataset).
+    #[arg(long, requires = "shifts")]
+    pub shift_cache: Option<PathBuf>,
+    /// Use this plugin (a name or path) instead of the one the checkpoint names.
+    #[arg(long)]
+    pub plugin: Option<String>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitChoice {
+    Test,
+    Val,
+    Train,
+    All,
+}
+
+/// What `eval` writes: the same metrics block as `final_metrics.json`, for the data given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub run: String,
+    pub plugin: String,
+    pub checkpoint: PathBuf,
+    /// Epochs the checkpoint had trained.
+    pub epoch: usize,
+    pub data: PathBuf,
+    pub split: SplitChoice,
+    pub metrics: SplitMetrics,
+    /// Against the dataset's own training split (or the evaluated split when it has none).
+    pub baselines: Baselines,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let mut trained = load_trained(args, device)?;
+    let data = match &args.data {
+        Some(data) => data.clone(),
+        None => trained.meta.data.clone().ok_or_else(|| {
+            anyhow!(
+                "checkpoint {} does not record its dataset (made by an older trajhost): give --data",
+                trained.checkpoint.display()
+            )
+        })?,
+    };
+    let report = evaluate_on(
+        &mut trained,
+        &args.run,
+        &data,
+        args.split,
+        device,
+        args.predictions.as_deref(),
+    )?;
+    print_summary(&report);
+    if let Some(out) = &args.out {
+        crate::atomic::write_json(out, &report)?;
+        eprintln!("wrote {}", out.display());
+    }
+    if args.shifts {
+        let cache = args
+            .shift_cache
+            .clone()
+            .unwrap_or_else(|| shifts::default_cache(&data));
+        let robustness = shifts::run(
+            &mut trained,
+            &args.run,
+            &data,
+            &cache,
+            args.shift_samples,
+            device,
+        )?;
+        print!("{}", shifts::render(&robustness));
+        let path = crate::rundir::robustness::write(&args.run, &robustness)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn load_trained(args: &EvalArgs, device: tch::Device) -> Result<Trained> {
+    if !args.run.is_dir() {
+        bail!("{} is not a run folder", args.run.display());
+    }
+    let size = match &args.data {
+        Some(data) => {
+            let [_, h, w] = data::clip_shape(data)?;
+            [h, w]
+        }
+        None => [64, 64],
+    };
+    trained::load(
+        &args.run,
+        &args.checkpoint,
+        args.plugin.as_deref(),
+        device,
+        size,
+    )
+}
+
+/// One sample's prediction: a line of `eval --predictions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SamplePrediction {
+    /// The sample's index in the dataset (`trajhost data export --index`).
+    pub index: u64,
+    pub true_class: String,
+    pub class: String,
+    /// In the dataset's class order.
+    pub probabilities: Vec<f64>,
+    pub position: [f64; 3],
+    pub target: [f64; 3],
+}
+
+/// Evaluates `trained` on `split` of the dataset `data`, with the checkpoint's batch size (so
+/// the run's own test split gives exactly its `final_metrics.json` numbers); writes every
+/// sample's prediction to `predictions` when given.
+pub fn evaluate_on(
+    trained: &mut Trained,
+    run: &Path,
+    data: &Path,
+    split: SplitChoice,
+    device: tch::Device,
+    predictions: Option<&Path>,
+) -> Result<EvalReport> {
+    check_clip_shape(trained, data)?;
+    let config = trained.meta.config.clone();
+    let wanted = match split {
+        SplitChoice::Train => [true, false, false],
+        SplitChoice::Val => [false, true, false],
+        SplitChoice::Test => [false, false, true],
+        SplitChoice::All => [true; 3],
+    };
+    let [train, val, test] = data::load_splits(
+        data,
+        config.predict_future,
+        config.max_train_samples,
+        wanted,
+    )?;
+    let evaluated = match split {
+        SplitChoice::Train => train.shallow_clone(),
+        SplitChoice::Val => val,
+        SplitChoice::Test => test,
+        SplitChoice::All => concat(&[&train, &val, &test]),
+    };
+    if evaluated.is_empty() {
+        bail!("dataset {} has no {split:?} samples", data.display());
+    }
+    let metrics = evaluate(
+        &mut trained.model,
+        &evaluated,
+        config.batch_size,
+        device,
+        config.loss_weights(),
+    )?;
+    if let Some(path) = predictions {
+        let lines = per_sample(trained, &evaluated, device)?;
+        let mut text = String::new();
+        for line in &lines {
+            text += &serde_json::to_string(line)?;
+            text.push('\n');
+        }
+        crate::atomic::write_atomic(path, text.as_bytes())?;
+        eprintln!("wrote {} ({} predictions)", path.display(), lines.len());
+    }
+    let reference = if train.is_empty() { &evaluated } else { &train };
+    Ok(EvalReport {
+        run: crate::rundir::run_name(run),
+        plugin: trained.meta.plugin.name.clone(),
+        checkpoint: trained.checkpoint.clone(),
+        epoch: trained.meta.epoch,
+        data: data.to_path_buf(),
+        split,
+        metrics,
+        baselines: baselines(reference, &evaluated, config.predict_future),
+    })
+}
+
+/// Refuses a dataset whose clips the model cannot read, naming both shapes.
+fn check_clip_shape(trained: &Trained, data: &Path) -> Result<()> {
+    let shape = data::clip_shape(data)?;
+    let [t, h, w] = trained.video_shape;
+    let known_size = trained.meta.video_shape.is_some();
+    if shape[0] != t || (known_size && shape[1..] != [h, w]) {
+        bail!(
+            "dataset {} has clips of {} frames of {}×{}, the model of {} reads {t} frames of {h}×{w}",
+            data.display(),
+            shape[0],
+            shape[1],
+            shape[2],
+            trained.checkpoint.display()
+        );
+    }
+    Ok(())
+}
+
+fn per_sample(
+    trained: &mut Trained,
+    split: &SplitData,
+    device: tch::Device,
+) -> Result<Vec<SamplePrediction>> {
+    let order: Vec<i64> = (0..split.len() as i64).collect();
+    let indices: Vec<i64> = Vec::try_from(&split.index)?;
+    let mut lines = Vec::with_capacity(split.len());
+    let batch_size = trained.meta.config.batch_size;
+    for batch in data::batches(split, &order, batch_size, device) {
+        let outputs = tch::no_grad(|| trained.model.forward(&batch.videos, false))?;
+        let probabilities = outputs.logits.softmax(1, tch::Kind::Double);
+        let rows = probabilities.size()[0];
+        for row in 0..rows {
+            let i = lines.len();
+            let p: Vec<f64> = Vec::try_from(probabilities.get(row))?;
+            let position: Vec<f64> =
+                Vec::try_from(outputs.position.get(row).to_kind(tch::Kind::Double))?;
+            let target: Vec<f64> = Vec::try_from(batch.target.get(row).to_kind(tch::Kind::Double))?;
+            let best = (0..p.len())
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .unwrap_or(0);
+            let truth = batch.labels.int64_value(&[row]) as usize;
+            lines.push(SamplePrediction {
+                index: indices[i] as u64,
+                true_class: class_name(truth),
+                class: class_name(best),
+                probabilities: p,
+                position: [position[0], position[1], position[2]],
+                target: [target[0], target[1], target[2]],
+            });
+        }
+    }
+    Ok(lines)
+}
+
+pub fn class_name(c: usize) -> String {
+    trajhost_dataset::Class::NAMES
+        .get(c)
+        .map_or(format!("class {c}"), |n| n.to_string())
+}
+
+fn concat(splits: &[&SplitData]) -> SplitData {
+    let cat = |pick: fn(&SplitData) -> &Tensor| {
+        Tensor::cat(&splits.iter().map(|s| pick(s)).collect::<Vec<_>>(), 0)
+    };
+    SplitData {
+        videos: cat(|s| &s.videos),
+        labels: cat(|s| &s.labels),
+        target: cat(|s| &s.target),
+        track: cat(|s| &s.track),
+        index: cat(|s| &s.index),
+    }
+}
+
+fn print_summary(r: &EvalReport) {
+    let m = &r.metrics;
+    println!(
+        "{} ({}, epoch {}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
+        r.run,
+        r.plugin,
+        r.epoch,
+        r.data.display(),
+        r.split,
+        m.samples,
+        100.0 * m.accuracy,
+        m.mse,
+        r.baselines.mean_position_mse,
+        r.baselines.constant_velocity_mse,
+        r.baselines
+            .curve_fit_mse
+            .map_or("-".into(), |l| format!("{l:.5}")),
+    );
+}

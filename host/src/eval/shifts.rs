@@ -1,0 +1,236 @@
+//! The robustness suite: the run's data config shifted one way at a time — pixel noise,
+//! position jitter, a narrower and a wider field of view, the other camera mode — rendered
+//! into small test sets (generated once, cached by their config), and the model's accuracy and
+//! MSE on each next to the same-sized unshifted set.
+//!
+//! The sets use their own seed, so none of their videos is one the model trained on.
+
+use super::trained::Trained;
+use super::{evaluate_on, SplitChoice};
+use crate::rundir::robustness::{Robustness, ShiftResult};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use trajhost_dataset::config::SplitFractions;
+use trajhost_dataset::{generate, DataConfig, GenerateOptions, Manifest};
+
+/// XORed into the training data's seed: the shifted sets' videos are new ones.
+const SEED_SALT: u64 = 0x5EED_0F5A_1F00;
+
+/// One shift of a data config.
+pub struct Shift {
+    pub name: &'static str,
+    pub describe: fn(&DataConfig) -> String,
+    pub apply: fn(&mut DataConfig),
+}
+
+/// The shifts, in the order the table shows them; the first is no shift.
+pub fn all() -> Vec<Shift> {
+    vec![
+        Shift {
+            name: "none",
+            describe: |_| "the training distribution".into(),
+            apply: |_| {},
+        },
+        Shift {
+            name: "pixel_noise_0.05",
+            describe: |c| format!("pixel noise 0.05 (trained with {})", c.pixel_noise),
+            apply: |c| c.pixel_noise = 0.05,
+        },
+        Shift {
+            name: "pixel_noise_0.1",
+            describe: |c| format!("pixel noise 0.1 (trained with {})", c.pixel_noise),
+            apply: |c| c.pixel_noise = 0.1,
+        },
+        Shift {
+            name: "jitter_2x",
+            describe: |c| {
+                format!(
+                    "position jitter ×2 ({} → {})",
+                    c.augmentation.noise_level,
+                    jitter(c)
+                )
+            },
+            apply: |c| c.augmentation.noise_level = jitter(c),
+        },
+        Shift {
+            name: "fov_narrow",
+            describe: |c| format!("field of view {}° → {}°", c.fov_deg, narrow(c)),
+            apply: |c| c.fov_deg = narrow(c),
+        },
+        Shift {
+            name: "fov_wide",
+            describe: |c| format!("field of view {}° → {}°", c.fov_deg, wide(c)),
+            apply: |c| c.fov_deg = wide(c),
+        },
+        Shift {
+            name: "camera",
+            describe: |c| match c.auto_camera {
+                true => "a fixed camera instead of a random viewpoint per video".into(),
+                false => "a random viewpoint per video instead of the fixed camera".into(),
+            },
+            apply: |c| c.auto_camera = !c.auto_camera,
+        },
+    ]
+}
+
+fn jitter(c: &DataConfig) -> f64 {
+    (2.0 * c.augmentation.noise_level).min(0.2)
+}
+
+fn narrow(c: &DataConfig) -> f64 {
+    (c.fov_deg * 0.7).round().clamp(10.0, 120.0)
+}
+
+fn wide(c: &DataConfig) -> f64 {
+    (c.fov_deg * 1.4).round().clamp(10.0, 120.0)
+}
+
+/// `data/10k` → `data/10k-shifts`.
+pub fn default_cache(data: &Path) -> PathBuf {
+    let name = data
+        .file_name()
+        .map_or("data".into(), |n| n.to_string_lossy().into_owned());
+    data.with_file_name(format!("{name}-shifts"))
+}
+
+/// The test-only config of one shift of `base`.
+fn shifted(base: &DataConfig, shift: &Shift, samples: usize) -> DataConfig {
+    let mut config = DataConfig {
+        samples,
+        seed: base.seed ^ SEED_SALT,
+        checkpoint_interval: base.checkpoint_interval.min(samples).max(1),
+        split: SplitFractions {
+            train: 0.0,
+            val: 0.0,
+            test: 1.0,
+        },
+        ..base.clone()
+    };
+    (shift.apply)(&mut config);
+    config
+}
+
+/// A set's folder: the shift's name and a hash of its config, so a changed config never
+/// reuses an old set.
+fn set_dir(cache: &Path, name: &str, config: &DataConfig) -> PathBuf {
+    let text = ron::to_string(&config.content_key()).expect("config serialises");
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    cache.join(format!("{name}-{hash:016x}"))
+}
+
+/// Generates (or reuses) every shifted set and evaluates `trained` on each.
+pub fn run(
+    trained: &mut Trained,
+    run: &Path,
+    data: &Path,
+    cache: &Path,
+    samples: usize,
+    device: tch::Device,
+) -> Result<Robustness> {
+    let base = Manifest::load(data)
+        .with_context(|| format!("opening dataset {}", data.display()))?
+        .config;
+    let mut rows: Vec<ShiftResult> = Vec::new();
+    for shift in all() {
+        let config = shifted(&base, &shift, samples);
+        let dir = set_dir(cache, shift.name, &config);
+        let options = GenerateOptions {
+            workers: config.workers,
+            force: false,
+        };
+        generate(&config, &dir, &options).with_context(|| {
+            format!(
+                "generating the {} test set in {}",
+                shift.name,
+                dir.display()
+            )
+        })?;
+        let report = evaluate_on(trained, run, &dir, SplitChoice::Test, device, None)?;
+        let (accuracy, mse) = (report.metrics.accuracy, report.metrics.mse);
+        let (base_accuracy, base_mse) = rows
+            .first()
+            .map_or((accuracy, mse), |r| (r.accuracy, r.mse));
+        eprintln!(
+            "[shifts] {}: accuracy {:.1}%, MSE {mse:.4}",
+            shift.name,
+            100.0 * accuracy
+        );
+        rows.push(ShiftResult {
+            shift: shift.name.into(),
+            description: (shift.describe)(&base),
+            data: dir,
+            accuracy,
+            mse,
+            accuracy_drop: base_accuracy - accuracy,
+            mse_ratio: mse / base_mse.max(f64::MIN_POSITIVE),
+        });
+    }
+    Ok(Robustness {
+        run: crate::rundir::run_name(run),
+        checkpoint: trained.checkpoint.clone(),
+        epoch: trained.meta.epoch,
+        samples,
+        seed: base.seed ^ SEED_SALT,
+        rows,
+    })
+}
+
+/// The robustness table as text.
+pub fn render(r: &Robustness) -> String {
+    let mut text = format!(
+        "robustness of {} (epoch {}), {} test videos per set:\n",
+        r.run, r.epoch, r.samples
+    );
+    let _ = writeln!(
+        text,
+        "  {:<18} {:>9} {:>9} {:>9} {:>9}  what changed",
+        "shift", "accuracy", "drop", "MSE", "× MSE"
+    );
+    for row in &r.rows {
+        let _ = writeln!(
+            text,
+            "  {:<18} {:>8.1}% {:>8.1}% {:>9.4} {:>8.2}×  {}",
+            row.shift,
+            100.0 * row.accuracy,
+            100.0 * row.accuracy_drop,
+            row.mse,
+            row.mse_ratio,
+            row.description
+        );
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shift_is_a_valid_config_that_differs_from_the_base_and_has_its_own_folder() {
+        let base = DataConfig::default_config();
+        let mut dirs = std::collections::HashSet::new();
+        for shift in all() {
+            let config = shifted(&base, &shift, 400);
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", shift.name));
+            assert_ne!(config.seed, base.seed);
+            let unshifted = shifted(&base, &all()[0], 400);
+            assert_eq!(shift.name == "none", config == unshifted, "{}", shift.name);
+            assert!(dirs.insert(set_dir(Path::new("c"), shift.name, &config)));
+        }
+        assert_eq!(
+            set_dir(Path::new("c"), "x", &shifted(&base, &all()[1], 400)),
+            set_dir(Path::new("c"), "x", &shifted(&base, &all()[1], 400)),
+            "the same config finds the same folder"
+        );
+        assert_eq!(
+            default_cache(Path::new("data/10k")),
+            Path::new("data/10k-shifts")
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! `trajhost predict`: what a trained run's model says about one clip — the class with its
+//! probabilities and the ball's position `predict_future` frames after the clip — optionally
+//! drawn onto the clip as a GIF (`overlay`).
+
+pub mod input;
+pub mod overlay;
+
+use crate::device::parse_device;
+use crate::eval::class_name;
+use crate::eval::trained::{self, CheckpointChoice};
+use crate::train::data::standardise;
+use anyhow::{bail, Result};
+use image::imageops::FilterType;
+use image::RgbImage;
+use serde::Serialize;
+use std::path::PathBuf;
+use tch::{Kind, Tensor};
+
+/// `trajhost predict`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// The run folder (e.g. results/magvit).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// The clip: an animated .gif, a folder of .png frames, a .npy or .safetensors array
+    /// (T, 3, H, W) of u8, or a trajhost shard (with --sample).
+    pub video: PathBuf,
+    /// Which sample of a shard (default 0).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// `last`, `best`, or a checkpoint path.
+    #[arg(long, default_value = "last")]
+    pub checkpoint: CheckpointChoice,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the clip with the predicted (and, for shards, the true) future position drawn in.
+    #[arg(long)]
+    pub overlay: Option<PathBuf>,
+    /// Use this plugin (a name or path) instead of the one the checkpoint names.
+    #[arg(long)]
+    pub plugin: Option<String>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    pub video: PathBuf,
+    /// What was done to the clip to fit the model (resizing, frames dropped); empty if nothing.
+    pub adjustments: Vec<String>,
+    pub class: String,
+    /// Every class's probability, in the dataset's class order.
+    pub probabilities: Vec<(String, f64)>,
+    /// The ball's (x, y, z) in normalised camera coordinates (docs/dataset.md).
+    pub position: [f64; 3],
+    /// How many frames after the clip's last frame `position` is.
+    pub frames_ahead: usize,
+    /// A shard sample's own labels.
+    pub truth: Option<Truth>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Truth {
+    pub class: String,
+    pub position: [f64; 3],
+}
+
+pub fn run(args: &PredictArgs) -> Result<()> {
+    let device = parse_device(&args.device)?;
+    let default = trajhost_dataset::DataConfig::default_config();
+    let size = [default.height as i64, default.width as i64];
+    let mut trained = trained::load(
+        &args.run,
+        &args.checkpoint,
+        args.plugin.as_deref(),
+        device,
+        size,
+    )?;
+    let clip = input::read(&args.video, args.sample)?;
+    let (frames, adjustments) = fit(clip.frames, trained.video_shape)?;
+    for note in &adjustments {
+        eprintln!("note: {note}");
+    }
+    let video = to_tensor(&frames).to_device(device);
+    let outputs = tch::no_grad(|| trained.model.forward(&video, false))?;
+    let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
+    let position: Vec<f64> = Vec::try_from(outputs.position.get(0).to_kind(Kind::Double))?;
+    let best = (0..probabilities.len())
+        .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
+        .unwrap_or(0);
+    let frames_ahead = trained.meta.config.predict_future;
+    let truth = clip.truth.as_ref().and_then(|t| {
+        let at = t.positions.get(frames.len() - 1 + frames_ahead)?;
+        Some(Truth {
+            class: class_name(t.class),
+            position: at.map(f64::from),
+        })
+    });
+    let prediction = Prediction {
+        video: args.video.clone(),
+        adjustments,
+        class: class_name(best),
+        probabilities: probabilities
+            .iter()
+            .enumerate()
+            .map(|(c, &p)| (class_name(c), p))
+            .collect(),
+        position: [position[0], position[1], position[2]],
+        frames_ahead,
+        truth,
+    };
+    if let Some(path) = &args.overlay {
+        let intrinsics = clip.truth.as_ref().map(|t| t.intrinsics);
+        overlay::write(path, &frames, &prediction, intrinsics, default.fov_deg)?;
+        eprintln!("wrote {}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&prediction)?);
+    } else {
+        print!("{}", render(&prediction));
+    }
+    Ok(())
+}
+
+/// The clip as the model reads it: its last `T` frames, resized to `H × W` when they differ.
+fn fit(mut frames: Vec<RgbImage>, [t, h, w]: [i64; 3]) -> Result<(Vec<RgbImage>, Vec<String>)> {
+    let mut notes = Vec::new();
+    let t = t as usize;
+    if frames.len() < t {
+        bail!(
+            "the model reads clips of {t} frames; this video has {}",
+            frames.len()
+        );
+    }
+    if frames.len() > t {
+        notes.push(format!(
+            "the video has {} frames; the model reads the last {t}",
+            frames.len()
+        ));
+        frames.drain(..frames.len() - t);
+    }
+    let (fw, fh) = frames[0].dimensions();
+    if [fh as i64, fw as i64] != [h, w] {
+        notes.push(format!(
+            "frames resized from {fw}×{fh} to {w}×{h}, the model's size"
+        ));
+        for frame in &mut frames {
+            *frame = image::imageops::resize(frame, w as u32, h as u32, FilterType::Triangle);
+        }
+    }
+    Ok((frames, notes))
+}
+
+/// `(1, T, 3, H, W)` float, standardised as in training.
+fn to_tensor(frames: &[RgbImage]) -> Tensor {
+    let (w, h) = frames[0].dimensions();
+    let mut bytes = Vec::with_capacity(frames.len() * 3 * (w * h) as usize);
+    for frame in frames {
+        for channel in 0..3 {
+            bytes.extend(frame.pixels().map(|p| p.0[channel]));
+        }
+    }
+    let video = Tensor::from_slice(&bytes)
+        .view([1, frames.len() as i64, 3, h as i64, w as i64])
+        .to_kind(Kind::Float);
+    standardise(video)
+}
+
+pub fn render(p: &Prediction) -> String {
+    let probabilities: Vec<String> = p
+        .probabilities
+        .iter()
+        .map(|(c, v)| format!("{c} {:.1}%", 100.0 * v))
+        .collect();
+    let [x, y, z] = p.position;
+    let mut text = format!(
+        "class     {} ({})\nposition  ({x:.4}, {y:.4}, {z:.4}), {} frames after the last frame (normalised camera coordinates)\n",
+        p.class,
+        probabilities.join(", "),
+        p.frames_ahead
+    );
+    if let Some(t) = &p.truth {
+        let [x, y, z] = t.position;
+        let error = (0..3)
+            .map(|i| (p.position[i] - t.position[i]).powi(2))
+            .sum::<f64>()
+            / 3.0;
+        text += &format!(
+            "truth     {}, ({x:.4}, {y:.4}, {z:.4}); squared error {error:.5} (mean over axes)\n",
+            t.class
+        );
+    }
+    text
+}

@@ -1,0 +1,50 @@
+//! `robustness.json`: a trained model's accuracy and MSE on test sets shifted away from its
+//! training distribution, written by `trajhost eval --shifts` and shown by `compare`.
+
+use super::read_json;
+use crate::atomic::write_json;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const ROBUSTNESS: &str = "robustness.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Robustness {
+    pub run: String,
+    /// The checkpoint evaluated.
+    pub checkpoint: PathBuf,
+    pub epoch: usize,
+    /// Videos in each shifted test set.
+    pub samples: usize,
+    /// The seed every set was generated with (not the training data's: no video is shared).
+    pub seed: u64,
+    /// The unshifted set first, then one row per shift.
+    pub rows: Vec<ShiftResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShiftResult {
+    /// `none`, `pixel_noise_0.05`, `fov_wide`...
+    pub shift: String,
+    /// What changed, in words.
+    pub description: String,
+    /// The generated test set.
+    pub data: PathBuf,
+    pub accuracy: f64,
+    pub mse: f64,
+    /// Unshifted accuracy minus this one (positive = worse).
+    pub accuracy_drop: f64,
+    /// This MSE over the unshifted one (above 1 = worse).
+    pub mse_ratio: f64,
+}
+
+pub fn read(dir: &Path) -> Result<Option<Robustness>> {
+    read_json(&dir.join(ROBUSTNESS))
+}
+
+pub fn write(dir: &Path, robustness: &Robustness) -> Result<PathBuf> {
+    let path = dir.join(ROBUSTNESS);
+    write_json(&path, robustness)?;
+    Ok(path)
+}

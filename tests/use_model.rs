@@ -1,0 +1,266 @@
+//! Using a trained run: `eval` on its own and on other data, `--shifts`, and `predict` on the
+//! files people have (a GIF exported from a shard, a preview GIF, a `.npy`, a shard sample) —
+//! all through the real binary on one tiny run trained once for this file.
+
+mod common;
+
+use common::{text, tiny_dataset, tiny_train_config, train_args, trajhost};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use trajhost::eval::{EvalReport, SamplePrediction};
+use trajhost::rundir::metrics::FinalMetrics;
+
+/// The template trained for 2 epochs on the tiny dataset.
+fn run() -> &'static Path {
+    static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("train.ron");
+        std::fs::write(
+            &config,
+            ron::ser::to_string(&tiny_train_config("validation.ron", 2)).unwrap(),
+        )
+        .unwrap();
+        let out = dir.path().join("run");
+        let template = common::plugin("template").display().to_string();
+        let args = train_args(&template, &config, &out, &[]);
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let output = trajhost(&args, &[]);
+        assert!(output.status.success(), "{}", text(&output));
+        dir
+    })
+    .path()
+}
+
+fn run_dir() -> PathBuf {
+    run().join("run")
+}
+
+fn ok(args: &[&str]) -> String {
+    let output = trajhost(args, &[]);
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn fails(args: &[&str]) -> String {
+    let output = trajhost(args, &[]);
+    assert!(!output.status.success(), "{args:?} should fail");
+    let code = output.status.code().expect("exits, not killed");
+    assert!((1..128).contains(&code), "exit code {code}");
+    text(&output)
+}
+
+#[test]
+fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("eval.json");
+    let run = run_dir();
+    // The dataset comes from the checkpoint; `last` is the default.
+    ok(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let report: EvalReport = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let written: FinalMetrics =
+        serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(report.metrics, written.test);
+    assert_eq!(report.baselines, written.baselines);
+    assert_eq!(report.epoch, 2);
+}
+
+#[test]
+fn eval_reads_other_data_and_refuses_clips_of_another_shape_naming_both() {
+    let run = run_dir();
+    let other_seed = common::generated(&trajhost_dataset::DataConfig {
+        seed: 7,
+        ..trajhost_dataset::DataConfig::tiny()
+    });
+    let printed = ok(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        other_seed.path().to_str().unwrap(),
+        "--split",
+        "all",
+    ]);
+    assert!(printed.contains("64 videos"), "{printed}");
+    let longer = common::generated(&trajhost_dataset::DataConfig {
+        frames: 12,
+        ..trajhost_dataset::DataConfig::tiny()
+    });
+    let err = fails(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        longer.path().to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("12 frames of 32×32") && err.contains("reads 8 frames of 32×32"),
+        "{err}"
+    );
+    let err = fails(&["eval", "--run", "/nonexistent/run"]);
+    assert!(err.contains("/nonexistent/run"), "{err}");
+}
+
+#[test]
+fn predict_on_a_gif_exported_from_a_test_shard_matches_eval_for_that_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_dir();
+    let predictions = dir.path().join("p.jsonl");
+    ok(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--predictions",
+        predictions.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&predictions).unwrap();
+    let first: SamplePrediction = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let data = tiny_dataset().to_str().unwrap();
+    for ext in ["gif", "npy"] {
+        let video = dir.path().join(format!("sample.{ext}"));
+        let index = first.index.to_string();
+        ok(&[
+            "data",
+            "export",
+            data,
+            "--index",
+            &index,
+            "--out",
+            video.to_str().unwrap(),
+        ]);
+        let json = ok(&[
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            video.to_str().unwrap(),
+            "--json",
+        ]);
+        let got: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(got["class"], first.class.as_str(), "{ext}");
+        for axis in 0..3 {
+            let p = got["position"][axis].as_f64().unwrap();
+            assert!(
+                (p - first.position[axis]).abs() < 1e-6,
+                "{ext}: axis {axis}: {p} vs {}",
+                first.position[axis]
+            );
+        }
+        assert_eq!(got["adjustments"].as_array().unwrap().len(), 0, "{ext}");
+    }
+}
+
+#[test]
+fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_dir();
+    let preview = dir.path().join("preview.gif");
+    ok(&[
+        "data",
+        "preview",
+        tiny_dataset().to_str().unwrap(),
+        "--out",
+        preview.to_str().unwrap(),
+    ]);
+    let output = trajhost(
+        &[
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            preview.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(text(&output).contains("resized"), "{}", text(&output));
+
+    let shard = tiny_dataset().join("shard-00000.safetensors");
+    let overlay = dir.path().join("overlay.gif");
+    let printed = ok(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        shard.to_str().unwrap(),
+        "--sample",
+        "2",
+        "--overlay",
+        overlay.to_str().unwrap(),
+    ]);
+    assert!(printed.contains("truth"), "{printed}");
+    let gif = std::fs::read(&overlay).unwrap();
+    assert!(gif.starts_with(b"GIF89a"), "an animated GIF");
+    let err = fails(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        shard.to_str().unwrap(),
+        "--sample",
+        "999",
+    ]);
+    assert!(
+        err.contains("--sample 999") && err.contains("16 samples"),
+        "{err}"
+    );
+    let err = fails(&["predict", "--run", run.to_str().unwrap(), "/dev/null"]);
+    assert!(err.contains("/dev/null"), "{err}");
+}
+
+#[test]
+fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // A copy of the run, so this test's robustness.json does not meet the other tests.
+    let run = dir.path().join("copy");
+    let copied = std::process::Command::new("cp")
+        .args(["-r", run_dir().to_str().unwrap(), run.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let cache = dir.path().join("shifts");
+    let args = [
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--shifts",
+        "--shift-samples",
+        "24",
+        "--shift-cache",
+        cache.to_str().unwrap(),
+    ];
+    let printed = ok(&args);
+    assert!(printed.contains("pixel_noise_0.1"), "{printed}");
+    let robustness = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
+    let shifts: Vec<&str> = robustness.rows.iter().map(|r| r.shift.as_str()).collect();
+    assert_eq!(
+        shifts,
+        [
+            "none",
+            "pixel_noise_0.05",
+            "pixel_noise_0.1",
+            "jitter_2x",
+            "fov_narrow",
+            "fov_wide",
+            "camera"
+        ]
+    );
+    assert!(robustness.rows.iter().all(|r| r.mse.is_finite()));
+    assert_eq!(robustness.rows[0].accuracy_drop, 0.0);
+    let sets = std::fs::read_dir(&cache).unwrap().count();
+    assert_eq!(sets, 7);
+    // A second run reuses the sets: the same numbers.
+    ok(&args);
+    let again = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
+    assert_eq!(again.rows, robustness.rows);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 7);
+
+    let report = ok(&["compare", run.to_str().unwrap()]);
+    assert!(
+        report.contains("## Robustness") && report.contains("| copy |"),
+        "{report}"
+    );
+}
