@@ -233,6 +233,7 @@ fn final_metrics(run: &str, phase: &str, accuracy: f64, mse: f64, epochs: usize)
         train_videos_per_second: 123.45,
         parameter_count: 1_234_567,
         checkpoint_bytes: 9_876_543,
+        data: None,
     }
 }
 

@@ -28,6 +28,15 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
     }
 }
 
+/// `train::train`, one at a time in this test process: libtorch's random generator is global,
+/// so a training that seeds it while another draws from it (to initialise a model) changes the
+/// other's weights — and the tests that compare two runs' weights would fail now and then.
+fn train_in_process(options: TrainOptions) -> anyhow::Result<TrainOutcome> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    train::train(options)
+}
+
 /// A finished run's `validation_metrics.json`.
 fn validation_metrics(run: &Path) -> trajhost::rundir::metrics::FinalMetrics {
     serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap()).unwrap()
@@ -43,16 +52,56 @@ fn final_checkpoint(run: &Path) -> PathBuf {
 
 #[test]
 fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
+    resumes_exactly(tiny_dataset());
+}
+
+/// The tiny dataset's config, to render on the fly.
+fn procedural_tiny(dir: &Path) -> PathBuf {
+    let config = dir.join("tiny-data.ron");
+    let mut text = trajhost_dataset::DEFAULT_CONFIG_RON.to_string();
+    for (from, to) in [
+        ("samples: 10000", "samples: 64"),
+        ("frames: 32", "frames: 8"),
+        ("width: 64", "width: 32"),
+        ("height: 64", "height: 32"),
+        ("checkpoint_interval: 2000", "checkpoint_interval: 16"),
+        ("workers: 4", "workers: 2"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let parsed = trajhost_dataset::DataConfig::from_ron(&text, "tiny").unwrap();
+    assert_eq!(
+        parsed,
+        trajhost_dataset::DataConfig::tiny(),
+        "the tiny dataset's config"
+    );
+    std::fs::write(&config, text).unwrap();
+    PathBuf::from(format!("procedural:{}", config.display()))
+}
+
+#[test]
+fn an_interrupted_and_resumed_procedural_run_ends_with_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    resumes_exactly(&procedural_tiny(dir.path()));
+}
+
+/// Trains straight through, and again interrupted mid-epoch and resumed: the same weights.
+fn resumes_exactly(data: &Path) {
     tch::set_num_threads(1);
+    let options = |out: &Path| TrainOptions {
+        data: data.to_path_buf(),
+        ..options(out, tiny_config())
+    };
     let straight = tempfile::tempdir().unwrap();
-    let outcome = train::train(options(straight.path(), tiny_config())).unwrap();
+    let outcome = train_in_process(options(straight.path())).unwrap();
     assert!(matches!(outcome, TrainOutcome::Finished { .. }));
 
     let resumed = tempfile::tempdir().unwrap();
     // About 51 training videos in batches of 8: step 8 lies inside epoch 2.
-    let first = train::train(TrainOptions {
+    let first = train_in_process(TrainOptions {
         stop_after_steps: Some(8),
-        ..options(resumed.path(), tiny_config())
+        ..options(resumed.path())
     })
     .unwrap();
     let TrainOutcome::Interrupted { checkpoint } = first else {
@@ -64,9 +113,9 @@ fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
         .to_string_lossy()
         .into_owned();
     assert!(name.starts_with("epoch-0001-step-"), "{name}");
-    let second = train::train(TrainOptions {
+    let second = train_in_process(TrainOptions {
         resume: Some(Resume::Auto),
-        ..options(resumed.path(), tiny_config())
+        ..options(resumed.path())
     });
     assert!(matches!(second.unwrap(), TrainOutcome::Finished { .. }));
 
@@ -94,9 +143,54 @@ fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
 }
 
 #[test]
+fn procedural_val_and_test_are_the_stored_videos_byte_for_byte_and_the_run_says_where_it_trained() {
+    use trajhost::train::source::DataSource;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = procedural_tiny(dir.path());
+    let source = DataSource::parse(&spec).unwrap();
+    let procedural = source.load(5, None).unwrap();
+    let stored = trajhost::train::data::load(tiny_dataset(), 5, None).unwrap();
+    for (name, a, b) in [
+        ("val", &procedural.val, &stored.val),
+        ("test", &procedural.test, &stored.test),
+    ] {
+        assert!(a.videos.equal(&b.videos), "{name} videos");
+        assert!(
+            a.target.equal(&b.target) && a.labels.equal(&b.labels),
+            "{name} labels"
+        );
+    }
+    assert!(procedural.train.target.equal(&stored.train.target));
+    assert_eq!(
+        procedural.train.videos.size()[0],
+        0,
+        "no training videos held"
+    );
+
+    let run = dir.path().join("run");
+    train_in_process(TrainOptions {
+        data: spec,
+        ..options(&run, tiny_config())
+    })
+    .unwrap();
+    let data = validation_metrics(&run).data.unwrap();
+    assert!(
+        data.procedural && data.source.starts_with("procedural:/"),
+        "{data:?}"
+    );
+    // 3 epochs of the stored split's size, every video a new one.
+    assert_eq!(data.training_videos, 3 * stored.train.len() as u64);
+    let stored_run = dir.path().join("stored");
+    train_in_process(options(&stored_run, tiny_config())).unwrap();
+    let stored_data = validation_metrics(&stored_run).data.unwrap();
+    assert!(!stored_data.procedural);
+    assert_eq!(stored_data.training_videos, stored.train.len() as u64);
+}
+
+#[test]
 fn a_run_leaves_every_output_file_parseable() {
     let run = tempfile::tempdir().unwrap();
-    train::train(options(run.path(), tiny_config())).unwrap();
+    train_in_process(options(run.path(), tiny_config())).unwrap();
     let dir = run.path();
     let progress = std::fs::read_to_string(dir.join("PROGRESS.txt")).unwrap();
     for field in [
@@ -158,7 +252,7 @@ fn metrics_of_a_fixed_tiny_run_snapshot() {
     let run = tempfile::tempdir().unwrap();
     let mut config = tiny_config();
     config.epochs = 2;
-    train::train(options(run.path(), config)).unwrap();
+    train_in_process(options(run.path(), config)).unwrap();
     let mut summary = String::new();
     for r in trajhost::rundir::metrics::read_history(run.path()).unwrap() {
         summary += &format!(
@@ -180,13 +274,13 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
     let run = tempfile::tempdir().unwrap();
     let mut config = tiny_config();
     config.epochs = 1;
-    train::train(options(run.path(), config.clone())).unwrap();
+    train_in_process(options(run.path(), config.clone())).unwrap();
     let saved = run.path().join("checkpoints/epoch-0001.json");
 
     let other = tempfile::tempdir().unwrap();
     let mut wider = config.clone();
     wider.backbone = "(channels: 12, feature_dim: 16)".into();
-    let err = train::train(TrainOptions {
+    let err = train_in_process(TrainOptions {
         resume: Some(Resume::Path(saved.clone())),
         ..options(other.path(), wider)
     })
@@ -204,7 +298,7 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
         frames: 12,
         ..trajhost_dataset::DataConfig::tiny()
     });
-    let err = train::train(TrainOptions {
+    let err = train_in_process(TrainOptions {
         data: longer.path().to_path_buf(),
         resume: Some(Resume::Path(saved.clone())),
         ..options(other.path(), config.clone())
@@ -219,7 +313,7 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
 
     let mut broken = config;
     broken.backbone = String::new();
-    let err = train::train(TrainOptions {
+    let err = train_in_process(TrainOptions {
         plugin: plugin("broken"),
         resume: Some(Resume::Path(saved)),
         ..options(other.path(), broken)
@@ -239,7 +333,7 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     // 7 training calls and 1 validation call per epoch: the 10th call is epoch 2's second
     // step, step 9.
     config.backbone = "(fault: NanAfter(9))".into();
-    let err = train::train(TrainOptions {
+    let err = train_in_process(TrainOptions {
         plugin: plugin("broken"),
         ..options(run.path(), config)
     })
@@ -422,7 +516,7 @@ fn early_stopping_holds_across_a_resume() {
     // the run after epoch 3, however it was interrupted on the way.
     config.early_stopping = never_improving(2);
     let straight = tempfile::tempdir().unwrap();
-    train::train(options(straight.path(), config.clone())).unwrap();
+    train_in_process(options(straight.path(), config.clone())).unwrap();
     let expected = validation_metrics(straight.path());
     assert_eq!(
         (expected.epochs_trained, expected.stop_reason),
@@ -433,7 +527,7 @@ fn early_stopping_holds_across_a_resume() {
         let run = tempfile::tempdir().unwrap();
         let mut resume = None;
         for &step in &stops {
-            let outcome = train::train(TrainOptions {
+            let outcome = train_in_process(TrainOptions {
                 stop_after_steps: Some(step),
                 resume,
                 ..options(run.path(), config.clone())
@@ -445,7 +539,7 @@ fn early_stopping_holds_across_a_resume() {
             );
             resume = Some(Resume::Auto);
         }
-        let outcome = train::train(TrainOptions {
+        let outcome = train_in_process(TrainOptions {
             resume: Some(Resume::Auto),
             ..options(run.path(), config.clone())
         })
@@ -533,7 +627,7 @@ fn early_stopping_ends_the_run_and_says_so() {
     config.epochs = 5;
     // Nothing improves by 1e9, so the epoch after the first best is one too many.
     config.early_stopping = never_improving(1);
-    train::train(options(run.path(), config)).unwrap();
+    train_in_process(options(run.path(), config)).unwrap();
     let final_metrics = validation_metrics(run.path());
     assert_eq!(final_metrics.epochs_trained, 2);
     assert_eq!(
@@ -548,7 +642,7 @@ fn a_time_budget_ends_the_run_with_a_test_evaluation() {
     let mut config = tiny_config();
     config.epochs = 50;
     config.time_budget_minutes = Some(0.0001);
-    train::train(options(run.path(), config)).unwrap();
+    train_in_process(options(run.path(), config)).unwrap();
     let final_metrics = validation_metrics(run.path());
     assert_eq!(final_metrics.epochs_trained, 1);
     assert_eq!(

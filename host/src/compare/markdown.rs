@@ -50,6 +50,19 @@ fn results_table(md: &mut String, report: &Report) {
             None => pending_cells(md, run, classes.len()),
         }
     }
+    for run in &report.runs {
+        if let Some(d) = run.metrics.as_ref().and_then(|m| m.data.as_ref()) {
+            if d.procedural {
+                let _ = writeln!(
+                    md,
+                    "\n{} trained on data rendered on the fly (`{}`): {} distinct training videos.",
+                    run.name,
+                    d.source,
+                    thousands(d.training_videos as i64)
+                );
+            }
+        }
+    }
     if let Some(chance) = report
         .runs
         .iter()

@@ -15,6 +15,10 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 use trajhost_config::{Invalid, Source};
 
+/// How `--data` (and a sweep's `data`) names a data config to render on the fly instead of a
+/// dataset folder: `procedural:configs/data.ron` (see `train::source`).
+pub const PROCEDURAL_PREFIX: &str = "procedural:";
+
 /// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
 /// negative count and crashes trying to start 100 000.
 pub const MAX_THREADS: usize = 1024;

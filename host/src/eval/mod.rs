@@ -9,6 +9,7 @@ use crate::device::parse_device;
 use crate::rundir::metrics::{Baselines, SplitMetrics};
 use crate::train::data::{self, SplitData};
 use crate::train::metrics::{baselines, evaluate};
+use crate::train::source::DataSource;
 use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -24,7 +25,8 @@ pub struct EvalArgs {
     /// `last` (the model final_metrics.json measured), `best`, or a checkpoint path.
     #[arg(long, default_value = "last")]
     pub checkpoint: CheckpointChoice,
-    /// A dataset folder; default: the one the run trained on (recorded in its checkpoints).
+    /// A dataset folder or `procedural:<data config>`; default: the run's own data (recorded
+    /// in its checkpoints).
     #[arg(long)]
     pub data: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "test")]
@@ -127,7 +129,7 @@ fn load_trained(args: &EvalArgs, device: tch::Device) -> Result<Trained> {
     }
     let size = match &args.data {
         Some(data) => {
-            let [_, h, w] = data::clip_shape(data)?;
+            let [_, h, w] = DataSource::parse(data)?.clip_shape()?;
             [h, w]
         }
         None => [64, 64],
@@ -173,12 +175,24 @@ pub fn evaluate_on(
         SplitChoice::Test => [false, false, true],
         SplitChoice::All => [true; 3],
     };
-    let [train, val, test] = data::load_splits(
-        data,
-        config.predict_future,
-        config.max_train_samples,
-        wanted,
-    )?;
+    let [train, val, test] = match DataSource::parse(data)? {
+        DataSource::Stored(dir) => data::load_splits(
+            &dir,
+            config.predict_future,
+            config.max_train_samples,
+            wanted,
+        )?,
+        procedural => {
+            if wanted[0] {
+                bail!(
+                    "{} renders its training videos as a run needs them; evaluate --split val or test",
+                    data.display()
+                );
+            }
+            let loaded = procedural.load(config.predict_future, config.max_train_samples)?;
+            [loaded.train, loaded.val, loaded.test]
+        }
+    };
     let evaluated = match split {
         SplitChoice::Train => train.shallow_clone(),
         SplitChoice::Val => val,
@@ -220,7 +234,7 @@ pub fn evaluate_on(
 
 /// Refuses a dataset whose clips the model cannot read, naming both shapes.
 fn check_clip_shape(trained: &Trained, data: &Path) -> Result<()> {
-    let shape = data::clip_shape(data)?;
+    let shape = DataSource::parse(data)?.clip_shape()?;
     let [t, h, w] = trained.video_shape;
     let known_size = trained.meta.video_shape.is_some();
     if shape[0] != t || (known_size && shape[1..] != [h, w]) {

@@ -7,7 +7,9 @@
 
 use super::trained::Trained;
 use super::{evaluate_on, SplitChoice};
+use crate::config::PROCEDURAL_PREFIX;
 use crate::rundir::robustness::{Robustness, ShiftResult};
+use crate::train::source::DataSource;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -86,8 +88,11 @@ fn wide(c: &DataConfig) -> f64 {
     (c.fov_deg * 1.4).round().clamp(10.0, 120.0)
 }
 
-/// `data/10k` → `data/10k-shifts`.
+/// `data/10k` → `data/10k-shifts`; a procedural source's sets go to `data/procedural-shifts`.
 pub fn default_cache(data: &Path) -> PathBuf {
+    if data.to_string_lossy().starts_with(PROCEDURAL_PREFIX) {
+        return PathBuf::from("data/procedural-shifts");
+    }
     let name = data
         .file_name()
         .map_or("data".into(), |n| n.to_string_lossy().into_owned());
@@ -131,9 +136,14 @@ pub fn run(
     samples: usize,
     device: tch::Device,
 ) -> Result<Robustness> {
-    let base = Manifest::load(data)
-        .with_context(|| format!("opening dataset {}", data.display()))?
-        .config;
+    let base = match DataSource::parse(data)? {
+        DataSource::Stored(dir) => {
+            Manifest::load(&dir)
+                .with_context(|| format!("opening dataset {}", dir.display()))?
+                .config
+        }
+        DataSource::Procedural { config, .. } => config,
+    };
     let mut rows: Vec<ShiftResult> = Vec::new();
     for shift in all() {
         let config = shifted(&base, &shift, samples);

@@ -104,6 +104,20 @@ pub struct FinalMetrics {
     pub train_videos_per_second: f64,
     pub parameter_count: i64,
     pub checkpoint_bytes: u64,
+    /// Where the training videos came from; None in files from before the field.
+    #[serde(default)]
+    pub data: Option<DataInfo>,
+}
+
+/// A run's data source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// A dataset folder, or `procedural:<data config>`.
+    pub source: String,
+    pub procedural: bool,
+    /// Distinct training videos the run has trained on: the training split's size for a
+    /// stored dataset, every video drawn for a procedural one.
+    pub training_videos: u64,
 }
 
 /// The phase label of the pipeline's first phase. Its metrics get their own file, so that the

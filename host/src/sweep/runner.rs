@@ -122,7 +122,11 @@ pub fn thread_share(
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
     let config_path = sweep.config_for(options.phase);
     let train_config = TrainConfig::load(config_path)?;
-    if !sweep.data.is_dir() {
+    let procedural = sweep
+        .data
+        .to_string_lossy()
+        .starts_with(crate::config::PROCEDURAL_PREFIX);
+    if !procedural && !sweep.data.is_dir() {
         bail!(
             "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",
             sweep.data.display(),

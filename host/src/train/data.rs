@@ -46,7 +46,7 @@ impl SplitData {
     }
 
     /// The first `n` samples.
-    fn truncated(self, n: usize) -> SplitData {
+    pub fn first(self, n: usize) -> SplitData {
         let n = n.min(self.len()) as i64;
         // A copy, so that the rest of the videos' memory is freed.
         let keep = |t: &Tensor| t.narrow(0, 0, n.min(t.size()[0])).copy();
@@ -94,10 +94,13 @@ pub fn standardise(mut videos: Tensor) -> Tensor {
 }
 
 pub struct TrainingData {
+    /// Without videos when `procedural` renders them instead.
     pub train: SplitData,
     pub val: SplitData,
     pub test: SplitData,
     pub frames: usize,
+    /// Set when training batches are rendered on the fly (`source`).
+    pub procedural: Option<super::source::Procedural>,
 }
 
 /// A split being filled shard by shard, straight into its final uint8 tensor, so loading peaks
@@ -193,6 +196,7 @@ pub fn load(
         val,
         test,
         frames,
+        procedural: None,
     })
 }
 
@@ -241,7 +245,7 @@ pub fn load_splits(
     }
     let [train, val, test] = builders.map(SplitBuilder::finish);
     let train = match max_train {
-        Some(n) => train.truncated(n),
+        Some(n) => train.first(n),
         None => train,
     };
     Ok([train, val, test])
@@ -346,7 +350,7 @@ mod tests {
 
     #[test]
     fn truncation_keeps_the_first_samples() {
-        let split = five_samples().truncated(2);
+        let split = five_samples().first(2);
         assert_eq!(split.len(), 2);
         let got: Vec<Batch> = batches(&split, &[1, 0], 8, Device::Cpu).collect();
         let first = Vec::<f32>::try_from(got[0].videos.get(0).flatten(0, -1)).unwrap();

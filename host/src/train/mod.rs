@@ -8,6 +8,7 @@ pub mod model;
 pub mod optim;
 pub mod resume;
 pub mod sinks;
+pub mod source;
 pub mod step;
 pub mod stopping;
 pub mod tensorboard;

@@ -3,19 +3,20 @@
 //! the run's sinks (`sinks`); when to stop is `stopping`'s decision; where to start, `resume`'s.
 
 use super::checkpoint::{self, CheckpointMeta, PluginIdentity};
-use super::data::{self, batches, epoch_order, Batch, TrainingData};
+use super::data::{batches, epoch_order, Batch, TrainingData};
 use super::metrics::{baselines, evaluate, Accumulator};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
 use super::resume::{self, Resume, ResumePoint};
 use super::sinks::RunOutputs;
+use super::source::DataSource;
 use super::step::{forward_step, update_step};
 use super::stopping::{self, EarlyStoppingState, Watch};
 use crate::clock::unix_now;
 use crate::config::TrainConfig;
 use crate::plugin::Plugin;
 use crate::rundir::folder;
-use crate::rundir::metrics::{self, EpochRecord, FinalMetrics, SplitMetrics, StopReason};
+use crate::rundir::metrics::{self, DataInfo, EpochRecord, FinalMetrics, SplitMetrics, StopReason};
 use crate::rundir::progress::{Progress, RunState};
 use crate::stop;
 use anyhow::{bail, Context, Result};
@@ -98,6 +99,7 @@ struct Run<'a> {
     /// Recorded in every checkpoint, for `eval` and `predict`.
     video_shape: [i64; 3],
     data: PathBuf,
+    source: DataSource,
 }
 
 pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
@@ -138,14 +140,17 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     };
     metrics::keep_history_up_to(&options.out, position.epoch)?;
     run.log_start(&options, saved.as_ref(), &position);
-    let data = data::load(
-        &options.data,
-        config.predict_future,
-        config.max_train_samples,
-    )?;
+    let data = run
+        .source
+        .load(config.predict_future, config.max_train_samples)?;
     run.outputs.log(&format!(
-        "data: {} train, {} val, {} test videos of {} frames",
+        "data: {} train{}, {} val, {} test videos of {} frames",
         data.train.len(),
+        if data.procedural.is_some() {
+            " per epoch, rendered as they are needed"
+        } else {
+            ""
+        },
         data.val.len(),
         data.test.len(),
         data.frames
@@ -204,7 +209,8 @@ impl<'a> Run<'a> {
         };
         tch::manual_seed(config.seed as i64);
         let backbone = plugin.build(&config.backbone, options.device)?;
-        let video_shape = data::clip_shape(&options.data)?;
+        let source = DataSource::parse(&options.data)?;
+        let video_shape = source.clip_shape()?;
         let model = UnifiedModel::new(backbone, video_shape[0], options.device);
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
         Ok(Run {
@@ -217,7 +223,8 @@ impl<'a> Run<'a> {
             stop_after_steps: options.stop_after_steps,
             steps_per_epoch: 0,
             video_shape,
-            data: std::path::absolute(&options.data)?,
+            data: source.spec()?,
+            source,
         })
     }
 
@@ -356,8 +363,18 @@ impl<'a> Run<'a> {
     ) -> Result<PassEnd> {
         let config = self.config;
         let epoch = at.epoch + 1;
-        let order = epoch_order(data.train.len(), config.seed, epoch);
-        let skip = (at.step_in_epoch * config.batch_size).min(order.len());
+        let (bs, device) = (config.batch_size, self.device);
+        let epoch_batches: Box<dyn Iterator<Item = Result<Batch>>> = match &data.procedural {
+            Some(p) => Box::new(
+                (at.step_in_epoch..self.steps_per_epoch)
+                    .map(move |step| p.batch(config.seed, epoch, step, bs, device)),
+            ),
+            None => {
+                let order = epoch_order(data.train.len(), config.seed, epoch);
+                let skip = (at.step_in_epoch * bs).min(order.len());
+                Box::new(batches(&data.train, &order[skip..], bs, device).map(Ok))
+            }
+        };
         let start = Instant::now();
         let mut pass = EpochPass {
             videos: 0,
@@ -373,7 +390,8 @@ impl<'a> Run<'a> {
             self.outputs.name, config.epochs
         ));
         let mut last_progress = Instant::now();
-        for batch in batches(&data.train, &order[skip..], config.batch_size, self.device) {
+        for batch in epoch_batches {
+            let batch = batch?;
             pass.lr = self.train_step(&batch, at, start.elapsed().as_secs_f64())?;
             pass.videos += batch.labels.size()[0] as usize;
             let now = start.elapsed().as_secs_f64();
@@ -553,6 +571,14 @@ impl<'a> Run<'a> {
             checkpoint_bytes: checkpoint::newest(&self.outputs.dir)
                 .and_then(|p| checkpoint::read_meta(&p).ok())
                 .map_or(0, |meta| meta.tensors_bytes),
+            data: Some(DataInfo {
+                source: self.data.display().to_string(),
+                procedural: data.procedural.is_some(),
+                training_videos: match &data.procedural {
+                    Some(p) => p.videos_drawn(at.global_step, batch_size),
+                    None => data.train.len() as u64,
+                },
+            }),
         };
         let path = metrics::write_final(&self.outputs.dir, &final_metrics)?;
         self.progress(at, Some(&final_metrics.val), RunState::Finished)?;

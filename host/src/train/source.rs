@@ -1,0 +1,311 @@
+//! Where a run's videos come from: a dataset folder written by `trajhost data generate`, or
+//! `procedural:<data config>` — rendered on the fly, so no dataset is stored and training never
+//! sees the same video twice.
+//!
+//! Procedural runs are comparable with stored ones: the validation and test splits are the
+//! val/test members of indices `0..samples` of the config, rendered at start-up byte for byte as
+//! `data generate` writes them, and an epoch has as many steps as the stored training split. The
+//! training videos of step `s` of epoch `e` are drawn from the whole training index space
+//! (indices below 2^40 whose split is `train`) as a pure function of (seed, epoch, position), so a
+//! resumed run replays them exactly; the labels (not the videos) of the stored training split
+//! give the same baselines as the stored run.
+
+use super::data::{self, Batch, SplitData, TrainingData};
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use tch::{Device, Tensor};
+use trajhost_dataset::sample::generate_sample;
+use trajhost_dataset::split::split_of;
+use trajhost_dataset::{DataConfig, Split};
+
+pub use crate::config::PROCEDURAL_PREFIX;
+
+/// Training indices are drawn below this: far more than any run can see.
+const INDEX_SPACE: u64 = 1 << 40;
+
+#[derive(Debug, Clone)]
+pub enum DataSource {
+    /// A dataset folder.
+    Stored(PathBuf),
+    /// A data config, rendered on the fly.
+    Procedural {
+        config_path: PathBuf,
+        config: DataConfig,
+    },
+}
+
+impl DataSource {
+    /// `procedural:PATH` (a data config; `procedural:` alone is the default config), else a
+    /// dataset folder.
+    pub fn parse(spec: &Path) -> Result<Self> {
+        let text = spec.to_string_lossy();
+        let Some(config) = text.strip_prefix(PROCEDURAL_PREFIX) else {
+            return Ok(DataSource::Stored(spec.to_path_buf()));
+        };
+        if config.is_empty() {
+            return Ok(DataSource::Procedural {
+                config_path: PathBuf::from("configs/data.ron"),
+                config: DataConfig::default_config(),
+            });
+        }
+        let config_path = PathBuf::from(config);
+        let config = DataConfig::from_file(&config_path)?;
+        Ok(DataSource::Procedural {
+            config_path,
+            config,
+        })
+    }
+
+    /// How it is written on the command line, with absolute paths (recorded in checkpoints).
+    pub fn spec(&self) -> Result<PathBuf> {
+        Ok(match self {
+            DataSource::Stored(dir) => std::path::absolute(dir)?,
+            DataSource::Procedural { config_path, .. } => PathBuf::from(format!(
+                "{PROCEDURAL_PREFIX}{}",
+                std::path::absolute(config_path)?.display()
+            )),
+        })
+    }
+
+    /// The clips, `[T, H, W]`.
+    pub fn clip_shape(&self) -> Result<[i64; 3]> {
+        match self {
+            DataSource::Stored(dir) => data::clip_shape(dir),
+            DataSource::Procedural { config, .. } => Ok([
+                config.frames as i64,
+                config.height as i64,
+                config.width as i64,
+            ]),
+        }
+    }
+
+    /// The splits: all in memory for a stored dataset; for a procedural one, val and test
+    /// rendered, and the training split's labels without its videos.
+    pub fn load(&self, predict_future: usize, max_train: Option<usize>) -> Result<TrainingData> {
+        match self {
+            DataSource::Stored(dir) => data::load(dir, predict_future, max_train),
+            DataSource::Procedural { config, .. } => {
+                load_procedural(config, predict_future, max_train)
+            }
+        }
+    }
+}
+
+/// Renders the training batches of a procedural source.
+pub struct Procedural {
+    config: DataConfig,
+    predict_future: usize,
+    /// Training samples of an epoch (the stored training split's size).
+    per_epoch: usize,
+    /// Renders each batch between steps on as many threads as libtorch computes with
+    /// (`--threads`): the two take turns rather than contend for the cores.
+    pool: rayon::ThreadPool,
+}
+
+fn load_procedural(
+    config: &DataConfig,
+    predict_future: usize,
+    max_train: Option<usize>,
+) -> Result<TrainingData> {
+    if predict_future > config.horizon {
+        bail!(
+            "field `predict_future` is {predict_future}, but the data config labels only {} frames past the clip",
+            config.horizon
+        );
+    }
+    let indices_of = |split: Split| -> Vec<u64> {
+        (0..config.samples as u64)
+            .filter(|&i| split_of(config.seed, i, &config.split) == split)
+            .collect()
+    };
+    let mut train_labels = render(config, &indices_of(Split::Train), predict_future, false);
+    if let Some(n) = max_train {
+        train_labels = train_labels.first(n);
+    }
+    let val = render(config, &indices_of(Split::Val), predict_future, true);
+    let test = render(config, &indices_of(Split::Test), predict_future, true);
+    for (name, split) in [("train", &train_labels), ("val", &val), ("test", &test)] {
+        if split.is_empty() {
+            bail!(
+                "the data config has no {name} samples among its first {}",
+                config.samples
+            );
+        }
+    }
+    let per_epoch = train_labels.len();
+    Ok(TrainingData {
+        train: train_labels,
+        val,
+        test,
+        frames: config.frames,
+        procedural: Some(Procedural {
+            config: config.clone(),
+            predict_future,
+            per_epoch,
+            pool: render_pool()?,
+        }),
+    })
+}
+
+fn render_pool() -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(tch::get_num_threads().max(1) as usize)
+        .build()
+        .context("starting the rendering threads")
+}
+
+/// Samples `indices` of `config`, with their videos or (labels only) without.
+fn render(config: &DataConfig, indices: &[u64], predict_future: usize, videos: bool) -> SplitData {
+    let rendered: Vec<(Vec<u8>, trajhost_dataset::sample::SampleLabels)> = indices
+        .par_iter()
+        .map(|&i| {
+            let mut video = vec![0u8; config.video_bytes()];
+            let labels = generate_sample(config, i, &mut video);
+            (if videos { video } else { Vec::new() }, labels)
+        })
+        .collect();
+    let (t, h, w) = (config.frames, config.height as i64, config.width as i64);
+    let target_frame = t - 1 + predict_future;
+    let n = rendered.len() as i64;
+    let mut bytes = Vec::with_capacity(if videos {
+        rendered.len() * config.video_bytes()
+    } else {
+        0
+    });
+    let (mut labels, mut target, mut track) = (Vec::new(), Vec::new(), Vec::new());
+    for (video, l) in &rendered {
+        bytes.extend_from_slice(video);
+        labels.push(i64::from(l.label));
+        target.extend_from_slice(&l.positions[3 * target_frame..3 * target_frame + 3]);
+        track.extend_from_slice(&l.positions[..3 * t]);
+    }
+    let rows = if videos { n } else { 0 };
+    SplitData {
+        videos: Tensor::from_slice(&bytes).view([rows, t as i64, 3, h, w]),
+        labels: Tensor::from_slice(&labels),
+        target: Tensor::from_slice(&target).view([n, 3]),
+        track: Tensor::from_slice(&track).view([n, t as i64, 3]),
+        index: Tensor::from_slice(&indices.iter().map(|&i| i as i64).collect::<Vec<_>>()),
+    }
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Procedural {
+    /// The index of the `position`-th training video of `epoch`: a pure function of the run's
+    /// seed, the epoch and the position, among the indices whose split is `train`.
+    pub fn train_index(&self, seed: u64, epoch: usize, position: usize) -> u64 {
+        let base = splitmix64(seed ^ splitmix64(epoch as u64) ^ splitmix64(!(position as u64)));
+        (0u64..)
+            .map(|attempt| splitmix64(base.wrapping_add(attempt)) % INDEX_SPACE)
+            .find(|&i| split_of(self.config.seed, i, &self.config.split) == Split::Train)
+            .expect("a fifth of indices or more are training indices")
+    }
+
+    /// Training samples in an epoch.
+    pub fn per_epoch(&self) -> usize {
+        self.per_epoch
+    }
+
+    /// Batch `step` of `epoch`, rendered on the rayon pool: as many videos as the stored
+    /// split's batch at that step (the last one of an epoch may be smaller).
+    pub fn batch(
+        &self,
+        seed: u64,
+        epoch: usize,
+        step: usize,
+        batch_size: usize,
+        device: Device,
+    ) -> Result<Batch> {
+        let first = step * batch_size;
+        let n = batch_size.min(self.per_epoch.saturating_sub(first));
+        let indices: Vec<u64> = (first..first + n)
+            .map(|p| self.train_index(seed, epoch, p))
+            .collect();
+        let split = self
+            .pool
+            .install(|| render(&self.config, &indices, self.predict_future, true));
+        let order: Vec<i64> = (0..n as i64).collect();
+        let batch = data::batches(&split, &order, n.max(1), device).next();
+        batch.context("an empty procedural batch")
+    }
+
+    /// Videos drawn after `global_step` optimiser steps of `batch_size`.
+    pub fn videos_drawn(&self, global_step: i64, batch_size: usize) -> u64 {
+        let steps_per_epoch = self.per_epoch.div_ceil(batch_size).max(1) as u64;
+        let step = global_step.max(0) as u64;
+        let (epochs, rest) = (step / steps_per_epoch, step % steps_per_epoch);
+        epochs * self.per_epoch as u64 + (rest * batch_size as u64).min(self.per_epoch as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> Procedural {
+        Procedural {
+            config: DataConfig::tiny(),
+            predict_future: 5,
+            per_epoch: 40,
+            pool: render_pool().unwrap(),
+        }
+    }
+
+    #[test]
+    fn training_indices_are_a_function_of_seed_epoch_and_position_and_all_train() {
+        let p = source();
+        let a: Vec<u64> = (0..200).map(|i| p.train_index(1, 3, i)).collect();
+        let b: Vec<u64> = (0..200).map(|i| p.train_index(1, 3, i)).collect();
+        assert_eq!(a, b);
+        assert_ne!(
+            a,
+            (0..200).map(|i| p.train_index(1, 4, i)).collect::<Vec<_>>()
+        );
+        assert_ne!(
+            a,
+            (0..200).map(|i| p.train_index(2, 3, i)).collect::<Vec<_>>()
+        );
+        let c = &p.config;
+        assert!(a
+            .iter()
+            .all(|&i| split_of(c.seed, i, &c.split) == Split::Train));
+        let distinct: std::collections::HashSet<_> = a.iter().collect();
+        assert_eq!(distinct.len(), a.len());
+    }
+
+    #[test]
+    fn videos_drawn_counts_whole_epochs_and_the_last_smaller_batch() {
+        let p = source();
+        // 40 per epoch in batches of 16: 16, 16, 8.
+        assert_eq!(p.videos_drawn(0, 16), 0);
+        assert_eq!(p.videos_drawn(2, 16), 32);
+        assert_eq!(p.videos_drawn(3, 16), 40);
+        assert_eq!(p.videos_drawn(4, 16), 56);
+    }
+
+    #[test]
+    fn the_spec_reads_a_config_or_the_default_and_leaves_folders_alone() {
+        assert!(matches!(
+            DataSource::parse(Path::new("data/10k")).unwrap(),
+            DataSource::Stored(_)
+        ));
+        let DataSource::Procedural { config, .. } =
+            DataSource::parse(Path::new("procedural:")).unwrap()
+        else {
+            panic!("procedural")
+        };
+        assert_eq!(config, DataConfig::default_config());
+        let err = format!(
+            "{:#}",
+            DataSource::parse(Path::new("procedural:/nonexistent.ron")).unwrap_err()
+        );
+        assert!(err.contains("/nonexistent.ron"), "{err}");
+    }
+}
