@@ -365,10 +365,13 @@ impl<'a> Run<'a> {
         let epoch = at.epoch + 1;
         let (bs, device) = (config.batch_size, self.device);
         let epoch_batches: Box<dyn Iterator<Item = Result<Batch>>> = match &data.procedural {
-            Some(p) => Box::new(
-                (at.step_in_epoch..self.steps_per_epoch)
-                    .map(move |step| p.batch(config.seed, epoch, step, bs, device)),
-            ),
+            Some(p) => Box::new(p.batches(
+                config.seed,
+                epoch,
+                at.step_in_epoch..self.steps_per_epoch,
+                bs,
+                device,
+            )),
             None => {
                 let order = epoch_order(data.train.len(), config.seed, epoch);
                 let skip = (at.step_in_epoch * bs).min(order.len());
