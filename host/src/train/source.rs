@@ -3,8 +3,8 @@
 //! sees the same video twice.
 //!
 //! Procedural runs are comparable with stored ones: the validation and test splits are the
-//! val/test members of indices `0..samples` of the config, rendered at start-up byte for byte as
-//! `data generate` writes them, and an epoch has as many steps as the stored training split. The
+//! val/test members of indices `0..samples` of the config (at most the first 10,000), rendered
+//! at start-up byte for byte as `data generate` writes them, and an epoch has as many steps as the stored training split. The
 //! training videos of step `s` of epoch `e` are drawn from the whole training index space
 //! (indices below 2^40 whose split is `train`) as a pure function of (seed, epoch, position), so a
 //! resumed run replays them exactly; the labels (not the videos) of the stored training split
@@ -20,6 +20,10 @@ use trajhost_dataset::split::split_of;
 use trajhost_dataset::{DataConfig, Split};
 
 pub use crate::config::PROCEDURAL_PREFIX;
+
+/// Validation, test and the baselines' training labels come from at most this many of the
+/// config's first indices: the sets of the 10K dataset, and ~0.8 GB of videos at 32×64×64.
+const SCORED_INDICES: usize = 10_000;
 
 /// Training indices are drawn below this: far more than any run can see.
 const INDEX_SPACE: u64 = 1 << 40;
@@ -111,8 +115,10 @@ fn load_procedural(
             config.horizon
         );
     }
+    // The scored sets stay bounded (and so memory) whatever `samples` says.
+    let scored = config.samples.min(SCORED_INDICES) as u64;
     let indices_of = |split: Split| -> Vec<u64> {
-        (0..config.samples as u64)
+        (0..scored)
             .filter(|&i| split_of(config.seed, i, &config.split) == split)
             .collect()
     };
@@ -144,37 +150,51 @@ fn load_procedural(
     })
 }
 
-/// Samples `indices` of `config` (rendered in parallel), with their videos or (labels only)
-/// without.
+/// Samples `indices` of `config`, rendered in parallel, with their videos (written straight
+/// into the split's tensor: one copy of the videos in memory) or, labels only, without.
 fn render(config: &DataConfig, indices: &[u64], predict_future: usize, videos: bool) -> SplitData {
-    let samples: Vec<Rendered> = indices
+    let size = config.video_bytes();
+    if !videos {
+        let samples = indices
+            .par_iter()
+            .map(|&i| Rendered::labels_of(config, i, predict_future, &mut vec![0u8; size]))
+            .collect();
+        return Rendered::into_split(samples, config);
+    }
+    let (t, h, w) = (
+        config.frames as i64,
+        config.height as i64,
+        config.width as i64,
+    );
+    let tensor = Tensor::empty(
+        [indices.len() as i64, t, 3, h, w],
+        (Kind::Uint8, Device::Cpu),
+    );
+    // SAFETY: a contiguous CPU uint8 tensor of `numel` bytes allocated just above and not shared
+    // before this function returns it; the chunks below split those bytes without overlap.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr() as *mut u8, tensor.numel()) };
+    let samples = indices
         .par_iter()
-        .map(|&i| Rendered::new(config, i, predict_future, videos))
+        .zip(bytes.par_chunks_mut(size))
+        .map(|(&i, video)| Rendered::labels_of(config, i, predict_future, video))
         .collect();
-    Rendered::into_split(samples, config)
+    SplitData {
+        videos: tensor,
+        ..Rendered::into_split(samples, config)
+    }
 }
 
-/// One sample as plain bytes and numbers: made on any thread, turned into tensors on the
-/// training thread.
+/// One sample's labels, made on any thread, turned into tensors on the training thread.
 struct Rendered {
     index: u64,
-    video: Vec<u8>,
     label: i64,
     target: [f32; 3],
     track: Vec<f32>,
 }
 
 impl Rendered {
-    fn new(config: &DataConfig, index: u64, predict_future: usize, video: bool) -> Rendered {
-        let mut bytes = vec![0u8; config.video_bytes()];
-        let mut rendered = Rendered::labels_of(config, index, predict_future, &mut bytes);
-        if video {
-            rendered.video = bytes;
-        }
-        rendered
-    }
-
-    /// Renders sample `index` into `video`; returns its labels (and no video).
+    /// Renders sample `index` into `video`; returns its labels.
     fn labels_of(
         config: &DataConfig,
         index: u64,
@@ -186,29 +206,34 @@ impl Rendered {
         let p = &labels.positions;
         Rendered {
             index,
-            video: Vec::new(),
             label: i64::from(labels.label),
-            target: [p[3 * target_frame], p[3 * target_frame + 1], p[3 * target_frame + 2]],
+            target: [
+                p[3 * target_frame],
+                p[3 * target_frame + 1],
+                p[3 * target_frame + 2],
+            ],
             track: p[..3 * t].to_vec(),
         }
     }
 
+    /// The labels as a split without videos (0 rows).
     fn into_split(samples: Vec<Rendered>, config: &DataConfig) -> SplitData {
-        let (t, h, w) = (config.frames as i64, config.height as i64, config.width as i64);
+        let (t, h, w) = (
+            config.frames as i64,
+            config.height as i64,
+            config.width as i64,
+        );
         let n = samples.len() as i64;
-        let with_videos = samples.first().is_some_and(|s| !s.video.is_empty());
-        let mut bytes = Vec::with_capacity(samples.iter().map(|s| s.video.len()).sum());
         let (mut labels, mut target, mut track, mut index) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for s in samples {
-            bytes.extend_from_slice(&s.video);
             labels.push(s.label);
             target.extend_from_slice(&s.target);
             track.extend_from_slice(&s.track);
             index.push(s.index as i64);
         }
         SplitData {
-            videos: Tensor::from_slice(&bytes).view([if with_videos { n } else { 0 }, t, 3, h, w]),
+            videos: Tensor::empty([0, t, 3, h, w], (Kind::Uint8, Device::Cpu)),
             labels: Tensor::from_slice(&labels),
             target: Tensor::from_slice(&target).view([n, 3]),
             track: Tensor::from_slice(&track).view([n, t, 3]),
@@ -286,7 +311,10 @@ impl Procedural {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RawBatch>(1);
         std::thread::spawn(move || {
             for indices in plan {
-                if tx.send(render_batch(&config, &indices, predict_future)).is_err() {
+                if tx
+                    .send(render_batch(&config, &indices, predict_future))
+                    .is_err()
+                {
                     return; // The epoch ended early (interrupt, time budget).
                 }
             }
@@ -294,7 +322,11 @@ impl Procedural {
         let config = self.config.clone();
         rx.into_iter().map(move |raw| {
             let n = raw.samples.len() as i64;
-            let (t, h, w) = (config.frames as i64, config.height as i64, config.width as i64);
+            let (t, h, w) = (
+                config.frames as i64,
+                config.height as i64,
+                config.width as i64,
+            );
             let videos = Tensor::from_slice(&raw.videos).view([n, t, 3, h, w]);
             let labels = Rendered::into_split(raw.samples, &config);
             Ok(Batch {
