@@ -71,6 +71,7 @@ fn readers_of_run_folders_do_not_import_the_training_engine() {
             "gate.rs",
             "pipeline.rs",
             "keepalive.rs",
+            "serve",
         ],
         &["train"],
     );
@@ -80,6 +81,7 @@ fn readers_of_run_folders_do_not_import_the_training_engine() {
 fn the_run_folder_protocol_and_the_configs_sit_below_everything_that_uses_them() {
     let above = [
         "train", "compare", "monitor", "sweep", "gate", "pipeline", "cli", "plugin", "curves",
+        "serve",
     ];
     assert_imports_none_of(&["rundir"], &above);
     assert_imports_none_of(&["config", "clock.rs", "format.rs", "stop.rs"], &{

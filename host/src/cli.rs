@@ -50,6 +50,8 @@ enum Command {
     Monitor(MonitorOptions),
     /// Run a command with heartbeats, forwarded signals and cleanup of its children.
     Keepalive(KeepaliveOptions),
+    /// A read-only web dashboard of every run in a results folder (127.0.0.1:8686 by default).
+    Serve(crate::serve::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -203,6 +205,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keepalive(options) => {
             let code = crate::keepalive::run(&options)?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        }
+        Command::Serve(args) => {
+            crate::serve::run(&args)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod predict;
 pub mod rundir;
+pub mod serve;
 pub mod stop;
 pub mod sweep;
 pub mod train;

@@ -4,7 +4,7 @@
 use super::RUN_LOG;
 use crate::clock::{parse_utc_timestamp, unix_now, utc_timestamp};
 use anyhow::{Context, Result};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,4 +83,53 @@ pub fn last_line_time(dir: &Path) -> Option<u64> {
         let stamp = l.strip_prefix('[')?.get(..19)?;
         parse_utc_timestamp(stamp)
     })
+}
+
+/// The last `lines` lines of a run's `run.log` (None when it does not exist). Only the file's
+/// last 256 KiB are read: a week-long run's log can be large, and a tail is all a viewer wants.
+pub fn tail(dir: &Path, lines: usize) -> Result<Option<String>> {
+    const WINDOW: u64 = 256 * 1024;
+    let path = dir.join(RUN_LOG);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(WINDOW);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(WINDOW)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let all: Vec<&str> = text.lines().collect();
+    // A window that starts mid-file starts mid-line: drop that partial first line.
+    let skip = usize::from(start > 0 && all.len() > 1);
+    let kept = &all[skip.max(all.len().saturating_sub(lines))..];
+    Ok(Some(kept.iter().map(|l| format!("{l}\n")).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(tail(dir.path(), 3).unwrap(), None);
+        let text: String = (1..=10).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join(RUN_LOG), text).unwrap();
+        assert_eq!(
+            tail(dir.path(), 2).unwrap().as_deref(),
+            Some("line 9\nline 10\n")
+        );
+        assert_eq!(tail(dir.path(), 100).unwrap().unwrap().lines().count(), 10);
+        // A log larger than the window: whole lines only.
+        let big: String = (0..40_000).map(|i| format!("heartbeat {i}\n")).collect();
+        std::fs::write(dir.path().join(RUN_LOG), big).unwrap();
+        let all = tail(dir.path(), usize::MAX).unwrap().unwrap();
+        assert!(all.starts_with("heartbeat "), "{}", &all[..40]);
+        assert!(all.ends_with("heartbeat 39999\n"));
+    }
 }

@@ -87,6 +87,43 @@ pub fn run_name(dir: &Path) -> String {
         .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
 }
 
+/// A file in a run's `checkpoints/` folder.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CheckpointFile {
+    pub name: String,
+    pub bytes: u64,
+    /// Unix time of its last change.
+    pub modified_unix: u64,
+}
+
+/// The files in `<dir>/checkpoints/`, by name (none when the folder does not exist). Only
+/// listed, not read: which one is newest is `train::checkpoint`'s business.
+pub fn list_checkpoints(dir: &Path) -> Result<Vec<CheckpointFile>> {
+    let folder = dir.join(CHECKPOINTS);
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", folder.display())),
+    };
+    let mut files: Vec<CheckpointFile> = entries
+        .filter_map(|e| e.ok())
+        // A file renamed or deleted between the listing and its metadata is simply skipped.
+        .filter_map(|e| Some((e.file_name(), e.metadata().ok()?)))
+        .filter(|(_, m)| m.is_file())
+        .map(|(name, m)| CheckpointFile {
+            name: name.to_string_lossy().into_owned(),
+            bytes: m.len(),
+            modified_unix: m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs()),
+        })
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read(path) {
