@@ -191,6 +191,7 @@ pub fn final_metrics(
         train_videos_per_second: 123.45,
         parameter_count: 1_234_567,
         checkpoint_bytes: 9_876_543,
+        data: None,
     }
 }
 
