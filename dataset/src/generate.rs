@@ -15,7 +15,8 @@ use crate::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
 use crate::progress::{with_progress, Progress};
 use crate::resources::{check_resources, usable_workers};
 use crate::sample::{plan_sample, SamplePlan};
-use crate::shard::{hex, shard_file_name, Shard, ShardFile, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::shard::{hex, shard_file_name, Shard, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::stream::{Block, ShardFile};
 use crate::trajectory::{Class, PARAM_FIELDS};
 
 #[derive(Debug, Clone)]
@@ -109,24 +110,22 @@ enum Piece {
         first_index: u64,
         count: usize,
     },
-    Bytes(usize, Arc<Chunk>),
+    Bytes(usize, Chunk),
     /// The lane's shard was sent whole.
     End(usize),
 }
 
-/// Bytes shared by the writer and a hasher; a recycled buffer goes back to the renderer when
-/// the later of the two drops it.
+/// Bytes placed for direct I/O, shared by the writer and a hasher; the buffer goes back to the
+/// renderer when the later of the two drops it.
 struct Chunk {
-    data: Vec<u8>,
-    home: Option<mpsc::Sender<Vec<u8>>>,
+    block: Block,
+    home: mpsc::Sender<Vec<u8>>,
 }
 
 impl Drop for Chunk {
     fn drop(&mut self) {
-        if let Some(home) = &self.home {
-            // The renderer may have stopped already; then the buffer is just freed.
-            let _ = home.send(std::mem::take(&mut self.data));
-        }
+        // The renderer may have stopped already; then the buffer is just freed.
+        let _ = self.home.send(self.block.take_buf());
     }
 }
 
@@ -162,7 +161,7 @@ fn run_pipeline(
                 let mut hasher = Sha256::new();
                 for chunk in chunk_rx {
                     match chunk {
-                        Some(chunk) => hasher.update(&chunk.data),
+                        Some(chunk) => hasher.update(chunk.block.payload()),
                         None => {
                             if digest_tx.send(hex(&hasher.finalize_reset())).is_err() {
                                 return;
@@ -193,10 +192,12 @@ fn run_pipeline(
                         };
                         open[lane] = Some((ShardFile::create(out)?, entry));
                     }
-                    Piece::Bytes(lane, chunk) => {
+                    Piece::Bytes(lane, mut chunk) => {
                         let (file, _) = open[lane].as_mut().expect("Begin comes first");
+                        file.prepare(&mut chunk.block)?;
+                        let chunk = Arc::new(chunk);
                         let _ = to_hash[lane].send(Some(chunk.clone()));
-                        file.write(&chunk.data)?;
+                        file.write_block(&chunk.block)?;
                     }
                     Piece::End(lane) => {
                         let (file, mut entry) = open[lane].take().expect("Begin came");
@@ -272,10 +273,15 @@ fn render_shards(
             let prefix = labels_of(cfg, first_index, &plans)
                 .file_prefix(classes)
                 .map_err(|e| Error::format(Path::new(&shard_file_name(k)), e))?;
-            let head = Arc::new(Chunk {
-                data: prefix,
-                home: None,
-            });
+            let Ok(buffer) = free.recv() else {
+                return Ok(());
+            };
+            let mut block = Block::new(buffer, 0, prefix.len());
+            block.payload_mut().copy_from_slice(&prefix);
+            let head = Chunk {
+                block,
+                home: home.clone(),
+            };
             let begin = Piece::Begin {
                 lane,
                 k,
@@ -285,24 +291,25 @@ fn render_shards(
             if !send(begin) || !send(Piece::Bytes(lane, head)) {
                 return Ok(());
             }
-            todo.push(plans.into_iter());
+            todo.push((plans.into_iter(), prefix.len() as u64));
         }
         // A chunk of each shard in turn, so that every lane's hasher has work.
-        while todo.iter().any(|plans| plans.len() > 0) {
-            for (lane, plans) in todo.iter_mut().enumerate() {
+        while todo.iter().any(|(plans, _)| plans.len() > 0) {
+            for (lane, (plans, offset)) in todo.iter_mut().enumerate() {
                 let n = per_chunk.min(plans.len());
                 if n == 0 {
                     continue;
                 }
-                let Ok(mut buffer) = free.recv() else {
+                let Ok(buffer) = free.recv() else {
                     return Ok(());
                 };
-                // Every byte is overwritten; only a first use (or one after a short chunk)
-                // grows it.
-                buffer.resize(n * video_bytes, 0);
+                // Every payload byte is overwritten; only a first use grows the buffer.
+                let mut block = Block::new(buffer, *offset, n * video_bytes);
+                *offset += (n * video_bytes) as u64;
                 let batch: Vec<SamplePlan> = plans.by_ref().take(n).collect();
                 pool.install(|| {
-                    buffer
+                    block
+                        .payload_mut()
                         .par_chunks_mut(video_bytes)
                         .zip(batch.into_par_iter())
                         .for_each(|(video, plan)| {
@@ -311,10 +318,10 @@ fn render_shards(
                         })
                 });
                 let chunk = Chunk {
-                    data: buffer,
-                    home: Some(home.clone()),
+                    block,
+                    home: home.clone(),
                 };
-                if !send(Piece::Bytes(lane, Arc::new(chunk))) {
+                if !send(Piece::Bytes(lane, chunk)) {
                     return Ok(());
                 }
             }

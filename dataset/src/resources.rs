@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use crate::generate::{chunk_buffers, chunk_videos, lanes};
+use crate::stream::ALIGN;
 use crate::trajectory::PARAM_FIELDS;
 
 /// Room for each shard file's safetensors header (about 1 kB in practice).
@@ -51,9 +52,13 @@ fn plan_bytes(cfg: &DataConfig) -> Option<u64> {
 /// count.
 pub fn generation_memory(cfg: &DataConfig) -> Option<u64> {
     let n = shard_samples(cfg);
-    let chunks = (chunk_buffers(cfg) as u64)
-        .checked_mul(chunk_videos(cfg) as u64)?
-        .checked_mul(cfg.video_bytes() as u64)?;
+    // A buffer holds a chunk of videos or a shard's header and labels, and room to align it.
+    let chunk = (chunk_videos(cfg) as u64).checked_mul(cfg.video_bytes() as u64)?;
+    let head = n
+        .checked_mul(label_bytes(cfg)?)?
+        .checked_add(SHARD_HEADER_BYTES)?;
+    let buffer = chunk.max(head).checked_add(2 * ALIGN as u64)?;
+    let chunks = (chunk_buffers(cfg) as u64).checked_mul(buffer)?;
     let per_sample = plan_bytes(cfg)?.checked_add(label_bytes(cfg)?.checked_mul(3)?)?;
     let labels = n.checked_mul(per_sample)?.checked_mul(lanes(cfg) as u64)?;
     chunks.checked_add(labels)
@@ -302,7 +307,7 @@ mod tests {
         );
         assert_eq!(
             generation_memory(&cfg),
-            Some(10 * 16 * 8 * 3 * 32 * 32 + 4 * 16 * (plan + 3 * labels))
+            Some(10 * (16 * 8 * 3 * 32 * 32 + 2 * 4096) + 4 * 16 * (plan + 3 * labels))
         );
         let huge = DataConfig {
             frames: usize::MAX / 2,

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::stream::ShardFile;
 use crate::trajectory::PARAM_FIELDS;
 
 #[cfg(target_endian = "big")]
@@ -252,44 +252,6 @@ impl Shard {
             .iter()
             .for_each(|(_, _, d)| prefix.extend_from_slice(d));
         Ok(prefix)
-    }
-}
-
-/// A shard file written front to back into a temp file in its folder; it appears under its
-/// name only once [`ShardFile::persist`] renames it, so a killed run never leaves half a shard.
-pub struct ShardFile {
-    tmp: tempfile::NamedTempFile,
-    bytes: u64,
-}
-
-impl ShardFile {
-    pub fn create(dir: &Path) -> Result<Self> {
-        let tmp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600
-            // would keep teammates out of a shared dataset.
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        Ok(ShardFile { tmp, bytes: 0 })
-    }
-
-    pub fn write(&mut self, data: &[u8]) -> Result<()> {
-        self.tmp
-            .write_all(data)
-            .map_err(|e| Error::io(self.tmp.path(), e))?;
-        self.bytes += data.len() as u64;
-        Ok(())
-    }
-
-    /// Renames the file to `dir/name`; returns its size.
-    pub fn persist(self, dir: &Path, name: &str) -> Result<u64> {
-        let path = dir.join(name);
-        self.tmp
-            .persist(&path)
-            .map_err(|e| Error::io(&path, e.error))?;
-        Ok(self.bytes)
     }
 }
 
