@@ -646,11 +646,12 @@ fn generate(config: &Path, out: &Path, extra: &[&str]) -> Output {
 fn a_dataset_too_big_for_memory_or_disk_is_refused_before_anything_is_allocated() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("data");
-    // Two shards of 2000 videos of 100 000 frames: 2.4 TB each. Aborted on allocation.
-    let config = data_config(dir.path(), &[("frames: 32,", "frames: 100000,")]);
+    // Videos of 10^7 frames, 123 GB each, streamed through buffers of 8 of them. Aborted on
+    // allocation.
+    let config = data_config(dir.path(), &[("frames: 32,", "frames: 10000000,")]);
     let output = generate(&config, &out, &[]);
     assert_clean_failure(&output, &["memory", "MemAvailable", "checkpoint_interval"]);
-    // One shard of a million videos.
+    // One shard of a billion videos: its labels alone are terabytes.
     let config = data_config(
         dir.path(),
         &[(
@@ -658,12 +659,27 @@ fn a_dataset_too_big_for_memory_or_disk_is_refused_before_anything_is_allocated(
             "checkpoint_interval: 1000000000,",
         )],
     );
-    let output = generate(&config, &out, &["--samples", "1000000"]);
+    let output = generate(&config, &out, &["--samples", "1000000000"]);
     assert_clean_failure(&output, &["memory", "checkpoint_interval"]);
-    // 10^12 videos of 400 kB: looped silently counting splits.
+    // 10^12 videos of 400 kB: looped silently counting splits. The refusal names the folder,
+    // the exact bytes needed and the bytes free.
     let config = data_config(dir.path(), &[]);
     let output = generate(&config, &out, &["--samples", "1000000000000"]);
-    assert_clean_failure(&output, &["disk", &out.display().to_string(), "samples"]);
+    let cfg = trajhost_dataset::DataConfig {
+        samples: 1_000_000_000_000,
+        ..trajhost_dataset::DataConfig::default_config()
+    };
+    let needed = trajhost_dataset::resources::dataset_bytes(&cfg).unwrap();
+    assert_clean_failure(
+        &output,
+        &[
+            "disk",
+            &out.display().to_string(),
+            "samples",
+            &format!("({needed} bytes)"),
+            "bytes) is free",
+        ],
+    );
     // 2^62 frames: the sizes overflow 64 bits.
     let config = data_config(
         dir.path(),

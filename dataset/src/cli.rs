@@ -9,7 +9,7 @@ use crate::check::check_dataset;
 use crate::config::DataConfig;
 use crate::generate::{generate, GenerateOptions};
 use crate::preview::write_preview;
-use crate::resources::{usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
+use crate::resources::{check_resources, usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum DataCommand {
@@ -105,6 +105,13 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             cfg.samples = samples.unwrap_or(cfg.samples);
             cfg.validate()?;
             let workers = resolve_workers(workers, cfg.workers)?;
+            // Up front: what it will take, or the refusal when it cannot fit.
+            let needs = check_resources(&cfg, &out)?;
+            eprintln!(
+                "{}: {} samples; generating {needs}",
+                out.display(),
+                cfg.samples
+            );
             let report = generate(&cfg, &out, &GenerateOptions { workers, force })?;
             eprintln!(
                 "{}: {} samples in {} shards ({} resumed); generated {} in {:.1} s",

@@ -1,19 +1,22 @@
-//! Dataset generation: folder preparation (resume / refuse / force), parallel rendering of one
-//! shard at a time on a rayon pool while a writer thread stores the previous one.
+//! Dataset generation: folder preparation (resume / refuse / force), then each missing shard
+//! streamed to disk in chunks as a rayon pool renders it, written and hashed on their own
+//! threads.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ShardEntry, MANIFEST_FILE};
 use crate::progress::{with_progress, Progress};
 use crate::resources::{check_resources, usable_workers};
-use crate::sample::{generate_sample, SampleLabels};
-use crate::shard::{shard_file_name, write_shard, Shard, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::sample::{plan_sample, SamplePlan};
+use crate::shard::{hex, shard_file_name, Shard, TEMP_PREFIX, TEMP_SUFFIX};
+use crate::stream::{Block, ShardFile};
 use crate::trajectory::{Class, PARAM_FIELDS};
 
 #[derive(Debug, Clone)]
@@ -68,9 +71,70 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
     })
 }
 
-/// Renders shard k+1 on the pool while the writer thread hashes, stores and records shard k;
-/// the rendezvous channel bounds memory to two shard buffers, which are recycled (fresh
-/// allocations would cost a page fault per 4 KiB on every shard).
+/// Rendered video bytes handed on at a time: big enough that the per-chunk costs (a rayon
+/// fork-join, two channel hops, a write(2)) vanish, small enough to keep memory flat.
+const CHUNK_BYTES: usize = 4 << 20;
+/// Videos per chunk at least, so that even huge videos keep several workers busy.
+const MIN_CHUNK_VIDEOS: usize = 4;
+/// Shards streamed at once, a chunk of each in turn. SHA-256 is sequential within a file and
+/// costs as much CPU as everything else together, so one hasher per shard in flight is what
+/// lets hashing use more than one core; a group of shards also finishes together, so there is
+/// no tail of one shard hashed alone.
+pub const MAX_LANES: usize = 8;
+
+/// Videos rendered and handed to the writer at a time.
+pub fn chunk_videos(cfg: &DataConfig) -> usize {
+    (CHUNK_BYTES / cfg.video_bytes().max(1))
+        .max(MIN_CHUNK_VIDEOS)
+        .min(cfg.checkpoint_interval)
+}
+
+/// Shards in flight at once for `cfg`.
+pub fn lanes(cfg: &DataConfig) -> usize {
+    MAX_LANES.min(cfg.shard_count()).max(1)
+}
+
+/// Chunk buffers in circulation: one queued at the writer or at each hasher, and as many
+/// again being rendered or in the queues between; recycled, since fresh allocations would
+/// cost a page fault per 4 KiB.
+pub fn chunk_buffers(cfg: &DataConfig) -> usize {
+    2 * lanes(cfg) + 2
+}
+
+/// What the renderer hands the writer. Within a lane the pieces come in file order.
+enum Piece {
+    /// Shard `k` starts in `lane`; its first bytes (header and labels) follow as `Bytes`.
+    Begin {
+        lane: usize,
+        k: usize,
+        first_index: u64,
+        count: usize,
+    },
+    Bytes(usize, Chunk),
+    /// The lane's shard was sent whole.
+    End(usize),
+}
+
+/// Bytes placed for direct I/O, shared by the writer and a hasher; the buffer goes back to the
+/// renderer when the later of the two drops it.
+struct Chunk {
+    block: Block,
+    home: mpsc::Sender<Vec<u8>>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // The renderer may have stopped already; then the buffer is just freed.
+        let _ = self.home.send(self.block.take_buf());
+    }
+}
+
+/// Streams the shards still missing into `out`, the stages overlapping on their own threads:
+/// the pool renders a chunk of videos while the writer appends earlier chunks to their temp
+/// files, a hasher per lane hashes them, and the recorder lists finished shards in the
+/// manifest (its fsync stalls nobody). Each shard is renamed into place once whole and listed,
+/// in order, only after that, so a kill at any point resumes as before. Memory is bounded by
+/// the chunk buffers and the labels of the shards in flight, whatever the sample count.
 fn run_pipeline(
     cfg: &DataConfig,
     out: &Path,
@@ -80,78 +144,222 @@ fn run_pipeline(
 ) -> Result<Manifest> {
     let classes: Vec<String> = Class::NAMES.iter().map(|s| s.to_string()).collect();
     let first = manifest.shards.len();
-    let (tx, rx) = mpsc::sync_channel::<(usize, Shard)>(0);
-    let (recycle_tx, recycle_rx) = mpsc::channel::<Shard>();
+    let lanes = lanes(cfg);
+    let (piece_tx, piece_rx) = mpsc::sync_channel::<Piece>(chunk_buffers(cfg));
+    let (entry_tx, entry_rx) = mpsc::channel::<(usize, ShardEntry)>();
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..chunk_buffers(cfg) {
+        free_tx.send(Vec::new()).expect("receiver held here");
+    }
     std::thread::scope(|s| {
-        let writer = s.spawn(move || -> Result<Manifest> {
-            for (k, shard) in rx {
-                let file = shard_file_name(k);
-                let written = write_shard(out, &file, &shard, &classes)?;
-                manifest.shards.push(ShardEntry {
-                    file,
-                    first_index: shard.indices[0],
-                    count: shard.n,
-                    bytes: written.bytes,
-                    sha256: written.sha256,
-                });
+        // Per lane: chunks in (`None` ends a shard), digests out.
+        let (mut to_hash, mut digests) = (Vec::new(), Vec::new());
+        for _ in 0..lanes {
+            let (chunk_tx, chunk_rx) = mpsc::channel::<Option<Arc<Chunk>>>();
+            let (digest_tx, digest_rx) = mpsc::channel::<String>();
+            s.spawn(move || {
+                let mut hasher = Sha256::new();
+                for chunk in chunk_rx {
+                    match chunk {
+                        Some(chunk) => hasher.update(chunk.block.payload()),
+                        None => {
+                            if digest_tx.send(hex(&hasher.finalize_reset())).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            to_hash.push(chunk_tx);
+            digests.push(digest_rx);
+        }
+        let writer = s.spawn(move || -> Result<()> {
+            let mut open: Vec<Option<(ShardFile, ShardEntry)>> = (0..lanes).map(|_| None).collect();
+            for piece in piece_rx {
+                match piece {
+                    Piece::Begin {
+                        lane,
+                        k,
+                        first_index,
+                        count,
+                    } => {
+                        let entry = ShardEntry {
+                            file: shard_file_name(k),
+                            first_index,
+                            count,
+                            bytes: 0,
+                            sha256: String::new(),
+                        };
+                        open[lane] = Some((ShardFile::create(out)?, entry));
+                    }
+                    Piece::Bytes(lane, mut chunk) => {
+                        let (file, _) = open[lane].as_mut().expect("Begin comes first");
+                        file.prepare(&mut chunk.block)?;
+                        let chunk = Arc::new(chunk);
+                        let _ = to_hash[lane].send(Some(chunk.clone()));
+                        file.write_block(&chunk.block)?;
+                    }
+                    Piece::End(lane) => {
+                        let (file, mut entry) = open[lane].take().expect("Begin came");
+                        let _ = to_hash[lane].send(None);
+                        entry.bytes = file.persist(out, &entry.file)?;
+                        if entry_tx.send((lane, entry)).is_err() {
+                            break; // The recorder failed; its error is returned below.
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+        let recorder = s.spawn(move || -> Result<Manifest> {
+            let digest = |lane: usize| {
+                digests[lane]
+                    .recv()
+                    .expect("a hasher outlives the shards sent to it")
+            };
+            while let Ok(first) = entry_rx.recv() {
+                // Shards that finished during the last save share the next one.
+                for (lane, mut entry) in std::iter::once(first).chain(entry_rx.try_iter()) {
+                    entry.sha256 = digest(lane);
+                    manifest.shards.push(entry);
+                    progress.shard_done();
+                }
                 manifest.save(out)?;
-                progress.shard_done();
-                // The generator may have finished already; then the buffer is just dropped.
-                let _ = recycle_tx.send(shard);
             }
             Ok(manifest)
         });
-        for k in first..cfg.shard_count() {
-            let spare = recycle_rx.try_recv().ok();
-            let shard = pool.install(|| build_shard(cfg, k, spare, progress));
-            if tx.send((k, shard)).is_err() {
-                break; // The writer failed; its error is returned by join below.
-            }
-        }
-        drop(tx);
-        writer.join().expect("writer thread panicked")
+        let free = (&free_tx, &free_rx);
+        let rendered = render_shards(cfg, first, &classes, pool, progress, &piece_tx, free);
+        drop((piece_tx, free_tx));
+        let written = writer.join().expect("writer thread panicked");
+        let recorded = recorder.join().expect("recorder thread panicked");
+        // The first failure in pipeline order; later stages only stop because of it.
+        rendered.and(written).and(recorded)
     })
 }
 
-/// Generates the samples of shard `k` in parallel (each depends only on (seed, index)), into
-/// `spare` when it has the right size; every element is overwritten.
-fn build_shard(cfg: &DataConfig, k: usize, spare: Option<Shard>, progress: &Progress) -> Shard {
-    let first = k * cfg.checkpoint_interval;
-    let n = cfg.checkpoint_interval.min(cfg.samples - first);
-    // A spare of another size (before the last, shorter shard) is freed before allocating.
-    let spare = spare.filter(|s| s.n == n);
-    let mut shard = match spare {
-        Some(mut s) => {
-            s.indices = (first as u64..(first + n) as u64).collect();
-            s
+/// Renders shards `first..` onto `pieces`, a group of [`lanes`] at a time: every sample's
+/// scene and labels (in parallel), each shard's header and labels, then a chunk of videos of
+/// each shard in turn, into buffers taken from `free`. Stops early, without error, when the
+/// writer has gone.
+fn render_shards(
+    cfg: &DataConfig,
+    first: usize,
+    classes: &[String],
+    pool: &rayon::ThreadPool,
+    progress: &Progress,
+    pieces: &mpsc::SyncSender<Piece>,
+    (home, free): (&mpsc::Sender<Vec<u8>>, &mpsc::Receiver<Vec<u8>>),
+) -> Result<()> {
+    let video_bytes = cfg.video_bytes();
+    let per_chunk = chunk_videos(cfg);
+    let shards = cfg.shard_count();
+    let send = |piece| pieces.send(piece).is_ok();
+    let mut k = first;
+    while k < shards {
+        let group = k..shards.min(k + lanes(cfg));
+        let mut todo = Vec::with_capacity(group.len());
+        for (lane, k) in group.clone().enumerate() {
+            let first_index = (k * cfg.checkpoint_interval) as u64;
+            let count = cfg
+                .checkpoint_interval
+                .min(cfg.samples - k * cfg.checkpoint_interval);
+            let plans: Vec<SamplePlan> = pool.install(|| {
+                (first_index..first_index + count as u64)
+                    .into_par_iter()
+                    .map(|i| plan_sample(cfg, i))
+                    .collect()
+            });
+            let prefix = labels_of(cfg, first_index, &plans)
+                .file_prefix(classes)
+                .map_err(|e| Error::format(Path::new(&shard_file_name(k)), e))?;
+            let Ok(buffer) = free.recv() else {
+                return Ok(());
+            };
+            let mut block = Block::new(buffer, 0, prefix.len());
+            block.payload_mut().copy_from_slice(&prefix);
+            let head = Chunk {
+                block,
+                home: home.clone(),
+            };
+            let begin = Piece::Begin {
+                lane,
+                k,
+                first_index,
+                count,
+            };
+            if !send(begin) || !send(Piece::Bytes(lane, head)) {
+                return Ok(());
+            }
+            todo.push((plans.into_iter(), prefix.len() as u64));
         }
-        None => Shard::zeroed(
-            first as u64,
-            n,
-            cfg.frames,
-            cfg.horizon,
-            cfg.height,
-            cfg.width,
-        ),
+        // A chunk of each shard in turn, so that every lane's hasher has work.
+        while todo.iter().any(|(plans, _)| plans.len() > 0) {
+            for (lane, (plans, offset)) in todo.iter_mut().enumerate() {
+                let n = per_chunk.min(plans.len());
+                if n == 0 {
+                    continue;
+                }
+                let Ok(buffer) = free.recv() else {
+                    return Ok(());
+                };
+                // Every payload byte is overwritten; only a first use grows the buffer.
+                let mut block = Block::new(buffer, *offset, n * video_bytes);
+                *offset += (n * video_bytes) as u64;
+                let batch: Vec<SamplePlan> = plans.by_ref().take(n).collect();
+                pool.install(|| {
+                    block
+                        .payload_mut()
+                        .par_chunks_mut(video_bytes)
+                        .zip(batch.into_par_iter())
+                        .for_each(|(video, plan)| {
+                            plan.render(cfg, video);
+                            progress.sample_done();
+                        })
+                });
+                let chunk = Chunk {
+                    block,
+                    home: home.clone(),
+                };
+                if !send(Piece::Bytes(lane, chunk)) {
+                    return Ok(());
+                }
+            }
+        }
+        for lane in 0..group.len() {
+            if !send(Piece::End(lane)) {
+                return Ok(());
+            }
+        }
+        k = group.end;
+    }
+    Ok(())
+}
+
+/// A shard's label arrays (its `videos` left empty) from its samples' plans.
+fn labels_of(cfg: &DataConfig, first_index: u64, plans: &[SamplePlan]) -> Shard {
+    let n = plans.len();
+    let mut shard = Shard {
+        n,
+        t: cfg.frames,
+        h: cfg.height,
+        w: cfg.width,
+        horizon: cfg.horizon,
+        indices: (first_index..first_index + n as u64).collect(),
+        videos: Vec::new(),
+        labels: Vec::with_capacity(n),
+        positions: Vec::with_capacity(n * cfg.total_frames() * 3),
+        intrinsics: Vec::with_capacity(n * 9),
+        extrinsics: Vec::with_capacity(n * 16),
+        params: Vec::with_capacity(n * PARAM_FIELDS.len()),
     };
-    let labels: Vec<SampleLabels> = shard
-        .videos
-        .par_chunks_mut(cfg.video_bytes())
-        .enumerate()
-        .map(|(j, video)| {
-            let labels = generate_sample(cfg, (first + j) as u64, video);
-            progress.sample_done();
-            labels
-        })
-        .collect();
-    let th3 = cfg.total_frames() * 3;
-    let k_params = PARAM_FIELDS.len();
-    for (j, l) in labels.into_iter().enumerate() {
-        shard.labels[j] = l.label;
-        shard.positions[j * th3..(j + 1) * th3].copy_from_slice(&l.positions);
-        shard.intrinsics[j * 9..(j + 1) * 9].copy_from_slice(&l.intrinsics);
-        shard.extrinsics[j * 16..(j + 1) * 16].copy_from_slice(&l.extrinsics);
-        shard.params[j * k_params..(j + 1) * k_params].copy_from_slice(&l.params);
+    for plan in plans {
+        let l = plan.labels();
+        shard.labels.push(l.label);
+        shard.positions.extend_from_slice(&l.positions);
+        shard.intrinsics.extend_from_slice(&l.intrinsics);
+        shard.extrinsics.extend_from_slice(&l.extrinsics);
+        shard.params.extend_from_slice(&l.params);
     }
     shard
 }

@@ -21,6 +21,7 @@ pub mod resources;
 pub mod sample;
 pub mod shard;
 pub mod split;
+pub mod stream;
 pub mod trajectory;
 pub mod validity;
 

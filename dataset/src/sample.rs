@@ -35,6 +35,45 @@ pub fn class_of(cfg: &DataConfig, index: u64) -> Class {
 
 /// Generates sample `index`, rendering its clip into `video` (T × 3 × H × W).
 pub fn generate_sample(cfg: &DataConfig, index: u64, video: &mut [u8]) -> SampleLabels {
+    let plan = plan_sample(cfg, index);
+    plan.render(cfg, video)
+}
+
+/// A sample with its scene chosen and labels computed but its clip not yet rendered: the
+/// shard writer needs every label of a shard before the first video byte (file order).
+pub struct SamplePlan {
+    labels: SampleLabels,
+    cam: Camera,
+    ground_z: f64,
+    /// Only the first T rows are drawn.
+    world: Vec<DVec3>,
+    /// The stream as it stands after the scene was drawn from it; rendering continues it.
+    rng: ChaCha8Rng,
+}
+
+impl SamplePlan {
+    pub fn labels(&self) -> &SampleLabels {
+        &self.labels
+    }
+
+    /// Renders the clip into `video` (T × 3 × H × W): exactly what [`generate_sample`] renders.
+    pub fn render(mut self, cfg: &DataConfig, video: &mut [u8]) -> SampleLabels {
+        render_video(
+            &self.cam,
+            self.ground_z,
+            &self.world[..cfg.frames],
+            (cfg.width, cfg.height),
+            cfg.pixel_noise,
+            &mut self.rng,
+            video,
+        );
+        self.labels
+    }
+}
+
+/// Everything of sample `index` but its pixels; the random draws happen in the same order as
+/// they always have (rendering draws last), so the bytes do not change.
+pub fn plan_sample(cfg: &DataConfig, index: u64) -> SamplePlan {
     let mut rng = sample_rng(cfg.seed, index);
     let class = class_of(cfg, index);
     let trajectory = Trajectory::sample(class, cfg, &mut rng);
@@ -47,26 +86,24 @@ pub fn generate_sample(cfg: &DataConfig, index: u64, video: &mut [u8]) -> Sample
     } else {
         Camera::fixed(&world, BALL_RADIUS, cfg.fov_deg, w, h)
     };
-    render_video(
-        &cam,
-        ground_z,
-        &world[..cfg.frames],
-        (w, h),
-        cfg.pixel_noise,
-        &mut rng,
-        video,
-    );
     let positions = world
         .iter()
         .flat_map(|&p| normalise(cam.to_camera(p)).to_array())
         .map(|x| x as f32)
         .collect();
-    SampleLabels {
+    let labels = SampleLabels {
         label: class.index(),
         positions,
         intrinsics: cam.intrinsics(),
         extrinsics: cam.extrinsics(),
         params: trajectory.params(ground_z),
+    };
+    SamplePlan {
+        labels,
+        cam,
+        ground_z,
+        world,
+        rng,
     }
 }
 

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::stream::ShardFile;
 use crate::trajectory::PARAM_FIELDS;
 
 #[cfg(target_endian = "big")]
@@ -129,15 +129,15 @@ impl Shard {
     }
 }
 
-struct Tensor<'a> {
+/// A tensor's dtype and shape only: `safetensors::serialize` then yields just the header
+/// (8-byte length + JSON), which depends on nothing else.
+struct HeaderOnly {
     dtype: Dtype,
     shape: Vec<usize>,
-    data: &'a [u8],
-    /// When set, `data()` is empty: `safetensors::serialize` then yields only the header.
-    header_only: bool,
+    len: usize,
 }
 
-impl View for Tensor<'_> {
+impl View for HeaderOnly {
     fn dtype(&self) -> Dtype {
         self.dtype
     }
@@ -145,10 +145,10 @@ impl View for Tensor<'_> {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(if self.header_only { &[] } else { self.data })
+        Cow::Borrowed(&[])
     }
     fn data_len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 }
 
@@ -159,113 +159,140 @@ pub struct Written {
     pub sha256: String,
 }
 
-/// Writes `shard` as `dir/name` atomically: temp file in `dir`, then rename.
-///
-/// The safetensors crate builds the header (8-byte length + JSON); the tensor bytes are then
-/// streamed in the header's offset order through a hasher, so the SHA-256 costs no second
-/// pass over the file and no copy of the shard.
-pub fn write_shard(dir: &Path, name: &str, shard: &Shard, classes: &[String]) -> Result<Written> {
-    let indices: Vec<i64> = shard.indices.iter().map(|&i| i as i64).collect();
-    let (n, t, th) = (shard.n, shard.t, shard.t + shard.horizon);
-    let k = PARAM_FIELDS.len();
-    let tensors = [
-        (
-            "videos",
-            Dtype::U8,
-            vec![n, t, 3, shard.h, shard.w],
-            &shard.videos[..],
-        ),
-        ("labels", Dtype::U8, vec![n], &shard.labels[..]),
-        (
-            "indices",
-            Dtype::I64,
-            vec![n],
-            bytemuck::cast_slice(&indices),
-        ),
-        (
-            "positions",
-            Dtype::F32,
-            vec![n, th, 3],
-            bytemuck::cast_slice(&shard.positions),
-        ),
-        (
-            "intrinsics",
-            Dtype::F32,
-            vec![n, 3, 3],
-            bytemuck::cast_slice(&shard.intrinsics),
-        ),
-        (
-            "extrinsics",
-            Dtype::F32,
-            vec![n, 4, 4],
-            bytemuck::cast_slice(&shard.extrinsics),
-        ),
-        (
-            "params",
-            Dtype::F32,
-            vec![n, k],
-            bytemuck::cast_slice(&shard.params),
-        ),
-    ];
-    let meta = serde_json::to_string(&shard.meta(classes)).expect("metadata serialises");
-    let metadata = Some(HashMap::from([(METADATA_KEY.to_string(), meta)]));
-    let views = tensors.iter().map(|(name, dtype, shape, data)| {
-        let view = Tensor {
-            dtype: *dtype,
-            shape: shape.clone(),
-            data,
-            header_only: true,
-        };
-        (*name, view)
-    });
-    let header = safetensors::serialize(views, &metadata).map_err(|e| {
-        Error::format(
-            dir.join(name),
-            format!("building safetensors header: {e:?}"),
-        )
-    })?;
-    let json: serde_json::Value = serde_json::from_slice(&header[8..]).expect("crate-made header");
-    let mut order: Vec<(u64, &[u8])> = tensors
-        .iter()
-        .map(|(name, _, _, data)| {
+impl Shard {
+    /// The file's bytes up to its videos: the header, then every other tensor in the header's
+    /// offset order. The crate orders tensors by alignment, so the u8 `videos` come last and
+    /// a writer can stream them as they are rendered. `videos` itself is not read (a streaming
+    /// writer leaves it empty); its size follows from the shapes.
+    pub fn file_prefix(&self, classes: &[String]) -> std::result::Result<Vec<u8>, String> {
+        let indices: Vec<i64> = self.indices.iter().map(|&i| i as i64).collect();
+        let (n, t, th) = (self.n, self.t, self.t + self.horizon);
+        let k = PARAM_FIELDS.len();
+        let tensors: [(&str, Dtype, Vec<usize>, &[u8]); 7] = [
+            ("videos", Dtype::U8, vec![n, t, 3, self.h, self.w], &[]),
+            ("labels", Dtype::U8, vec![n], &self.labels),
             (
-                json[name]["data_offsets"][0].as_u64().expect("offset"),
-                *data,
-            )
-        })
-        .collect();
-    order.sort_by_key(|(offset, _)| *offset);
+                "indices",
+                Dtype::I64,
+                vec![n],
+                bytemuck::cast_slice(&indices),
+            ),
+            (
+                "positions",
+                Dtype::F32,
+                vec![n, th, 3],
+                bytemuck::cast_slice(&self.positions),
+            ),
+            (
+                "intrinsics",
+                Dtype::F32,
+                vec![n, 3, 3],
+                bytemuck::cast_slice(&self.intrinsics),
+            ),
+            (
+                "extrinsics",
+                Dtype::F32,
+                vec![n, 4, 4],
+                bytemuck::cast_slice(&self.extrinsics),
+            ),
+            (
+                "params",
+                Dtype::F32,
+                vec![n, k],
+                bytemuck::cast_slice(&self.params),
+            ),
+        ];
+        let mut lens = tensors.iter().map(|(_, dtype, shape, data)| {
+            let len = shape.iter().product::<usize>() * dtype.size();
+            (len, data.len())
+        });
+        // Every array but the videos must be complete: a short one would shift the videos.
+        lens.next();
+        if let Some((name, want, have)) = tensors[1..]
+            .iter()
+            .zip(lens)
+            .find_map(|((name, ..), (want, have))| (want != have).then_some((name, want, have)))
+        {
+            return Err(format!(
+                "tensor `{name}` has {have} bytes, its shape needs {want}"
+            ));
+        }
+        let meta = serde_json::to_string(&self.meta(classes)).expect("metadata serialises");
+        let metadata = Some(HashMap::from([(METADATA_KEY.to_string(), meta)]));
+        let views = tensors.iter().map(|(name, dtype, shape, _)| {
+            let len = shape.iter().product::<usize>() * dtype.size();
+            let view = HeaderOnly {
+                dtype: *dtype,
+                shape: shape.clone(),
+                len,
+            };
+            (*name, view)
+        });
+        let mut prefix = safetensors::serialize(views, &metadata)
+            .map_err(|e| format!("building safetensors header: {e:?}"))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&prefix[8..]).expect("crate-made header");
+        let mut order: Vec<(u64, &str, &[u8])> = tensors
+            .iter()
+            .map(|(name, _, _, data)| {
+                let offset = json[name]["data_offsets"][0].as_u64().expect("offset");
+                (offset, *name, *data)
+            })
+            .collect();
+        order.sort_by_key(|(offset, ..)| *offset);
+        let (videos_at, last, _) = order.pop().expect("seven tensors");
+        let labels_len: usize = order.iter().map(|(_, _, d)| d.len()).sum();
+        if last != "videos" || videos_at != labels_len as u64 {
+            return Err(format!(
+                "the safetensors crate put `{last}` last, at {videos_at}: videos must be last"
+            ));
+        }
+        prefix.reserve(labels_len);
+        order
+            .iter()
+            .for_each(|(_, _, d)| prefix.extend_from_slice(d));
+        Ok(prefix)
+    }
+}
 
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        // 0666 less the umask (0644 under umask 022), as for any file; tempfile's 0600 would
-        // keep teammates out of a shared dataset.
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    let pieces: Vec<&[u8]> = std::iter::once(&header[..])
-        .chain(order.into_iter().map(|(_, d)| d))
-        .collect();
-    // Hash on a second thread while this one writes: both only read the shard buffer.
+/// Writes `shard` as `dir/name` atomically (temp file in `dir`, then rename): the whole-shard
+/// form of what the generator streams. The SHA-256 is computed on a second thread while this
+/// one writes, from the same buffers: no second pass over the file.
+pub fn write_shard(dir: &Path, name: &str, shard: &Shard, classes: &[String]) -> Result<Written> {
+    let prefix = shard
+        .file_prefix(classes)
+        .map_err(|e| Error::format(dir.join(name), e))?;
+    if shard.videos.len() != shard.n * shard.video_len() {
+        return Err(Error::format(
+            dir.join(name),
+            format!(
+                "tensor `videos` has {} bytes, its shape needs {}",
+                shard.videos.len(),
+                shard.n * shard.video_len()
+            ),
+        ));
+    }
+    let mut file = ShardFile::create(dir)?;
+    let pieces = [&prefix[..], &shard.videos[..]];
     let (digest, written) = std::thread::scope(|s| {
         let hashing = s.spawn(|| {
             let mut hasher = Sha256::new();
             pieces.iter().for_each(|p| hasher.update(p));
             hasher.finalize()
         });
-        let written = pieces.iter().try_for_each(|p| tmp.write_all(p));
+        let written = pieces.iter().try_for_each(|p| file.write(p));
         (hashing.join().expect("hash thread panicked"), written)
     });
-    written.map_err(|e| Error::io(tmp.path(), e))?;
-    let bytes = pieces.iter().map(|p| p.len() as u64).sum();
-    let sha256 = hex(&digest);
-    let path = dir.join(name);
-    tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-    Ok(Written { bytes, sha256 })
+    written?;
+    let bytes = file.persist(dir, name)?;
+    Ok(Written {
+        bytes,
+        sha256: hex(&digest),
+    })
 }
 
-fn hex(digest: &[u8]) -> String {
+/// Lowercase hex, as the manifest stores digests.
+pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -385,6 +412,100 @@ mod tests {
         // Writing again yields identical bytes (deterministic header).
         write_shard(dir.path(), "s.safetensors", &shard, &classes).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+
+    /// A tensor with its data, for the crate's own whole-buffer serialisation.
+    struct Full<'a>(Dtype, Vec<usize>, &'a [u8]);
+
+    impl View for Full<'_> {
+        fn dtype(&self) -> Dtype {
+            self.0
+        }
+        fn shape(&self) -> &[usize] {
+            &self.1
+        }
+        fn data(&self) -> Cow<'_, [u8]> {
+            Cow::Borrowed(self.2)
+        }
+        fn data_len(&self) -> usize {
+            self.2.len()
+        }
+    }
+
+    /// The streamed layout (prefix, then videos) is byte for byte what
+    /// `safetensors::serialize` makes of the same tensors in one buffer.
+    #[test]
+    fn prefix_then_videos_is_what_the_crate_serialises() {
+        let mut shard = Shard::zeroed(4000, 5, 3, 2, 16, 24);
+        let mut x = 7u32;
+        let mut next = || {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            x
+        };
+        shard.videos.iter_mut().for_each(|v| *v = next() as u8);
+        shard.labels.iter_mut().for_each(|v| *v = next() as u8 % 4);
+        for array in [
+            &mut shard.positions,
+            &mut shard.intrinsics,
+            &mut shard.extrinsics,
+            &mut shard.params,
+        ] {
+            array.iter_mut().for_each(|v| *v = next() as f32 / 1e9);
+        }
+        let classes = vec!["linear".to_string(), "helical".to_string()];
+        let indices: Vec<i64> = shard.indices.iter().map(|&i| i as i64).collect();
+        let (n, t, k) = (shard.n, shard.t, PARAM_FIELDS.len());
+        let f32s = |v: &[f32]| -> Vec<u8> { bytemuck::cast_slice(v).to_vec() };
+        let (pos, intr, extr, par) = (
+            f32s(&shard.positions),
+            f32s(&shard.intrinsics),
+            f32s(&shard.extrinsics),
+            f32s(&shard.params),
+        );
+        let tensors = vec![
+            (
+                "videos",
+                Full(Dtype::U8, vec![n, t, 3, 16, 24], &shard.videos),
+            ),
+            ("labels", Full(Dtype::U8, vec![n], &shard.labels)),
+            (
+                "indices",
+                Full(Dtype::I64, vec![n], bytemuck::cast_slice(&indices)),
+            ),
+            ("positions", Full(Dtype::F32, vec![n, t + 2, 3], &pos)),
+            ("intrinsics", Full(Dtype::F32, vec![n, 3, 3], &intr)),
+            ("extrinsics", Full(Dtype::F32, vec![n, 4, 4], &extr)),
+            ("params", Full(Dtype::F32, vec![n, k], &par)),
+        ];
+        let meta = serde_json::to_string(&shard.meta(&classes)).unwrap();
+        let metadata = Some(HashMap::from([(METADATA_KEY.to_string(), meta)]));
+        let reference = safetensors::serialize(tensors, &metadata).unwrap();
+
+        let mut streamed = shard.file_prefix(&classes).unwrap();
+        streamed.extend_from_slice(&shard.videos);
+        assert!(
+            streamed == reference,
+            "streamed layout differs from the crate's"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        write_shard(dir.path(), "s.safetensors", &shard, &classes).unwrap();
+        assert!(std::fs::read(dir.path().join("s.safetensors")).unwrap() == reference);
+
+        // The prefix ignores the videos buffer, but not a short label array.
+        let head = Shard {
+            videos: Vec::new(),
+            ..shard.clone()
+        };
+        assert_eq!(
+            head.file_prefix(&classes).unwrap(),
+            &reference[..reference.len() - shard.videos.len()]
+        );
+        let short = Shard {
+            positions: vec![0.0; 3],
+            ..shard
+        };
+        let err = short.file_prefix(&classes).unwrap_err();
+        assert!(err.contains("positions"), "{err}");
     }
 
     #[test]

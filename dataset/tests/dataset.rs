@@ -368,3 +368,72 @@ fn check_and_loader_refuse_the_same_manifest_edits() {
         assert!(err.contains("manifest.json"), "{what}: {err}");
     }
 }
+
+/// configs/data.ron with each `(from, to)` replaced.
+fn default_with(edits: &[(&str, &str)]) -> DataConfig {
+    let mut text = trajhost_dataset::DEFAULT_CONFIG_RON.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    DataConfig::from_ron(&text, "data.ron").unwrap()
+}
+
+/// Issue 15: streaming shards to disk must not change a byte. These SHA-256s are of the files
+/// the whole-shard writer (before issue 15) made; a deliberate change to the renderer, the
+/// sampler or the file format changes them, and then they are updated with it.
+#[test]
+fn shards_are_byte_identical_to_those_of_the_whole_shard_writer() {
+    let noisy = default_with(&[
+        ("samples: 10000", "samples: 250"),
+        ("frames: 32", "frames: 8"),
+        ("width: 64", "width: 32"),
+        ("height: 64", "height: 32"),
+        ("checkpoint_interval: 2000", "checkpoint_interval: 100"),
+        ("pixel_noise: 0.0", "pixel_noise: 0.03"),
+    ]);
+    let fixed_camera = default_with(&[
+        ("samples: 10000", "samples: 30"),
+        ("frames: 32", "frames: 6"),
+        ("horizon: 8", "horizon: 3"),
+        ("width: 64", "width: 24"),
+        ("height: 64", "height: 16"),
+        ("checkpoint_interval: 2000", "checkpoint_interval: 16"),
+        ("auto_camera: true", "auto_camera: false"),
+        ("seed: 42", "seed: 7"),
+    ]);
+    let expected: [(&DataConfig, &[&str]); 2] = [
+        (
+            &noisy,
+            &[
+                "f2fc267a15615e8a5ea2ad76c05f0159554c9a44ea533a6d4bd674f347fa87b0",
+                "28e1c6497dc940474a2f0f0687672d49a595ca899dcce7ea0af5655152a76898",
+                "95db006c11b957c040bfc4b602333402ab0b48f1ac0379ea978a40e5de9be752",
+            ],
+        ),
+        (
+            &fixed_camera,
+            &[
+                "ab84d6a9c529cbe0bfa0887304d75f7ef3dc608ef92e4e7fd0d7ca6fd083bf6f",
+                "0d52637ec25ad2a1fcf44f071fc432b87b139d179efe8eb5b591ffb626911776",
+            ],
+        ),
+    ];
+    for (cfg, hashes) in expected {
+        for workers in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            gen(cfg, dir.path(), workers).unwrap();
+            let manifest = Manifest::load(dir.path()).unwrap();
+            let listed: Vec<&str> = manifest.shards.iter().map(|s| s.sha256.as_str()).collect();
+            assert_eq!(listed, hashes, "{workers} workers");
+            for entry in &manifest.shards {
+                let (bytes, sha256) =
+                    trajhost_dataset::shard::hash_file(&dir.path().join(&entry.file)).unwrap();
+                assert_eq!(
+                    (bytes, sha256.as_str()),
+                    (entry.bytes, entry.sha256.as_str())
+                );
+            }
+        }
+    }
+}

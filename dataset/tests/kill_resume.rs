@@ -137,3 +137,38 @@ fn cli_reports_config_errors_and_failed_checks() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json"));
 }
+
+#[test]
+fn generate_says_up_front_how_much_disk_it_needs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let out = tmp.path().join("data");
+    let output = Command::new(BIN)
+        .args(["generate", "--samples", "250", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    let mut cfg = trajhost_dataset::DataConfig::from_file(&config).unwrap();
+    cfg.samples = 250;
+    let needed = trajhost_dataset::resources::dataset_bytes(&cfg).unwrap();
+    let first = err.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("250 samples; generating needs")
+            && first.contains(&format!("({needed} bytes) of disk"))
+            && first.contains("free on the disk of"),
+        "{err}"
+    );
+    // What it said is what it wrote, up to the room left for each of the 3 shard headers.
+    let written: u64 = shard_files(&out)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        written <= needed && needed - written <= 3 * 4096,
+        "{written} {needed}"
+    );
+}
