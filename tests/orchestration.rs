@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost};
+use common::{final_metrics, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use trajhost::config::GateConfig;
 use trajhost::gate::decide;
 use trajhost::rundir::gate::GateDecision;
 use trajhost::rundir::metrics::{
-    read_history, Baselines, EpochRecord, FinalMetrics, SplitMetrics, StopReason,
+    read_history, EpochRecord, FinalMetrics, SplitMetrics, StopReason,
 };
 use trajhost::rundir::outcome::Status;
 use trajhost::sweep::runner::SweepReport;
@@ -210,30 +210,6 @@ fn split(accuracy: f64, mse: f64, loss: f64) -> SplitMetrics {
         confusion: [[20, 3, 1, 1], [2, 19, 2, 2], [0, 1, 23, 1], [1, 2, 0, 22]],
         mse,
         mse_per_axis: [mse, mse * 0.5, mse * 1.5],
-    }
-}
-
-fn final_metrics(run: &str, phase: &str, accuracy: f64, mse: f64, epochs: usize) -> FinalMetrics {
-    FinalMetrics {
-        run: run.into(),
-        phase: phase.into(),
-        plugin: "template".into(),
-        epochs_trained: epochs,
-        stop_reason: StopReason::Completed,
-        test: split(accuracy, mse, 0.5),
-        val: split(accuracy + 0.01, mse * 1.1, 0.55),
-        baselines: Baselines {
-            mean_position_mse: 0.21,
-            constant_velocity_mse: 0.083,
-            chance_accuracy: 0.25,
-            curve_fit_mse: Some(0.00056),
-            curve_fit_mse_per_class: Some([0.0004, 0.0005, 0.0009, 0.0005]),
-        },
-        wall_seconds: 95.0 * epochs as f64,
-        train_videos_per_second: 123.45,
-        parameter_count: 1_234_567,
-        checkpoint_bytes: 9_876_543,
-        data: None,
     }
 }
 
