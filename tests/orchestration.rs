@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{final_metrics, snapshot_settings, text, tiny_dataset, tiny_train_config, trajhost};
+use common::{
+    final_metrics, snapshot_settings, split_metrics, text, tiny_dataset, tiny_train_config,
+    trajhost,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,9 +14,7 @@ use trajhost::clock::utc_timestamp;
 use trajhost::config::GateConfig;
 use trajhost::gate::decide;
 use trajhost::rundir::gate::GateDecision;
-use trajhost::rundir::metrics::{
-    read_history, EpochRecord, FinalMetrics, SplitMetrics, StopReason,
-};
+use trajhost::rundir::metrics::{read_history, EpochRecord, FinalMetrics, StopReason};
 use trajhost::rundir::outcome::Status;
 use trajhost::sweep::runner::SweepReport;
 use trajhost::train::checkpoint;
@@ -198,21 +199,6 @@ fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
         .ends_with("epoch-0003.json"));
 }
 
-fn split(accuracy: f64, mse: f64, loss: f64) -> SplitMetrics {
-    SplitMetrics {
-        samples: 100,
-        loss,
-        classification_loss: loss / 2.0,
-        prediction_loss: loss / 2.0,
-        tracking_loss: loss / 4.0,
-        accuracy,
-        per_class_accuracy: [accuracy, accuracy - 0.05, accuracy + 0.05, accuracy],
-        confusion: [[20, 3, 1, 1], [2, 19, 2, 2], [0, 1, 23, 1], [1, 2, 0, 22]],
-        mse,
-        mse_per_axis: [mse, mse * 0.5, mse * 1.5],
-    }
-}
-
 fn history(losses: &[f64]) -> Vec<EpochRecord> {
     losses
         .iter()
@@ -221,8 +207,8 @@ fn history(losses: &[f64]) -> Vec<EpochRecord> {
             epoch: i + 1,
             phase: "validation".into(),
             lr: 1e-3,
-            train: split(0.5 + 0.04 * i as f64, 0.1, l * 0.9),
-            val: split(0.45 + 0.04 * i as f64, 0.12, l),
+            train: split_metrics(0.5 + 0.04 * i as f64, 0.1, l * 0.9),
+            val: split_metrics(0.45 + 0.04 * i as f64, 0.12, l),
             elapsed_seconds: 10.0 * (i + 1) as f64,
             train_videos_per_second: 100.0,
         })

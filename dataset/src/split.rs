@@ -28,7 +28,8 @@ impl Split {
 pub const SPLIT_RULE: &str = "u = (splitmix64(seed ^ splitmix64(index)) >> 11) / 2^53; \
 train if u < train, val if u < train + val, else test";
 
-fn splitmix64(x: u64) -> u64 {
+/// SplitMix64's finaliser: a well-mixed 64-bit hash of `x` (also the host's procedural draws).
+pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

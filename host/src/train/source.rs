@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 use trajhost_dataset::sample::generate_sample;
-use trajhost_dataset::split::split_of;
+use trajhost_dataset::split::{split_of, splitmix64};
 use trajhost_dataset::{DataConfig, Split};
 
 pub use crate::config::PROCEDURAL_PREFIX;
@@ -257,13 +257,6 @@ fn render_batch(config: &DataConfig, indices: &[u64], predict_future: usize) -> 
         .map(|(&i, video)| Rendered::labels_of(config, i, predict_future, video))
         .collect();
     RawBatch { videos, samples }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Procedural {
