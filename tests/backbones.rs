@@ -23,7 +23,7 @@ fn passes_the_conformance_kit(name: &str) {
         report.contains(&format!("conformance of plugin '{name}'")),
         "{report}"
     );
-    assert!(report.contains("all 8 checks passed"), "{report}");
+    assert!(report.contains("all 9 checks passed"), "{report}");
 }
 
 #[test]

@@ -200,11 +200,13 @@ fn ten_thousand_forward_calls_do_not_grow_resident_memory() {
 fn incompatible_plugins_are_refused_with_expected_and_found() {
     let broken = plugin("broken");
     let broken = broken.to_str().unwrap();
+    let version = trajhost_plugin_api::PLUGIN_API_VERSION;
+    let old_api = format!(
+        "built for plugin-api version {}, but this host expects version {version}",
+        version - 1
+    );
     let cases = [
-        (
-            "old-api",
-            "built for plugin-api version 0, but this host expects version 1",
-        ),
+        ("old-api", old_api.as_str()),
         (
             "other-libtorch",
             "built against tch 0.25 / libtorch 2.12.0, but this host uses tch 0.26 / libtorch",
@@ -256,7 +258,7 @@ fn files_that_are_not_plugins_are_refused() {
 fn plugin_check_passes_the_template_and_fails_a_wrong_output_shape() {
     let out = trajhost(&["plugin", "check", "template"], &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("all 8 checks passed"), "{}", text(&out));
+    assert!(text(&out).contains("all 9 checks passed"), "{}", text(&out));
 
     let out = trajhost(
         &[

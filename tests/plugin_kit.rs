@@ -28,7 +28,19 @@ fn a_trainable_tensor_outside_the_var_store_fails_the_kit() {
         "{report}"
     );
     // (`broken` always holds an unused parameter, so its gradient check fails as well.)
-    assert!(report.contains("2 of 8 checks failed"), "{report}");
+    assert!(report.contains("2 of 9 checks failed"), "{report}");
+}
+
+#[test]
+fn a_backbone_that_reads_memory_instead_of_values_fails_the_kit() {
+    let config = "(fault: ReadsMemoryOrder)";
+    let out = trajhost(&["plugin", "check", "broken", "--config", config], &[]);
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("FAIL any memory layout") && report.contains("reshape, not view"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -53,7 +65,7 @@ fn checks_that_need_the_output_shape_are_skipped_when_it_is_wrong() {
     assert!(report.contains("FAIL output shape"), "{report}");
     assert!(report.contains("skip finite output"), "{report}");
     assert!(
-        report.contains("1 of 8 checks failed, 6 skipped"),
+        report.contains("1 of 9 checks failed, 7 skipped"),
         "{report}"
     );
 }
@@ -171,7 +183,7 @@ fn a_scaffolded_plugin_builds_tests_checks_and_trains_outside_the_workspace() {
     assert!(check.status.success(), "{}", text(&check));
     assert!(text(&check).contains("conformance of plugin 'kitnet'"));
     assert!(
-        text(&check).contains("all 8 checks passed"),
+        text(&check).contains("all 9 checks passed"),
         "{}",
         text(&check)
     );

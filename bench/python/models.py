@@ -294,10 +294,12 @@ MAGVIT_CPU = dict(filters=12, channel_multipliers=[1, 2], res_blocks=1, temporal
 class Conv(nn.Module):
     """Conv3d whose temporal padding is applied in forward (TF SAME or causal), as the plugin."""
 
-    def __init__(self, c_in, c_out, kernel, stride, space_pad, causal, bias):
+    def __init__(self, c_in, c_out, kernel, stride, space_pad, causal, bias, pad_inside=False):
         super().__init__()
         self.conv = nn.Conv3d(c_in, c_out, tuple(kernel), tuple(stride), (0, space_pad, space_pad), bias=bias)
         self.kernel_t, self.stride_t, self.causal = kernel[0], stride[0], causal
+        # The stem leaves equal padding on both sides of time to the convolution, as the plugin.
+        self.pad_inside = pad_inside
 
     def forward(self, x):
         k, s = self.kernel_t, self.stride_t
@@ -308,6 +310,9 @@ class Conv(nn.Module):
             out = (t + s - 1) // s
             total = max(0, (out - 1) * s + k - t)
             before, after = total // 2, total - total // 2
+        if self.pad_inside and before == after:
+            c = self.conv
+            return F.conv3d(x, c.weight, c.bias, c.stride, (before,) + c.padding[1:])
         if before or after:
             x = F.pad(x, (0, 0, 0, 0, before, after))
         return self.conv(x)
@@ -335,7 +340,7 @@ class Magvit(nn.Module):
         k = max(s, 3)
         pad = (k - 1) // 2 if s == 1 else 0
         width = filters
-        self.conv_in = Conv(3, width, [3, k, k], [1, s, s], pad, causal, False)
+        self.conv_in = Conv(3, width, [3, k, k], [1, s, s], pad, causal, False, pad_inside=True)
         blocks = []
         self.time_stride = 1
         levels = len(channel_multipliers)

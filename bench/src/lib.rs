@@ -28,6 +28,7 @@ use trajhost::train::model::{compute_loss, LossWeights, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
 use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
+use trajhost_plugin_api::InputLayout;
 
 /// The four backbones the benchmark compares.
 pub const BACKBONES: [&str; 4] = ["i3d", "slowfast", "transformer", "magvit"];
@@ -346,7 +347,13 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         clock.restart();
-        for batch in batches(split, &order, b.batch_size, Device::Cpu) {
+        for batch in batches(
+            split,
+            &order,
+            b.batch_size,
+            Device::Cpu,
+            model.backbone.input_layout(),
+        ) {
             let global_step = clock.step();
             let (outputs, losses) = forward_step(
                 &mut model,
@@ -393,7 +400,13 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     tch::no_grad(|| -> Result<()> {
         loop {
             clock.restart();
-            for batch in batches(split, &order, b.batch_size, Device::Cpu) {
+            for batch in batches(
+                split,
+                &order,
+                b.batch_size,
+                Device::Cpu,
+                model.backbone.input_layout(),
+            ) {
                 let outputs = model.forward(&batch.videos, false)?;
                 let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
                 acc.add(&outputs, &batch, &losses);
@@ -412,13 +425,15 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     })))
 }
 
-/// What preparing the batches alone costs (`data::batches`: gather, convert to float), the part
-/// of a step that a prefetch thread could overlap with compute; ms and minor faults per batch.
+/// What preparing the batches alone costs (`data::batches`: gather, convert to float, lay out
+/// as `layout`), the part of a step that a prefetch thread could overlap with compute; ms and
+/// minor faults per batch.
 pub fn batches_bench(
     data_dir: &Path,
     batch_size: usize,
     threads: i32,
     rounds: usize,
+    layout: InputLayout,
 ) -> Result<Value> {
     set_threads(threads);
     let data = data::load(data_dir, 5, None)?;
@@ -427,7 +442,7 @@ pub fn batches_bench(
     let mut faults = 0;
     for epoch in 0..rounds.div_ceil(split.len().div_ceil(batch_size)) + 1 {
         let order = epoch_order(split.len(), 42, epoch + 1);
-        let mut it = batches(split, &order, batch_size, Device::Cpu);
+        let mut it = batches(split, &order, batch_size, Device::Cpu, layout);
         loop {
             let (before, start) = (minor_faults(), Instant::now());
             let Some(batch) = it.next() else { break };
@@ -440,6 +455,7 @@ pub fn batches_bench(
     }
     Ok(json!({
         "what": "batches",
+        "layout": format!("{layout:?}"),
         "threads": threads,
         "batch_size": batch_size,
         "ms_per_batch": 1e3 * seconds.iter().sum::<f64>() / seconds.len().max(1) as f64,

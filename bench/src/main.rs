@@ -23,6 +23,7 @@
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use trajhost_bench::*;
+use trajhost_plugin_api::InputLayout;
 
 fn main() -> Result<()> {
     let mut argv = std::env::args().skip(1);
@@ -63,6 +64,11 @@ fn main() -> Result<()> {
             args.get("batch", 32)?,
             threads as i32,
             args.get("rounds", 20)?,
+            if args.get("channel-major", false)? {
+                InputLayout::ChannelMajor
+            } else {
+                InputLayout::TimeMajor
+            },
         )?,
         "optim-check" => optim_check(&args.require("plugin")?, args.get("rounds", 20)?)?,
         other => {

@@ -43,6 +43,21 @@ impl TryFrom<tch::Device> for PluginDevice {
     }
 }
 
+/// How the backbone wants its input video laid out in memory. The shape is `(B, T, C, H, W)`
+/// either way; `ChannelMajor` means the memory is ordered `(B, C, T, H, W)`, so that
+/// `video.permute([0, 2, 1, 3, 4])` — a 3-D convolution's input — is contiguous and the
+/// convolution does not copy the batch first. The host fills the batch in that order at no
+/// extra cost; a backbone must still accept any strides (the conformance kit checks).
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InputLayout {
+    /// Contiguous `(B, T, C, H, W)`: frames whole, as a per-frame 2-D layer reads them.
+    #[default]
+    TimeMajor,
+    /// `(B, C, T, H, W)` in memory: what 3-D convolutions read.
+    ChannelMajor,
+}
+
 /// A named tensor: a parameter or a buffer, sharing storage with the plugin's model.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -66,8 +81,11 @@ pub trait Extractor {
     fn parameters(&self) -> RVec<NamedTensor>;
 
     /// State that is saved but not trained (e.g. BatchNorm running statistics), sorted by name.
-    #[sabi(last_prefix_field)]
     fn buffers(&self) -> RVec<NamedTensor>;
+
+    /// The memory layout `forward` reads fastest.
+    #[sabi(last_prefix_field)]
+    fn input_layout(&self) -> InputLayout;
 }
 
 /// The owned trait object a plugin's `build` returns.

@@ -7,7 +7,7 @@
 //! `buffers` cannot return an error through the ABI, so the backbone's answers to them are
 //! read once, under the guard, when it is built: a panic there is a build error.
 
-use crate::abi::{Extractor, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
+use crate::abi::{Extractor, ExtractorBox, Extractor_TO, InputLayout, NamedTensor, PluginDevice};
 use crate::tensor::TensorHandle;
 use abi_stable::{
     sabi_trait::TD_Opaque,
@@ -47,6 +47,11 @@ pub trait Backbone: 'static {
 
     /// The store holding every parameter (requires grad) and buffer (does not).
     fn var_store(&self) -> &VarStore;
+
+    /// The memory layout [`Backbone::forward`] reads fastest (see [`InputLayout`]).
+    fn input_layout(&self) -> InputLayout {
+        InputLayout::TimeMajor
+    }
 }
 
 /// The signature of a plugin's constructor: RON configuration text and a device.
@@ -118,11 +123,12 @@ pub fn build_extractor<B: Backbone>(
 ) -> RResult<ExtractorBox, RString> {
     guard(|| {
         let backbone = build(config, device.into())?;
-        let feature_dim = backbone.feature_dim();
+        let (feature_dim, input_layout) = (backbone.feature_dim(), backbone.input_layout());
         let (parameters, buffers) = variables(backbone.var_store());
         let adapter = Adapter {
             backbone,
             feature_dim,
+            input_layout,
             parameters,
             buffers,
         };
@@ -148,6 +154,7 @@ fn variables(store: &VarStore) -> (Named, Named) {
 struct Adapter<B> {
     backbone: B,
     feature_dim: i64,
+    input_layout: InputLayout,
     parameters: Named,
     buffers: Named,
 }
@@ -187,6 +194,10 @@ impl<B: Backbone> Extractor for Adapter<B> {
 
     fn buffers(&self) -> RVec<NamedTensor> {
         named(&self.buffers)
+    }
+
+    fn input_layout(&self) -> InputLayout {
+        self.input_layout
     }
 }
 

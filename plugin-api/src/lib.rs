@@ -23,7 +23,9 @@ pub mod preset;
 pub mod stamp;
 pub mod tensor;
 
-pub use abi::{BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
+pub use abi::{
+    BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, InputLayout, NamedTensor, PluginDevice,
+};
 pub use backbone::{Backbone, BackboneError};
 pub use network::Network;
 pub use tensor::TensorHandle;
@@ -39,7 +41,7 @@ pub use tch;
 extern crate self as trajhost_plugin_api;
 
 /// Bumped whenever anything in [`abi`] or [`tensor`] changes incompatibly.
-pub const PLUGIN_API_VERSION: u32 = 1;
+pub const PLUGIN_API_VERSION: u32 = 2;
 
 /// The libtorch version this crate was compiled against, e.g. `2.13.0+cu130`.
 pub const LIBTORCH_VERSION: &str = env!("TRAJHOST_LIBTORCH_VERSION");

@@ -5,7 +5,7 @@
 //! between calls, its own initialisation) implements [`Backbone`] itself.
 
 use crate::layers::pytorch_default_init;
-use crate::{Backbone, BackboneError};
+use crate::{Backbone, BackboneError, InputLayout};
 use tch::{nn, Device, Tensor};
 
 /// A config parsed from RON text, empty meaning the defaults; [`crate::backbone_config!`]
@@ -21,6 +21,9 @@ pub trait Network: Sized + 'static {
     fn new(root: &nn::Path, config: &Self::Config) -> Result<Self, BackboneError>;
     /// `D` for this config.
     fn feature_dim(config: &Self::Config) -> i64;
+    /// The memory layout `forward` reads fastest: `ChannelMajor` for a model that starts with
+    /// a 3-D convolution over `video.permute([0, 2, 1, 3, 4])` (see [`InputLayout`]).
+    const INPUT_LAYOUT: InputLayout = InputLayout::TimeMajor;
     /// `train` selects batch statistics and dropout; plain tch calls are fine (a panic is
     /// caught and reported to the host).
     fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError>;
@@ -64,6 +67,10 @@ impl<N: Network> Backbone for Built<N> {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn input_layout(&self) -> InputLayout {
+        N::INPUT_LAYOUT
     }
 }
 

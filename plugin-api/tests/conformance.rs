@@ -63,11 +63,11 @@ fn verdicts(report: &Report) -> Vec<(&str, &str)> {
 }
 
 #[test]
-fn a_well_behaved_backbone_passes_all_eight_checks() {
+fn a_well_behaved_backbone_passes_all_nine_checks() {
     let report = check_backbone("probe", Probe::build, "");
     assert!(report.passed(), "{}", report.render());
-    assert_eq!(report.outcomes.len(), 8);
-    assert!(report.render().ends_with("all 8 checks passed\n"));
+    assert_eq!(report.outcomes.len(), 9);
+    assert!(report.render().ends_with("all 9 checks passed\n"));
     assert_conformance("probe", Probe::build, "");
 }
 
@@ -90,7 +90,7 @@ fn a_wrong_output_shape_is_reported_once_and_the_rest_skipped() {
     assert_eq!(verdicts(&report)[1], ("output shape", "FAIL"));
     assert!(verdicts(&report)[2..].iter().all(|(_, v)| *v == "skip"));
     assert!(
-        rendered.ends_with("1 of 8 checks failed, 6 skipped\n"),
+        rendered.ends_with("1 of 9 checks failed, 7 skipped\n"),
         "{rendered}"
     );
 }

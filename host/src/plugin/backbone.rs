@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use tch::Tensor;
-use trajhost_plugin_api::{ExtractorBox, NamedTensor, TensorHandle};
+use trajhost_plugin_api::{ExtractorBox, InputLayout, NamedTensor, TensorHandle};
 
 pub struct PluginBackbone {
     name: String,
@@ -22,6 +22,11 @@ impl PluginBackbone {
 
     pub fn feature_dim(&self) -> i64 {
         self.inner.feature_dim()
+    }
+
+    /// The memory layout the backbone reads fastest; batches are prepared in it.
+    pub fn input_layout(&self) -> InputLayout {
+        self.inner.input_layout()
     }
 
     /// `(B, T, C, H, W)` → `(B, T, D)`; any other output shape is the plugin's error.

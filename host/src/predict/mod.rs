@@ -8,7 +8,7 @@ pub mod overlay;
 use crate::device::parse_device;
 use crate::eval::class_name;
 use crate::eval::trained::{self, CheckpointChoice};
-use crate::train::data::standardise;
+use crate::train::pixels::standardise;
 use anyhow::{bail, Result};
 use image::imageops::FilterType;
 use image::RgbImage;

@@ -1,15 +1,17 @@
 //! Training data in memory, and batches assembled from it on the compute thread.
 //!
 //! Each split's videos are held as one uint8 tensor (10,000 videos of 32×64×64 are 3.9 GB), so
-//! no epoch touches the disk. A batch is gathered and converted to float by libtorch's own
-//! intra-op threads between steps, not by a prefetch thread: on a machine whose cores all run
-//! libtorch's threads, a third thread converting the next batch slowed three of the four
-//! backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes 8–9 ms on
-//! two threads (`trajhost-bench batches`).
+//! no epoch touches the disk. A batch is gathered, converted to float and laid out for the
+//! backbone in one pass (`pixels`) between steps, not by a prefetch thread: on a machine whose
+//! cores all run libtorch's threads, a third thread converting the next batch slowed three of
+//! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
+//! ~2 ms on two cores (`trajhost-bench batches`).
 
+use super::pixels;
 use anyhow::{bail, Context, Result};
 use tch::{Device, Kind, Tensor};
 use trajhost_dataset::{Dataset, Split};
+use trajhost_plugin_api::InputLayout;
 
 /// One split's samples.
 pub struct SplitData {
@@ -59,38 +61,29 @@ impl SplitData {
         }
     }
 
-    /// The samples at `index`, videos standardised (see `PIXEL_MEAN`), on `device`.
-    fn batch(&self, index: &Tensor, device: Device) -> Batch {
-        // Gathered as uint8 and moved before converting: a quarter of the bytes to copy.
-        let videos = self
-            .videos
-            .index_select(0, index)
-            .to_device(device)
-            .to_kind(Kind::Float);
+    /// The samples at `index` on `device`, videos standardised (`pixels`), on the CPU laid
+    /// out as `layout` says.
+    fn batch(&self, index: &[i64], device: Device, layout: InputLayout) -> Batch {
+        let clip: [i64; 4] = self.videos.size()[1..].try_into().expect("(N, T, C, H, W)");
+        let len = clip.iter().product::<i64>() as usize;
+        // SAFETY: `videos` is a contiguous CPU uint8 tensor of `numel` bytes that nothing writes
+        // once the split is loaded.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(self.videos.data_ptr() as *const u8, self.videos.numel())
+        };
+        let rows: Vec<&[u8]> = index
+            .iter()
+            .map(|&r| &bytes[r as usize * len..(r as usize + 1) * len])
+            .collect();
+        let videos = pixels::model_input(&rows, clip, device, layout);
+        let index_tensor = Tensor::from_slice(index);
         Batch {
-            videos: standardise(videos),
-            labels: self.labels.index_select(0, index).to_device(device),
-            target: self.target.index_select(0, index).to_device(device),
-            track: self.track.index_select(0, index).to_device(device),
+            videos,
+            labels: self.labels.index_select(0, &index_tensor).to_device(device),
+            target: self.target.index_select(0, &index_tensor).to_device(device),
+            track: self.track.index_select(0, &index_tensor).to_device(device),
         }
     }
-}
-
-/// The centre and spread that the host takes out of every pixel value (in [0, 1]), all channels
-/// alike: `(pixel / 255 - mean) / std`, so [0, 1] becomes [-2, 2]. Fixed rather than measured
-/// per dataset, so a trained model reads any dataset's videos the same way. With raw [0, 1]
-/// input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % on held-out demo
-/// videos); standardised it reached 92 %, and with each channel's own statistics 90 %
-/// (`bench/python/ablation.py`, docs/training.md).
-pub const PIXEL_MEAN: f64 = 0.5;
-pub const PIXEL_STD: f64 = 0.25;
-
-/// `(B, T, 3, H, W)` float pixel values in [0, 255] → standardised input, in place (two scalar
-/// operations: nothing allocated per batch).
-pub fn standardise(mut videos: Tensor) -> Tensor {
-    let _ = videos.f_mul_scalar_(1.0 / (255.0 * PIXEL_STD));
-    let _ = videos.f_add_scalar_(-PIXEL_MEAN / PIXEL_STD);
-    videos
 }
 
 pub struct TrainingData {
@@ -281,19 +274,20 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<i64> {
 }
 
 /// Batches of the samples at `order` (a last, smaller batch included), each prepared when the
-/// caller asks for it.
+/// caller asks for it, in the memory layout the model reads fastest.
 pub fn batches<'a>(
     split: &'a SplitData,
     order: &[i64],
     batch_size: usize,
     device: Device,
+    layout: InputLayout,
 ) -> impl Iterator<Item = Batch> + 'a {
-    let order = Tensor::from_slice(order);
-    let n = order.size()[0];
-    (0..n).step_by(batch_size.max(1)).map(move |start| {
+    let (order, size) = (order.to_vec(), batch_size.max(1));
+    (0..order.len()).step_by(size).map(move |start| {
         split.batch(
-            &order.narrow(0, start, (batch_size as i64).min(n - start)),
+            &order[start..(start + size).min(order.len())],
             device,
+            layout,
         )
     })
 }
@@ -301,6 +295,7 @@ pub fn batches<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::pixels::{PIXEL_MEAN, PIXEL_STD};
 
     #[test]
     fn epoch_order_is_a_seeded_permutation() {
@@ -327,7 +322,8 @@ mod tests {
     fn batches_follow_the_order_and_standardise_the_pixels() {
         let split = five_samples();
         let order = vec![3, 0, 4, 1, 2];
-        let got: Vec<Batch> = batches(&split, &order, 2, Device::Cpu).collect();
+        let got: Vec<Batch> =
+            batches(&split, &order, 2, Device::Cpu, InputLayout::TimeMajor).collect();
         assert_eq!(got.len(), 3, "two full batches and a last one of 1");
         let flat: Vec<i64> = got
             .iter()
@@ -352,7 +348,8 @@ mod tests {
     fn truncation_keeps_the_first_samples() {
         let split = five_samples().first(2);
         assert_eq!(split.len(), 2);
-        let got: Vec<Batch> = batches(&split, &[1, 0], 8, Device::Cpu).collect();
+        let got: Vec<Batch> =
+            batches(&split, &[1, 0], 8, Device::Cpu, InputLayout::TimeMajor).collect();
         let first = Vec::<f32>::try_from(got[0].videos.get(0).flatten(0, -1)).unwrap();
         let expected = (10.0 / 255.0 - PIXEL_MEAN) / PIXEL_STD;
         assert!((f64::from(first[0]) - expected).abs() < 1e-5);

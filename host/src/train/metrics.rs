@@ -89,7 +89,8 @@ pub fn evaluate(
     let mut acc = Accumulator::default();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
-        for batch in batches(split, &order, batch_size, device) {
+        let layout = model.backbone.input_layout();
+        for batch in batches(split, &order, batch_size, device, layout) {
             let outputs = model.forward(&batch.videos, false)?;
             let losses = compute_loss(&outputs, &batch, weights);
             acc.add(&outputs, &batch, &losses);

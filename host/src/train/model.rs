@@ -93,7 +93,7 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float, standardised (`data::standardise`).
+    /// `video`: `(B, T, 3, H, W)` float, standardised (`pixels`).
     pub fn forward(&mut self, video: &Tensor, train: bool) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);
         if t != self.frames {

@@ -11,6 +11,7 @@
 //! give the same baselines as the stored run.
 
 use super::data::{self, Batch, SplitData, TrainingData};
+use super::pixels;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tch::{Device, Kind, Tensor};
 use trajhost_dataset::sample::generate_sample;
 use trajhost_dataset::split::{split_of, splitmix64};
 use trajhost_dataset::{DataConfig, Split};
+use trajhost_plugin_api::InputLayout;
 
 pub use crate::config::PROCEDURAL_PREFIX;
 
@@ -295,6 +297,7 @@ impl Procedural {
         steps: std::ops::Range<usize>,
         batch_size: usize,
         device: Device,
+        layout: InputLayout,
     ) -> impl Iterator<Item = Result<Batch>> {
         let plan: Vec<Vec<u64>> = steps
             .map(|step| self.batch_indices(seed, epoch, step, batch_size))
@@ -314,16 +317,16 @@ impl Procedural {
         });
         let config = self.config.clone();
         rx.into_iter().map(move |raw| {
-            let n = raw.samples.len() as i64;
             let (t, h, w) = (
                 config.frames as i64,
                 config.height as i64,
                 config.width as i64,
             );
-            let videos = Tensor::from_slice(&raw.videos).view([n, t, 3, h, w]);
+            let rows: Vec<&[u8]> = raw.videos.chunks_exact(config.video_bytes()).collect();
+            let videos = pixels::model_input(&rows, [t, 3, h, w], device, layout);
             let labels = Rendered::into_split(raw.samples, &config);
             Ok(Batch {
-                videos: data::standardise(videos.to_device(device).to_kind(Kind::Float)),
+                videos,
                 labels: labels.labels.to_device(device),
                 target: labels.target.to_device(device),
                 track: labels.track.to_device(device),

@@ -364,6 +364,7 @@ impl<'a> Run<'a> {
         let config = self.config;
         let epoch = at.epoch + 1;
         let (bs, device) = (config.batch_size, self.device);
+        let layout = self.model.backbone.input_layout();
         let epoch_batches: Box<dyn Iterator<Item = Result<Batch>>> = match &data.procedural {
             Some(p) => Box::new(p.batches(
                 config.seed,
@@ -371,11 +372,12 @@ impl<'a> Run<'a> {
                 at.step_in_epoch..self.steps_per_epoch,
                 bs,
                 device,
+                layout,
             )),
             None => {
                 let order = epoch_order(data.train.len(), config.seed, epoch);
                 let skip = (at.step_in_epoch * bs).min(order.len());
-                Box::new(batches(&data.train, &order[skip..], bs, device).map(Ok))
+                Box::new(batches(&data.train, &order[skip..], bs, device, layout).map(Ok))
             }
         };
         let start = Instant::now();

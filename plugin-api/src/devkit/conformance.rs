@@ -131,8 +131,9 @@ pub fn run<S: Subject>(plugin: &str, build: &Build<S>, device: Device) -> Report
             let shapes_ok = shapes.is_ok();
             record("output shape", verdict(shapes));
             type Check<S> = fn(&Build<S>, Device) -> Checked<String>;
-            let dependent: [(&str, Check<S>); 6] = [
+            let dependent: [(&str, Check<S>); 7] = [
                 ("finite output", check_finite),
+                ("any memory layout", check_layouts),
                 ("gradients", check_gradients),
                 ("hidden parameters", check_hidden_parameters),
                 ("same seed, same output", check_determinism),
@@ -296,6 +297,26 @@ fn check_hidden_parameters<S: Subject>(build: &Build<S>, device: Device) -> Chec
 
 fn max_difference(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
+}
+
+/// The host hands a batch over in the memory order the backbone asks for
+/// ([`crate::InputLayout`]); the backbone must read the values, not assume the strides.
+fn check_layouts<S: Subject>(build: &Build<S>, device: Device) -> Checked<String> {
+    let mut model = build(0)?;
+    let time_major = video(SHAPES[0], 6, device);
+    let channel_major = time_major
+        .permute([0, 2, 1, 3, 4])
+        .contiguous()
+        .permute([0, 2, 1, 3, 4]);
+    let a = tch::no_grad(|| features(&mut model, &time_major, false))?;
+    let b = tch::no_grad(|| features(&mut model, &channel_major, false))?;
+    let (diff, scale) = (max_difference(&a, &b), a.abs().max().double_value(&[]));
+    if diff > 1e-4 * (1.0 + scale) {
+        return Err(format!(
+            "the same video laid out (B, T, C, H, W) and (B, C, T, H, W) in memory gives outputs differing by up to {diff:e}: read the tensor's values, not its memory (e.g. reshape, not view)"
+        ));
+    }
+    Ok("the same output for (B, T, C, H, W) and (B, C, T, H, W) memory order".into())
 }
 
 fn check_determinism<S: Subject>(build: &Build<S>, device: Device) -> Checked<String> {

@@ -7,7 +7,9 @@
 //!   `PanicInFeatureDim` / `PanicInVarStore`: `feature_dim` / `var_store` panic (the calls
 //!   behind the ABI's `feature_dim`, `parameters` and `buffers`); `HangAfter(n)`: from the
 //!   n-th forward call on, says so on stderr and never returns; `HiddenParameter`: a trainable
-//!   tensor kept outside the VarStore scales the output; `None` (default): behaves.
+//!   tensor kept outside the VarStore scales the output; `ReadsMemoryOrder`: reads the input's
+//!   memory as if it were contiguous `(B, T, C, H, W)`, whatever its strides; `None`
+//!   (default): behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
 use serde::Deserialize;
@@ -34,6 +36,9 @@ enum Fault {
     HangAfter(u64),
     /// A trainable tensor outside the VarStore: the host would never train or save it.
     HiddenParameter,
+    /// Takes the input's memory for contiguous `(B, T, C, H, W)`, as a `view` on raw storage
+    /// would: wrong for the `ChannelMajor` batches the host may hand over.
+    ReadsMemoryOrder,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +109,15 @@ impl Backbone for Broken {
                 }
             }
         }
+        let video = match self.config.fault {
+            Fault::ReadsMemoryOrder => {
+                let size = video.size();
+                let (c, h, w) = (size[2], size[3], size[4]);
+                let strides = [size[1] * c * h * w, c * h * w, h * w, w, 1];
+                video.f_as_strided(size.as_slice(), strides, 0)?
+            }
+            _ => video.shallow_clone(),
+        };
         // Per-frame mean colour (B, T, 3) → (B, T, D).
         let colour = video.f_mean_dim([3, 4].as_slice(), false, Kind::Float)?;
         let features = self.proj.forward(&colour);
@@ -118,7 +132,8 @@ impl Backbone for Broken {
             Fault::NanAfter(_)
             | Fault::PanicInFeatureDim
             | Fault::PanicInVarStore
-            | Fault::HangAfter(_) => features,
+            | Fault::HangAfter(_)
+            | Fault::ReadsMemoryOrder => features,
         })
     }
 
@@ -136,7 +151,7 @@ export_backbone_module!(Broken::build);
 pub extern "C" fn trajhost_plugin_stamp() -> PluginStamp {
     let mut stamp = PluginStamp::current(c_str!("broken"), c_str!("0.0.1"));
     match std::env::var("TRAJHOST_BROKEN_STAMP").as_deref() {
-        Ok("old-api") => stamp.api_version = 0,
+        Ok("old-api") => stamp.api_version -= 1,
         Ok("other-libtorch") => stamp.fingerprint = c_str!("tch 0.25 / libtorch 2.12.0").as_ptr(),
         Ok("bad-magic") => stamp.magic = !STAMP_MAGIC,
         _ => {}

@@ -39,7 +39,7 @@ use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
     layers::{conv3d, pool_space, pytorch_default_init, restore_time},
-    override_fields, preset, Backbone, BackboneError,
+    override_fields, preset, Backbone, BackboneError, InputLayout,
 };
 
 /// The resolved configuration; see the crate docs for each field.
@@ -408,6 +408,10 @@ impl Backbone for I3d {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn input_layout(&self) -> InputLayout {
+        InputLayout::ChannelMajor
     }
 }
 

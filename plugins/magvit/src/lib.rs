@@ -38,7 +38,7 @@ use tch::{nn, Device, Tensor};
 use trajhost_plugin_api::{
     export_backbone,
     layers::{conv3d, pool_space, pytorch_default_init, restore_time},
-    override_fields, preset, Backbone, BackboneError,
+    override_fields, preset, Backbone, BackboneError, InputLayout,
 };
 
 /// The resolved configuration; see the crate docs for each field.
@@ -190,8 +190,11 @@ impl Default for RawConfig {
 struct Conv {
     conv: nn::Conv3D,
     kernel_t: i64,
-    stride_t: i64,
+    stride: [i64; 3],
+    space_pad: i64,
     causal: bool,
+    /// Whether equal padding on both sides of time is left to the convolution itself.
+    pad_inside: bool,
 }
 
 impl Conv {
@@ -218,13 +221,26 @@ impl Conv {
         Conv {
             conv,
             kernel_t: kernel[0],
-            stride_t: stride[0],
+            stride,
+            space_pad,
             causal,
+            pad_inside: false,
+        }
+    }
+
+    /// For the stem, which reads the whole video: padding that copies the batch (~20 % of an
+    /// inference step); the convolution pads inside instead, the same sums. Deeper convs keep
+    /// the explicit pad: their backward pass is slower with the padding inside (measured with
+    /// the PyTorch mirror, docs/bench.md).
+    fn padding_inside(self) -> Self {
+        Conv {
+            pad_inside: true,
+            ..self
         }
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
-        let (k, s) = (self.kernel_t, self.stride_t);
+        let (k, s) = (self.kernel_t, self.stride[0]);
         let (before, after) = if self.causal {
             (k - 1, 0)
         } else {
@@ -233,6 +249,11 @@ impl Conv {
             let total = ((out - 1) * s + k - t).max(0);
             (total / 2, total - total / 2)
         };
+        if self.pad_inside && before == after {
+            let pad = [before, self.space_pad, self.space_pad];
+            let (weight, bias) = (&self.conv.ws, self.conv.bs.as_ref());
+            return Ok(x.f_conv3d(weight, bias, self.stride, pad, [1, 1, 1], 1)?);
+        }
         let x = match (before, after) {
             (0, 0) => x.shallow_clone(),
             (a, b) => x.f_constant_pad_nd([0, 0, 0, 0, a, b])?,
@@ -301,7 +322,7 @@ impl ResBlock {
 #[derive(Debug)]
 enum Layer {
     Res(Box<ResBlock>),
-    Down(Conv),
+    Down(Box<Conv>),
 }
 
 /// The MAGVIT encoder.
@@ -340,7 +361,8 @@ impl Magvit {
             pad,
             c.causal,
             false,
-        );
+        )
+        .padding_inside();
         let mut layers = vec![];
         let mut time_stride = 1;
         let blocks = &root / "blocks";
@@ -362,7 +384,7 @@ impl Magvit {
                 let t = if c.temporal_downsample[level] { 2 } else { 1 };
                 time_stride *= t;
                 // 4×4×4 kernel, stride 2 in space: padding 1 halves H and W exactly.
-                layers.push(Layer::Down(Conv::new(
+                layers.push(Layer::Down(Box::new(Conv::new(
                     &blocks / index,
                     width,
                     width,
@@ -371,7 +393,7 @@ impl Magvit {
                     1,
                     c.causal,
                     false,
-                )));
+                ))));
                 index += 1;
             }
         }
@@ -435,6 +457,10 @@ impl Backbone for Magvit {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn input_layout(&self) -> InputLayout {
+        InputLayout::ChannelMajor
     }
 }
 

@@ -4,7 +4,7 @@
 
 use trajhost_plugin_api::layers::{conv3d, pool_space};
 use trajhost_plugin_api::tch::{nn, nn::ModuleT, Tensor};
-use trajhost_plugin_api::{preset, BackboneError, Network};
+use trajhost_plugin_api::{preset, BackboneError, InputLayout, Network};
 
 trajhost_plugin_api::backbone_config! {
     /// The RON configuration, e.g. `(channels: 16)`; every field is optional.
@@ -48,6 +48,10 @@ impl Network for Template {
     fn feature_dim(c: &Config) -> i64 {
         c.feature_dim
     }
+
+    // The host lays each batch out as (B, C, T, H, W) in memory, so the permute below is free
+    // (a model that reads whole frames, like a ViT, keeps the default `TimeMajor`).
+    const INPUT_LAYOUT: InputLayout = InputLayout::ChannelMajor;
 
     fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
         // TODO: your forward pass. (B, T, C, H, W) → (B, C, T, H, W), the layout Conv3d expects.
