@@ -7,7 +7,7 @@ pub mod trained;
 
 use crate::device::parse_device;
 use crate::rundir::metrics::{Baselines, SplitMetrics};
-use crate::train::data::{self, SplitData};
+use crate::train::data::{self, SplitData, Videos};
 use crate::train::metrics::{baselines, evaluate};
 use crate::train::source::DataSource;
 use anyhow::{anyhow, bail, Result};
@@ -297,8 +297,9 @@ fn concat(splits: &[&SplitData]) -> SplitData {
     let cat = |pick: fn(&SplitData) -> &Tensor| {
         Tensor::cat(&splits.iter().map(|s| pick(s)).collect::<Vec<_>>(), 0)
     };
+    let videos: Vec<Tensor> = splits.iter().map(|s| s.all_videos()).collect();
     SplitData {
-        videos: cat(|s| &s.videos),
+        videos: Videos::Held(Tensor::cat(&videos, 0)),
         labels: cat(|s| &s.labels),
         target: cat(|s| &s.target),
         track: cat(|s| &s.track),

@@ -7,16 +7,35 @@
 //! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
 //! ~2 ms on two cores (`trajhost-bench batches`).
 
-use super::pixels;
+use super::{pixels, source};
 use anyhow::{bail, Context, Result};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
-use trajhost_dataset::{Dataset, Split};
+use trajhost_dataset::{DataConfig, Dataset, Split};
 use trajhost_plugin_api::InputLayout;
+
+/// Where a split's videos come from.
+pub enum Videos {
+    /// `(N, T, 3, H, W)` uint8 in memory; 0 rows when only the labels are kept.
+    Held(Tensor),
+    /// Rendered from this data config by sample index (`SplitData::index`) whenever a batch
+    /// needs them, byte-identical to `data generate`: a procedural source's validation and
+    /// test sets cost no memory (~0.8 GB at 10K) and ~0.1 s of rendering per evaluation.
+    Rendered(Arc<DataConfig>),
+}
+
+impl Videos {
+    fn shallow_clone(&self) -> Videos {
+        match self {
+            Videos::Held(t) => Videos::Held(t.shallow_clone()),
+            Videos::Rendered(config) => Videos::Rendered(config.clone()),
+        }
+    }
+}
 
 /// One split's samples.
 pub struct SplitData {
-    /// `(N, T, 3, H, W)` uint8.
-    pub videos: Tensor,
+    pub videos: Videos,
     /// `(N,)` int64 class indices.
     pub labels: Tensor,
     /// `(N, 3)` position `predict_future` frames after the last input frame.
@@ -36,6 +55,31 @@ impl SplitData {
         self.len() == 0
     }
 
+    /// The dataset index of row `row`.
+    fn sample_index(&self, row: i64) -> u64 {
+        self.index.int64_value(&[row]) as u64
+    }
+
+    /// Every video, `(N, T, 3, H, W)` uint8 (rendered now when the split renders them).
+    pub fn all_videos(&self) -> Tensor {
+        match &self.videos {
+            Videos::Held(t) => t.shallow_clone(),
+            Videos::Rendered(config) => {
+                let samples: Vec<u64> = (0..self.len() as i64)
+                    .map(|r| self.sample_index(r))
+                    .collect();
+                let [t, c, h, w] = source::clip(config);
+                Tensor::from_slice(&source::render_videos(config, &samples)).view([
+                    samples.len() as i64,
+                    t,
+                    c,
+                    h,
+                    w,
+                ])
+            }
+        }
+    }
+
     /// The same tensors, shared.
     pub fn shallow_clone(&self) -> SplitData {
         SplitData {
@@ -53,7 +97,10 @@ impl SplitData {
         // A copy, so that the rest of the videos' memory is freed.
         let keep = |t: &Tensor| t.narrow(0, 0, n.min(t.size()[0])).copy();
         SplitData {
-            videos: keep(&self.videos),
+            videos: match &self.videos {
+                Videos::Held(t) => Videos::Held(keep(t)),
+                rendered => rendered.shallow_clone(),
+            },
             labels: keep(&self.labels),
             target: keep(&self.target),
             track: keep(&self.track),
@@ -64,18 +111,28 @@ impl SplitData {
     /// The samples at `index` on `device`, videos standardised (`pixels`), on the CPU laid
     /// out as `layout` says.
     fn batch(&self, index: &[i64], device: Device, layout: InputLayout) -> Batch {
-        let clip: [i64; 4] = self.videos.size()[1..].try_into().expect("(N, T, C, H, W)");
-        let len = clip.iter().product::<i64>() as usize;
-        // SAFETY: `videos` is a contiguous CPU uint8 tensor of `numel` bytes that nothing writes
-        // once the split is loaded.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(self.videos.data_ptr() as *const u8, self.videos.numel())
+        let videos = match &self.videos {
+            Videos::Held(held) => {
+                let clip: [i64; 4] = held.size()[1..].try_into().expect("(N, T, C, H, W)");
+                let len = clip.iter().product::<i64>() as usize;
+                // SAFETY: a contiguous CPU uint8 tensor of `numel` bytes that nothing writes
+                // once the split is loaded.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(held.data_ptr() as *const u8, held.numel())
+                };
+                let rows: Vec<&[u8]> = index
+                    .iter()
+                    .map(|&r| &bytes[r as usize * len..(r as usize + 1) * len])
+                    .collect();
+                pixels::model_input(&rows, clip, device, layout)
+            }
+            Videos::Rendered(config) => {
+                let samples: Vec<u64> = index.iter().map(|&r| self.sample_index(r)).collect();
+                let bytes = source::render_videos(config, &samples);
+                let rows: Vec<&[u8]> = bytes.chunks_exact(config.video_bytes()).collect();
+                pixels::model_input(&rows, source::clip(config), device, layout)
+            }
         };
-        let rows: Vec<&[u8]> = index
-            .iter()
-            .map(|&r| &bytes[r as usize * len..(r as usize + 1) * len])
-            .collect();
-        let videos = pixels::model_input(&rows, clip, device, layout);
         let index_tensor = Tensor::from_slice(index);
         Batch {
             videos,
@@ -152,9 +209,10 @@ impl SplitBuilder {
     fn finish(self) -> SplitData {
         let n = self.labels.len() as i64;
         SplitData {
-            videos: self
-                .videos
-                .narrow(0, 0, if self.keep_videos { n } else { 0 }),
+            videos: Videos::Held(
+                self.videos
+                    .narrow(0, 0, if self.keep_videos { n } else { 0 }),
+            ),
             labels: Tensor::from_slice(&self.labels),
             target: Tensor::from_slice(&self.target).view([n, 3]),
             track: Tensor::from_slice(&self.track).view([n, self.frames, 3]),

@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pixels;
+pub mod render_ahead;
 pub mod resume;
 pub mod sinks;
 pub mod source;

@@ -52,43 +52,61 @@ pub fn model_input(
 
 /// The standardised `(B, T, C, H, W)` float input made from `videos`, each one `T·C·H·W` bytes
 /// in `(T, C, H, W)` order, laid out in memory as `layout` says (the shape is the same either
-/// way). The frame planes are filled in parallel on rayon's pool, between training steps, when
-/// libtorch's threads are idle.
+/// way). Filled in parallel on rayon's pool, between training steps, when libtorch's threads
+/// are idle.
 pub fn standardised(videos: &[&[u8]], clip: [i64; 4], layout: InputLayout) -> Tensor {
+    let table = table();
+    filled(videos.len(), clip, layout, |i, dst| {
+        convert(videos[i], dst, clip, layout, &table)
+    })
+}
+
+/// A `(n, T, C, H, W)` float tensor laid out as `layout`, whose `i`-th video `fill(i, floats)`
+/// writes, in parallel.
+fn filled(
+    n: usize,
+    clip: [i64; 4],
+    layout: InputLayout,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
+) -> Tensor {
     let [t, c, h, w] = clip;
-    let (b, plane) = (videos.len() as i64, (h * w) as usize);
-    for video in videos {
-        assert_eq!(video.len() as i64, t * c * h * w, "video size");
-    }
-    // Memory order of the planes: (B, T, C) or (B, C, T).
     let memory_shape = match layout {
-        InputLayout::TimeMajor => [b, t, c, h, w],
-        InputLayout::ChannelMajor => [b, c, t, h, w],
+        InputLayout::TimeMajor => [n as i64, t, c, h, w],
+        InputLayout::ChannelMajor => [n as i64, c, t, h, w],
     };
     let out = Tensor::empty(memory_shape, (Kind::Float, Device::Cpu));
-    // SAFETY: a contiguous CPU float tensor of `numel` elements allocated just above and not
-    // shared before it is returned; the chunks below split it without overlap.
-    let floats = unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, out.numel()) };
-    let table = table();
-    let (t, c) = (t as usize, c as usize);
-    floats
-        .par_chunks_mut(plane)
-        .enumerate()
-        .for_each(|(k, dst)| {
-            let (sample, rest) = (k / (t * c), k % (t * c));
-            let (frame, channel) = match layout {
-                InputLayout::TimeMajor => (rest / c, rest % c),
-                InputLayout::ChannelMajor => (rest % t, rest / t),
-            };
-            let start = (frame * c + channel) * plane;
-            let src = &videos[sample][start..start + plane];
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = table[s as usize];
-            }
-        });
+    let video_len = (t * c * h * w) as usize;
+    if video_len > 0 {
+        // SAFETY: a contiguous CPU float tensor of `numel` elements allocated just above and
+        // not shared before it is returned; the chunks below split it without overlap.
+        let floats =
+            unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, out.numel()) };
+        floats
+            .par_chunks_mut(video_len)
+            .enumerate()
+            .for_each(|(i, dst)| fill(i, dst));
+    }
     match layout {
         InputLayout::TimeMajor => out,
         InputLayout::ChannelMajor => out.permute([0, 2, 1, 3, 4]),
+    }
+}
+
+/// One video's bytes, `(T, C, H, W)`, → its standardised floats in `layout`'s order (a
+/// video's block is contiguous in either: the batch axis is outermost).
+fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], layout: InputLayout, table: &[f32; 256]) {
+    let [t, c, h, w] = clip.map(|d| d as usize);
+    assert_eq!(src.len(), t * c * h * w, "video size");
+    let plane = h * w;
+    for (k, dst) in dst.chunks_exact_mut(plane).enumerate() {
+        let (frame, channel) = match layout {
+            InputLayout::TimeMajor => (k / c, k % c),
+            InputLayout::ChannelMajor => (k % t, k / t),
+        };
+        let start = (frame * c + channel) * plane;
+        for (d, &s) in dst.iter_mut().zip(&src[start..start + plane]) {
+            *d = table[s as usize];
+        }
     }
 }
 

@@ -10,11 +10,13 @@
 //! resumed run replays them exactly; the labels (not the videos) of the stored training split
 //! give the same baselines as the stored run.
 
-use super::data::{self, Batch, SplitData, TrainingData};
+use super::data::{self, Batch, SplitData, TrainingData, Videos};
 use super::pixels;
+use super::render_ahead::{RenderAhead, Sample};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 use trajhost_dataset::sample::generate_sample;
 use trajhost_dataset::split::{split_of, splitmix64};
@@ -152,43 +154,48 @@ fn load_procedural(
     })
 }
 
-/// Samples `indices` of `config`, rendered in parallel, with their videos (written straight
-/// into the split's tensor: one copy of the videos in memory) or, labels only, without.
+/// The labels of samples `indices` of `config`, rendered in parallel; their videos are
+/// rendered again whenever a batch needs them (`Videos::Rendered`) unless `videos` is false.
 fn render(config: &DataConfig, indices: &[u64], predict_future: usize, videos: bool) -> SplitData {
     let size = config.video_bytes();
-    if !videos {
-        let samples = indices
-            .par_iter()
-            .map(|&i| Rendered::labels_of(config, i, predict_future, &mut vec![0u8; size]))
-            .collect();
-        return Rendered::into_split(samples, config);
-    }
-    let (t, h, w) = (
-        config.frames as i64,
-        config.height as i64,
-        config.width as i64,
-    );
-    let tensor = Tensor::empty(
-        [indices.len() as i64, t, 3, h, w],
-        (Kind::Uint8, Device::Cpu),
-    );
-    // SAFETY: a contiguous CPU uint8 tensor of `numel` bytes allocated just above and not shared
-    // before this function returns it; the chunks below split those bytes without overlap.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut(tensor.data_ptr() as *mut u8, tensor.numel()) };
     let samples = indices
         .par_iter()
-        .zip(bytes.par_chunks_mut(size))
-        .map(|(&i, video)| Rendered::labels_of(config, i, predict_future, video))
+        .map_init(
+            || vec![0u8; size],
+            |video, &i| Rendered::labels_of(config, i, predict_future, video),
+        )
         .collect();
-    SplitData {
-        videos: tensor,
-        ..Rendered::into_split(samples, config)
+    let split = Rendered::into_split(samples, config);
+    match videos {
+        true => SplitData {
+            videos: Videos::Rendered(Arc::new(config.clone())),
+            ..split
+        },
+        false => split,
     }
 }
 
+/// `[T, 3, H, W]` of the config's clips.
+pub fn clip(config: &DataConfig) -> [i64; 4] {
+    let c = config;
+    [c.frames as i64, 3, c.height as i64, c.width as i64]
+}
+
+/// The videos of samples `indices`, back to back, rendered in parallel on rayon's pool.
+pub fn render_videos(config: &DataConfig, indices: &[u64]) -> Vec<u8> {
+    let size = config.video_bytes();
+    let mut bytes = vec![0u8; indices.len() * size];
+    bytes
+        .par_chunks_mut(size)
+        .zip(indices)
+        .for_each(|(video, &i)| {
+            generate_sample(config, i, video);
+        });
+    bytes
+}
+
 /// One sample's labels, made on any thread, turned into tensors on the training thread.
-struct Rendered {
+pub struct Rendered {
     index: u64,
     label: i64,
     target: [f32; 3],
@@ -197,7 +204,7 @@ struct Rendered {
 
 impl Rendered {
     /// Renders sample `index` into `video`; returns its labels.
-    fn labels_of(
+    pub fn labels_of(
         config: &DataConfig,
         index: u64,
         predict_future: usize,
@@ -235,30 +242,13 @@ impl Rendered {
             index.push(s.index as i64);
         }
         SplitData {
-            videos: Tensor::empty([0, t, 3, h, w], (Kind::Uint8, Device::Cpu)),
+            videos: Videos::Held(Tensor::empty([0, t, 3, h, w], (Kind::Uint8, Device::Cpu))),
             labels: Tensor::from_slice(&labels),
             target: Tensor::from_slice(&target).view([n, 3]),
             track: Tensor::from_slice(&track).view([n, t, 3]),
             index: Tensor::from_slice(&index),
         }
     }
-}
-
-/// One training batch: its videos' bytes back to back, and each sample's labels. Made without
-/// libtorch, whose calls on a second thread would contend with the training step's threads.
-struct RawBatch {
-    videos: Vec<u8>,
-    samples: Vec<Rendered>,
-}
-
-fn render_batch(config: &DataConfig, indices: &[u64], predict_future: usize) -> RawBatch {
-    let mut videos = vec![0u8; indices.len() * config.video_bytes()];
-    let samples = indices
-        .iter()
-        .zip(videos.chunks_exact_mut(config.video_bytes()))
-        .map(|(&i, video)| Rendered::labels_of(config, i, predict_future, video))
-        .collect();
-    RawBatch { videos, samples }
 }
 
 impl Procedural {
@@ -287,9 +277,8 @@ impl Procedural {
             .collect()
     }
 
-    /// Batches `steps` of `epoch`. One thread renders the next batch while the model trains on
-    /// this one (a batch of 32 takes it ~5 ms, a step 80–110 ms), leaving the other cores to
-    /// libtorch; it stops when the iterator is dropped.
+    /// Batches `steps` of `epoch`, rendered ahead in idle time (`render_ahead`) and
+    /// converted into the model's input as stored batches are (`pixels`).
     pub fn batches(
         &self,
         seed: u64,
@@ -298,40 +287,27 @@ impl Procedural {
         batch_size: usize,
         device: Device,
         layout: InputLayout,
-    ) -> impl Iterator<Item = Result<Batch>> {
+    ) -> impl Iterator<Item = Result<Batch>> + '_ {
         let plan: Vec<Vec<u64>> = steps
             .map(|step| self.batch_indices(seed, epoch, step, batch_size))
             .collect();
-        let (config, predict_future) = (self.config.clone(), self.predict_future);
-        // One batch waits in the channel while the next renders: two ahead at most.
-        let (tx, rx) = std::sync::mpsc::sync_channel::<RawBatch>(1);
-        std::thread::spawn(move || {
-            for indices in plan {
-                if tx
-                    .send(render_batch(&config, &indices, predict_future))
-                    .is_err()
-                {
-                    return; // The epoch ended early (interrupt, time budget).
-                }
-            }
-        });
-        let config = self.config.clone();
-        rx.into_iter().map(move |raw| {
-            let (t, h, w) = (
-                config.frames as i64,
-                config.height as i64,
-                config.width as i64,
-            );
-            let rows: Vec<&[u8]> = raw.videos.chunks_exact(config.video_bytes()).collect();
-            let videos = pixels::model_input(&rows, [t, 3, h, w], device, layout);
-            let labels = Rendered::into_split(raw.samples, &config);
-            Ok(Batch {
-                videos,
-                labels: labels.labels.to_device(device),
-                target: labels.target.to_device(device),
-                track: labels.track.to_device(device),
-            })
-        })
+        let n = plan.len();
+        let ahead = RenderAhead::start(self.config.clone(), self.predict_future, plan);
+        (0..n).map(move |k| Ok(self.batch(ahead.take(k), device, layout)))
+    }
+
+    /// The training batch of `samples`.
+    fn batch(&self, samples: Vec<Sample>, device: Device, layout: InputLayout) -> Batch {
+        let rows: Vec<&[u8]> = samples.iter().map(|(video, _)| video.as_slice()).collect();
+        let videos = pixels::model_input(&rows, clip(&self.config), device, layout);
+        let labels = samples.into_iter().map(|(_, labels)| labels).collect();
+        let labels = Rendered::into_split(labels, &self.config);
+        Batch {
+            videos,
+            labels: labels.labels.to_device(device),
+            target: labels.target.to_device(device),
+            track: labels.track.to_device(device),
+        }
     }
 
     /// Videos drawn after `global_step` optimiser steps of `batch_size`.
