@@ -49,15 +49,20 @@ impl Pending {
     /// Claims and renders the next unclaimed sample; false when none is left.
     fn render_one(&self, config: &DataConfig, predict_future: usize) -> bool {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        let Some(&index) = self.indices.get(i) else {
+        if i >= self.indices.len() {
             return false;
-        };
+        }
+        self.render(i, config, predict_future);
+        true
+    }
+
+    /// Renders sample `i` and stores it.
+    fn render(&self, i: usize, config: &DataConfig, predict_future: usize) {
         let mut video = vec![0u8; config.video_bytes()];
-        let labels = Rendered::labels_of(config, index, predict_future, &mut video);
+        let labels = Rendered::labels_of(config, self.indices[i], predict_future, &mut video);
         let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
         done[i] = Some((video, labels));
         self.ready.notify_all();
-        true
     }
 }
 
@@ -98,10 +103,21 @@ impl RenderAhead {
         (0..rayon::current_num_threads())
             .into_par_iter()
             .for_each(|_| while batch.render_one(&s.config, s.predict_future) {});
-        // And what it is still drawing: waiting idles this core, so it gets to finish.
+        // And what it is still drawing: waiting idles this core, so it gets to finish — unless
+        // it has died (a panic), when the trainer draws the rest itself.
         let mut done = batch.done.lock().unwrap_or_else(|e| e.into_inner());
-        while done.iter().any(Option::is_none) {
-            done = batch.ready.wait(done).unwrap_or_else(|e| e.into_inner());
+        while let Some(missing) = done.iter().position(Option::is_none) {
+            if self.worker.as_ref().is_none_or(|w| w.is_finished()) {
+                drop(done);
+                batch.render(missing, &s.config, s.predict_future);
+                done = batch.done.lock().unwrap_or_else(|e| e.into_inner());
+            } else {
+                let wait = Duration::from_millis(50);
+                done = batch
+                    .ready
+                    .wait_timeout(done, wait)
+                    .map_or_else(|e| e.into_inner().0, |r| r.0);
+            }
         }
         s.taken.store(k + 1, Ordering::Relaxed);
         done.iter_mut()
@@ -137,6 +153,33 @@ impl Drop for RenderAhead {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trajhost_dataset::sample::generate_sample;
+
+    #[test]
+    fn batches_hold_the_planned_videos_in_order_whoever_rendered_them() {
+        let config = DataConfig::default_config();
+        let plan: Vec<Vec<u64>> = vec![vec![5, 3, 9], vec![1, 7], vec![100, 2, 4]];
+        let ahead = RenderAhead::start(config.clone(), 5, plan.clone());
+        for (k, indices) in plan.iter().enumerate() {
+            if k == 1 {
+                // Give the idle thread time to draw the last batch ahead of the trainer.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let samples = ahead.take(k);
+            assert_eq!(samples.len(), indices.len());
+            for ((video, labels), &index) in samples.iter().zip(indices) {
+                let mut expected = vec![0u8; config.video_bytes()];
+                let truth = generate_sample(&config, index, &mut expected);
+                assert!(video == &expected, "batch {k}, sample {index}");
+                assert_eq!(labels.label, i64::from(truth.label));
+            }
         }
     }
 }

@@ -197,7 +197,7 @@ pub fn render_videos(config: &DataConfig, indices: &[u64]) -> Vec<u8> {
 /// One sample's labels, made on any thread, turned into tensors on the training thread.
 pub struct Rendered {
     index: u64,
-    label: i64,
+    pub(super) label: i64,
     target: [f32; 3],
     track: Vec<f32>,
 }
