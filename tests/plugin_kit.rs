@@ -88,6 +88,11 @@ fn plugin_info_reports_the_output_shape_of_a_probe_forward() {
         "{}",
         text(&out)
     );
+    assert!(
+        text(&out).contains("input        (B, T, C, H, W), channel-major memory"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

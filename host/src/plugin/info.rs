@@ -4,6 +4,15 @@
 use super::Plugin;
 use anyhow::Result;
 use tch::{Device, Kind, Tensor};
+use trajhost_plugin_api::InputLayout;
+
+/// How the host will lay the backbone's batches out in memory.
+fn layout(layout: InputLayout) -> &'static str {
+    match layout {
+        InputLayout::TimeMajor => "(B, T, C, H, W), time-major memory",
+        InputLayout::ChannelMajor => "(B, T, C, H, W), channel-major memory: (B, C, T, H, W)",
+    }
+}
 
 /// The probe's input `(B, T, C, H, W)`: the conformance kit's first shape.
 const PROBE: [i64; 5] = [2, 16, 3, 64, 64];
@@ -37,6 +46,7 @@ pub fn render(plugin: &Plugin, config: &str, device: Device) -> Result<String> {
             ),
         ),
         ("buffers", model.buffers().len().to_string()),
+        ("input", layout(model.input_layout()).to_string()),
         ("output", output),
         ("plugin-api", s.api_version.to_string()),
         ("built with", s.fingerprint.clone()),

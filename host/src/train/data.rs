@@ -5,7 +5,7 @@
 //! backbone in one pass (`pixels`) between steps, not by a prefetch thread: on a machine whose
 //! cores all run libtorch's threads, a third thread converting the next batch slowed three of
 //! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
-//! ~2 ms on two cores (`trajhost-bench batches`).
+//! ~2 ms on two idle cores (`trajhost-bench batches`), 6–8 ms between training steps.
 
 use super::{pixels, source};
 use anyhow::{bail, Context, Result};
@@ -113,6 +113,10 @@ impl SplitData {
     fn batch(&self, index: &[i64], device: Device, layout: InputLayout) -> Batch {
         let videos = match &self.videos {
             Videos::Held(held) => {
+                assert!(
+                    held.is_contiguous(),
+                    "a split's videos are one contiguous tensor"
+                );
                 let clip: [i64; 4] = held.size()[1..].try_into().expect("(N, T, C, H, W)");
                 let len = clip.iter().product::<i64>() as usize;
                 // SAFETY: a contiguous CPU uint8 tensor of `numel` bytes that nothing writes

@@ -4,7 +4,8 @@
 //!
 //! Procedural runs are comparable with stored ones: the validation and test splits are the
 //! val/test members of indices `0..samples` of the config (at most the first 10,000), rendered
-//! at start-up byte for byte as `data generate` writes them, and an epoch has as many steps as the stored training split. The
+//! byte for byte as `data generate` writes them whenever they are evaluated, and an epoch has as
+//! many steps as the stored training split. The
 //! training videos of step `s` of epoch `e` are drawn from the whole training index space
 //! (indices below 2^40 whose split is `train`) as a pure function of (seed, epoch, position), so a
 //! resumed run replays them exactly; the labels (not the videos) of the stored training split
@@ -26,7 +27,7 @@ use trajhost_plugin_api::InputLayout;
 pub use crate::config::PROCEDURAL_PREFIX;
 
 /// Validation, test and the baselines' training labels come from at most this many of the
-/// config's first indices: the sets of the 10K dataset, and ~0.8 GB of videos at 32×64×64.
+/// config's first indices: the sets of the 10K dataset (~2,000 videos to render per evaluation).
 const SCORED_INDICES: usize = 10_000;
 
 /// Training indices are drawn below this: far more than any run can see.
