@@ -339,7 +339,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let data = data::load(&b.data, b.predict_future, None)?;
     let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
-    let split = &data.train;
+    let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut progress = Accumulator::default();
     let mut clock = b.clock();
     let mut epoch = 0;
@@ -347,13 +347,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         clock.restart();
-        for batch in batches(
-            split,
-            &order,
-            b.batch_size,
-            Device::Cpu,
-            model.backbone.input_layout(),
-        ) {
+        for batch in batches(split, &order, b.batch_size, Device::Cpu, layout) {
             let global_step = clock.step();
             let (outputs, losses) = forward_step(
                 &mut model,
@@ -393,20 +387,14 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let backbone = plugin.build("", Device::Cpu)?;
     let data = data::load(&b.data, b.predict_future, None)?;
     let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
-    let split = &data.train;
+    let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut acc = Accumulator::default();
     let mut clock = b.clock();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
         loop {
             clock.restart();
-            for batch in batches(
-                split,
-                &order,
-                b.batch_size,
-                Device::Cpu,
-                model.backbone.input_layout(),
-            ) {
+            for batch in batches(split, &order, b.batch_size, Device::Cpu, layout) {
                 let outputs = model.forward(&batch.videos, false)?;
                 let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
                 acc.add(&outputs, &batch, &losses);
