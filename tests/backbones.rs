@@ -87,3 +87,20 @@ fn reference_presets_build_with_the_papers_feature_sizes() {
         assert_eq!(model.feature_dim(), dim, "{name}");
     }
 }
+
+/// The benchmark's lead for the conv backbones rests on their batches arriving channel-major;
+/// the Transformer reads whole frames.
+#[test]
+fn the_conv_backbones_ask_for_channel_major_batches_and_the_transformer_for_time_major() {
+    use trajhost_plugin_api::InputLayout;
+    for (name, expected) in [
+        ("i3d", InputLayout::ChannelMajor),
+        ("slowfast", InputLayout::ChannelMajor),
+        ("magvit", InputLayout::ChannelMajor),
+        ("transformer", InputLayout::TimeMajor),
+    ] {
+        let plugin = Plugin::load(&plugin(name)).unwrap();
+        let model = plugin.build("", Device::Cpu).unwrap();
+        assert_eq!(model.input_layout(), expected, "{name}");
+    }
+}

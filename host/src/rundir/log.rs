@@ -3,8 +3,9 @@
 
 use super::RUN_LOG;
 use crate::clock::{parse_utc_timestamp, unix_now, utc_timestamp};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,8 +78,9 @@ fn append(file: &Mutex<std::fs::File>, line: &str) {
 }
 
 /// The time of the last `[YYYY-MM-DD HH:MM:SS] ...` line of a run's `run.log`, as Unix seconds.
+/// Read through [`tail`]: monitors and the dashboard ask every few seconds.
 pub fn last_line_time(dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join(RUN_LOG)).ok()?;
+    let text = tail(dir, 64).ok()??;
     text.lines().rev().find_map(|l| {
         let stamp = l.strip_prefix('[')?.get(..19)?;
         parse_utc_timestamp(stamp)
@@ -90,12 +92,22 @@ pub fn last_line_time(dir: &Path) -> Option<u64> {
 pub fn tail(dir: &Path, lines: usize) -> Result<Option<String>> {
     const WINDOW: u64 = 256 * 1024;
     let path = dir.join(RUN_LOG);
-    let mut file = match std::fs::File::open(&path) {
+    // Non-blocking, then refused unless a regular file: a FIFO named run.log must not hang a
+    // monitor or a dashboard worker.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path);
+    let mut file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    let len = file.metadata()?.len();
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file", path.display());
+    }
+    let len = meta.len();
     let start = len.saturating_sub(WINDOW);
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();

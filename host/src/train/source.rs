@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
-use trajhost_dataset::sample::generate_sample;
+use trajhost_dataset::sample::{generate_sample, plan_sample, SampleLabels};
 use trajhost_dataset::split::{split_of, splitmix64};
 use trajhost_dataset::{DataConfig, Split};
 use trajhost_plugin_api::InputLayout;
@@ -155,16 +155,13 @@ fn load_procedural(
     })
 }
 
-/// The labels of samples `indices` of `config`, rendered in parallel; their videos are
-/// rendered again whenever a batch needs them (`Videos::Rendered`) unless `videos` is false.
+/// The labels of samples `indices` of `config` (planned in parallel, no pixels drawn); their
+/// videos are rendered whenever a batch needs them (`Videos::Rendered`) unless `videos` is
+/// false.
 fn render(config: &DataConfig, indices: &[u64], predict_future: usize, videos: bool) -> SplitData {
-    let size = config.video_bytes();
     let samples = indices
         .par_iter()
-        .map_init(
-            || vec![0u8; size],
-            |video, &i| Rendered::labels_of(config, i, predict_future, video),
-        )
+        .map(|&i| Rendered::new(config, i, predict_future, plan_sample(config, i).labels()))
         .collect();
     let split = Rendered::into_split(samples, config);
     match videos {
@@ -212,6 +209,16 @@ impl Rendered {
         video: &mut [u8],
     ) -> Rendered {
         let labels = generate_sample(config, index, video);
+        Rendered::new(config, index, predict_future, &labels)
+    }
+
+    /// Sample `index`'s labels as training reads them.
+    fn new(
+        config: &DataConfig,
+        index: u64,
+        predict_future: usize,
+        labels: &SampleLabels,
+    ) -> Rendered {
         let (t, target_frame) = (config.frames, config.frames - 1 + predict_future);
         let p = &labels.positions;
         Rendered {
@@ -288,13 +295,13 @@ impl Procedural {
         batch_size: usize,
         device: Device,
         layout: InputLayout,
-    ) -> impl Iterator<Item = Result<Batch>> + '_ {
+    ) -> impl Iterator<Item = Batch> + '_ {
         let plan: Vec<Vec<u64>> = steps
             .map(|step| self.batch_indices(seed, epoch, step, batch_size))
             .collect();
         let n = plan.len();
         let ahead = RenderAhead::start(self.config.clone(), self.predict_future, plan);
-        (0..n).map(move |k| Ok(self.batch(ahead.take(k), device, layout)))
+        (0..n).map(move |k| self.batch(ahead.take(k), device, layout))
     }
 
     /// The training batch of `samples`.

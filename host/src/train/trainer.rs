@@ -365,7 +365,7 @@ impl<'a> Run<'a> {
         let epoch = at.epoch + 1;
         let (bs, device) = (config.batch_size, self.device);
         let layout = self.model.backbone.input_layout();
-        let epoch_batches: Box<dyn Iterator<Item = Result<Batch>>> = match &data.procedural {
+        let epoch_batches: Box<dyn Iterator<Item = Batch>> = match &data.procedural {
             Some(p) => Box::new(p.batches(
                 config.seed,
                 epoch,
@@ -377,7 +377,7 @@ impl<'a> Run<'a> {
             None => {
                 let order = epoch_order(data.train.len(), config.seed, epoch);
                 let skip = (at.step_in_epoch * bs).min(order.len());
-                Box::new(batches(&data.train, &order[skip..], bs, device, layout).map(Ok))
+                Box::new(batches(&data.train, &order[skip..], bs, device, layout))
             }
         };
         let start = Instant::now();
@@ -396,7 +396,6 @@ impl<'a> Run<'a> {
         ));
         let mut last_progress = Instant::now();
         for batch in epoch_batches {
-            let batch = batch?;
             pass.lr = self.train_step(&batch, at, start.elapsed().as_secs_f64())?;
             pass.videos += batch.labels.size()[0] as usize;
             let now = start.elapsed().as_secs_f64();
