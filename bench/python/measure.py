@@ -132,11 +132,12 @@ def model_bench(what, a):
     import train_loop
 
     data = train_loop.load_data(a.data)
+    train_loop.CHANNEL_MAJOR = a.channel_major and a.backbone in train_loop.CONV_MODELS
     run = train_loop.train if what == "train" else train_loop.infer
     r = run(a.backbone, data, a.batch, a.warmup, a.steps, serve=a.serve, compile_mode=a.compile)
     step_seconds = r.pop("step_seconds")
     return dict(side="pytorch", what=what, backbone=a.backbone, threads=torch.get_num_threads(),
-                compile=a.compile, malloc_env=malloc_env(),
+                compile=a.compile, channel_major=train_loop.CHANNEL_MAJOR, malloc_env=malloc_env(),
                 batch_size=a.batch, warmup_steps=a.warmup, steps=stats(step_seconds),
                 videos_per_s=r["videos"] / max(r["seconds"], 1e-12), torch=torch.__version__,
                 peak_rss_kib=peak_rss_kib(), **r)
@@ -149,6 +150,8 @@ def main():
     p.add_argument("--backbone")
     p.add_argument("--data")
     p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--channel-major", action="store_true",
+                   help="batches of the 3-D conv models laid out (B, C, T, H, W) in memory")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)

@@ -51,10 +51,16 @@ PEERS = {
     "eager": dict(label="PyTorch eager, default malloc", malloc={}, compile=None),
     "eager_tuned": dict(label="PyTorch eager, trajhost's malloc settings", malloc=TUNED_MALLOC, compile=None),
     "compile": dict(label="torch.compile (inductor), trajhost's malloc settings", malloc=TUNED_MALLOC, compile="default"),
+    "eager_tuned_channel_major": dict(
+        label="PyTorch eager, trajhost's malloc settings, conv models' batches channel-major",
+        malloc=TUNED_MALLOC, compile=None, channel_major=True),
+    "compile_channel_major": dict(
+        label="torch.compile (inductor), trajhost's malloc settings, conv models' batches channel-major",
+        malloc=TUNED_MALLOC, compile="default", channel_major=True),
     "compile_max_autotune": dict(label="torch.compile mode=max-autotune, trajhost's malloc settings",
                                  malloc=TUNED_MALLOC, compile="max-autotune"),
 }
-DEFAULT_PEERS = ["eager", "eager_tuned", "compile"]
+DEFAULT_PEERS = ["eager", "eager_tuned", "compile", "eager_tuned_channel_major", "compile_channel_major"]
 
 
 def log(msg):
@@ -184,6 +190,8 @@ def interleaved_row(runner, rust, py, name, what, data, cfg, threads, peers, tmp
             errors[peer] = compile_unavailable()
             continue
         cmd = py + [what, "--backbone", name] + args + (["--compile", compile_mode] if compile_mode else [])
+        if PEERS[peer].get("channel_major"):
+            cmd.append("--channel-major")
         sides[peer] = dict(cmd=cmd, env=peer_env(runner, peer))
     workers = {side: Worker(f"{name}-{what}-{side}", s["cmd"], s["env"], tmp) for side, s in sides.items()}
     setup_s = {}
@@ -461,7 +469,7 @@ def main():
         return
 
     meta.update(schema=2, settings=cfg, allocator_env=TUNED_MALLOC,
-                peers={p: dict(label=PEERS[p]["label"], malloc_env=PEERS[p]["malloc"], compile=PEERS[p]["compile"])
+                peers={p: dict(label=PEERS[p]["label"], malloc_env=PEERS[p]["malloc"], compile=PEERS[p]["compile"], channel_major=PEERS[p].get("channel_major", False))
                        for p in peers},
                 compile_unavailable=compile_unavailable())
     kept = {k: results[k] for k in ["time_to_accuracy"] if k in results}

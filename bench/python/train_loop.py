@@ -180,8 +180,20 @@ def precompile_tail(model, data, batch_size, train):
             model(x)
 
 
+# The 3-D conv models, whose first layer reads (B, C, T, H, W): trajhost hands them batches in
+# that memory order (plugin-api's InputLayout); the *_channel_major peers do the same by hand.
+CONV_MODELS = {"i3d", "slowfast", "magvit"}
+CHANNEL_MAJOR = False
+
+
 def batch_of(videos, labels, targets, tracks, index):
-    # (pixel / 255 - 0.5) / 0.25, the host's `data::standardise`.
+    # (pixel / 255 - 0.5) / 0.25, the host's `pixels::standardise`.
+    if CHANNEL_MAJOR:
+        g = videos[index]
+        b, t, c, h, w = g.shape
+        x = torch.empty((b, c, t, h, w)).copy_(g.permute(0, 2, 1, 3, 4))
+        x = x.sub_(127.5).div_(63.75).permute(0, 2, 1, 3, 4)
+        return x, labels[index], targets[index], tracks[index]
     x = videos[index].float().sub_(127.5).div_(63.75)
     return x, labels[index], targets[index], tracks[index]
 
