@@ -11,6 +11,7 @@ use super::{pixels, source};
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
+use trajhost_dataset::sample::generate_sample;
 use trajhost_dataset::{DataConfig, Dataset, Split};
 use trajhost_plugin_api::InputLayout;
 
@@ -132,9 +133,10 @@ impl SplitData {
             }
             Videos::Rendered(config) => {
                 let samples: Vec<u64> = index.iter().map(|&r| self.sample_index(r)).collect();
-                let bytes = source::render_videos(config, &samples);
-                let rows: Vec<&[u8]> = bytes.chunks_exact(config.video_bytes()).collect();
-                pixels::model_input(&rows, source::clip(config), device, layout)
+                let clip = source::clip(config);
+                pixels::model_input_drawn(samples.len(), clip, device, layout, |i, video| {
+                    generate_sample(config, samples[i], video);
+                })
             }
         };
         let index_tensor = Tensor::from_slice(index);

@@ -7,12 +7,12 @@ pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod pixels;
-pub mod render_ahead;
 pub mod resume;
 pub mod sinks;
 pub mod source;
 pub mod step;
 pub mod stopping;
+pub mod team;
 pub mod tensorboard;
 pub mod trainer;
 

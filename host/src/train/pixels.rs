@@ -5,7 +5,7 @@
 //! float, multiply, add, and the backbone's own copy into channel-major order) is five passes
 //! over a 50 MB batch; on two cores it took ~8 ms of a 25–100 ms step (docs/bench.md).
 
-use rayon::prelude::*;
+use super::team;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::InputLayout;
 
@@ -50,10 +50,42 @@ pub fn model_input(
     standardise(bytes.to_device(device).to_kind(Kind::Float))
 }
 
+/// The model's input on `device` for `n` videos that `draw(i, bytes)` writes (every byte of
+/// video `i`, `(T, C, H, W)`): rendered videos. On the CPU each is drawn into its converting
+/// thread's own scratch buffer and converted while still in that core's cache, so no batch of
+/// bytes is ever allocated, zeroed or read back from memory.
+pub fn model_input_drawn(
+    n: usize,
+    clip: [i64; 4],
+    device: Device,
+    layout: InputLayout,
+    draw: impl Fn(usize, &mut [u8]) + Sync,
+) -> Tensor {
+    let len = clip.iter().product::<i64>() as usize;
+    if device == Device::Cpu {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let table = table();
+        return filled(n, clip, layout, |i, dst| {
+            SCRATCH.with_borrow_mut(|video| {
+                video.resize(len, 0);
+                draw(i, video);
+                convert(video, dst, clip, layout, &table)
+            })
+        });
+    }
+    let mut bytes = vec![0u8; n * len];
+    team::for_each(bytes.chunks_mut(len).enumerate().collect(), |(i, video)| {
+        draw(i, video)
+    });
+    let rows: Vec<&[u8]> = bytes.chunks(len).collect();
+    model_input(&rows, clip, device, layout)
+}
+
 /// The standardised `(B, T, C, H, W)` float input made from `videos`, each one `T·C·H·W` bytes
 /// in `(T, C, H, W)` order, laid out in memory as `layout` says (the shape is the same either
-/// way). Filled in parallel on rayon's pool, between training steps, when libtorch's threads
-/// are idle.
+/// way). Filled in parallel on libtorch's threads (`team`), between training steps.
 pub fn standardised(videos: &[&[u8]], clip: [i64; 4], layout: InputLayout) -> Tensor {
     let table = table();
     filled(videos.len(), clip, layout, |i, dst| {
@@ -81,10 +113,8 @@ fn filled(
         // not shared before it is returned; the chunks below split it without overlap.
         let floats =
             unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, out.numel()) };
-        floats
-            .par_chunks_mut(video_len)
-            .enumerate()
-            .for_each(|(i, dst)| fill(i, dst));
+        let videos = floats.chunks_mut(video_len).enumerate().collect();
+        team::for_each(videos, |(i, dst)| fill(i, dst));
     }
     match layout {
         InputLayout::TimeMajor => out,

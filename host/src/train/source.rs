@@ -13,11 +13,11 @@
 
 use super::data::{self, Batch, SplitData, TrainingData, Videos};
 use super::pixels;
-use super::render_ahead::{RenderAhead, Sample};
+use super::team;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tch::{Device, Kind, Tensor};
 use trajhost_dataset::sample::{generate_sample, plan_sample, SampleLabels};
 use trajhost_dataset::split::{split_of, splitmix64};
@@ -179,16 +179,16 @@ pub fn clip(config: &DataConfig) -> [i64; 4] {
     [c.frames as i64, 3, c.height as i64, c.width as i64]
 }
 
-/// The videos of samples `indices`, back to back, rendered in parallel on rayon's pool.
+/// The videos of samples `indices`, back to back, rendered in parallel on libtorch's threads.
 pub fn render_videos(config: &DataConfig, indices: &[u64]) -> Vec<u8> {
     let size = config.video_bytes();
     let mut bytes = vec![0u8; indices.len() * size];
-    bytes
-        .par_chunks_mut(size)
-        .zip(indices)
-        .for_each(|(video, &i)| {
+    team::for_each(
+        bytes.chunks_mut(size).zip(indices).collect(),
+        |(video, &i)| {
             generate_sample(config, i, video);
-        });
+        },
+    );
     bytes
 }
 
@@ -285,8 +285,8 @@ impl Procedural {
             .collect()
     }
 
-    /// Batches `steps` of `epoch`, rendered ahead in idle time (`render_ahead`) and
-    /// converted into the model's input as stored batches are (`pixels`).
+    /// Batches `steps` of `epoch`, each rendered when the trainer asks for it and converted
+    /// into the model's input as stored batches are (`pixels`).
     pub fn batches(
         &self,
         seed: u64,
@@ -296,20 +296,31 @@ impl Procedural {
         device: Device,
         layout: InputLayout,
     ) -> impl Iterator<Item = Batch> + '_ {
-        let plan: Vec<Vec<u64>> = steps
-            .map(|step| self.batch_indices(seed, epoch, step, batch_size))
-            .collect();
-        let n = plan.len();
-        let ahead = RenderAhead::start(self.config.clone(), self.predict_future, plan);
-        (0..n).map(move |k| self.batch(ahead.take(k), device, layout))
+        steps.map(move |step| {
+            let indices = self.batch_indices(seed, epoch, step, batch_size);
+            self.batch(&indices, device, layout)
+        })
     }
 
-    /// The training batch of `samples`.
-    fn batch(&self, samples: Vec<Sample>, device: Device, layout: InputLayout) -> Batch {
-        let rows: Vec<&[u8]> = samples.iter().map(|(video, _)| video.as_slice()).collect();
-        let videos = pixels::model_input(&rows, clip(&self.config), device, layout);
-        let labels = samples.into_iter().map(|(_, labels)| labels).collect();
-        let labels = Rendered::into_split(labels, &self.config);
+    /// The training batch of samples `indices`, rendered on libtorch's threads straight into
+    /// the model's input (`pixels::model_input_drawn`).
+    fn batch(&self, indices: &[u64], device: Device, layout: InputLayout) -> Batch {
+        let config = &self.config;
+        let labels: Vec<Mutex<Option<Rendered>>> =
+            indices.iter().map(|_| Mutex::new(None)).collect();
+        let videos =
+            pixels::model_input_drawn(indices.len(), clip(config), device, layout, |i, video| {
+                let rendered = Rendered::labels_of(config, indices[i], self.predict_future, video);
+                *labels[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(rendered);
+            });
+        let labels = labels
+            .into_iter()
+            .map(|slot| {
+                let slot = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+                slot.expect("every video rendered")
+            })
+            .collect();
+        let labels = Rendered::into_split(labels, config);
         Batch {
             videos,
             labels: labels.labels.to_device(device),
@@ -359,6 +370,27 @@ mod tests {
             .all(|&i| split_of(c.seed, i, &c.split) == Split::Train));
         let distinct: std::collections::HashSet<_> = a.iter().collect();
         assert_eq!(distinct.len(), a.len());
+    }
+
+    #[test]
+    fn a_batch_holds_the_planned_videos_in_order() {
+        let p = Procedural {
+            config: DataConfig::default_config(),
+            ..source()
+        };
+        let indices = [5, 3, 900, 9, 1, 7, 100, 2, 4];
+        let mut expected = vec![0u8; indices.len() * p.config.video_bytes()];
+        let mut truth = Vec::new();
+        for (video, &i) in expected.chunks_mut(p.config.video_bytes()).zip(&indices) {
+            truth.push(i64::from(generate_sample(&p.config, i, video).label));
+        }
+        let rows: Vec<&[u8]> = expected.chunks(p.config.video_bytes()).collect();
+        for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
+            let batch = p.batch(&indices, Device::Cpu, layout);
+            let want = pixels::standardised(&rows, clip(&p.config), layout);
+            assert!(batch.videos.equal(&want), "{layout:?}");
+            assert_eq!(Vec::<i64>::try_from(&batch.labels).unwrap(), truth);
+        }
     }
 
     #[test]
