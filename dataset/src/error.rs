@@ -30,6 +30,9 @@ pub enum Error {
     ConfigMismatch { dir: PathBuf, what: String },
     #[error("{}: {message}", path.display())]
     Format { path: PathBuf, message: String },
+    /// The output folder is locked by another process (the message names it and the pid).
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {

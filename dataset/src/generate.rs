@@ -44,6 +44,9 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
     // Before the folder is made or anything allocated: refuse what cannot fit.
     check_resources(cfg, out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // Held to the end: another `data generate` into this folder would delete our temp files
+    // and we its.
+    let _lock = trajhost_fs::FolderLock::acquire(out).map_err(|e| Error::Busy(format!("{e:#}")))?;
     remove_temp_files(out)?;
     let manifest = prepare_folder(cfg, out, opts.force)?;
     manifest.save(out)?;

@@ -21,12 +21,13 @@ fn gen(cfg: &DataConfig, dir: &Path, workers: usize) -> trajhost_dataset::Result
     .map(|_| ())
 }
 
-/// All files of a folder except PROGRESS.txt (it carries timings), by name.
+/// All files of a folder except PROGRESS.txt (it carries timings) and the lock file (the
+/// writer's pid), by name.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .filter(|e| e.file_name() != "PROGRESS.txt")
+        .filter(|e| e.file_name() != "PROGRESS.txt" && e.file_name() != trajhost_fs::LOCK_FILE)
         .map(|e| {
             (
                 e.file_name().into_string().unwrap(),
@@ -96,6 +97,33 @@ fn generated_data_passes_check_and_loads() {
             .collect::<Vec<_>>(),
         vec![16; 4]
     );
+}
+
+#[test]
+fn a_folder_another_generate_is_writing_is_refused_and_left_alone() {
+    let cfg = DataConfig::tiny();
+    let dir = tempfile::tempdir().unwrap();
+    gen(&cfg, dir.path(), 2).unwrap();
+    // A half-written shard of the process that holds the folder.
+    let theirs = dir.path().join(".shard-00001.safetensors.tmp");
+    std::fs::write(&theirs, b"in progress").unwrap();
+    let before = files(dir.path());
+    let holder = trajhost_fs::FolderLock::acquire(dir.path()).unwrap();
+    let err = gen(&cfg, dir.path(), 2).unwrap_err();
+    assert!(matches!(err, Error::Busy(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    assert_eq!(
+        files(dir.path()),
+        before,
+        "the holder's files are untouched"
+    );
+    drop(holder);
+    gen(&cfg, dir.path(), 2).unwrap();
+    assert!(!theirs.exists(), "a free folder's leftovers are cleaned up");
 }
 
 #[test]

@@ -7,6 +7,9 @@
 //! so the link survives and its target is replaced. New files get the mode the umask allows
 //! (0644 under umask 022), not a temp file's 0600, so teammates can read a shared folder.
 
+mod lock;
+pub use lock::{FolderLock, LOCK_FILE};
+
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};

@@ -8,12 +8,9 @@ use super::{
 };
 use crate::atomic::TEMP_PREFIX;
 use anyhow::{bail, Context, Result};
-use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-/// The lock file in a run folder; it holds the pid of the process that has the folder.
-pub const LOCK_FILE: &str = ".lock";
+pub use trajhost_fs::LOCK_FILE;
 
 /// What a run writes into its folder (and `--overwrite` removes); `events.out.tfevents.*`
 /// files count too.
@@ -31,9 +28,9 @@ pub const RUN_ENTRIES: [&str; 11] = [
     super::robustness::ROBUSTNESS,
 ];
 
-/// An exclusive `flock` on `<run>/.lock`, released when dropped (or when the process dies).
+/// A run folder taken by this process (`trajhost_fs::FolderLock` on `<run>/.lock`).
 pub struct RunLock {
-    _file: std::fs::File,
+    _lock: trajhost_fs::FolderLock,
 }
 
 impl RunLock {
@@ -47,63 +44,9 @@ impl RunLock {
             );
         }
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        if let Err(error) = lock_briefly_waiting(&file) {
-            let code = error.raw_os_error();
-            if matches!(code, Some(libc::ENOLCK | libc::EOPNOTSUPP | libc::ENOSYS)) {
-                // Some network filesystems cannot lock; refusing to train there would be worse.
-                eprintln!(
-                    "warning: cannot lock {} ({error}); make sure no other trajhost uses this folder",
-                    path.display()
-                );
-                return Ok(RunLock { _file: file });
-            }
-            if code != Some(libc::EWOULDBLOCK) {
-                return Err(error).with_context(|| format!("locking {}", path.display()));
-            }
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "pid unknown".to_string(),
-                pid => format!("pid {pid}"),
-            };
-            bail!(
-                "{} is in use by another trajhost process ({holder}, see {}); wait for it to end or stop it first",
-                dir.display(),
-                path.display()
-            );
-        }
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| writeln!(file, "{}", std::process::id()))
-            .with_context(|| format!("writing {}", path.display()))?;
-        Ok(RunLock { _file: file })
-    }
-}
-
-/// `flock(LOCK_EX)` without blocking, retried for up to a second while another holder has it:
-/// a process that forks a child (any `Command` in a program that trains in-process) lends the
-/// child its open files until the child's `exec` closes them, so a lock just released can
-/// look held for a moment. A real holder still holds it after the second.
-fn lock_briefly_waiting(file: &std::fs::File) -> std::io::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    loop {
-        // SAFETY: flock on a file descriptor the caller owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(());
-        }
-        let error = std::io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::EWOULDBLOCK) || std::time::Instant::now() > deadline {
-            return Err(error);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        Ok(RunLock {
+            _lock: trajhost_fs::FolderLock::acquire(dir)?,
+        })
     }
 }
 
