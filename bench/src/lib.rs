@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
 use trajhost::plugin::{resolve_plugin, Plugin};
-use trajhost::train::data::{self, batches, epoch_order};
+use trajhost::train::data::{self, batches, epoch_order, Batch, SplitData};
 use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::{compute_loss, LossWeights, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
@@ -291,6 +291,9 @@ pub struct ModelBench {
     pub steps: usize,
     /// Served blocks on stdin/stdout ([`clock`]) instead of one fixed run.
     pub serve: bool,
+    /// The step with the host's own work taken out: one batch made once and reused, no finite
+    /// check, no metrics; what is left is libtorch's kernels, their dispatch and AdamW.
+    pub floor: bool,
     pub threads: i32,
     /// What `configs/validation.ron` sets.
     pub lr: f64,
@@ -309,6 +312,7 @@ impl ModelBench {
             warmup: args.get("warmup", 3)?,
             steps: args.get("steps", 20)?,
             serve: args.get("serve", false)?,
+            floor: args.get("floor", false)?,
             threads: args.get("threads", 2)?,
             lr: 1e-3,
             weight_decay: 0.01,
@@ -316,6 +320,30 @@ impl ModelBench {
             predict_future: 5,
             seed: 42,
         })
+    }
+
+    /// The batches of one pass over `order`; with `floor`, its first batch made once and
+    /// handed out again for every step.
+    fn batches<'a>(
+        &self,
+        split: &'a SplitData,
+        order: &[i64],
+        layout: InputLayout,
+    ) -> Box<dyn Iterator<Item = Batch> + 'a> {
+        let mut fresh = batches(split, order, self.batch_size, Device::Cpu, layout);
+        if !self.floor {
+            return Box::new(fresh);
+        }
+        let Some(first) = fresh.next() else {
+            return Box::new(fresh);
+        };
+        let steps = order.len() / self.batch_size.max(1);
+        Box::new((0..steps).map(move |_| Batch {
+            videos: first.videos.shallow_clone(),
+            labels: first.labels.shallow_clone(),
+            target: first.target.shallow_clone(),
+            track: first.track.shallow_clone(),
+        }))
     }
 
     fn clock(&self) -> StepClock {
@@ -347,7 +375,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         clock.restart();
-        for batch in batches(split, &order, b.batch_size, Device::Cpu, layout) {
+        for batch in b.batches(split, &order, layout) {
             let global_step = clock.step();
             let (outputs, losses) = forward_step(
                 &mut model,
@@ -356,13 +384,17 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
                 global_step as i64,
                 LossWeights::ALL_ONE,
             )?;
-            let loss = losses.total.double_value(&[]);
-            if !loss.is_finite() {
-                bail!("loss became {loss} at step {global_step}");
+            if !b.floor {
+                let loss = losses.total.double_value(&[]);
+                if !loss.is_finite() {
+                    bail!("loss became {loss} at step {global_step}");
+                }
             }
             let lr = learning_rate(global_step, 50, 1000, b.lr, 1e-5, true);
             update_step(&mut optimizer, &losses.total, Some(b.grad_clip), lr)?;
-            tch::no_grad(|| progress.add(&outputs, &batch, &losses));
+            if !b.floor {
+                tch::no_grad(|| progress.add(&outputs, &batch, &losses));
+            }
             if clock.step_done(batch.labels.size()[0] as usize) {
                 break 'outer;
             }
@@ -394,10 +426,12 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     tch::no_grad(|| -> Result<()> {
         loop {
             clock.restart();
-            for batch in batches(split, &order, b.batch_size, Device::Cpu, layout) {
+            for batch in b.batches(split, &order, layout) {
                 let outputs = model.forward(&batch.videos, false)?;
-                let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
-                acc.add(&outputs, &batch, &losses);
+                if !b.floor {
+                    let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
+                    acc.add(&outputs, &batch, &losses);
+                }
                 if clock.step_done(batch.labels.size()[0] as usize) {
                     return Ok(());
                 }
