@@ -539,6 +539,39 @@ fn stray_temp_files_are_removed_when_a_run_starts() {
     }
 }
 
+#[test]
+fn a_metrics_line_cut_short_by_a_kill_does_not_block_the_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // Stopped in epoch 2, with epoch 1's line written...
+    let outcome = train::train(TrainOptions {
+        plugin: plugin("template"),
+        data: tiny_dataset().to_path_buf(),
+        config: two_epochs(),
+        out: run.clone(),
+        resume: None,
+        overwrite: false,
+        device: tch::Device::Cpu,
+        stop_after_steps: Some(9),
+    })
+    .unwrap();
+    assert!(matches!(outcome, TrainOutcome::Interrupted { .. }));
+    // ...and then killed half-way through appending the next one (or out of disk there).
+    let metrics = run.join("metrics.jsonl");
+    let whole = std::fs::read_to_string(&metrics).unwrap();
+    let line = whole.lines().next().unwrap();
+    std::fs::write(&metrics, format!("{whole}{}", &line[..line.len() / 2])).unwrap();
+    let config = write_config(dir.path(), "two.ron", &two_epochs());
+    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let epochs: Vec<usize> = trajhost::rundir::metrics::read_history(&run)
+        .unwrap()
+        .iter()
+        .map(|r| r.epoch)
+        .collect();
+    assert_eq!(epochs, [1, 2]);
+}
+
 // Item 7: thread counts.
 
 #[test]

@@ -5,8 +5,8 @@
 //! Where the file system refuses direct I/O the same code writes through the page cache.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -70,6 +70,8 @@ pub struct ShardFile {
     bytes: u64,
     /// The bytes after the last aligned offset, kept for the next block's front.
     tail: Vec<u8>,
+    /// Bytes written to the file (all of `bytes` but the tail, once persisted all of them).
+    on_disk: u64,
     direct: bool,
 }
 
@@ -88,13 +90,9 @@ impl ShardFile {
             tmp,
             bytes: 0,
             tail: Vec::with_capacity(ALIGN),
+            on_disk: 0,
             direct,
         })
-    }
-
-    /// Whether writes bypass the page cache.
-    pub fn is_direct(&self) -> bool {
-        self.direct
     }
 
     /// Copies the pending tail in front of `block`'s payload, which must come next in the file.
@@ -133,15 +131,19 @@ impl ShardFile {
         self.write_block(&block)
     }
 
+    /// Writes `data` where the bytes on disk end. Positional, so that a write retried after
+    /// part of it landed puts the same bytes in the same place instead of appending them twice.
     fn write_raw(&mut self, data: &[u8]) -> Result<()> {
-        let file = self.tmp.as_file_mut();
-        let mut written = file.write_all(data);
+        let file = self.tmp.as_file();
+        let mut written = file.write_all_at(data, self.on_disk);
         // A file system may take the flag and still refuse the write: go through the cache.
         if self.direct && matches!(&written, Err(e) if e.raw_os_error() == Some(libc::EINVAL)) {
             self.direct = !set_direct(file, false);
-            written = file.write_all(data);
+            written = file.write_all_at(data, self.on_disk);
         }
-        written.map_err(|e| Error::io(self.tmp.path(), e))
+        written.map_err(|e| Error::io(self.tmp.path(), e))?;
+        self.on_disk += data.len() as u64;
+        Ok(())
     }
 
     /// Writes the tail (through the page cache: it is not a whole block) and renames the file

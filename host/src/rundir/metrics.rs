@@ -159,22 +159,42 @@ pub fn write_final(dir: &Path, metrics: &FinalMetrics) -> Result<PathBuf> {
 /// is an error naming the file and line.
 pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
     let path = dir.join(METRICS);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
-        })
-        .collect()
+    parse_history(&path, &read_text(&path)?, false)
 }
 
-/// Appends one epoch's line.
+/// The file's text; empty when it does not exist.
+fn read_text(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// The records of `text`; with `drop_cut_tail`, a last line without its newline that does not
+/// parse (an append cut short by a kill) is left out instead of refused.
+fn parse_history(path: &Path, text: &str, drop_cut_tail: bool) -> Result<Vec<EpochRecord>> {
+    let lines: Vec<&str> = text.lines().collect();
+    let unterminated = !text.is_empty() && !text.ends_with('\n');
+    let mut records = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(record) => records.push(record),
+            Err(_) if drop_cut_tail && unterminated && i + 1 == lines.len() => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Appends one epoch's line, in one write, so a kill leaves the line whole or cut short at the
+/// end of the file, never glued to the next one.
 pub fn append_record(dir: &Path, record: &EpochRecord) -> Result<()> {
     let path = dir.join(METRICS);
     let mut file = std::fs::OpenOptions::new()
@@ -182,15 +202,20 @@ pub fn append_record(dir: &Path, record: &EpochRecord) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(file, "{}", serde_json::to_string(record)?)
+    let line = serde_json::to_string(record)? + "\n";
+    file.write_all(line.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Keeps only the records of epochs ≤ `epoch` (after resuming from an older checkpoint);
-/// leaves the file alone when there is nothing to drop.
+/// Before a run goes on in its folder: keeps only the records of epochs ≤ `epoch` (after
+/// resuming from an older checkpoint) and drops a last line cut short by a kill; leaves the
+/// file alone when there is nothing to drop.
 pub fn keep_history_up_to(dir: &Path, epoch: usize) -> Result<()> {
-    let records = read_history(dir)?;
-    if records.iter().all(|r| r.epoch <= epoch) {
+    let path = dir.join(METRICS);
+    let text = read_text(&path)?;
+    let records = parse_history(&path, &text, true)?;
+    let whole = text.is_empty() || text.ends_with('\n');
+    if whole && records.iter().all(|r| r.epoch <= epoch) {
         return Ok(());
     }
     let mut text = String::new();
@@ -198,5 +223,5 @@ pub fn keep_history_up_to(dir: &Path, epoch: usize) -> Result<()> {
         text += &serde_json::to_string(r)?;
         text.push('\n');
     }
-    write_atomic(&dir.join(METRICS), text.as_bytes())
+    write_atomic(&path, text.as_bytes())
 }
