@@ -133,11 +133,13 @@ def model_bench(what, a):
 
     data = train_loop.load_data(a.data)
     train_loop.CHANNEL_MAJOR = a.channel_major and a.backbone in train_loop.CONV_MODELS
+    train_loop.FLOOR = a.floor
     run = train_loop.train if what == "train" else train_loop.infer
     r = run(a.backbone, data, a.batch, a.warmup, a.steps, serve=a.serve, compile_mode=a.compile)
     step_seconds = r.pop("step_seconds")
     return dict(side="pytorch", what=what, backbone=a.backbone, threads=torch.get_num_threads(),
-                compile=a.compile, channel_major=train_loop.CHANNEL_MAJOR, malloc_env=malloc_env(),
+                compile=a.compile, channel_major=train_loop.CHANNEL_MAJOR, floor=a.floor,
+                malloc_env=malloc_env(),
                 batch_size=a.batch, warmup_steps=a.warmup, steps=stats(step_seconds),
                 videos_per_s=r["videos"] / max(r["seconds"], 1e-12), torch=torch.__version__,
                 peak_rss_kib=peak_rss_kib(), **r)
@@ -157,6 +159,9 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--serve", action="store_true")
     p.add_argument("--compile", default=None, choices=["default", "max-autotune"])
+    p.add_argument("--floor", action="store_true",
+                   help="the step without its own work: one batch reused, no loss read, no metrics "
+                        "(as trajhost-bench's --floor true)")
     a = p.parse_args()
     if a.command == "params":
         result = params()
