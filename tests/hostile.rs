@@ -572,6 +572,45 @@ fn a_metrics_line_cut_short_by_a_kill_does_not_block_the_resume() {
     assert_eq!(epochs, [1, 2]);
 }
 
+#[test]
+fn fifos_named_like_run_files_do_not_hang_the_readers() {
+    // One at a time, so that the folder still reads as a run through its other files.
+    for file in [
+        "PROGRESS.txt",
+        "metrics.jsonl",
+        "validation_metrics.json",
+        "run.log",
+    ] {
+        let dir = copy_of_finished_run();
+        let run = dir.path().join("run");
+        std::fs::remove_file(run.join(file)).unwrap();
+        mkfifo(&run.join(file));
+        let run = run.to_str().unwrap();
+        let results = dir.path().to_str().unwrap();
+        for args in [vec!["monitor", results, "--once"], vec!["compare", run]] {
+            // Nobody writes into the FIFO: a reader that opens it blocking waits forever.
+            let mut child = Command::new(env!("CARGO_BIN_EXE_trajhost"))
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while child.try_wait().unwrap().is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("`trajhost {}` hangs on a FIFO named {file}", args.join(" "));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let output = child.wait_with_output().unwrap();
+            if !output.status.success() {
+                assert_clean_failure(&output, &[file]);
+            }
+        }
+    }
+}
+
 // Item 7: thread counts.
 
 #[test]

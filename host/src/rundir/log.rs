@@ -3,9 +3,8 @@
 
 use super::RUN_LOG;
 use crate::clock::{parse_utc_timestamp, unix_now, utc_timestamp};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,22 +91,10 @@ pub fn last_line_time(dir: &Path) -> Option<u64> {
 pub fn tail(dir: &Path, lines: usize) -> Result<Option<String>> {
     const WINDOW: u64 = 256 * 1024;
     let path = dir.join(RUN_LOG);
-    // Non-blocking, then refused unless a regular file: a FIFO named run.log must not hang a
-    // monitor or a dashboard worker.
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&path);
-    let mut file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    let Some(mut file) = super::open_regular(&path)? else {
+        return Ok(None);
     };
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
-    let len = meta.len();
+    let len = file.metadata()?.len();
     let start = len.saturating_sub(WINDOW);
     file.seek(SeekFrom::Start(start))?;
     let mut bytes = Vec::new();

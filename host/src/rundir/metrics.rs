@@ -164,11 +164,8 @@ pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
 
 /// The file's text; empty when it does not exist.
 fn read_text(path: &Path) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    let bytes = super::read_regular(path)?.unwrap_or_default();
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
 }
 
 /// The records of `text`; with `drop_cut_tail`, a last line without its newline that does not

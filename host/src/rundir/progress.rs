@@ -134,8 +134,8 @@ pub struct ProgressFile {
 }
 
 pub fn read(dir: &Path) -> ProgressFile {
-    let fields: BTreeMap<String, String> = std::fs::read_to_string(dir.join(PROGRESS))
-        .unwrap_or_default()
+    let bytes = super::read_regular(&dir.join(PROGRESS)).ok().flatten();
+    let fields: BTreeMap<String, String> = String::from_utf8_lossy(&bytes.unwrap_or_default())
         .lines()
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))

@@ -133,9 +133,10 @@ impl Service {
         match what {
             "metrics" => Answer::json(&self.runs.history(dir)),
             "progress" => match inside(PROGRESS) {
-                Ok(Some(real)) => match std::fs::read(real) {
-                    Ok(text) => Answer::new(200, TEXT, text),
-                    Err(e) => Answer::text(404, format!("{name}/{PROGRESS}: {e}")),
+                Ok(Some(real)) => match rundir::read_regular(&real) {
+                    Ok(Some(text)) => Answer::new(200, TEXT, text),
+                    Ok(None) => Answer::text(404, format!("{name} has no {PROGRESS}")),
+                    Err(_) => Answer::text(404, format!("{name}/{PROGRESS} could not be read")),
                 },
                 Ok(None) => Answer::text(404, format!("{name} has no {PROGRESS}")),
                 Err(refusal) => refusal,
