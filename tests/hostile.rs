@@ -466,12 +466,9 @@ fn resume_auto_refuses_when_no_checkpoint_is_readable_naming_each() {
     assert_eq!(contents(&run), before, "a refused resume changed the run");
 }
 
-// Item 6: a different batch size cannot continue a partial epoch.
-
-#[test]
-fn a_different_batch_size_cannot_resume_mid_epoch() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
+/// `dir/run`: the tiny two-epoch run (in-process), interrupted after `steps` steps.
+fn interrupted_run(dir: &Path, steps: i64) -> PathBuf {
+    let run = dir.join("run");
     let outcome = train::train(TrainOptions {
         plugin: plugin("template"),
         data: tiny_dataset().to_path_buf(),
@@ -480,10 +477,19 @@ fn a_different_batch_size_cannot_resume_mid_epoch() {
         resume: None,
         overwrite: false,
         device: tch::Device::Cpu,
-        stop_after_steps: Some(3),
+        stop_after_steps: Some(steps),
     })
     .unwrap();
     assert!(matches!(outcome, TrainOutcome::Interrupted { .. }));
+    run
+}
+
+// Item 6: a different batch size cannot continue a partial epoch.
+
+#[test]
+fn a_different_batch_size_cannot_resume_mid_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = interrupted_run(dir.path(), 3);
     let before = contents(&run);
     let mut bigger = two_epochs();
     bigger.batch_size = 16;
@@ -542,20 +548,8 @@ fn stray_temp_files_are_removed_when_a_run_starts() {
 #[test]
 fn a_metrics_line_cut_short_by_a_kill_does_not_block_the_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
     // Stopped in epoch 2, with epoch 1's line written...
-    let outcome = train::train(TrainOptions {
-        plugin: plugin("template"),
-        data: tiny_dataset().to_path_buf(),
-        config: two_epochs(),
-        out: run.clone(),
-        resume: None,
-        overwrite: false,
-        device: tch::Device::Cpu,
-        stop_after_steps: Some(9),
-    })
-    .unwrap();
-    assert!(matches!(outcome, TrainOutcome::Interrupted { .. }));
+    let run = interrupted_run(dir.path(), 9);
     // ...and then killed half-way through appending the next one (or out of disk there).
     let metrics = run.join("metrics.jsonl");
     let whole = std::fs::read_to_string(&metrics).unwrap();
