@@ -709,6 +709,24 @@ fn generate(config: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn data_generate_into_a_file_or_a_device_is_refused_as_not_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = data_config(dir.path(), &[]);
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "mine").unwrap();
+    for out in [file.as_path(), Path::new("/dev/null")] {
+        let output = generate(&config, out, &["--samples", "10"]);
+        let message = assert_clean_failure(&output, &[out.to_str().unwrap(), "not a folder"]);
+        assert!(
+            !message.contains("needs"),
+            "said what it needs first: {message}"
+        );
+        assert!(!message.contains("os error"), "{message}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}
+
+#[test]
 fn a_dataset_too_big_for_memory_or_disk_is_refused_before_anything_is_allocated() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("data");

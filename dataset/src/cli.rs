@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 
 use crate::check::check_dataset;
 use crate::config::DataConfig;
-use crate::generate::{generate, GenerateOptions};
+use crate::generate::{check_out, generate, GenerateOptions};
 use crate::preview::write_preview;
 use crate::resources::{check_resources, usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
 
@@ -106,6 +106,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             cfg.validate()?;
             let workers = resolve_workers(workers, cfg.workers)?;
             // Up front: what it will take, or the refusal when it cannot fit.
+            check_out(&out)?;
             let needs = check_resources(&cfg, &out)?;
             eprintln!(
                 "{}: {} samples; generating {needs}",

@@ -10,10 +10,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: {source}", path.display())]
+    // Not `#[source]`: the message already ends with the OS error, and a chained report
+    // ({:#}) would say it twice.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "shard {file} does not match the manifest: sha256 is {actual}, manifest says {expected}"
@@ -39,7 +41,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 

@@ -41,6 +41,7 @@ pub struct GenerateReport {
 /// Generates (or resumes) the dataset described by `cfg` into `out`.
 pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<GenerateReport> {
     cfg.validate()?;
+    check_out(out)?;
     // Before the folder is made or anything allocated: refuse what cannot fit.
     check_resources(cfg, out)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
@@ -72,6 +73,18 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
         generated: cfg.samples - resumed,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Refuses an `out` that exists but is not a folder (a file, `/dev/null`) before anything is
+/// said or made.
+pub fn check_out(out: &Path) -> Result<()> {
+    match std::fs::metadata(out) {
+        Ok(m) if !m.is_dir() => Err(Error::format(
+            out,
+            "not a folder: --out names the dataset's folder (made if missing)",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Rendered video bytes handed on at a time: big enough that the per-chunk costs (a rayon
