@@ -714,7 +714,9 @@ fn data_generate_into_a_file_or_a_device_is_refused_as_not_a_folder() {
     let config = data_config(dir.path(), &[]);
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "mine").unwrap();
-    for out in [file.as_path(), Path::new("/dev/null")] {
+    let dangling = dir.path().join("gone");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    for out in [file.as_path(), Path::new("/dev/null"), dangling.as_path()] {
         let output = generate(&config, out, &["--samples", "10"]);
         let message = assert_clean_failure(&output, &[out.to_str().unwrap(), "not a folder"]);
         assert!(

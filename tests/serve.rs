@@ -154,7 +154,8 @@ fn the_api_reports_every_run_and_keeps_working_while_files_change() {
     assert_eq!(history["records"][4]["val"]["accuracy"], 0.9142);
     assert_eq!(history["records"][4]["val"]["confusion"][0][0], 20);
 
-    // An epoch half-appended: the last good read is served, and the page is told why.
+    // An epoch half-appended (being written, or cut short by a kill): the whole lines are
+    // shown, without a problem.
     let metrics = results.join("live/metrics.jsonl");
     let line = serde_json::to_string(&epoch_record(3, "validation", 0.62)).unwrap();
     let append = |text: &str| {
@@ -166,25 +167,34 @@ fn the_api_reports_every_run_and_keeps_working_while_files_change() {
         file.write_all(text.as_bytes()).unwrap();
     };
     append(&line[..40]);
-    let all = runs(addr);
-    let live = run(&all, "live");
-    let problem = live["problem"].as_str().expect("a problem is reported");
-    assert!(problem.contains("live/metrics.jsonl:3"), "{problem}");
-    assert!(problem.contains("showing what was read at"), "{problem}");
-    assert!(
-        !problem.contains(results.to_str().unwrap()),
-        "paths relative to the results folder: {problem}"
-    );
+    let live = run(&runs(addr), "live").clone();
+    assert_eq!(live["problem"], Value::Null);
     assert_eq!(live["latest"]["epoch"], 2);
     assert_eq!(live["epochs_recorded"], 2);
-    let history = get(addr, "/api/runs/live/metrics").json();
-    assert_eq!(history["records"].as_array().unwrap().len(), 2);
-    assert!(history["problem"].is_string());
     append(&format!("{}\n", &line[40..]));
     let live = run(&runs(addr), "live").clone();
     assert_eq!(live["problem"], Value::Null);
     assert_eq!(live["latest"]["epoch"], 3);
     assert_eq!(live["latest"]["val_accuracy"], 0.62);
+
+    // A broken line inside the file: the last good read is served, and the page is told why.
+    let good = std::fs::read_to_string(&metrics).unwrap();
+    append("{\"epoch\": 4, \"pha\n");
+    let all = runs(addr);
+    let live = run(&all, "live");
+    let problem = live["problem"].as_str().expect("a problem is reported");
+    assert!(problem.contains("live/metrics.jsonl:4"), "{problem}");
+    assert!(problem.contains("showing what was read at"), "{problem}");
+    assert!(
+        !problem.contains(results.to_str().unwrap()),
+        "paths relative to the results folder: {problem}"
+    );
+    assert_eq!(live["latest"]["epoch"], 3);
+    assert_eq!(live["epochs_recorded"], 3);
+    let history = get(addr, "/api/runs/live/metrics").json();
+    assert_eq!(history["records"].as_array().unwrap().len(), 3);
+    assert!(history["problem"].is_string());
+    std::fs::write(&metrics, good).unwrap();
 
     // A run never read well: listed, with the reason, and no report.
     let broken = results.join("broken");

@@ -259,18 +259,23 @@ def infer(name, data, batch_size, warmup, steps, seed=42, serve=False, compile_m
     model = compiled(eager, compile_mode)
     if compile_mode:
         precompile_tail(model, data, batch_size, train=False)
-    correct, clock = 0, StepClock(warmup, steps, serve)
+    correct, clock, fixed = 0, StepClock(warmup, steps, serve), None
     with torch.no_grad():
         while True:
             clock.restart()
             for start in range(0, len(labels), batch_size):
                 index = torch.arange(start, min(start + batch_size, len(labels)))
-                x, y, target, track = batch_of(videos, labels, targets, tracks, index)
-                logits, position, tracked = model(x)
-                total, ce, mse, tracking = compute_loss(logits, position, tracked, y, target, track)
-                total.item(), ce.item(), mse.item(), tracking.item()
-                correct += int((logits.argmax(1) == y).sum())
-                (position - target).square().sum(0).tolist()
+                if FLOOR:
+                    fixed = fixed or batch_of(videos, labels, targets, tracks, index)
+                    x, y, target, track = fixed
+                    model(x)
+                else:
+                    x, y, target, track = batch_of(videos, labels, targets, tracks, index)
+                    logits, position, tracked = model(x)
+                    total, ce, mse, tracking = compute_loss(logits, position, tracked, y, target, track)
+                    total.item(), ce.item(), mse.item(), tracking.item()
+                    correct += int((logits.argmax(1) == y).sum())
+                    (position - target).square().sum(0).tolist()
                 if clock.step_done(len(y)):
                     return clock.report()
 

@@ -337,7 +337,7 @@ impl ModelBench {
         let Some(first) = fresh.next() else {
             return Box::new(fresh);
         };
-        let steps = order.len() / self.batch_size.max(1);
+        let steps = order.len().div_ceil(self.batch_size.max(1));
         Box::new((0..steps).map(move |_| Batch {
             videos: first.videos.shallow_clone(),
             labels: first.labels.shallow_clone(),

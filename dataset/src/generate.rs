@@ -78,12 +78,17 @@ pub fn generate(cfg: &DataConfig, out: &Path, opts: &GenerateOptions) -> Result<
 /// Refuses an `out` that exists but is not a folder (a file, `/dev/null`) before anything is
 /// said or made.
 pub fn check_out(out: &Path) -> Result<()> {
-    match std::fs::metadata(out) {
-        Ok(m) if !m.is_dir() => Err(Error::format(
+    let not_a_folder = match std::fs::metadata(out) {
+        Ok(m) => !m.is_dir(),
+        // A link to nothing cannot be made into a folder either.
+        Err(_) => std::fs::symlink_metadata(out).is_ok(),
+    };
+    match not_a_folder {
+        true => Err(Error::format(
             out,
             "not a folder: --out names the dataset's folder (made if missing)",
         )),
-        _ => Ok(()),
+        false => Ok(()),
     }
 }
 

@@ -155,22 +155,24 @@ pub fn write_final(dir: &Path, metrics: &FinalMetrics) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Every record of `metrics.jsonl` (none when it does not exist); a line that does not parse
-/// is an error naming the file and line.
+/// Every record of `metrics.jsonl` (none when it does not exist). A last line without its
+/// newline that does not parse is an append cut short (by a kill, a full disk, or still being
+/// written) and is left out; any other line that does not parse is an error naming the file
+/// and line.
 pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
     let path = dir.join(METRICS);
-    parse_history(&path, &read_text(&path)?, false)
+    parse_history(&path, &read_text(&path)?)
 }
 
-/// The file's text; empty when it does not exist.
+/// The file's text (empty when it does not exist); bytes that are not UTF-8 (a line cut inside
+/// a character) become U+FFFD, so only their line fails to parse.
 fn read_text(path: &Path) -> Result<String> {
     let bytes = super::read_regular(path)?.unwrap_or_default();
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", path.display()))
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The records of `text`; with `drop_cut_tail`, a last line without its newline that does not
-/// parse (an append cut short by a kill) is left out instead of refused.
-fn parse_history(path: &Path, text: &str, drop_cut_tail: bool) -> Result<Vec<EpochRecord>> {
+/// The records of `text` (see [`read_history`]).
+fn parse_history(path: &Path, text: &str) -> Result<Vec<EpochRecord>> {
     let lines: Vec<&str> = text.lines().collect();
     let unterminated = !text.is_empty() && !text.ends_with('\n');
     let mut records = Vec::new();
@@ -180,7 +182,7 @@ fn parse_history(path: &Path, text: &str, drop_cut_tail: bool) -> Result<Vec<Epo
         }
         match serde_json::from_str(line) {
             Ok(record) => records.push(record),
-            Err(_) if drop_cut_tail && unterminated && i + 1 == lines.len() => {}
+            Err(_) if unterminated && i + 1 == lines.len() => {}
             Err(e) => {
                 return Err(e)
                     .with_context(|| format!("{}:{}: not a metrics record", path.display(), i + 1))
@@ -205,12 +207,12 @@ pub fn append_record(dir: &Path, record: &EpochRecord) -> Result<()> {
 }
 
 /// Before a run goes on in its folder: keeps only the records of epochs ≤ `epoch` (after
-/// resuming from an older checkpoint) and drops a last line cut short by a kill; leaves the
-/// file alone when there is nothing to drop.
+/// resuming from an older checkpoint) and removes a last line cut short by a kill, so the next
+/// append starts on a line of its own; leaves the file alone when there is nothing to drop.
 pub fn keep_history_up_to(dir: &Path, epoch: usize) -> Result<()> {
     let path = dir.join(METRICS);
     let text = read_text(&path)?;
-    let records = parse_history(&path, &text, true)?;
+    let records = parse_history(&path, &text)?;
     let whole = text.is_empty() || text.ends_with('\n');
     if whole && records.iter().all(|r| r.epoch <= epoch) {
         return Ok(());
@@ -221,4 +223,47 @@ pub fn keep_history_up_to(dir: &Path, epoch: usize) -> Result<()> {
         text.push('\n');
     }
     write_atomic(&path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: usize) -> String {
+        let split = serde_json::json!({"samples": 1, "loss": 1.0, "classification_loss": 1.0,
+            "prediction_loss": 0.1, "tracking_loss": 0.1, "accuracy": 0.5,
+            "per_class_accuracy": [0.5, 0.5, 0.5, 0.5], "confusion": [[1, 0, 0, 0], [0, 0, 0, 0],
+            [0, 0, 0, 0], [0, 0, 0, 0]], "mse": 0.1, "mse_per_axis": [0.1, 0.1, 0.1]});
+        serde_json::json!({"epoch": epoch, "phase": "validation", "lr": 1e-3, "train": split,
+            "val": split, "elapsed_seconds": 1.0, "train_videos_per_second": 1.0})
+        .to_string()
+    }
+
+    fn epochs(text: &str) -> Result<Vec<usize>> {
+        let records = parse_history(Path::new("metrics.jsonl"), text)?;
+        Ok(records.iter().map(|r| r.epoch).collect())
+    }
+
+    #[test]
+    fn a_cut_short_last_line_is_left_out_and_any_other_bad_line_is_an_error() {
+        let (one, two) = (record(1), record(2));
+        assert_eq!(epochs("").unwrap(), Vec::<usize>::new());
+        assert_eq!(epochs(&one[..20]).unwrap(), Vec::<usize>::new());
+        assert_eq!(epochs(&format!("{one}\n{}", &two[..30])).unwrap(), [1]);
+        assert_eq!(epochs(&format!("{one}\r\n{two}\r\n")).unwrap(), [1, 2]);
+        // Whole but without its newline: kept.
+        assert_eq!(epochs(&format!("{one}\n{two}")).unwrap(), [1, 2]);
+        let err = format!(
+            "{:#}",
+            epochs(&format!("{}\n{two}\n", &one[..30])).unwrap_err()
+        );
+        assert!(err.contains("metrics.jsonl:1"), "{err}");
+        // A last line cut inside a multi-byte character.
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = format!("{one}\n").into_bytes();
+        bytes.extend_from_slice(&"{\"phase\": \"é".as_bytes()[..12]);
+        std::fs::write(dir.path().join(METRICS), bytes).unwrap();
+        let read = read_history(dir.path()).unwrap();
+        assert_eq!(read.iter().map(|r| r.epoch).collect::<Vec<_>>(), [1]);
+    }
 }

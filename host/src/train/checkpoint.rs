@@ -113,8 +113,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
 /// Reads and checks a checkpoint's JSON: it parses, has this format, and its tensors file has
 /// the recorded size.
 pub fn read_meta(json: &Path) -> Result<CheckpointMeta> {
-    let text =
-        std::fs::read(json).with_context(|| format!("reading checkpoint {}", json.display()))?;
+    let text = crate::rundir::read_regular(json)
+        .with_context(|| format!("reading checkpoint {}", json.display()))?
+        .with_context(|| format!("checkpoint {} does not exist", json.display()))?;
     let meta: CheckpointMeta = serde_json::from_slice(&text)
         .with_context(|| format!("checkpoint {} is not valid", json.display()))?;
     if meta.format != FORMAT {
@@ -227,7 +228,9 @@ pub fn newest(run_dir: &Path) -> Option<PathBuf> {
 pub fn check_tensors_header(path: &Path) -> Result<()> {
     use std::io::Read;
     let shown = path.display();
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {shown}"))?;
+    let mut file = crate::rundir::open_regular(path)
+        .with_context(|| format!("opening {shown}"))?
+        .with_context(|| format!("{shown} does not exist"))?;
     let size = file.metadata()?.len();
     let mut length = [0u8; 8];
     file.read_exact(&mut length)

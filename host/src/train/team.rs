@@ -5,16 +5,17 @@
 //! sleep, waiting for the next op. Work handed to another pool between steps (rayon's) finds
 //! one core taken by a spinner and runs at about one core's speed: rendering a batch of 32
 //! procedural videos took 4.1 ms between I3D steps on two cores, on libtorch's team 2.6 ms,
-//! and the procedural epoch went from 8 % slower than the same steps from memory to 1–3 %
-//! (docs/bench.md). So the work goes where the spinners are: `GOMP_parallel`, found at run
-//! time in the libgomp that libtorch loaded, runs it on the same team libtorch's ops use. A
+//! and a procedural epoch went from ~8 % slower than the same steps from memory to 2–4 %
+//! (medians; docs/bench.md). So the work goes where the spinners are: `GOMP_parallel`, found at
+//! run time in the libgomp that libtorch loaded, runs it on a team of libtorch's thread count;
+//! called from the thread that runs the ops (the trainer's), it is the same team of threads. A
 //! libtorch without libgomp (no such symbol) gets rayon's pool instead.
 
 use std::any::Any;
 use std::sync::{Mutex, OnceLock};
 
 /// `GOMP_parallel(fn, data, num_threads, flags)`: runs `fn(data)` once on every thread of a
-/// team (num_threads 0: the team size libtorch set with `omp_set_num_threads`).
+/// team of `num_threads`.
 type GompParallel = unsafe extern "C" fn(
     extern "C" fn(*mut libc::c_void),
     *mut libc::c_void,
@@ -68,9 +69,12 @@ fn on_every_thread(work: &(dyn Fn() + Sync)) {
         work,
         panic: Mutex::new(None),
     };
+    // libtorch's count, asked for explicitly: the OpenMP default of a thread that has not run a
+    // libtorch op yet would be every CPU. (Asking also initialises libtorch's pool.)
+    let threads = tch::get_num_threads().max(1) as libc::c_uint;
     // SAFETY: `run` only reads `call` through a shared reference; GOMP_parallel returns after
     // every thread has finished with it.
-    unsafe { parallel(run, &call as *const Call as *mut libc::c_void, 0, 0) };
+    unsafe { parallel(run, &call as *const Call as *mut libc::c_void, threads, 0) };
     if let Some(panic) = call.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
         std::panic::resume_unwind(panic);
     }
@@ -82,9 +86,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
-    fn every_item_is_handled_once_on_libtorchs_threads() {
+    fn every_item_is_handled_once_on_as_many_threads_as_libtorch_uses() {
         assert!(gomp_parallel().is_some(), "libtorch's libgomp is loaded");
-        tch::set_num_threads(2);
         let seen: Vec<AtomicUsize> = (0..100).map(|_| AtomicUsize::new(0)).collect();
         let threads = Mutex::new(std::collections::HashSet::new());
         for_each((0..100).collect(), |i: usize| {
@@ -93,19 +96,25 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_micros(200));
         });
         assert!(seen.iter().all(|n| n.load(Ordering::Relaxed) == 1));
+        let team = threads.into_inner().unwrap().len();
         assert_eq!(
-            threads.into_inner().unwrap().len(),
-            2,
-            "both team threads worked"
+            team,
+            tch::get_num_threads() as usize,
+            "every team thread worked"
         );
     }
 
     #[test]
     fn a_panic_reaches_the_caller() {
         let caught = std::panic::catch_unwind(|| {
-            for_each(vec![1, 2, 3], |i: i32| assert_ne!(i, 2, "item two"));
+            for_each(vec![1, 2, 3], |i: i32| {
+                if i == 2 {
+                    std::panic::panic_any("item two");
+                }
+            });
         });
-        assert!(caught.is_err());
+        let payload = caught.expect_err("the panic reaches the caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"item two"));
         // The team still works afterwards.
         let sum = AtomicUsize::new(0);
         for_each(vec![1, 2, 3], |i: usize| {
