@@ -338,12 +338,7 @@ impl ModelBench {
             return Box::new(fresh);
         };
         let steps = order.len().div_ceil(self.batch_size.max(1));
-        Box::new((0..steps).map(move |_| Batch {
-            videos: first.videos.shallow_clone(),
-            labels: first.labels.shallow_clone(),
-            target: first.target.shallow_clone(),
-            track: first.track.shallow_clone(),
-        }))
+        Box::new((0..steps).map(move |_| first.shallow_clone()))
     }
 
     fn clock(&self) -> StepClock {

@@ -56,9 +56,14 @@ impl SplitData {
         self.len() == 0
     }
 
-    /// The dataset index of row `row`.
-    fn sample_index(&self, row: i64) -> u64 {
-        self.index.int64_value(&[row]) as u64
+    /// The dataset indices of rows `rows` (all rows when None), read in one go.
+    fn sample_indices(&self, rows: Option<&[i64]>) -> Vec<u64> {
+        let index = match rows {
+            Some(rows) => self.index.index_select(0, &Tensor::from_slice(rows)),
+            None => self.index.shallow_clone(),
+        };
+        let index = Vec::<i64>::try_from(&index).expect("an int64 index");
+        index.into_iter().map(|i| i as u64).collect()
     }
 
     /// Every video, `(N, T, 3, H, W)` uint8 (rendered now when the split renders them).
@@ -66,9 +71,7 @@ impl SplitData {
         match &self.videos {
             Videos::Held(t) => t.shallow_clone(),
             Videos::Rendered(config) => {
-                let samples: Vec<u64> = (0..self.len() as i64)
-                    .map(|r| self.sample_index(r))
-                    .collect();
+                let samples = self.sample_indices(None);
                 let [t, c, h, w] = source::clip(config);
                 Tensor::from_slice(&source::render_videos(config, &samples)).view([
                     samples.len() as i64,
@@ -132,7 +135,7 @@ impl SplitData {
                 pixels::model_input(&rows, clip, device, layout)
             }
             Videos::Rendered(config) => {
-                let samples: Vec<u64> = index.iter().map(|&r| self.sample_index(r)).collect();
+                let samples = self.sample_indices(Some(index));
                 let clip = source::clip(config);
                 pixels::model_input_drawn(samples.len(), clip, device, layout, |i, video| {
                     generate_sample(config, samples[i], video);
@@ -318,6 +321,18 @@ pub struct Batch {
     pub target: Tensor,
     /// `(B, T, 3)` the position in every input frame.
     pub track: Tensor,
+}
+
+impl Batch {
+    /// The same tensors, shared.
+    pub fn shallow_clone(&self) -> Batch {
+        Batch {
+            videos: self.videos.shallow_clone(),
+            labels: self.labels.shallow_clone(),
+            target: self.target.shallow_clone(),
+            track: self.track.shallow_clone(),
+        }
+    }
 }
 
 /// The sample order of `epoch`: a pure function of (seed, epoch), so a resumed run replays it.

@@ -75,12 +75,21 @@ pub fn model_input_drawn(
             })
         });
     }
-    let mut bytes = vec![0u8; n * len];
-    team::for_each(bytes.chunks_mut(len).enumerate().collect(), |(i, video)| {
-        draw(i, video)
-    });
+    let bytes = drawn(n, len, draw);
     let rows: Vec<&[u8]> = bytes.chunks(len).collect();
     model_input(&rows, clip, device, layout)
+}
+
+/// `n` videos of `len` bytes each that `draw(i, bytes)` writes, back to back, drawn on
+/// libtorch's threads (`team`).
+pub fn drawn(n: usize, len: usize, draw: impl Fn(usize, &mut [u8]) + Sync) -> Vec<u8> {
+    let mut bytes = vec![0u8; n * len];
+    if len > 0 {
+        team::for_each(bytes.chunks_mut(len).enumerate().collect(), |(i, video)| {
+            draw(i, video)
+        });
+    }
+    bytes
 }
 
 /// The standardised `(B, T, C, H, W)` float input made from `videos`, each one `T·C·H·W` bytes

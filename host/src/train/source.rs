@@ -13,7 +13,6 @@
 
 use super::data::{self, Batch, SplitData, TrainingData, Videos};
 use super::pixels;
-use super::team;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -127,12 +126,12 @@ fn load_procedural(
             .filter(|&i| split_of(config.seed, i, &config.split) == split)
             .collect()
     };
-    let mut train_labels = render(config, &indices_of(Split::Train), predict_future, false);
+    let mut train_labels = scored_split(config, &indices_of(Split::Train), predict_future, false);
     if let Some(n) = max_train {
         train_labels = train_labels.first(n);
     }
-    let val = render(config, &indices_of(Split::Val), predict_future, true);
-    let test = render(config, &indices_of(Split::Test), predict_future, true);
+    let val = scored_split(config, &indices_of(Split::Val), predict_future, true);
+    let test = scored_split(config, &indices_of(Split::Test), predict_future, true);
     for (name, split) in [("train", &train_labels), ("val", &val), ("test", &test)] {
         if split.is_empty() {
             bail!(
@@ -158,7 +157,12 @@ fn load_procedural(
 /// The labels of samples `indices` of `config` (planned in parallel, no pixels drawn); their
 /// videos are rendered whenever a batch needs them (`Videos::Rendered`) unless `videos` is
 /// false.
-fn render(config: &DataConfig, indices: &[u64], predict_future: usize, videos: bool) -> SplitData {
+fn scored_split(
+    config: &DataConfig,
+    indices: &[u64],
+    predict_future: usize,
+    videos: bool,
+) -> SplitData {
     let samples = indices
         .par_iter()
         .map(|&i| Rendered::new(config, i, predict_future, plan_sample(config, i).labels()))
@@ -181,28 +185,22 @@ pub fn clip(config: &DataConfig) -> [i64; 4] {
 
 /// The videos of samples `indices`, back to back, rendered in parallel on libtorch's threads.
 pub fn render_videos(config: &DataConfig, indices: &[u64]) -> Vec<u8> {
-    let size = config.video_bytes();
-    let mut bytes = vec![0u8; indices.len() * size];
-    team::for_each(
-        bytes.chunks_mut(size).zip(indices).collect(),
-        |(video, &i)| {
-            generate_sample(config, i, video);
-        },
-    );
-    bytes
+    pixels::drawn(indices.len(), config.video_bytes(), |i, video| {
+        generate_sample(config, indices[i], video);
+    })
 }
 
 /// One sample's labels, made on any thread, turned into tensors on the training thread.
-pub struct Rendered {
+struct Rendered {
     index: u64,
-    pub(super) label: i64,
+    label: i64,
     target: [f32; 3],
     track: Vec<f32>,
 }
 
 impl Rendered {
     /// Renders sample `index` into `video`; returns its labels.
-    pub fn labels_of(
+    fn labels_of(
         config: &DataConfig,
         index: u64,
         predict_future: usize,
