@@ -134,11 +134,13 @@ def model_bench(what, a):
     data = train_loop.load_data(a.data)
     train_loop.CHANNEL_MAJOR = a.channel_major and a.backbone in train_loop.CONV_MODELS
     train_loop.FLOOR = a.floor
+    train_loop.FUSED_ADAMW = a.fused_adamw
     run = train_loop.train if what == "train" else train_loop.infer
     r = run(a.backbone, data, a.batch, a.warmup, a.steps, serve=a.serve, compile_mode=a.compile)
     step_seconds = r.pop("step_seconds")
     return dict(side="pytorch", what=what, backbone=a.backbone, threads=torch.get_num_threads(),
                 compile=a.compile, channel_major=train_loop.CHANNEL_MAJOR, floor=a.floor,
+                fused_adamw=a.fused_adamw,
                 malloc_env=malloc_env(),
                 batch_size=a.batch, warmup_steps=a.warmup, steps=stats(step_seconds),
                 videos_per_s=r["videos"] / max(r["seconds"], 1e-12), torch=torch.__version__,
@@ -159,6 +161,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--serve", action="store_true")
     p.add_argument("--compile", default=None, choices=["default", "max-autotune"])
+    p.add_argument("--fused-adamw", action="store_true",
+                   help="torch.optim.AdamW(fused=True) instead of the default per-tensor loop")
     p.add_argument("--floor", action="store_true",
                    help="the step without its own work: one batch reused, no loss read, no metrics "
                         "(as trajhost-bench's --floor true)")

@@ -46,19 +46,23 @@ FULL = dict(render_rust=2000, render_numpy=200, train_samples=1000, batch=32, wa
 # M_TOP_PAD 64 MiB), as the environment variables glibc reads for the same parameters.
 TUNED_MALLOC = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "67108864"}
 
-# The PyTorch peers, in column order.
+# The PyTorch peers, in column order. All but the plain `eager` one are what a
+# performance-minded user runs: trajhost's malloc settings and torch's fused AdamW kernel
+# (`fused=True`, CPU support since torch 2.4; the default is a per-tensor loop on the CPU).
 PEERS = {
     "eager": dict(label="PyTorch eager, default malloc", malloc={}, compile=None),
-    "eager_tuned": dict(label="PyTorch eager, trajhost's malloc settings", malloc=TUNED_MALLOC, compile=None),
-    "compile": dict(label="torch.compile (inductor), trajhost's malloc settings", malloc=TUNED_MALLOC, compile="default"),
+    "eager_tuned": dict(label="PyTorch eager, trajhost's malloc settings, fused AdamW", malloc=TUNED_MALLOC,
+                        compile=None, fused_adamw=True),
+    "compile": dict(label="torch.compile (inductor), trajhost's malloc settings, fused AdamW", malloc=TUNED_MALLOC,
+                    compile="default", fused_adamw=True),
     "eager_tuned_channel_major": dict(
-        label="PyTorch eager, trajhost's malloc settings, conv models' batches channel-major",
-        malloc=TUNED_MALLOC, compile=None, channel_major=True),
+        label="PyTorch eager, trajhost's malloc settings, fused AdamW, conv models' batches channel-major",
+        malloc=TUNED_MALLOC, compile=None, channel_major=True, fused_adamw=True),
     "compile_channel_major": dict(
-        label="torch.compile (inductor), trajhost's malloc settings, conv models' batches channel-major",
-        malloc=TUNED_MALLOC, compile="default", channel_major=True),
-    "compile_max_autotune": dict(label="torch.compile mode=max-autotune, trajhost's malloc settings",
-                                 malloc=TUNED_MALLOC, compile="max-autotune"),
+        label="torch.compile (inductor), trajhost's malloc settings, fused AdamW, conv models' batches channel-major",
+        malloc=TUNED_MALLOC, compile="default", channel_major=True, fused_adamw=True),
+    "compile_max_autotune": dict(label="torch.compile mode=max-autotune, trajhost's malloc settings, fused AdamW",
+                                 malloc=TUNED_MALLOC, compile="max-autotune", fused_adamw=True),
 }
 DEFAULT_PEERS = ["eager", "eager_tuned", "compile", "eager_tuned_channel_major", "compile_channel_major"]
 
@@ -192,6 +196,8 @@ def interleaved_row(runner, rust, py, name, what, data, cfg, threads, peers, tmp
         cmd = py + [what, "--backbone", name] + args + (["--compile", compile_mode] if compile_mode else [])
         if PEERS[peer].get("channel_major"):
             cmd.append("--channel-major")
+        if PEERS[peer].get("fused_adamw") and what == "train":
+            cmd.append("--fused-adamw")
         sides[peer] = dict(cmd=cmd, env=peer_env(runner, peer))
     workers = {side: Worker(f"{name}-{what}-{side}", s["cmd"], s["env"], tmp) for side, s in sides.items()}
     setup_s = {}
@@ -469,7 +475,7 @@ def main():
         return
 
     meta.update(schema=2, settings=cfg, allocator_env=TUNED_MALLOC,
-                peers={p: dict(label=PEERS[p]["label"], malloc_env=PEERS[p]["malloc"], compile=PEERS[p]["compile"], channel_major=PEERS[p].get("channel_major", False))
+                peers={p: dict(label=PEERS[p]["label"], malloc_env=PEERS[p]["malloc"], compile=PEERS[p]["compile"], channel_major=PEERS[p].get("channel_major", False), fused_adamw=PEERS[p].get("fused_adamw", False))
                        for p in peers},
                 compile_unavailable=compile_unavailable())
     kept = {k: results[k] for k in ["time_to_accuracy"] if k in results}

@@ -187,6 +187,8 @@ CHANNEL_MAJOR = False
 # The step without the loop's own work (trajhost-bench's --floor): the first batch made once and
 # reused, the loss not read, no metrics; what is left is the model's kernels and the optimiser.
 FLOOR = False
+# torch.optim.AdamW(fused=True): one kernel over all parameters instead of a loop per tensor.
+FUSED_ADAMW = False
 
 
 def batch_of(videos, labels, targets, tracks, index):
@@ -213,7 +215,7 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr, betas=(0.9, 0.999), eps=1e-8,
+        lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=FUSED_ADAMW or None,
     )
     params = list(model.parameters())
     loss_sum, correct, squared, seen = 0.0, 0, 0.0, 0
