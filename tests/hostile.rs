@@ -478,6 +478,7 @@ fn interrupted_run(dir: &Path, steps: i64) -> PathBuf {
         overwrite: false,
         device: tch::Device::Cpu,
         stop_after_steps: Some(steps),
+        accept_plugin_change: false,
     })
     .unwrap();
     assert!(matches!(outcome, TrainOutcome::Interrupted { .. }));
@@ -517,7 +518,9 @@ fn a_checkpoint_missing_a_head_tensor_is_an_error_naming_it() {
     tch::Tensor::write_safetensors(&saved, &tensors).unwrap();
     let mut meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    meta["tensors_bytes"] = std::fs::metadata(&tensors).unwrap().len().into();
+    let bytes = std::fs::read(&tensors).unwrap();
+    meta["tensors_bytes"] = bytes.len().into();
+    meta["tensors_sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
     std::fs::write(&json, serde_json::to_vec(&meta).unwrap()).unwrap();
     let output = train_cli(&config, &run, &["--resume", json.to_str().unwrap()]);
     assert_clean_failure(&output, &["epoch-0001", &missing]);
@@ -890,4 +893,253 @@ fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason
         &[],
     );
     assert_clean_failure(&output, &["bad_final", "final_metrics.json"]);
+}
+
+// A run folder from someone else: the plugin it names is a name, never a file to open.
+
+/// Edits every checkpoint JSON of `run` with `edit`.
+fn edit_checkpoints(run: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let mut meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            edit(&mut meta);
+            std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+        }
+    }
+}
+
+/// A shared library whose initialiser writes `marker`: proof that it was opened.
+fn library_that_reports_loading(dir: &Path, marker: &Path) -> PathBuf {
+    let source = dir.join("evil.c");
+    std::fs::write(
+        &source,
+        format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void ran(void) {{ FILE *f = fopen({:?}, \"w\"); if (f) {{ fputs(\"ran\", f); fclose(f); }} }}\n",
+            marker.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let library = dir.join("epoch-0002.so");
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .expect("a C compiler (cc) builds the test's library");
+    assert!(status.success());
+    library
+}
+
+#[test]
+fn a_plugin_path_recorded_in_a_run_folder_is_never_opened() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    let marker = dir.path().join("opened");
+    let library = library_that_reports_loading(&run.join("checkpoints"), &marker);
+    let relative = library.strip_prefix(dir.path()).unwrap().to_str().unwrap();
+    for recorded in [library.to_str().unwrap(), relative, "epoch-0002"] {
+        // The bare name is looked up in the plugin folders only, not beside the checkpoint.
+        edit_checkpoints(&run, |meta| meta["plugin"]["name"] = recorded.into());
+        for command in [
+            vec!["eval", "--run", run.to_str().unwrap()],
+            vec!["predict", "--run", run.to_str().unwrap(), "clip.gif"],
+        ] {
+            let output = Command::new(env!("CARGO_BIN_EXE_trajhost"))
+                .args(&command)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert_clean_failure(&output, &[recorded, "--plugin"]);
+            assert!(!marker.exists(), "{command:?} opened {recorded}");
+        }
+    }
+}
+
+#[test]
+fn another_build_of_the_plugin_is_refused_unless_accepted() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    edit_checkpoints(&run, |meta| {
+        meta["plugin"]["sha256"] = "0".repeat(64).into()
+    });
+    let run_arg = run.to_str().unwrap();
+    let output = trajhost_022(&["eval", "--run", run_arg]);
+    assert_clean_failure(
+        &output,
+        &["another build", "--accept-plugin-change", "0000"],
+    );
+    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    assert_clean_failure(&output, &["another build", "--accept-plugin-change"]);
+    let output = trajhost_022(&["eval", "--run", run_arg, "--accept-plugin-change"]);
+    assert!(output.status.success(), "{}", text(&output));
+}
+
+#[test]
+fn a_checkpoint_changed_after_it_was_written_is_refused_by_its_hash() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    let tensors = run.join("checkpoints/epoch-0002.safetensors");
+    let mut bytes = std::fs::read(&tensors).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle..middle + 4096].fill(0xFF);
+    std::fs::write(&tensors, &bytes).unwrap();
+    let run_arg = run.to_str().unwrap();
+    for command in [
+        vec!["eval", "--run", run_arg],
+        vec!["predict", "--run", run_arg, "clip.gif"],
+    ] {
+        let output = trajhost_022(&command);
+        assert_clean_failure(&output, &["epoch-0002", "damaged", "sha256"]);
+    }
+}
+
+#[test]
+fn a_checkpoint_whose_weights_give_nan_fails_eval_naming_plugin_and_checkpoint() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    let tensors = run.join("checkpoints/epoch-0002.safetensors");
+    // Weights that are NaN but intact on disk: the checksum matches, the outputs cannot.
+    let mut saved = tch::Tensor::read_safetensors(&tensors).unwrap();
+    for (name, tensor) in saved.iter_mut() {
+        if name.starts_with("heads.") {
+            let _ = tensor.fill_(f64::NAN);
+        }
+    }
+    tch::Tensor::write_safetensors(&saved, &tensors).unwrap();
+    let bytes = std::fs::read(&tensors).unwrap();
+    edit_checkpoints(&run, |meta| {
+        if meta["tensors_file"] == "epoch-0002.safetensors" {
+            meta["tensors_bytes"] = bytes.len().into();
+            meta["tensors_sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
+        }
+    });
+    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    assert_clean_failure(&output, &["template", "epoch-0002", "not finite"]);
+}
+
+#[test]
+fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    for (file, bytes) in [("/dev/zero", 0), ("../../two.ron", 0), ("../run.log", 0)] {
+        edit_checkpoints(&run, |meta| {
+            meta["tensors_file"] = file.into();
+            meta["tensors_bytes"] = bytes.into();
+        });
+        let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+        assert_clean_failure(&output, &[file]);
+    }
+}
+
+// One rule for every output flag: nothing a command reads is written over.
+
+#[test]
+fn no_output_flag_writes_over_what_its_command_reads() {
+    let dir = copy_of_finished_run();
+    let (run, data) = (dir.path().join("run"), dir.path().join("data"));
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(tiny_dataset())
+        .arg(&data)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let clip = dir.path().join("clip.gif");
+    std::fs::write(&clip, b"GIF89a").unwrap();
+    let both = dir.path().join("x.json");
+    let (before_run, before_data) = (contents(&run), contents(&data));
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let eval = |extra: &[String]| {
+        let mut args = vec![
+            "eval".into(),
+            "--run".into(),
+            path(&run),
+            "--data".into(),
+            path(&data),
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (
+            eval(&["--predictions".into(), path(&data.join("manifest.json"))]),
+            &["--predictions", "manifest.json", "is inside --data"],
+        ),
+        (
+            eval(&[
+                "--out".into(),
+                path(&run.join("checkpoints/epoch-0002.json")),
+            ]),
+            &["--out", "epoch-0002.json", "the run folder"],
+        ),
+        (
+            eval(&["--predictions".into(), path(&run.join("metrics.jsonl"))]),
+            &["--predictions", "metrics.jsonl", "the run folder"],
+        ),
+        (
+            eval(&[
+                "--out".into(),
+                path(&both),
+                "--predictions".into(),
+                path(&both),
+            ]),
+            &["--predictions", "--out", "same file"],
+        ),
+        (
+            vec![
+                "compare".into(),
+                path(&run),
+                "--out".into(),
+                path(&run.join("metrics.jsonl")),
+            ],
+            &["--out", "metrics.jsonl", "run folder"],
+        ),
+        (
+            vec![
+                "predict".into(),
+                "--run".into(),
+                path(&run),
+                path(&clip),
+                "--overlay".into(),
+                path(&clip),
+            ],
+            &["--overlay", "clip.gif", "is VIDEO"],
+        ),
+        (
+            [
+                "data",
+                "export",
+                &path(&data),
+                "--index",
+                "0",
+                "--out",
+                &path(&data.join("manifest.json")),
+            ]
+            .map(String::from)
+            .to_vec(),
+            &["--out", "manifest.json", "the dataset"],
+        ),
+        (
+            [
+                "data",
+                "preview",
+                &path(&data),
+                "--out",
+                &path(&data.join("preview.gif")),
+            ]
+            .map(String::from)
+            .to_vec(),
+            &["--out", "preview.gif", "the dataset"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let output = trajhost_022(&args);
+        assert_clean_failure(&output, needles);
+    }
+    assert_eq!(contents(&run), before_run);
+    assert_eq!(contents(&data), before_data);
+    assert!(!both.exists());
 }

@@ -34,6 +34,7 @@ fn a_real_backbone_learns_to_classify_and_predict_in_a_few_hundred_steps() {
         overwrite: false,
         device: Device::Cpu,
         stop_after_steps: None,
+        accept_plugin_change: false,
     })
     .unwrap();
     let TrainOutcome::Finished { final_metrics } = outcome else {

@@ -641,3 +641,78 @@ fn slurm_tasks_ask_for_the_cores_a_run_would_get_and_the_submit_hint_is_quoted()
         "{hint}"
     );
 }
+
+/// The pid written in `run`'s lock file once a process holds it, waiting up to a minute.
+fn lock_pid(run: &Path) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pid = std::fs::read_to_string(run.join(".lock"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        if let Some(pid) = pid.filter(|p| alive(*p)) {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no trainer locked {}",
+            run.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_sweep_leaves_no_trainer_behind_and_a_rerun_leaves_a_live_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sweep_config(
+        dir.path(),
+        &[("long", "template", TEMPLATE)],
+        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+    );
+    // Long enough to be killed while it trains.
+    let mut long = tiny_train_config("validation.ron", 10_000);
+    (long.early_stopping, long.time_budget_minutes) = (None, None);
+    std::fs::write(
+        dir.path().join("validation.ron"),
+        ron::ser::to_string(&long).unwrap(),
+    )
+    .unwrap();
+    let run_dir = dir.path().join("results/long");
+    let mut sweep = Command::new(env!("CARGO_BIN_EXE_trajhost"))
+        .args(["sweep", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let trainer = lock_pid(&run_dir);
+    assert_ne!(trainer, sweep.id() as i32);
+    // Training, not already stopping on its own.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(alive(trainer));
+    sweep.kill().unwrap();
+    sweep.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while alive(trainer) {
+        assert!(
+            Instant::now() < deadline,
+            "the trainer (pid {trainer}) outlived its killed sweep by a minute"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A run folder another process holds: the re-run says so, does not fail it, touches
+    // nothing in it.
+    let lock = trajhost::atomic::FolderLock::acquire(&run_dir).unwrap();
+    let outcome_before = std::fs::read(run_dir.join("sweep_outcome.json")).ok();
+    let (ok, out) = run(&["sweep", config.to_str().unwrap()]);
+    drop(lock);
+    assert!(!ok, "a run not trained is not a success:\n{out}");
+    assert!(out.contains("in use by another trajhost process"), "{out}");
+    assert!(!out.contains("FAILED"), "{out}");
+    let report: SweepReport = read_json(&dir.path().join("results/sweep.json"));
+    assert_eq!(report.runs[0].status, Status::Busy);
+    assert_eq!(
+        std::fs::read(run_dir.join("sweep_outcome.json")).ok(),
+        outcome_before
+    );
+}

@@ -25,6 +25,7 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
         overwrite: false,
         device: Device::Cpu,
         stop_after_steps: None,
+        accept_plugin_change: false,
     }
 }
 
@@ -101,6 +102,7 @@ fn resumes_exactly(data: &Path) {
     // About 51 training videos in batches of 8: step 8 lies inside epoch 2.
     let first = train_in_process(TrainOptions {
         stop_after_steps: Some(8),
+        accept_plugin_change: false,
         ..options(resumed.path())
     })
     .unwrap();
@@ -536,6 +538,7 @@ fn early_stopping_holds_across_a_resume() {
         for &step in &stops {
             let outcome = train_in_process(TrainOptions {
                 stop_after_steps: Some(step),
+                accept_plugin_change: false,
                 resume,
                 ..options(run.path(), config.clone())
             })

@@ -139,11 +139,19 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             dir,
             out,
             per_class,
-        } => match write_preview(&dir, &out, per_class)? {
-            Some(sheet) => eprintln!("wrote {} and {}", out.display(), sheet.display()),
-            None => eprintln!("wrote {} (no contact sheet beside a device)", out.display()),
-        },
+        } => {
+            let sheet = out.with_extension("png");
+            trajhost_fs::refuse_outputs_over_inputs(
+                &[("--out", &out), ("its contact sheet", &sheet)],
+                &[("the dataset", &dir)],
+            )?;
+            match write_preview(&dir, &out, per_class)? {
+                Some(sheet) => eprintln!("wrote {} and {}", out.display(), sheet.display()),
+                None => eprintln!("wrote {} (no contact sheet beside a device)", out.display()),
+            }
+        }
         DataCommand::Export { dir, index, out } => {
+            trajhost_fs::refuse_outputs_over_inputs(&[("--out", &out)], &[("the dataset", &dir)])?;
             crate::export::export(&dir, index, &out)?;
             eprintln!(
                 "wrote {} (sample {index} of {})",

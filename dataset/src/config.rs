@@ -189,18 +189,13 @@ impl DataConfig {
             }
         };
         positive("samples", self.samples)?;
-        positive("frames", self.frames)?;
-        positive("horizon", self.horizon)?;
         positive("checkpoint_interval", self.checkpoint_interval)?;
         positive("workers", self.workers)?;
-        for (field, v) in [("width", self.width), ("height", self.height)] {
-            if !(16..=1024).contains(&v) {
-                return Err(Invalid::new(
-                    field,
-                    format!("resolution must be 16..=1024 pixels, got {v}"),
-                ));
-            }
-        }
+        // usize → i64 saturates: anything that large is refused by the limits anyway.
+        let wide = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        crate::limits::check_clip(wide(self.frames), wide(self.height), wide(self.width))
+            .and_then(|()| crate::limits::check_horizon(wide(self.horizon)))
+            .map_err(|(field, why)| Invalid::new(field, why))?;
         if crate::resources::sample_bytes(self).is_none() {
             return Err(Invalid::new(
                 "frames",

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod generate;
+pub mod limits;
 pub mod loader;
 pub mod manifest;
 pub mod preview;

@@ -296,6 +296,11 @@ pub fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 /// (size, lowercase hex SHA-256) of a file, read through a memory map.
 pub fn hash_file(path: &Path) -> Result<(u64, String)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -306,12 +311,7 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         hasher.update(&map[..]);
     }
-    let hex = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((len, hex))
+    Ok((len, hex(&hasher.finalize())))
 }
 
 /// Reads and validates a shard file (dtypes, shapes, metadata consistency).

@@ -7,8 +7,10 @@
 //! so the link survives and its target is replaced. New files get the mode the umask allows
 //! (0644 under umask 022), not a temp file's 0600, so teammates can read a shared folder.
 
+mod clobber;
 mod lock;
-pub use lock::{FolderLock, LOCK_FILE};
+pub use clobber::{refuse_outputs_over_inputs, Named};
+pub use lock::{lock_holder, FolderLock, LOCK_FILE};
 
 use anyhow::{bail, Context, Result};
 use std::io::Write;

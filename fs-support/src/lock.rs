@@ -61,6 +61,22 @@ impl FolderLock {
     }
 }
 
+/// Who holds `dir`'s lock now ("pid 1234"), or None when no process does (or the folder has
+/// no lock file yet). Looks without taking the lock for longer than the look.
+pub fn lock_holder(dir: &Path) -> Option<String> {
+    let mut file = std::fs::File::open(dir.join(LOCK_FILE)).ok()?;
+    // SAFETY: flock on a file descriptor we own; dropping the file releases it.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return None;
+    }
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    Some(match holder.trim() {
+        "" => "pid unknown".to_string(),
+        pid => format!("pid {pid}"),
+    })
+}
+
 /// `flock(LOCK_EX)` without blocking, retried for up to a second while another holder has it:
 /// a process that forks a child (any `Command` in a program that works in-process) lends the
 /// child its open files until the child's `exec` closes them, so a lock just released can

@@ -7,6 +7,7 @@ use crate::device::parse_device;
 use crate::keepalive::KeepaliveOptions;
 use crate::monitor::MonitorOptions;
 use crate::plugin::{info, resolve_plugin, scaffold, Plugin};
+use crate::rundir::outcome::Status;
 use crate::sweep::{slurm, SweepOptions};
 use crate::train::{self, Resume, TrainOptions, TrainOutcome};
 use crate::{compare, conformance, pipeline};
@@ -130,6 +131,9 @@ struct TrainArgs {
     /// Override the config's backbone RON (e.g. '(preset: "cpu")').
     #[arg(long)]
     backbone: Option<String>,
+    /// Resume even when the plugin file differs from the build the checkpoint was made with.
+    #[arg(long)]
+    accept_plugin_change: bool,
 }
 
 /// `--resume`'s value: clap needs it `Clone`, which [`Resume`] is not.
@@ -260,6 +264,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         overwrite: args.overwrite,
         device: parse_device(&args.device)?,
         stop_after_steps: None,
+        accept_plugin_change: args.accept_plugin_change,
     })?;
     match outcome {
         TrainOutcome::Finished { final_metrics } => {
@@ -311,7 +316,7 @@ fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
         let summary = args
             .only
             .is_empty()
-            .then(|| sweep.results.join("sweep.json"));
+            .then(|| sweep.results.join(crate::config::sweep::SWEEP_SUMMARY));
         let report = crate::sweep::run_sweep(
             &sweep,
             &SweepOptions {
@@ -325,6 +330,11 @@ fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             },
         )?;
         println!("{}", report.render());
+        let busy = report.runs.iter().filter(|r| r.status == Status::Busy);
+        if let n @ 1.. = busy.count() {
+            eprintln!("error: {n} run(s) not trained: another process holds their folder");
+            return Ok(ExitCode::FAILURE);
+        }
         report.failed().len()
     };
     if failed > 0 {

@@ -114,7 +114,7 @@ pub fn run_pipeline(sweep: &SweepConfig, options: &PipelineOptions) -> Result<Pi
     let summary = options
         .only
         .is_empty()
-        .then(|| sweep.results.join("pipeline.json"));
+        .then(|| sweep.results.join(crate::config::sweep::PIPELINE_SUMMARY));
     let save = |report: &PipelineReport| -> Result<()> {
         if let Some(path) = &summary {
             write_json(path, report)?;

@@ -33,6 +33,12 @@ pub fn run(paths: &[PathBuf], out: Option<&Path>, format: Format) -> Result<()> 
                 .join(", ")
         );
     }
+    if let Some(out) = out {
+        let inputs: Vec<_> = runs.iter().map(|r| ("run folder", r.as_path())).collect();
+        let curves = curves_png(out);
+        let outputs = [("--out", out), ("its curves", curves.as_path())];
+        atomic::refuse_outputs_over_inputs(&outputs, &inputs)?;
+    }
     let (mut report, histories) = report::build(&runs, &Checklist::default());
     warn_unreadable(&report)?;
     // A device or FIFO (`--out /dev/null`) gets the report in place and nothing beside it.
@@ -42,18 +48,13 @@ pub fn run(paths: &[PathBuf], out: Option<&Path>, format: Format) -> Result<()> 
     };
     if let (Some(out), true) = (out, beside) {
         if histories.iter().any(|h| !h.is_empty()) {
-            let stem = out
-                .file_stem()
-                .map_or("comparison".into(), |s| s.to_string_lossy().into_owned());
-            let file = format!("{stem}_curves.png");
-            let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
-            if let Some(dir) = dir {
+            let png = curves_png(out);
+            if let Some(dir) = png.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            let png = dir.map_or(PathBuf::from(&file), |d| d.join(&file));
             let names: Vec<String> = report.runs.iter().map(|r| r.name.clone()).collect();
             draw_validation_comparison(&names, &histories, &png)?;
-            report.curves_png = Some(file);
+            report.curves_png = png.file_name().map(|f| f.to_string_lossy().into_owned());
         }
     }
     let text = match format {
@@ -89,4 +90,12 @@ fn warn_unreadable(report: &Report) -> Result<()> {
         reasons.join("; ")
     );
     Ok(())
+}
+
+/// `<stem>_curves.png` beside the report `out`.
+fn curves_png(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or("comparison".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}_curves.png"))
 }

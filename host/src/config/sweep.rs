@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use trajhost_config::Invalid;
 
+/// What a sweep (`sweep.json`) and a pipeline (`pipeline.json`) write in `results`, beside
+/// the run folders: no run may be named like them.
+pub const SWEEP_SUMMARY: &str = "sweep.json";
+pub const PIPELINE_SUMMARY: &str = "pipeline.json";
+const SUMMARY_FILES: [&str; 2] = [SWEEP_SUMMARY, PIPELINE_SUMMARY];
+
 /// Which of a sweep's two training configs a run was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -86,6 +92,16 @@ impl SweepConfig {
                     format!(
                         "{:?} must be a plain folder name (letters, digits, - _ .)",
                         run.name
+                    ),
+                ));
+            }
+            if SUMMARY_FILES.contains(&run.name.as_str()) {
+                return Err(Invalid::new(
+                    "runs.name",
+                    format!(
+                        "{:?} is the name of a file the sweep writes in `results` ({}): choose another",
+                        run.name,
+                        SUMMARY_FILES.join(", ")
                     ),
                 ));
             }
@@ -201,6 +217,11 @@ mod tests {
 
     #[test]
     fn duplicate_and_unsafe_names_are_refused() {
+        for own in SUMMARY_FILES {
+            let text = SWEEP.replace("name: \"i3d\"", &format!("name: {own:?}"));
+            let err = format!("{:#}", SweepConfig::parse(&text, "s.ron").unwrap_err());
+            assert!(err.contains("a file the sweep writes"), "{err}");
+        }
         let text = SWEEP.replace("name: \"i3d\"", "name: \"magvit\"");
         let err = format!("{:#}", SweepConfig::parse(&text, "s.ron").unwrap_err());
         assert!(err.contains("appears twice"), "{err}");

@@ -5,6 +5,7 @@
 pub mod shifts;
 pub mod trained;
 
+use crate::atomic::Named;
 use crate::device::parse_device;
 use crate::rundir::metrics::{Baselines, SplitMetrics};
 use crate::train::data::{self, SplitData, Videos};
@@ -14,7 +15,7 @@ use anyhow::{anyhow, bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-use trained::{CheckpointChoice, Trained};
+use trained::{CheckpointChoice, PluginChoice, Trained};
 
 /// `trajhost eval`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -47,9 +48,8 @@ pub struct EvalArgs {
     /// Where the shifted test sets are kept (default: <data>-shifts/ beside the dataset).
     #[arg(long, requires = "shifts")]
     pub shift_cache: Option<PathBuf>,
-    /// Use this plugin (a name or path) instead of the one the checkpoint names.
-    #[arg(long)]
-    pub plugin: Option<String>,
+    #[command(flatten)]
+    pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -90,6 +90,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             )
         })?,
     };
+    refuse_writing_over_inputs(args, &trained, &data)?;
     let report = evaluate_on(
         &mut trained,
         &args.run,
@@ -123,6 +124,26 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--out` and `--predictions` land on none of what eval reads, nor on each other.
+fn refuse_writing_over_inputs(args: &EvalArgs, trained: &Trained, data: &Path) -> Result<()> {
+    let source = DataSource::parse(data)?;
+    let tensors = trained.checkpoint.with_extension("safetensors");
+    let outputs = [("--out", &args.out), ("--predictions", &args.predictions)];
+    let outputs: Vec<Named> = outputs
+        .iter()
+        .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
+        .collect();
+    crate::atomic::refuse_outputs_over_inputs(
+        &outputs,
+        &[
+            ("the run folder", &args.run),
+            ("the checkpoint", &trained.checkpoint),
+            ("the checkpoint's tensors", &tensors),
+            ("--data", source.input()),
+        ],
+    )
+}
+
 fn load_trained(args: &EvalArgs, device: tch::Device) -> Result<Trained> {
     if !args.run.is_dir() {
         bail!("{} is not a run folder", args.run.display());
@@ -134,13 +155,7 @@ fn load_trained(args: &EvalArgs, device: tch::Device) -> Result<Trained> {
         }
         None => [64, 64],
     };
-    trained::load(
-        &args.run,
-        &args.checkpoint,
-        args.plugin.as_deref(),
-        device,
-        size,
-    )
+    trained::load(&args.run, &args.checkpoint, &args.plugin, device, size)
 }
 
 /// One sample's prediction: a line of `eval --predictions`.
@@ -209,6 +224,7 @@ pub fn evaluate_on(
         device,
         config.loss_weights(),
     )?;
+    trained.check_finite("loss and MSE", &[metrics.loss, metrics.mse])?;
     if let Some(path) = predictions {
         let lines = per_sample(trained, &evaluated, device)?;
         let mut text = String::new();

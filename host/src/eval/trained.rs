@@ -2,7 +2,7 @@
 //! heads and weights restored — refused, naming what differs, when the plugin or the
 //! architecture no longer fits (as `train --resume` refuses).
 
-use crate::plugin::{resolve_plugin, Plugin};
+use crate::plugin::{resolve_plugin, resolve_recorded_plugin, Plugin};
 use crate::train::checkpoint::{self, CheckpointMeta, PluginIdentity};
 use crate::train::model::UnifiedModel;
 use anyhow::{anyhow, bail, Context, Result};
@@ -31,6 +31,17 @@ impl std::str::FromStr for CheckpointChoice {
     }
 }
 
+/// Which plugin file loads a run's model: `eval`'s and `predict`'s plugin flags.
+#[derive(Debug, Default, clap::Args)]
+pub struct PluginChoice {
+    /// Use this plugin (a name or path) instead of the one the checkpoint names.
+    #[arg(long)]
+    pub plugin: Option<String>,
+    /// Use the plugin even when its file differs from the build the run was trained with.
+    #[arg(long)]
+    pub accept_plugin_change: bool,
+}
+
 pub struct Trained {
     pub model: UnifiedModel,
     pub meta: CheckpointMeta,
@@ -41,16 +52,38 @@ pub struct Trained {
     pub video_shape: [i64; 3],
 }
 
+impl Trained {
+    /// Refuses outputs that are not finite (`what` says which): damaged weights or a backbone
+    /// that produces NaN/Inf, named with the plugin and the checkpoint rather than reported as
+    /// a score.
+    pub fn check_finite(&self, what: &str, values: &[f64]) -> Result<()> {
+        if values.iter().all(|v| v.is_finite()) {
+            return Ok(());
+        }
+        bail!(
+            "the model's {what} are not finite ({values:?}): plugin '{}' with checkpoint {} produces NaN or Inf (damaged weights, or a backbone that is not numerically safe)",
+            self.meta.plugin.name,
+            self.checkpoint.display()
+        )
+    }
+}
+
 /// The checkpoint's JSON for `choice` in the run folder `run`.
 pub fn checkpoint_json(run: &Path, choice: &CheckpointChoice) -> Result<PathBuf> {
     let json = match choice {
         CheckpointChoice::Best => checkpoint::checkpoint_dir(run).join("best.json"),
-        CheckpointChoice::Last => checkpoint::newest(run).ok_or_else(|| {
-            anyhow!(
-                "{} has no complete checkpoint (is it a run folder? a run writes checkpoints/ as it trains)",
-                run.display()
-            )
-        })?,
+        CheckpointChoice::Last => {
+            let (newest, skipped) = checkpoint::newest_readable(run)?;
+            for warning in skipped {
+                eprintln!("warning: {warning}");
+            }
+            newest.ok_or_else(|| {
+                anyhow!(
+                    "{} has no complete checkpoint (is it a run folder? a run writes checkpoints/ as it trains)",
+                    run.display()
+                )
+            })?
+        }
         CheckpointChoice::Path(path) => path.with_extension("json"),
     };
     if !json.is_file() {
@@ -59,38 +92,57 @@ pub fn checkpoint_json(run: &Path, choice: &CheckpointChoice) -> Result<PathBuf>
     Ok(json)
 }
 
-/// Loads the model of `run`'s checkpoint `choice` on `device`. `plugin` overrides the plugin
-/// the checkpoint names (a path or a name); `fallback_size` is `[H, W]` for checkpoints that
-/// do not record their clips' size.
+/// Loads the model of `run`'s checkpoint `choice` on `device`. The plugin is the one the
+/// checkpoint names, looked up by name only (a run folder may come from someone else), unless
+/// `plugin` chooses one; `fallback_size` is `[H, W]` for checkpoints that do not record their
+/// clips' size.
 pub fn load(
     run: &Path,
     choice: &CheckpointChoice,
-    plugin: Option<&str>,
+    plugin: &PluginChoice,
     device: Device,
     fallback_size: [i64; 2],
 ) -> Result<Trained> {
     let json = checkpoint_json(run, choice)?;
     let loaded = checkpoint::load(&json)?;
     let meta = &loaded.meta;
-    let plugin_path = resolve_plugin(plugin.unwrap_or(&meta.plugin.name)).with_context(|| {
+    let plugin_path = match &plugin.plugin {
+        Some(spec) => resolve_plugin(spec),
+        None => resolve_recorded_plugin(&meta.plugin.name),
+    }
+    .with_context(|| {
         format!(
-            "checkpoint {} was made with plugin '{}' (give another with --plugin)",
+            "checkpoint {} was made with plugin {:?} (give another with --plugin)",
             json.display(),
             meta.plugin.name
         )
     })?;
+    let accept_plugin_change = plugin.accept_plugin_change;
     let plugin = Plugin::load(&plugin_path)?;
-    let identity = PluginIdentity {
-        name: plugin.stamp.name.clone(),
-        version: plugin.stamp.plugin_version.clone(),
-        fingerprint: plugin.stamp.fingerprint.clone(),
-    };
+    let identity = PluginIdentity::of(&plugin);
     let frames = checkpoint::clip_frames(meta).ok_or_else(|| {
         anyhow!(
             "checkpoint {} has no trajectory head: was it made by an older trajhost?",
             json.display()
         )
     })?;
+    // Both come from the file: bounded before anything is allocated for them.
+    let video_shape = meta
+        .video_shape
+        .unwrap_or([frames, fallback_size[0], fallback_size[1]]);
+    let [t, h, w] = video_shape;
+    trajhost_dataset::limits::check_clip(t, h, w)
+        .map_err(|(field, why)| anyhow!("{field} {why}"))
+        .and_then(|()| match t == frames {
+            true => Ok(()),
+            false => Err(anyhow!("its heads read {frames} frames")),
+        })
+        .with_context(|| {
+            format!(
+                "checkpoint {}: video_shape {video_shape:?} is not a clip this model reads",
+                json.display()
+            )
+        })?;
     let backbone = plugin.build(&meta.config.backbone, device)?;
     let mut model = UnifiedModel::new(backbone, frames, device);
     let shapes: Vec<(String, Vec<i64>)> = model
@@ -98,11 +150,8 @@ pub fn load(
         .into_iter()
         .map(|(n, t)| (n, t.size()))
         .collect();
-    checkpoint::check_fits(meta, &identity, &shapes, &json)?;
+    checkpoint::check_fits(meta, &identity, accept_plugin_change, &shapes, &json)?;
     checkpoint::restore_model(&mut model, &loaded, &json)?;
-    let video_shape = meta
-        .video_shape
-        .unwrap_or([frames, fallback_size[0], fallback_size[1]]);
     Ok(Trained {
         model,
         meta: loaded.meta,

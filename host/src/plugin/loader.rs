@@ -19,6 +19,9 @@ use trajhost_plugin_api::{
 pub struct Plugin {
     pub path: PathBuf,
     pub stamp: StampInfo,
+    /// Lowercase hex SHA-256 of the file, read before it was opened: a run records it, so
+    /// loading the run later notices another build under the same name.
+    pub sha256: String,
     module: BackboneModRef,
 }
 
@@ -32,6 +35,8 @@ impl Plugin {
             bail!("plugin file not found: {shown}");
         }
         super::elf::check_shared_library(path)?;
+        let (_, sha256) = trajhost_dataset::shard::hash_file(path)
+            .with_context(|| format!("reading plugin {shown}"))?;
         let stamp = read_stamp(path)?;
         check_compatible(&stamp, path)?;
         let module = lib_header_from_path(path)
@@ -45,6 +50,7 @@ impl Plugin {
         Ok(Plugin {
             path: path.to_path_buf(),
             stamp,
+            sha256,
             module,
         })
     }

@@ -9,4 +9,4 @@ pub mod scaffold;
 
 pub use backbone::PluginBackbone;
 pub use loader::Plugin;
-pub use resolve::resolve_plugin;
+pub use resolve::{resolve_plugin, resolve_recorded_plugin};

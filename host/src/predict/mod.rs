@@ -7,7 +7,7 @@ pub mod overlay;
 
 use crate::device::parse_device;
 use crate::eval::class_name;
-use crate::eval::trained::{self, CheckpointChoice};
+use crate::eval::trained::{self, CheckpointChoice, PluginChoice};
 use crate::train::pixels::standardise;
 use anyhow::{bail, Result};
 use image::imageops::FilterType;
@@ -37,9 +37,8 @@ pub struct PredictArgs {
     /// Write the clip with the predicted (and, for shards, the true) future position drawn in.
     #[arg(long)]
     pub overlay: Option<PathBuf>,
-    /// Use this plugin (a name or path) instead of the one the checkpoint names.
-    #[arg(long)]
-    pub plugin: Option<String>,
+    #[command(flatten)]
+    pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -67,13 +66,19 @@ pub struct Truth {
 }
 
 pub fn run(args: &PredictArgs) -> Result<()> {
+    if let Some(overlay) = &args.overlay {
+        crate::atomic::refuse_outputs_over_inputs(
+            &[("--overlay", overlay)],
+            &[("VIDEO", &args.video), ("the run folder", &args.run)],
+        )?;
+    }
     let device = parse_device(&args.device)?;
     let default = trajhost_dataset::DataConfig::default_config();
     let size = [default.height as i64, default.width as i64];
     let mut trained = trained::load(
         &args.run,
         &args.checkpoint,
-        args.plugin.as_deref(),
+        &args.plugin,
         device,
         size,
     )?;

@@ -19,6 +19,8 @@ pub enum Status {
     Failed,
     /// Stopped by Ctrl-C / SIGTERM after checkpointing, or never started because of one.
     Interrupted,
+    /// Not started: another process was training it (its folder was locked); left alone.
+    Busy,
 }
 
 impl Status {
@@ -29,6 +31,7 @@ impl Status {
             Status::Skipped => "skipped (already finished)",
             Status::Failed => "FAILED",
             Status::Interrupted => "interrupted (re-run to resume)",
+            Status::Busy => "in use by another process (re-run when it has ended)",
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::stop;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -184,6 +185,24 @@ pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepRep
     loop {
         while running.len() < parallel && !stop::requested() {
             let Some(spec) = queue.pop_front() else { break };
+            let dir = sweep.run_dir(&spec.name);
+            if let Some(holder) = crate::atomic::lock_holder(&dir) {
+                // A run still training (a killed sweep's child finishing its checkpoint, or
+                // a train started by hand): not a failure, and not this sweep's to touch.
+                let mut o = outcome(&spec, options.phase, Status::Busy, &dir, threads, 0.0);
+                o.reason = Some(format!(
+                    "{} is in use by another trajhost process ({holder}); left alone, re-run the sweep when it has ended",
+                    dir.display()
+                ));
+                eprintln!(
+                    "[sweep] {}: {}",
+                    spec.name,
+                    o.reason.as_deref().unwrap_or("")
+                );
+                report.runs.push(o);
+                write_summary(&report)?;
+                continue;
+            }
             match start(sweep, options, config_path, &spec, threads) {
                 Ok(r) => running.push(r),
                 Err(e) => {
@@ -321,6 +340,19 @@ fn start(
         .args(["--device", &sweep.device]);
     if let Some(backbone) = &spec.backbone {
         command.arg("--backbone").arg(backbone);
+    }
+    let sweep_pid = std::process::id() as i32;
+    // SAFETY: prctl, getppid and kill are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            // The child is told to checkpoint and stop when the sweep dies, kill -9 included,
+            // instead of training on as an orphan that a re-run would race.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if libc::getppid() != sweep_pid {
+                libc::kill(libc::getpid(), libc::SIGTERM);
+            }
+            Ok(())
+        });
     }
     let child = command
         .stdin(Stdio::null())

@@ -10,6 +10,7 @@ use super::model::{UnifiedModel, FRAME_CODE};
 use super::stopping::EarlyStoppingState;
 use crate::atomic::{write_json, write_with};
 use crate::config::TrainConfig;
+use crate::plugin::Plugin;
 use crate::rundir::{metrics::StopReason, CHECKPOINTS};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,20 @@ pub struct PluginIdentity {
     pub name: String,
     pub version: String,
     pub fingerprint: String,
+    /// SHA-256 of the plugin file trained with; None in checkpoints from before the field.
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl PluginIdentity {
+    pub fn of(plugin: &Plugin) -> PluginIdentity {
+        PluginIdentity {
+            name: plugin.stamp.name.clone(),
+            version: plugin.stamp.plugin_version.clone(),
+            fingerprint: plugin.stamp.fingerprint.clone(),
+            sha256: Some(plugin.sha256.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +62,10 @@ pub struct CheckpointMeta {
     pub model_tensors: Vec<(String, Vec<i64>)>,
     pub tensors_file: String,
     pub tensors_bytes: u64,
+    /// SHA-256 of the tensors file, checked on every load; None in checkpoints from before
+    /// the field.
+    #[serde(default)]
+    pub tensors_sha256: Option<String>,
     /// Set on the checkpoint of the epoch where training stopped (all epochs done, early
     /// stopping, time budget): resuming it only redoes the final evaluation if that is missing.
     /// None for older checkpoints, and for every other one.
@@ -86,8 +105,10 @@ pub fn save(
     write_with(&tensors_path, 0o666, |temp| {
         Ok(Tensor::write_safetensors(tensors, temp)?)
     })?;
+    let (bytes, sha256) = trajhost_dataset::shard::hash_file(&tensors_path)?;
     meta.tensors_file = tensors_file;
-    meta.tensors_bytes = std::fs::metadata(&tensors_path)?.len();
+    meta.tensors_bytes = bytes;
+    meta.tensors_sha256 = Some(sha256);
     let json = dir.join(format!("{name}.json"));
     write_json(&json, meta)?;
     Ok(json)
@@ -103,10 +124,26 @@ pub fn load(path: &Path) -> Result<Loaded> {
     let json = path.with_extension("json");
     let meta = read_meta(&json)?;
     let tensors_path = json.with_file_name(&meta.tensors_file);
-    let tensors = Tensor::read_safetensors(&tensors_path)
-        .with_context(|| format!("reading checkpoint tensors {}", tensors_path.display()))?
+    // read_meta checked that it is a regular file of the recorded size.
+    let bytes = std::fs::read(&tensors_path)
+        .with_context(|| format!("reading checkpoint tensors {}", tensors_path.display()))?;
+    if let Some(expected) = &meta.tensors_sha256 {
+        let actual = trajhost_dataset::shard::sha256_hex(&bytes);
+        if &actual != expected {
+            bail!(
+                "checkpoint {} is damaged: {} has sha256 {actual}, the checkpoint records {expected} (use another checkpoint, e.g. --checkpoint best or an older epoch)",
+                json.display(),
+                tensors_path.display()
+            );
+        }
+    }
+    let damaged = || format!("checkpoint tensors {} are damaged", tensors_path.display());
+    let tensors = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(damaged)?
+        .tensors()
         .into_iter()
-        .collect();
+        .map(|(name, view)| Ok((name, Tensor::try_from(view).with_context(damaged)?)))
+        .collect::<Result<_>>()?;
     Ok(Loaded { meta, tensors })
 }
 
@@ -125,8 +162,21 @@ pub fn read_meta(json: &Path) -> Result<CheckpointMeta> {
             meta.format
         );
     }
+    // The tensors lie beside the JSON: a name from the file, never a path elsewhere.
+    let plain = Path::new(&meta.tensors_file).file_name() == Some(meta.tensors_file.as_ref())
+        && meta.tensors_file.ends_with(".safetensors");
+    if !plain {
+        bail!(
+            "checkpoint {}: tensors_file {:?} is not a .safetensors file name beside it",
+            json.display(),
+            meta.tensors_file
+        );
+    }
     let tensors = json.with_file_name(&meta.tensors_file);
-    let size = std::fs::metadata(&tensors).map(|m| m.len()).ok();
+    let size = std::fs::symlink_metadata(&tensors)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     if size != Some(meta.tensors_bytes) {
         bail!(
             "checkpoint {} is incomplete: {} is missing or has the wrong size",
@@ -191,6 +241,14 @@ fn scan(run_dir: &Path) -> Scan {
 /// unreadable file, when there are checkpoints but none can be read: starting over would lose
 /// the run.
 pub fn for_auto_resume(run_dir: &Path) -> Result<(Option<PathBuf>, Vec<String>)> {
+    newest_readable(run_dir).map_err(|e| {
+        anyhow!("--resume auto: {e:#} (nothing to resume from, and starting over would lose the run; move the folder away, or use --overwrite)")
+    })
+}
+
+/// The newest valid checkpoint in `run_dir` (None where there is none yet), and a warning for
+/// each unreadable one skipped; an error naming each unreadable file when none can be read.
+pub fn newest_readable(run_dir: &Path) -> Result<(Option<PathBuf>, Vec<String>)> {
     let scan = scan(run_dir);
     let unreadable: Vec<String> = scan
         .unreadable
@@ -206,7 +264,7 @@ pub fn for_auto_resume(run_dir: &Path) -> Result<(Option<PathBuf>, Vec<String>)>
         .collect();
     if scan.newest.is_none() && !unreadable.is_empty() {
         bail!(
-            "--resume auto: no checkpoint in {} can be read, so nothing to resume from (and starting over would lose the run; move the folder away, or use --overwrite):\n  {}",
+            "no checkpoint in {} can be read:\n  {}",
             checkpoint_dir(run_dir).display(),
             unreadable.join("\n  ")
         );
@@ -260,10 +318,12 @@ pub fn check_tensors_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a checkpoint made for another plugin or architecture, naming what differs.
+/// Refuses a checkpoint made for another plugin or architecture, naming what differs. Another
+/// build of the same plugin (its file's hash differs) is refused unless `accept_plugin_change`.
 pub fn check_fits(
     meta: &CheckpointMeta,
     plugin: &PluginIdentity,
+    accept_plugin_change: bool,
     model: &[(String, Vec<i64>)],
     source: &Path,
 ) -> Result<()> {
@@ -283,6 +343,16 @@ pub fn check_fits(
             meta.plugin.fingerprint,
             plugin.fingerprint
         );
+    }
+    if let (Some(saved), Some(loaded)) = (&meta.plugin.sha256, &plugin.sha256) {
+        if saved != loaded && !accept_plugin_change {
+            bail!(
+                "checkpoint {shown} was made with another build of plugin '{}' (sha256 {saved}, version {}); the plugin file found now has sha256 {loaded} (version {}): give --accept-plugin-change to use it anyway, or --plugin to choose the file trained with",
+                plugin.name,
+                meta.plugin.version,
+                plugin.version
+            );
+        }
     }
     if meta.model_tensors != model {
         let saved: HashMap<&String, &Vec<i64>> =

@@ -65,6 +65,14 @@ impl DataSource {
         })
     }
 
+    /// What it reads: the dataset folder or the data config.
+    pub fn input(&self) -> &Path {
+        match self {
+            DataSource::Stored(dir) => dir,
+            DataSource::Procedural { config_path, .. } => config_path,
+        }
+    }
+
     /// How it is written on the command line, with absolute paths (recorded in checkpoints).
     pub fn spec(&self) -> Result<PathBuf> {
         Ok(match self {

@@ -36,6 +36,8 @@ pub struct TrainOptions {
     pub device: Device,
     /// Behave as if Ctrl-C arrived after this many optimiser steps in total.
     pub stop_after_steps: Option<i64>,
+    /// Resume even when the plugin file differs from the build the checkpoint was made with.
+    pub accept_plugin_change: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -95,6 +97,7 @@ struct Run<'a> {
     outputs: RunOutputs,
     device: Device,
     stop_after_steps: Option<i64>,
+    accept_plugin_change: bool,
     steps_per_epoch: usize,
     /// Recorded in every checkpoint, for `eval` and `predict`.
     video_shape: [i64; 3],
@@ -202,11 +205,7 @@ impl<'a> Run<'a> {
     fn build(options: &'a TrainOptions) -> Result<Self> {
         let config = &options.config;
         let plugin = Plugin::load(&options.plugin)?;
-        let identity = PluginIdentity {
-            name: plugin.stamp.name.clone(),
-            version: plugin.stamp.plugin_version.clone(),
-            fingerprint: plugin.stamp.fingerprint.clone(),
-        };
+        let identity = PluginIdentity::of(&plugin);
         tch::manual_seed(config.seed as i64);
         let backbone = plugin.build(&config.backbone, options.device)?;
         let source = DataSource::parse(&options.data)?;
@@ -221,6 +220,7 @@ impl<'a> Run<'a> {
             outputs: RunOutputs::open(&options.out)?,
             device: options.device,
             stop_after_steps: options.stop_after_steps,
+            accept_plugin_change: options.accept_plugin_change,
             steps_per_epoch: 0,
             video_shape,
             data: source.spec()?,
@@ -267,6 +267,7 @@ impl<'a> Run<'a> {
         checkpoint::check_fits(
             &loaded.meta,
             &self.plugin,
+            self.accept_plugin_change,
             &self.model_tensor_shapes(),
             path,
         )?;
@@ -303,6 +304,7 @@ impl<'a> Run<'a> {
             model_tensors: self.model_tensor_shapes(),
             tensors_file: String::new(),
             tensors_bytes: 0,
+            tensors_sha256: None,
             stopped: at.stopped,
             data: Some(self.data.clone()),
             video_shape: Some(self.video_shape),
