@@ -910,26 +910,49 @@ fn edit_checkpoints(run: &Path, edit: impl Fn(&mut serde_json::Value)) {
     }
 }
 
-/// A shared library whose initialiser writes `marker`: proof that it was opened.
-fn library_that_reports_loading(dir: &Path, marker: &Path) -> PathBuf {
-    let source = dir.join("evil.c");
-    std::fs::write(
-        &source,
-        format!(
-            "#include <stdio.h>\n__attribute__((constructor)) static void ran(void) {{ FILE *f = fopen({:?}, \"w\"); if (f) {{ fputs(\"ran\", f); fclose(f); }} }}\n",
-            marker.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let library = dir.join("epoch-0002.so");
+/// `dir/file` built from the C `source` as a shared library.
+fn shared_library(dir: &Path, file: &str, source: &str) -> PathBuf {
+    let c = dir.join(format!("{file}.c"));
+    std::fs::write(&c, source).unwrap();
+    let library = dir.join(file);
     let status = Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&library)
-        .arg(&source)
+        .arg(&c)
         .status()
         .expect("a C compiler (cc) builds the test's library");
     assert!(status.success());
     library
+}
+
+/// A shared library whose initialiser writes `marker`: proof that it was opened.
+fn library_that_reports_loading(dir: &Path, marker: &Path) -> PathBuf {
+    let source = format!(
+        "#include <stdio.h>\n__attribute__((constructor)) static void ran(void) {{ FILE *f = fopen({:?}, \"w\"); if (f) {{ fputs(\"ran\", f); fclose(f); }} }}\n",
+        marker.to_str().unwrap()
+    );
+    shared_library(dir, "epoch-0002.so", &source)
+}
+
+#[test]
+fn a_plugin_whose_stamp_is_data_is_refused_without_calling_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = shared_library(
+        dir.path(),
+        "libdata.so",
+        "const char trajhost_plugin_stamp[64] = {1};\n",
+    );
+    let output = trajhost_022(&["plugin", "info", data.to_str().unwrap()]);
+    assert_clean_failure(
+        &output,
+        &["libdata.so", "trajhost_plugin_stamp", "not a function"],
+    );
+    let none = shared_library(dir.path(), "libnone.so", "int other(void) { return 0; }\n");
+    let output = trajhost_022(&["plugin", "info", none.to_str().unwrap()]);
+    assert_clean_failure(
+        &output,
+        &["libnone.so", "exports no `trajhost_plugin_stamp`"],
+    );
 }
 
 #[test]

@@ -481,6 +481,32 @@ fn keepalive_streams_output_beats_and_passes_the_exit_code_on() {
     assert_eq!(ok.status.code(), Some(0));
 }
 
+#[test]
+fn keepalive_says_when_its_log_cannot_be_written_and_refuses_a_flood_of_beats() {
+    let output = keepalive(&["--log", "/dev/full", "--", "echo", "hello"])
+        .output()
+        .unwrap();
+    let message = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("cannot write the log /dev/full"),
+        "{message}"
+    );
+    assert!(
+        message.contains("hello"),
+        "the command still ran: {message}"
+    );
+    let output = keepalive(&["--every", "1ns", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output).contains("--every 1ns is too short"),
+        "{}",
+        text(&output)
+    );
+}
+
 fn alive(pid: i32) -> bool {
     // A zombie (no reaper in some containers) counts as gone.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

@@ -37,6 +37,9 @@ pub struct KeepaliveOptions {
     pub command: Vec<String>,
 }
 
+/// The shortest heartbeat interval: more often only floods the log.
+const MIN_EVERY: Duration = Duration::from_millis(100);
+
 /// The last signal received and not yet forwarded (0 = none).
 static PENDING: AtomicI32 = AtomicI32::new(0);
 
@@ -57,13 +60,35 @@ fn install_handlers() -> Result<()> {
     Ok(())
 }
 
-type Log = Arc<Mutex<Option<File>>>;
+/// The `--log` file; the first write that fails (a full disk, `/dev/full`) is reported at once
+/// and keepalive then exits non-zero, so an incomplete log is never taken for a whole one.
+struct LogFile {
+    file: File,
+    path: PathBuf,
+    failed: bool,
+}
+
+type Log = Arc<Mutex<Option<LogFile>>>;
+
+fn log_bytes(log: &Log, bytes: &[u8]) {
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(log) = log.as_mut() else { return };
+    if let Err(e) = log.file.write_all(bytes) {
+        if !log.failed {
+            eprintln!(
+                "keepalive: warning: cannot write the log {}: {e}; the command goes on, keepalive will exit non-zero",
+                log.path.display()
+            );
+        }
+        log.failed = true;
+    }
+}
 
 fn log_line(log: &Log, line: &str) {
-    if let Some(file) = log.lock().unwrap().as_mut() {
-        let _ = writeln!(file, "[{}] {line}", utc_timestamp(unix_now()));
-        let _ = file.flush();
-    }
+    log_bytes(
+        log,
+        format!("[{}] {line}\n", utc_timestamp(unix_now())).as_bytes(),
+    );
 }
 
 /// Copies one of CMD's streams, line by line, to ours and to the log.
@@ -78,9 +103,7 @@ fn pump(
         while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
             let _ = to.write_all(&line);
             let _ = to.flush();
-            if let Some(file) = log.lock().unwrap().as_mut() {
-                let _ = file.write_all(&line);
-            }
+            log_bytes(&log, &line);
             line.clear();
         }
     })
@@ -95,21 +118,28 @@ pub fn run(options: &KeepaliveOptions) -> Result<i32> {
     let Some((program, args)) = options.command.split_first() else {
         bail!("no command given: trajhost keepalive [--every 30s] [--log FILE] -- CMD ...");
     };
-    if options.every.is_zero() {
-        bail!("--every must be longer than 0");
+    if options.every < MIN_EVERY {
+        bail!(
+            "--every {} is too short: at most ten heartbeats a second ({} or more)",
+            humantime::format_duration(options.every),
+            humantime::format_duration(MIN_EVERY)
+        );
     }
     let file = match &options.log {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .with_context(|| format!("opening {}", path.display()))?,
-            )
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            Some(LogFile {
+                file,
+                path: path.clone(),
+                failed: false,
+            })
         }
         None => None,
     };
@@ -210,5 +240,16 @@ pub fn run(options: &KeepaliveOptions) -> Result<i32> {
             humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
         ),
     );
+    let log_failed = log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|l| l.failed);
+    if log_failed && code == 0 {
+        eprintln!(
+            "keepalive: the command succeeded, but its log is incomplete (see the warning above)"
+        );
+        return Ok(1);
+    }
     Ok(code)
 }

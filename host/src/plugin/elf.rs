@@ -4,10 +4,11 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use object::elf::{self, FileHeader64, Machine};
-use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
 use object::{Endianness, ReadCache};
 use std::io::Read;
 use std::path::Path;
+use trajhost_plugin_api::stamp::STAMP_SYMBOL;
 
 /// The ELF `e_machine` of the architecture this host was built for.
 const HOST_MACHINE: Option<Machine> = if cfg!(target_arch = "x86_64") {
@@ -140,5 +141,21 @@ pub fn check_shared_library(path: &Path) -> Result<()> {
             }
         }
     }
-    Ok(())
+    // The stamp is called before anything else: a symbol of that name that is data, not code,
+    // would be jumped into (SIGSEGV).
+    let symbols = header
+        .sections(endian, data)
+        .and_then(|table| table.symbols(endian, data, elf::SHT_DYNSYM))
+        .map_err(|e| damaged("dynamic symbols", e))?;
+    let found = symbols
+        .iter()
+        .find(|s| symbols.symbol_name(endian, *s).ok() == Some(STAMP_SYMBOL));
+    match found {
+        None => bail!("{shown} is not a trajhost plugin: it exports no `trajhost_plugin_stamp` (register the backbone with `export_backbone!`)"),
+        Some(symbol) if symbol.st_type() != elf::STT_FUNC || symbol.st_shndx(endian) == elf::SHN_UNDEF => bail!(
+            "{shown} is not a trajhost plugin: its `trajhost_plugin_stamp` is not a function it defines (ELF symbol type {})",
+            symbol.st_type()
+        ),
+        Some(_) => Ok(()),
+    }
 }

@@ -93,6 +93,21 @@ pub fn check_name(name: &str) -> Result<()> {
         "use",
         "where",
         "while",
+        // Reserved for later editions: a crate of that name does not compile either.
+        "abstract",
+        "become",
+        "box",
+        "do",
+        "final",
+        "gen",
+        "macro",
+        "override",
+        "priv",
+        "try",
+        "typeof",
+        "unsized",
+        "virtual",
+        "yield",
         "std",
         "core",
         "alloc",
@@ -266,7 +281,9 @@ mod tests {
     fn names_must_be_crate_and_plugin_names() {
         assert!(check_name("r2plus1d").is_ok());
         assert!(check_name("my_net").is_ok());
-        for bad in ["", "MyNet", "my-net", "2net", "net!", "fn", "std"] {
+        for bad in [
+            "", "MyNet", "my-net", "2net", "net!", "fn", "std", "abstract", "yield", "gen",
+        ] {
             let err = check_name(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
         }
