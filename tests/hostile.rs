@@ -1166,3 +1166,85 @@ fn no_output_flag_writes_over_what_its_command_reads() {
     assert_eq!(contents(&data), before_data);
     assert!(!both.exists());
 }
+
+#[test]
+fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    let fifo = dir.path().join("epoch.json");
+    mkfifo(&fifo);
+    let output = trajhost_022(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--checkpoint",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&output, &["epoch.json", "is not a regular file"]);
+
+    let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"run-\xff"));
+    std::fs::rename(&run, &odd).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_trajhost"))
+        .arg("eval")
+        .arg("--run")
+        .arg(&odd)
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, &["--run", "is not valid UTF-8"]);
+    std::fs::rename(&odd, &run).unwrap();
+
+    // A checkpoint naming another file as its data config: refused unread, nothing echoed.
+    edit_checkpoints(&run, |meta| meta["data"] = "procedural:/etc/passwd".into());
+    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let message = assert_clean_failure(
+        &output,
+        &["procedural:/etc/passwd", "must be a .ron file", "--data"],
+    );
+    assert!(!message.contains("root"), "{message}");
+}
+
+#[test]
+fn a_config_that_is_a_device_or_fifo_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.ron");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let fifo = dir.path().join("fifo.ron");
+    mkfifo(&fifo);
+    for config in [&zero, &fifo] {
+        let spec = format!("procedural:{}", config.display());
+        let out = dir.path().join("run");
+        let output = trajhost_022(&[
+            "train",
+            "--plugin",
+            "template",
+            "--data",
+            &spec,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
+        let output = train_cli(config, &out, &[]);
+        assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
+    }
+}
+
+#[test]
+fn a_run_that_fails_says_so_in_its_progress_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "two.ron", &two_epochs());
+    let out = dir.path().join("run");
+    let args = train_args(
+        "broken",
+        &config,
+        &out,
+        &["--backbone", "(fault: NanAfter(0))"],
+    );
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let output = trajhost_022(&args);
+    assert_clean_failure(&output, &["NaN"]);
+    let progress = std::fs::read_to_string(out.join("PROGRESS.txt")).unwrap();
+    assert!(progress.contains("status: failed\n"), "{progress}");
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    assert!(log.contains("failed: "), "{log}");
+}

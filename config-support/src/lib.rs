@@ -6,6 +6,36 @@
 
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+/// The largest config file read: far beyond any real config, and a path to `/dev/zero` or a
+/// FIFO is refused instead of read forever or waited on.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// A config file's text: a regular file of at most [`MAX_CONFIG_BYTES`], opened without
+/// blocking on a FIFO.
+pub fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(invalid(format!(
+            "{} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES).read_to_string(&mut text)?;
+    Ok(text)
+}
 
 /// A config problem: `field` is a dotted path such as `augmentation.noise_level` (with an
 /// optional list index, `classes[2]`), or `<syntax>` when no field could be named.

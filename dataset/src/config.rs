@@ -154,7 +154,7 @@ impl DataConfig {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let text = trajhost_config::read_file(path).map_err(|e| ConfigError {
             source_name: path.display().to_string(),
             field: "<file>".into(),
             line: None,

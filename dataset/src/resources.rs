@@ -214,7 +214,7 @@ fn check_disk(
         (needed, free) => Err(Error::format(
             out,
             format!(
-                "the dataset needs {} of disk ({} samples of {shape}) but only {} is free on the disk of {}; lower samples, frames, width or height, free some space, or choose another --out",
+                "the dataset needs {} of disk ({} samples of {shape}) but only {} is free on the disk of {}; lower samples, frames, width or height, free some space, or choose another folder",
                 needed.map_or("more than 2^64 bytes".into(), both),
                 cfg.samples,
                 free.map_or("an unknown amount".into(), both),

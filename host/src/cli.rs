@@ -406,7 +406,7 @@ fn parse_resume(text: &str) -> std::result::Result<ResumeArg, String> {
 fn read_config(config: &str) -> Result<String> {
     let path = Path::new(config);
     if !config.is_empty() && path.is_file() {
-        return std::fs::read_to_string(path).with_context(|| format!("reading {config}"));
+        return trajhost_config::read_file(path).with_context(|| format!("reading {config}"));
     }
     Ok(config.to_string())
 }

@@ -29,7 +29,7 @@ pub fn load<T: DeserializeOwned>(
     check: impl FnOnce(&T) -> Result<(), Invalid>,
 ) -> Result<T> {
     let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        trajhost_config::read_file(path).with_context(|| format!("reading {}", path.display()))?;
     parse(&text, &path.display().to_string(), check)
 }
 

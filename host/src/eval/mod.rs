@@ -11,7 +11,7 @@ use crate::rundir::metrics::{Baselines, SplitMetrics};
 use crate::train::data::{self, SplitData, Videos};
 use crate::train::metrics::{baselines, evaluate};
 use crate::train::source::DataSource;
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -79,16 +79,27 @@ pub struct EvalReport {
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
+    refuse_non_utf8_paths(args)?;
     let device = parse_device(&args.device)?;
     let mut trained = load_trained(args, device)?;
     let data = match &args.data {
         Some(data) => data.clone(),
-        None => trained.meta.data.clone().ok_or_else(|| {
-            anyhow!(
-                "checkpoint {} does not record its dataset (made by an older trajhost): give --data",
-                trained.checkpoint.display()
-            )
-        })?,
+        None => {
+            let recorded = trained.meta.data.clone().ok_or_else(|| {
+                anyhow!(
+                    "checkpoint {} does not record its dataset (made by an older trajhost): give --data",
+                    trained.checkpoint.display()
+                )
+            })?;
+            DataSource::check_recorded(&recorded).with_context(|| {
+                format!(
+                    "checkpoint {} records data {}: give --data",
+                    trained.checkpoint.display(),
+                    recorded.display()
+                )
+            })?;
+            recorded
+        }
     };
     refuse_writing_over_inputs(args, &trained, &data)?;
     let report = evaluate_on(
@@ -120,6 +131,32 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         print!("{}", shifts::render(&robustness));
         let path = crate::rundir::robustness::write(&args.run, &robustness)?;
         eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The reports record their paths as JSON text: a path that is not UTF-8 is refused before
+/// the work, not after it.
+fn refuse_non_utf8_paths(args: &EvalArgs) -> Result<()> {
+    let checkpoint = match &args.checkpoint {
+        CheckpointChoice::Path(path) => Some(path),
+        _ => None,
+    };
+    let paths = [
+        ("--run", Some(&args.run)),
+        ("--data", args.data.as_ref()),
+        ("--checkpoint", checkpoint),
+        ("--out", args.out.as_ref()),
+        ("--predictions", args.predictions.as_ref()),
+        ("--shift-cache", args.shift_cache.as_ref()),
+    ];
+    for (flag, path) in paths {
+        if let Some(path) = path.filter(|p| p.to_str().is_none()) {
+            bail!(
+                "{flag} {} is not valid UTF-8: eval's reports record paths as text; rename it or link it under a UTF-8 name",
+                path.display()
+            );
+        }
     }
     Ok(())
 }

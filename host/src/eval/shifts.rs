@@ -154,7 +154,7 @@ pub fn run(
         };
         generate(&config, &dir, &options).with_context(|| {
             format!(
-                "generating the {} test set in {}",
+                "generating the {} test set in {} (--shift-cache chooses the folder)",
                 shift.name,
                 dir.display()
             )

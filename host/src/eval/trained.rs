@@ -86,8 +86,10 @@ pub fn checkpoint_json(run: &Path, choice: &CheckpointChoice) -> Result<PathBuf>
         }
         CheckpointChoice::Path(path) => path.with_extension("json"),
     };
-    if !json.is_file() {
-        bail!("checkpoint {} does not exist", json.display());
+    match std::fs::metadata(&json) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => bail!("checkpoint {} is not a regular file", json.display()),
+        Err(_) => bail!("checkpoint {} does not exist", json.display()),
     }
     Ok(json)
 }

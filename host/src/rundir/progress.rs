@@ -123,6 +123,23 @@ impl Progress<'_> {
     }
 }
 
+/// Marks the run in `dir` as failed in its `PROGRESS.txt` (everything else as last written), so
+/// a run that stopped on an error is not shown as still training.
+pub fn mark_failed(dir: &Path) -> Result<()> {
+    let path = dir.join(PROGRESS);
+    let Some(text) = super::read_regular(&path)? else {
+        return Ok(());
+    };
+    let text: String = String::from_utf8_lossy(&text)
+        .lines()
+        .map(|line| match line.starts_with("status: ") {
+            true => format!("status: {}\n", RunState::Failed),
+            false => format!("{line}\n"),
+        })
+        .collect();
+    write_atomic(&path, text.as_bytes())
+}
+
 /// What a reader gets back from `PROGRESS.txt`; every field is None when missing or unreadable.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProgressFile {

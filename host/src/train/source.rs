@@ -65,6 +65,20 @@ impl DataSource {
         })
     }
 
+    /// Refuses a data spec recorded in a file from someone else (a checkpoint) that names
+    /// anything but a folder or a `.ron` data config: reading another file as a config would
+    /// echo its first bytes in the error.
+    pub fn check_recorded(spec: &Path) -> Result<()> {
+        let text = spec.to_string_lossy();
+        let Some(config) = text.strip_prefix(PROCEDURAL_PREFIX) else {
+            return Ok(());
+        };
+        if !config.is_empty() && !config.ends_with(".ron") {
+            bail!("a recorded procedural data config must be a .ron file");
+        }
+        Ok(())
+    }
+
     /// What it reads: the dataset folder or the data config.
     pub fn input(&self) -> &Path {
         match self {

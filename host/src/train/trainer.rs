@@ -158,7 +158,14 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         data.test.len(),
         data.frames
     ));
-    run.fit(&data, position)
+    let outcome = run.fit(&data, position);
+    if let Err(e) = &outcome {
+        run.outputs.log(&format!("failed: {e:#}"));
+        if let Err(e) = crate::rundir::progress::mark_failed(&options.out) {
+            eprintln!("warning: could not mark the run failed in PROGRESS.txt: {e:#}");
+        }
+    }
+    outcome
 }
 
 /// Clears the folder for `--overwrite`, or refuses a folder that holds a run unless resuming.
