@@ -1227,6 +1227,11 @@ fn a_config_that_is_a_device_or_fifo_is_refused_unread() {
         let output = train_cli(config, &out, &[]);
         assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
     }
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", data.join("manifest.json")).unwrap();
+    let output = trajhost_022(&["data", "check", data.to_str().unwrap()]);
+    assert_clean_failure(&output, &["manifest.json", "not a regular file"]);
 }
 
 #[test]

@@ -16,6 +16,12 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// A config file's text: a regular file of at most [`MAX_CONFIG_BYTES`], opened without
 /// blocking on a FIFO.
 pub fn read_file(path: &Path) -> std::io::Result<String> {
+    read_bounded(path, MAX_CONFIG_BYTES)
+}
+
+/// A text file from someone else: a regular file of at most `max` bytes, opened without
+/// blocking on a FIFO.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
     let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, why);
     let file = std::fs::OpenOptions::new()
@@ -26,14 +32,14 @@ pub fn read_file(path: &Path) -> std::io::Result<String> {
     if !meta.is_file() {
         return Err(invalid("not a regular file".into()));
     }
-    if meta.len() > MAX_CONFIG_BYTES {
+    if meta.len() > max {
         return Err(invalid(format!(
-            "{} bytes, more than the {MAX_CONFIG_BYTES} a config may have",
+            "{} bytes, more than the {max} such a file may have",
             meta.len()
         )));
     }
     let mut text = String::new();
-    file.take(MAX_CONFIG_BYTES).read_to_string(&mut text)?;
+    file.take(max).read_to_string(&mut text)?;
     Ok(text)
 }
 

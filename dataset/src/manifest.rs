@@ -90,7 +90,9 @@ impl Manifest {
 
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        // A manifest lists shards, not samples: 64 MiB is ~300,000 shards.
+        let text =
+            trajhost_config::read_bounded(&path, 64 << 20).map_err(|e| Error::io(&path, e))?;
         let manifest: Manifest = serde_json::from_str(&text)
             .map_err(|e| Error::format(&path, format!("invalid manifest: {e}")))?;
         if manifest.format_version != FORMAT_VERSION {
