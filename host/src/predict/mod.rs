@@ -67,6 +67,7 @@ pub struct Truth {
 
 pub fn run(args: &PredictArgs) -> Result<()> {
     if let Some(overlay) = &args.overlay {
+        overlay::check_path(overlay)?;
         crate::atomic::refuse_outputs_over_inputs(
             &[("--overlay", overlay)],
             &[("VIDEO", &args.video), ("the run folder", &args.run)],
@@ -75,15 +76,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let default = trajhost_dataset::DataConfig::default_config();
     let size = [default.height as i64, default.width as i64];
-    let mut trained = trained::load(
-        &args.run,
-        &args.checkpoint,
-        &args.plugin,
-        device,
-        size,
-    )?;
-    let clip = input::read(&args.video, args.sample)?;
-    let (frames, adjustments) = fit(clip.frames, trained.video_shape)?;
+    let mut trained = trained::load(&args.run, &args.checkpoint, &args.plugin, device, size)?;
+    let bounds = input::Bounds::for_clip(trained.video_shape)?;
+    let clip = input::read(&args.video, args.sample, bounds)?;
+    let (frames, adjustments) = fit(clip.frames, clip.total, trained.video_shape)?;
     for note in &adjustments {
         eprintln!("note: {note}");
     }
@@ -91,12 +87,15 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let outputs = tch::no_grad(|| trained.model.forward(&video, false))?;
     let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
     let position: Vec<f64> = Vec::try_from(outputs.position.get(0).to_kind(Kind::Double))?;
+    let values: Vec<f64> = probabilities.iter().chain(&position).copied().collect();
+    trained.check_finite("class probabilities and position", &values)?;
     let best = (0..probabilities.len())
         .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
         .unwrap_or(0);
     let frames_ahead = trained.meta.config.predict_future;
     let truth = clip.truth.as_ref().and_then(|t| {
-        let at = t.positions.get(frames.len() - 1 + frames_ahead)?;
+        // Positions count from the video's first frame; the model read its last ones.
+        let at = t.positions.get(clip.total.checked_sub(1)? + frames_ahead)?;
         Some(Truth {
             class: class_name(t.class),
             position: at.map(f64::from),
@@ -128,30 +127,37 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     Ok(())
 }
 
-/// The clip as the model reads it: its last `T` frames, resized to `H × W` when they differ.
-fn fit(mut frames: Vec<RgbImage>, [t, h, w]: [i64; 3]) -> Result<(Vec<RgbImage>, Vec<String>)> {
+/// The clip as the model reads it: the last `T` of the video's `total` frames (`frames` are
+/// its last ones, as `input::read` keeps them), resized to `H × W` when they differ.
+fn fit(
+    mut frames: Vec<RgbImage>,
+    total: usize,
+    [t, h, w]: [i64; 3],
+) -> Result<(Vec<RgbImage>, Vec<String>)> {
     let mut notes = Vec::new();
-    let t = t as usize;
-    if frames.len() < t {
-        bail!(
-            "the model reads clips of {t} frames; this video has {}",
-            frames.len()
-        );
+    // The shape was checked when the checkpoint was loaded; these only keep the casts honest.
+    let (Ok(t), Ok(h), Ok(w)) = (usize::try_from(t), u32::try_from(h), u32::try_from(w)) else {
+        bail!("the model's clip shape [{t}, {h}, {w}] is not one predict can fit");
+    };
+    if frames.len() < t || t == 0 {
+        bail!("the model reads clips of {t} frames; this video has {total}");
     }
-    if frames.len() > t {
+    if total > t {
         notes.push(format!(
-            "the video has {} frames; the model reads the last {t}",
-            frames.len()
+            "the video has {total} frames; the model reads the last {t}"
         ));
-        frames.drain(..frames.len() - t);
     }
+    frames.drain(..frames.len() - t);
     let (fw, fh) = frames[0].dimensions();
-    if [fh as i64, fw as i64] != [h, w] {
+    if [fw, fh] != [w, h] {
         notes.push(format!(
             "frames resized from {fw}×{fh} to {w}×{h}, the model's size"
         ));
-        for frame in &mut frames {
-            *frame = image::imageops::resize(frame, w as u32, h as u32, FilterType::Triangle);
+    }
+    // Every frame, not only the first: frames of another size never reach the tensor.
+    for frame in &mut frames {
+        if frame.dimensions() != (w, h) {
+            *frame = image::imageops::resize(frame, w, h, FilterType::Triangle);
         }
     }
     Ok((frames, notes))

@@ -31,6 +31,21 @@ pub fn project(position: [f64; 3], [fx, fy, cx, cy]: [f64; 4]) -> Option<(f64, f
     (p.z > 1e-6).then(|| (fx * p.x / p.z + cx, fy * p.y / p.z + cy))
 }
 
+/// Refuses an `--overlay` path that does not end in `.gif`: the overlay is an animated GIF,
+/// and GIF bytes under another name (`out.png`) mislead whatever opens the file.
+pub fn check_path(path: &Path) -> Result<()> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gif"))
+    {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "--overlay {}: the overlay is an animated GIF; give a path ending in .gif",
+        path.display()
+    ))
+}
+
 pub fn write(
     path: &Path,
     frames: &[RgbImage],
