@@ -1,17 +1,22 @@
 //! `trajhost serve`, through the real binary: the JSON endpoints over a results folder made by
 //! hand while it changes under the server, the token and Host rules, the refusal of every path
-//! out of the results folder, and the page in headless Chromium updating without a reload.
+//! out of the results folder, the server's limits (head size, slow and idle connections,
+//! threads, memory, running out of file descriptors), and the page in headless Chromium
+//! updating without a reload.
 
 mod common;
 
 use common::{epoch_record, final_metrics, get, http, jsonl, progress_text, Browser, Served};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use trajhost::clock::{unix_now, utc_timestamp};
 
 /// A results folder with a finished run (with a gate decision and checkpoints), a live one
-/// and a stale one, a stray file, and a secret beside (outside) it that a link inside points to.
+/// and a stale one, a stray file, a secret beside (outside) it that a link inside points to,
+/// and a link `linked` to a run folder outside it.
 fn results() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
@@ -87,6 +92,10 @@ fn results() -> (tempfile::TempDir, PathBuf) {
         3600,
         &[0.3],
     );
+    // A whole run folder that lives outside the results folder, linked in: not shown.
+    let linked = run("linked", "training", "1/10 (10.0%)", "9.0 min", 5, &[0.77]);
+    std::fs::rename(&linked, dir.path().join("linked")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("linked"), &linked).unwrap();
     std::fs::write(results.join("notes.txt"), "not a run").unwrap();
     std::fs::write(dir.path().join("secret.txt"), "TOP SECRET").unwrap();
     std::os::unix::fs::symlink(dir.path().join("secret.txt"), finished.join("leak.txt")).unwrap();
@@ -530,4 +539,313 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
         panel.as_str().unwrap().contains("heartbeat: epoch 3/10"),
         "{panel}"
     );
+}
+
+// ---- the server's limits ----
+
+/// `trajhost serve ROOT --addr 127.0.0.1:0`, its pid known, with the open-files limit set to
+/// `open_files` (soft and hard) when given.
+struct Limited {
+    child: std::process::Child,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    addr: String,
+}
+
+impl Limited {
+    fn start(root: &Path, open_files: Option<u64>) -> Limited {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_trajhost"));
+        command
+            .arg("serve")
+            .arg(root)
+            .args(["--addr", "127.0.0.1:0"])
+            .env_remove("TRAJHOST_SERVE_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        if let Some(n) = open_files {
+            // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("trajhost serve starts");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "trajhost serve did not start");
+        let start = line.find("http://").expect("an address") + "http://".len();
+        let bound = &line[start..start + line[start..].find('/').unwrap()];
+        Limited {
+            addr: bound.to_string(),
+            child,
+            _stdout: stdout,
+        }
+    }
+
+    /// A field of /proc/<pid>/status, as a number (`VmRSS` in kB, `Threads`).
+    fn status(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in {status}"))
+    }
+
+    fn rss_mib(&self) -> u64 {
+        self.status("VmRSS") / 1024
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `request` sent as is; what came back before the server closed (or reset) the connection.
+fn raw(addr: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    // A reset after the answer still leaves the answer read.
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn status_of(answer: &str) -> Option<u16> {
+    answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// A normal request answered, and how long it took.
+fn timed_get(addr: &str, target: &str) -> (u16, Duration) {
+    let start = Instant::now();
+    let answer = get(addr, target);
+    (answer.status, start.elapsed())
+}
+
+/// Raises this test process's own open-files limit (it opens many sockets) and returns it.
+fn raise_own_open_files() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain calls on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max.min(1 << 16);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+#[test]
+fn over_long_heads_are_refused_and_a_huge_header_costs_no_memory() {
+    let (_dir, results) = results();
+    let mut served = Limited::start(&results, None);
+    let addr = served.addr.clone();
+    assert_eq!(timed_get(&addr, "/api/runs").0, 200);
+    let before = served.rss_mib();
+
+    // A request line over 8 KiB, headers over 16 KiB: refused, and the refusal arrives.
+    let long_line = format!("GET /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", "a".repeat(9000));
+    let answer = raw(&addr, long_line.as_bytes());
+    assert_eq!(status_of(&answer), Some(414), "{answer:.200}");
+    let mut big_headers = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n");
+    for i in 0..400 {
+        big_headers += &format!("X-Filler-{i}: {}\r\n", "b".repeat(60));
+    }
+    big_headers += "\r\n";
+    let answer = raw(&addr, big_headers.as_bytes());
+    assert_eq!(status_of(&answer), Some(431), "{answer:.200}");
+    // A head of normal size just under the limit is still fine.
+    let mut fine = format!("GET /api/runs HTTP/1.1\r\nHost: {addr}\r\n");
+    for i in 0..100 {
+        fine += &format!("X-Filler-{i}: {}\r\n", "c".repeat(100));
+    }
+    fine += "\r\n";
+    assert_eq!(status_of(&raw(&addr, fine.as_bytes())), Some(200));
+
+    // Three clients each sending a 300 MB header: each is cut off early, and the server's
+    // memory does not follow what they send.
+    let senders: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(&addr).unwrap();
+                stream
+                    .set_write_timeout(Some(Duration::from_secs(20)))
+                    .unwrap();
+                let start = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nX-Huge: ");
+                stream.write_all(start.as_bytes()).unwrap();
+                let chunk = vec![b'a'; 1 << 20];
+                let mut sent = 0usize;
+                while sent < 300 << 20 {
+                    match stream.write(&chunk) {
+                        Ok(n) => sent += n,
+                        Err(e) => return (sent, Some(e.kind())),
+                    }
+                }
+                (sent, None)
+            })
+        })
+        .collect();
+    for sender in senders {
+        let (sent, error) = sender.join().unwrap();
+        assert!(
+            matches!(
+                error,
+                Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+            ),
+            "the server closed the connection ({error:?} after {sent} bytes)"
+        );
+        // What was taken sits in the two kernels' socket buffers (a few MiB), not the server.
+        assert!(sent < 64 << 20, "{sent} bytes taken before the refusal");
+    }
+    let after = served.rss_mib();
+    assert!(
+        after < before + 64,
+        "the server grew from {before} MiB to {after} MiB"
+    );
+    assert!(served.alive());
+    assert_eq!(timed_get(&addr, "/api/runs").0, 200);
+}
+
+#[test]
+fn idle_connections_hold_no_thread_and_do_not_keep_others_waiting() {
+    let (_dir, results) = results();
+    let served = Limited::start(&results, None);
+    let addr = served.addr.clone();
+    assert_eq!(timed_get(&addr, "/api/runs").0, 200);
+    let threads = served.status("Threads");
+    let before = served.rss_mib();
+
+    // 1,000 sockets that send nothing, or half a head, and wait (3,000 checked by hand).
+    let count = 1000.min(raise_own_open_files().saturating_sub(100) as usize);
+    let idle: Vec<TcpStream> = (0..count)
+        .map(|i| {
+            let mut stream = TcpStream::connect(&addr).unwrap();
+            if i % 2 == 1 {
+                stream.write_all(b"GET /api/runs HTTP/1.1\r\nHo").unwrap();
+            }
+            stream
+        })
+        .collect();
+    let (status, took) = timed_get(&addr, "/api/runs");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    let now = served.status("Threads");
+    assert!(
+        now <= threads + 2 && now <= 16,
+        "{threads} threads before, {now} with {count} idle sockets: no thread for a waiting one"
+    );
+    let rss = served.rss_mib();
+    assert!(
+        rss < before + 64,
+        "{before} MiB before, {rss} MiB with {count} idle sockets"
+    );
+
+    // A head that does not arrive within the deadline (10 s) gets 408 and is closed.
+    let mut first = &idle[1];
+    first
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = first.read_to_end(&mut answer);
+    assert!(
+        read.is_ok() || !answer.is_empty(),
+        "not closed by the server: {read:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || status_of(&answer) == Some(408),
+        "{answer}"
+    );
+}
+
+#[test]
+fn running_out_of_file_descriptors_does_not_stop_the_server() {
+    let (_dir, results) = results();
+    // Room for the server itself and a few connections: the idle ones below exhaust it.
+    let mut served = Limited::start(&results, Some(20));
+    let addr = served.addr.clone();
+    assert_eq!(timed_get(&addr, "/").0, 200);
+    let _idle: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    // Behind the sixty in the listen queue; the page needs no file of its own.
+    let (status, took) = timed_get(&addr, "/");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    assert!(served.alive());
+    drop(_idle);
+    let (status, _) = timed_get(&addr, "/");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_request_without_host_is_refused_like_an_empty_host() {
+    let (_dir, results) = results();
+    let served = Served::start(&results, "127.0.0.1:0", &[], &[]);
+    let addr = &served.addr;
+    for request in [
+        "GET /api/runs HTTP/1.0\r\n\r\n",
+        "GET /api/runs HTTP/1.0\r\nHost:\r\n\r\n",
+        "GET /api/runs HTTP/1.1\r\nHost: \r\n\r\n",
+    ] {
+        let answer = raw(addr, request.as_bytes());
+        assert_eq!(status_of(&answer), Some(403), "{request:?}: {answer}");
+        assert!(!answer.contains("finished"), "{answer}");
+    }
+    let named = format!("GET /api/runs HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    assert_eq!(status_of(&raw(addr, named.as_bytes())), Some(200));
+    // Two Host headers: which one would count? Neither.
+    let two = format!("GET /api/runs HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\n\r\n");
+    assert_eq!(status_of(&raw(addr, two.as_bytes())), Some(400));
+    drop(served);
+
+    // With a token, the token is what counts.
+    let served = Served::start(&results, "127.0.0.1:0", &["--token", "s3cret"], &[]);
+    let answer = raw(
+        &served.addr,
+        b"GET /api/runs HTTP/1.0\r\nAuthorization: Bearer s3cret\r\n\r\n",
+    );
+    assert_eq!(status_of(&answer), Some(200), "{answer:.200}");
+}
+
+#[test]
+fn a_run_folder_linked_from_outside_is_neither_listed_nor_served() {
+    let (dir, results) = results();
+    assert!(dir.path().join("linked/metrics.jsonl").is_file());
+    assert!(results.join("linked").is_symlink());
+    let served = Served::start(&results, "127.0.0.1:0", &[], &[]);
+    let addr = &served.addr;
+    let listing = get(addr, "/api/runs");
+    assert_eq!(names(&runs(addr)), ["finished", "live", "stale"]);
+    assert!(!listing.body.contains("linked"), "{}", listing.body);
+    for what in ["metrics", "progress", "log", "checkpoints"] {
+        let answer = get(addr, &format!("/api/runs/linked/{what}"));
+        assert_eq!(answer.status, 404, "{what}: {}", answer.body);
+        assert!(!answer.body.contains("0.77"), "{what}: {}", answer.body);
+    }
+    assert_eq!(get(addr, "/files/linked/metrics.jsonl").status, 403);
 }

@@ -3,6 +3,9 @@
 //! checklist, gate, robustness, history) — the readers the terminal tools use, not a second
 //! parser.
 //!
+//! Only run folders really inside the results folder are read: one that is a symbolic link to
+//! somewhere else is neither listed nor served.
+//!
 //! Runs are read while they are being written. When a run's files cannot be read (a line of
 //! metrics.jsonl half-appended, a JSON file replaced mid-read), its last good read is served
 //! with a `problem` saying what failed and when that read was, so the page neither blanks nor
@@ -126,8 +129,13 @@ impl Runs {
         &self.root
     }
 
+    /// The run folders whose real location (links resolved) is inside the results folder: a
+    /// run linked in from elsewhere is left out, as `routes` refuses its files.
     fn dirs(&self) -> Vec<PathBuf> {
         rundir::expand_run_dirs(std::slice::from_ref(&self.root))
+            .into_iter()
+            .filter(|dir| std::fs::canonicalize(dir).is_ok_and(|real| real.starts_with(&self.root)))
+            .collect()
     }
 
     /// The folder of the run called `name`, if there is one now.

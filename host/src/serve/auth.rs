@@ -2,6 +2,7 @@
 //! scripts, `?token=` for a browser, whose page passes it on to every call it makes). Without
 //! one the server listens on loopback only, and also checks the `Host` header: otherwise a web
 //! page on the laptop could rename itself to 127.0.0.1 by DNS rebinding and read the results.
+//! A request without a `Host` header is refused like one with an empty `Host`.
 
 use subtle::ConstantTimeEq;
 
@@ -52,12 +53,14 @@ impl Guard {
                     }),
                 }
             }
+            // No Host header at all is refused like an empty one: what a rebinding page
+            // cannot send is no reason to let a request through.
             None => match host {
-                Some(host) if !is_loopback_host(host) => Err(Refusal {
+                Some(host) if is_loopback_host(host) => Ok(()),
+                _ => Err(Refusal {
                     status: 403,
                     reason: "this server answers to 127.0.0.1 and localhost only (Host header)",
                 }),
-                _ => Ok(()),
             },
         }
     }
@@ -124,9 +127,12 @@ mod tests {
         ] {
             assert_eq!(guard.check(None, None, Some(host)).unwrap_err().status, 403);
         }
-        assert!(
-            guard.check(None, None, None).is_ok(),
-            "HTTP/1.0 has no Host"
-        );
+        for host in [None, Some(""), Some(":8686")] {
+            assert_eq!(
+                guard.check(None, None, host).unwrap_err().status,
+                403,
+                "{host:?}"
+            );
+        }
     }
 }

@@ -6,17 +6,18 @@
 //! (`compare::report`), so it works on a folder being written or synced from elsewhere. `api`
 //! turns them into JSON (keeping each run's last good read while a file is half-written),
 //! `routes` maps URLs to answers and refuses any path outside the folder, `auth` holds the
-//! token and Host rules, and `page.html` is the whole front end (no build step, no CDN).
+//! token and Host rules, `server` is the HTTP server with its limits (head size, time,
+//! connections, threads), and `page.html` is the whole front end (no build step, no CDN).
 
 pub mod api;
 pub mod auth;
 pub mod routes;
+pub mod server;
 
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// `trajhost serve`'s arguments.
@@ -38,9 +39,6 @@ pub struct ServeArgs {
     pub stale_after: Duration,
 }
 
-/// Requests served at once; a slow client holds one worker, not the page of everyone else.
-const WORKERS: usize = 4;
-
 pub fn run(args: &ServeArgs) -> Result<()> {
     let root = std::fs::canonicalize(&args.root)
         .with_context(|| format!("results folder {}", args.root.display()))?;
@@ -60,8 +58,6 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     }
     let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
     let bound = listener.local_addr()?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| anyhow::anyhow!("starting the server on {bound}: {e}"))?;
     let guard = auth::Guard::new(token);
     let mut banner = format!("serving {} at http://{bound}/", root.display());
     if guard.has_token() {
@@ -76,25 +72,12 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     // Not println!: a closed stdout (a parent that read the address and left) is no reason to
     // stop serving.
     let _ = writeln!(std::io::stdout(), "{banner}");
-    let state = Arc::new(routes::Service {
+    let state = routes::Service {
         guard,
         runs: api::Runs::new(root, args.stale_after),
-    });
-    let server = Arc::new(server);
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (server, state) = (server.clone(), state.clone());
-            std::thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    state.handle(request);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        let _ = worker.join();
-    }
-    Ok(())
+    };
+    server::run(listener, move |request| state.respond(request))
+        .with_context(|| format!("serving on {bound}"))
 }
 
 /// `127.0.0.1:8686`, `[::1]:0`, `localhost:8686`: the first address it names.

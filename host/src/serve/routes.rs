@@ -13,17 +13,16 @@
 //! Paths are decoded one segment at a time and a segment that is empty, `.`, `..`, or holds an
 //! (encoded) `/`, `\` or NUL is refused before any file is looked at; a file (also PROGRESS.txt,
 //! run.log and checkpoints/ of a run) is then served only if its real path (symbolic links
-//! resolved) is still inside the results folder. A run folder linked in from elsewhere is still
-//! listed and its metrics shown, read by the same readers as `monitor` and `compare`.
+//! resolved) is still inside the results folder. A run folder linked in from elsewhere is
+//! neither listed nor served (`api::Runs` leaves it out, so its name is unknown here).
 
 use super::api::Runs;
 use super::auth::Guard;
+pub use super::server::Body;
+use super::server::{Request, Response};
 use crate::rundir::{self, PROGRESS};
-use std::fs::File;
-use std::io::{Cursor, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use tiny_http::{Header, Request, Response, StatusCode};
 
 const PAGE: &str = include_str!("page.html");
 
@@ -36,18 +35,13 @@ pub struct Service {
     pub runs: Runs,
 }
 
-/// An answer before it becomes a tiny_http response (so the rules are testable without one).
+/// An answer before it becomes a response (so the rules are testable without a socket).
 pub struct Answer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Body,
     /// `Content-Disposition: attachment`: a file the browser should save, not render.
     pub download: bool,
-}
-
-pub enum Body {
-    Bytes(Vec<u8>),
-    File(File, u64),
 }
 
 impl Answer {
@@ -76,17 +70,10 @@ const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 
 impl Service {
-    pub fn handle(&self, request: Request) {
-        let header = |name: &'static str| {
-            request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv(name))
-                .map(|h| h.value.as_str().to_string())
-        };
-        let answer = self.answer(request.method().as_str(), request.url(), header);
-        // The client may have gone; nothing to do about it.
-        let _ = request.respond(response(answer));
+    /// What a worker of `super::server` sends back for `request`.
+    pub fn respond(&self, request: &Request) -> Response {
+        let header = |name: &'static str| request.header(name).map(str::to_string);
+        response(self.answer(&request.method, &request.target, header))
     }
 
     /// The answer to `method url`; `header` looks a request header up by name.
@@ -294,43 +281,30 @@ fn percent_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("an ASCII header")
-}
-
-fn response(answer: Answer) -> Response<Box<dyn Read + Send>> {
+fn response(answer: Answer) -> Response {
     let mut headers = vec![
-        header("Content-Type", answer.content_type),
+        ("Content-Type", answer.content_type),
         // Every answer is live data: never from a cache.
-        header("Cache-Control", "no-store"),
-        header("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
         // The page's address may hold the token: never pass it on in a Referer.
-        header("Referrer-Policy", "no-referrer"),
-        header(
+        ("Referrer-Policy", "no-referrer"),
+        (
             "Content-Security-Policy",
             "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
         ),
     ];
     if answer.status == 401 {
-        headers.push(header("WWW-Authenticate", "Bearer"));
+        headers.push(("WWW-Authenticate", "Bearer"));
     }
     if answer.download {
-        headers.push(header("Content-Disposition", "attachment"));
+        headers.push(("Content-Disposition", "attachment"));
     }
-    let (reader, length): (Box<dyn Read + Send>, usize) = match answer.body {
-        Body::Bytes(bytes) => {
-            let len = bytes.len();
-            (Box::new(Cursor::new(bytes)), len)
-        }
-        Body::File(file, len) => (Box::new(file.take(len)), len as usize),
-    };
-    Response::new(
-        StatusCode(answer.status),
+    Response {
+        status: answer.status,
         headers,
-        reader,
-        Some(length),
-        None,
-    )
+        body: answer.body,
+    }
 }
 
 #[cfg(test)]
