@@ -62,6 +62,9 @@ fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
         run.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        // As the run trained: float sums depend on the thread count.
+        "--threads",
+        "1",
     ]);
     let report: EvalReport = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let written: FinalMetrics =

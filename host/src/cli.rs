@@ -3,7 +3,7 @@
 
 use crate::config::Phase;
 use crate::config::{SweepConfig, TrainConfig, MAX_THREADS};
-use crate::device::parse_device;
+use crate::device::{parse_device, parse_threads};
 use crate::keepalive::KeepaliveOptions;
 use crate::monitor::MonitorOptions;
 use crate::plugin::{info, resolve_plugin, scaffold, Plugin};
@@ -381,18 +381,6 @@ fn emit_slurm(sweep: &SweepConfig, args: &SweepArgs, subcommand: &str) -> Result
         slurm::quote(&out.display().to_string())
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn parse_threads(text: &str) -> std::result::Result<usize, String> {
-    match text.trim().parse::<i64>() {
-        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
-        Ok(n) => Err(format!(
-            "{n} threads is out of range: give 1 to {MAX_THREADS}"
-        )),
-        Err(_) => Err(format!(
-            "not a whole number of threads: give 1 to {MAX_THREADS}"
-        )),
-    }
 }
 
 fn parse_resume(text: &str) -> std::result::Result<ResumeArg, String> {

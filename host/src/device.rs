@@ -1,5 +1,6 @@
-//! `--device auto|cpu|cuda[:N]`.
+//! `--device auto|cpu|cuda[:N]` and `--threads N`.
 
+use crate::config::MAX_THREADS;
 use anyhow::{bail, Result};
 use tch::Device;
 
@@ -18,6 +19,19 @@ pub fn parse_device(name: &str) -> Result<Device> {
             None => bail!("invalid --device '{name}': expected auto, cpu, cuda or cuda:N"),
         },
     })
+}
+
+/// `--threads`: libtorch intra-op threads, 1 to [`MAX_THREADS`].
+pub fn parse_threads(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if (1..=MAX_THREADS as i64).contains(&n) => Ok(n as usize),
+        Ok(n) => Err(format!(
+            "{n} threads is out of range: give 1 to {MAX_THREADS}"
+        )),
+        Err(_) => Err(format!(
+            "not a whole number of threads: give 1 to {MAX_THREADS}"
+        )),
+    }
 }
 
 fn cuda(index: usize) -> Result<Device> {

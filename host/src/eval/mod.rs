@@ -52,6 +52,10 @@ pub struct EvalArgs {
     pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// libtorch intra-op threads, 1 to 1024 (default: libtorch's choice). Float sums depend on
+    /// it: the same count as training reproduces its final metrics to the last bit.
+    #[arg(long, value_parser = crate::device::parse_threads, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -80,6 +84,9 @@ pub struct EvalReport {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     refuse_non_utf8_paths(args)?;
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads as i32);
+    }
     let device = parse_device(&args.device)?;
     let mut trained = load_trained(args, device)?;
     let data = match &args.data {
