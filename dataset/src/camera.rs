@@ -44,18 +44,21 @@ impl Camera {
     }
 
     /// Random viewpoint (azimuth, 10°–40° elevation) at the smallest distance that keeps every
-    /// point, padded by `pad` world units, inside the image with a margin, times 1.0–1.2.
+    /// point, padded by `pad` world units, inside the image with a margin, times a factor drawn
+    /// from `distance` (classically 1.0–1.2).
+    #[allow(clippy::too_many_arguments)]
     pub fn auto<R: Rng>(
         points: &[DVec3],
         pad: f64,
         fov_deg: f64,
         width: usize,
         height: usize,
+        distance: crate::appearance::Range,
         rng: &mut R,
     ) -> Self {
         let azimuth = rng.gen_range(0.0..TAU);
         let elevation = rng.gen_range(10f64..40.0).to_radians();
-        let extra = rng.gen_range(1.0..1.2);
+        let extra = crate::appearance::draw(rng, distance);
         Self::fitted(
             points, pad, fov_deg, width, height, azimuth, elevation, extra,
         )
@@ -198,7 +201,7 @@ mod tests {
             .map(|k| DVec3::new(k as f64 * 0.05 - 1.0, (k as f64 * 0.3).sin(), 0.5))
             .collect();
         for _ in 0..100 {
-            let cam = Camera::auto(&points, 0.12, 50.0, 64, 64, &mut rng);
+            let cam = Camera::auto(&points, 0.12, 50.0, 64, 64, (1.0, 1.2), &mut rng);
             for &p in &points {
                 let pc = cam.to_camera(p);
                 let (u, v) = cam.project(pc);

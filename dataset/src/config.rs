@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub use trajhost_config::ConfigError;
 use trajhost_config::{Invalid, Source};
 
+use crate::appearance::AppearanceConfig;
 use crate::trajectory::Class;
 
 /// The default configuration (the original plan's values), as shipped in `configs/data.ron`.
@@ -45,6 +46,9 @@ pub struct DataConfig {
     pub workers: usize,
     pub seed: u64,
     pub split: SplitFractions,
+    /// How samples look; None is the classic look (and leaves manifests as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appearance: Option<AppearanceConfig>,
 }
 
 /// The file format: counts are signed and classes are strings so that a negative count or an
@@ -67,6 +71,8 @@ struct RawConfig {
     workers: i64,
     seed: u64,
     split: RawSplit,
+    #[serde(default)]
+    appearance: Option<AppearanceConfig>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +135,7 @@ impl RawConfig {
                 val: self.split.val,
                 test: self.split.test,
             },
+            appearance: self.appearance,
         })
     }
 }
@@ -210,6 +217,9 @@ impl DataConfig {
                 "samples",
                 format!("{} samples are more than 2^64 bytes", self.samples),
             ));
+        }
+        if let Some(appearance) = &self.appearance {
+            appearance.check()?;
         }
         if self.classes.is_empty() {
             return Err(Invalid::new("classes", "must list at least one class"));

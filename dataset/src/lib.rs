@@ -5,6 +5,7 @@
 //! [`check::check_dataset`] to validate it, [`cli`] for `trajhost data <sub>`.
 //! Coordinate frames, normalisation and file layout are documented in `docs/dataset.md`.
 
+pub mod appearance;
 pub mod camera;
 pub mod check;
 pub mod cli;

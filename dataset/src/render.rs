@@ -1,48 +1,74 @@
-//! Software renderer: a ground grid with perspective and fog (the depth cue), drawn once per
-//! sample, then per frame a soft shadow under the ball and the anti-aliased shaded ball, touching
-//! only their bounding boxes. Output is planar RGB u8, frames × 3 × H × W.
+//! Software renderer: a ground (grid, checker, noise texture or plain) with perspective and haze
+//! (the depth cue), drawn once per sample, then per frame a soft shadow under the ball and the
+//! anti-aliased ball, touching only their bounding boxes; then optional blur and noise. Every
+//! colour and amount comes from the sample's [`Style`] (`Style::classic()` is the look trajhost
+//! always rendered, byte for byte). Output is planar RGB u8, frames × 3 × H × W.
 
 use glam::{DVec3, Vec3};
 use rand::RngCore;
 
+use crate::appearance::{GroundPattern, Shading, Style};
 use crate::camera::Camera;
 use crate::trajectory::BALL_RADIUS;
 
-const SKY_HORIZON: Vec3 = Vec3::new(0.72, 0.78, 0.86);
-const SKY_ZENITH: Vec3 = Vec3::new(0.36, 0.52, 0.78);
-const GROUND: Vec3 = Vec3::new(0.52, 0.50, 0.38);
-const GRID_LINE: Vec3 = Vec3::new(0.22, 0.25, 0.22);
-/// Ball albedo: saturated orange-red, far from every background colour (used by `check`).
-pub const BALL: Vec3 = Vec3::new(0.95, 0.38, 0.08);
-const GRID_CELL: f32 = 0.5;
-const GRID_HALF_WIDTH: f32 = 0.025;
-const FOG_DISTANCE: f32 = 20.0;
-const SHADOW_STRENGTH: f32 = 0.55;
+/// Sub-frame positions a motion-blurred frame averages.
+const MOTION_SAMPLES: usize = 6;
 
-/// Renders the clip for `positions` (world, one per frame) into `out` (frames × 3 × H × W).
+/// Renders the clip of `frames` frames for `positions` (world, one per frame, at least one
+/// more than `frames` when the style has motion blur) into `out` (frames × 3 × H × W).
+#[allow(clippy::too_many_arguments)]
 pub fn render_video<R: RngCore>(
     cam: &Camera,
     ground_z: f64,
     positions: &[DVec3],
+    frames: usize,
     (width, height): (usize, usize),
+    style: &Style,
     pixel_noise: f64,
     rng: &mut R,
     out: &mut [u8],
 ) {
     let plane = width * height;
     let frame_len = 3 * plane;
-    assert_eq!(out.len(), positions.len() * frame_len);
-    let background = background(cam, ground_z, width, height);
-    // Light direction (towards the light) in camera axes: upper left, from the camera's side.
-    let light = Vec3::new(-0.3, -0.45, -0.85).normalize();
-    let half = (light + Vec3::new(0.0, 0.0, -1.0)).normalize();
-    for (frame, &p) in out.chunks_exact_mut(frame_len).zip(positions) {
+    assert_eq!(out.len(), frames * frame_len);
+    let background = background(cam, ground_z, width, height, style);
+    let half = (style.light + Vec3::new(0.0, 0.0, -1.0)).normalize();
+    let draw = |frame: &mut [u8], p: DVec3| {
         frame.copy_from_slice(&background);
-        draw_shadow(frame, cam, ground_z, p, width, height);
-        draw_ball(frame, cam, p, width, height, light, half);
+        if style.pattern != GroundPattern::None && style.shadow_strength > 0.0 {
+            draw_shadow(frame, cam, ground_z, p, width, height, style);
+        }
+        draw_ball(frame, cam, p, width, height, style, half);
+    };
+    for (f, frame) in out.chunks_exact_mut(frame_len).enumerate() {
+        let p = positions[f];
+        match positions.get(f + 1).filter(|_| style.motion_blur > 0.0) {
+            None => draw(frame, p),
+            Some(&next) => {
+                // The shutter open for `motion_blur` of the interval after the frame's instant.
+                let mut sum = vec![0f32; frame_len];
+                for k in 0..MOTION_SAMPLES {
+                    let s = style.motion_blur * k as f64 / (MOTION_SAMPLES - 1) as f64;
+                    draw(frame, p.lerp(next, s));
+                    for (acc, &px) in sum.iter_mut().zip(frame.iter()) {
+                        *acc += px as f32;
+                    }
+                }
+                for (px, acc) in frame.iter_mut().zip(sum) {
+                    *px = (acc / MOTION_SAMPLES as f32 + 0.5) as u8;
+                }
+            }
+        }
+        if style.blur > 0.0 {
+            gaussian_blur(frame, width, height, style.blur);
+        }
     }
-    if pixel_noise > 0.0 {
-        add_noise(out, pixel_noise, rng);
+    let sigma = match style.pixel_noise {
+        0.0 => pixel_noise,
+        extra => (pixel_noise * pixel_noise + extra * extra).sqrt(),
+    };
+    if sigma > 0.0 {
+        add_noise(out, sigma, rng);
     }
 }
 
@@ -50,9 +76,15 @@ fn to_u8(x: f32) -> u8 {
     (x * 255.0 + 0.5).clamp(0.0, 255.0) as u8
 }
 
-/// Sky gradient above the horizon; below it the ground plane z = `ground_z` with an
-/// anti-aliased grid whose lines thin out with distance, fading into haze.
-fn background(cam: &Camera, ground_z: f64, width: usize, height: usize) -> Vec<u8> {
+/// Sky gradient above the horizon; below it the ground plane z = `ground_z` with its pattern
+/// (grid lines thin out with distance), fading into haze. Without a ground, sky all round.
+pub(crate) fn background(
+    cam: &Camera,
+    ground_z: f64,
+    width: usize,
+    height: usize,
+    style: &Style,
+) -> Vec<u8> {
     let plane = width * height;
     let mut out = vec![0u8; 3 * plane];
     let fx = cam.fx as f32;
@@ -60,24 +92,18 @@ fn background(cam: &Camera, ground_z: f64, width: usize, height: usize) -> Vec<u
         for i in 0..width {
             let d = cam.ray(i as f64 + 0.5, j as f64 + 0.5);
             let dn = d.normalize().as_vec3();
-            let sky = SKY_HORIZON.lerp(SKY_ZENITH, (dn.z * 2.5).clamp(0.0, 1.0));
-            let colour = if d.z < -1e-9 {
+            let sky = style
+                .sky_horizon
+                .lerp(style.sky_zenith, (dn.z * 2.5).clamp(0.0, 1.0));
+            let colour = if d.z < -1e-9 && style.pattern != GroundPattern::None {
                 let t = (ground_z - cam.eye.z) / d.z;
                 let hit = cam.eye + d * t;
                 let dist = (t * d.length()) as f32;
                 // World size of this pixel on the ground, stretched at grazing angles.
                 let footprint = dist / fx / (-dn.z).max(0.08);
-                let line_cover = |x: f64| {
-                    let c = (x as f32 / GRID_CELL).fract().abs();
-                    let dl = c.min(1.0 - c) * GRID_CELL;
-                    ((GRID_HALF_WIDTH - dl) / footprint + 0.5).clamp(0.0, 1.0)
-                };
-                // Lines narrower than ~a pixel average out into the haze instead of aliasing.
-                let visibility = (1.0 - footprint / GRID_CELL).clamp(0.0, 1.0);
-                let cover = line_cover(hit.x).max(line_cover(hit.y)) * visibility;
-                let ground = GROUND.lerp(GRID_LINE, cover);
-                let fog = (-dist / FOG_DISTANCE).exp();
-                SKY_HORIZON.lerp(ground, fog)
+                let ground = ground_colour(style, hit.x, hit.y, footprint);
+                let fog = (-dist / style.haze_distance).exp();
+                style.sky_horizon.lerp(ground, fog)
             } else {
                 sky
             };
@@ -88,6 +114,63 @@ fn background(cam: &Camera, ground_z: f64, width: usize, height: usize) -> Vec<u
         }
     }
     out
+}
+
+/// The ground's colour at world (x, y), for a pixel covering `footprint` of it: detail smaller
+/// than about a pixel averages out instead of aliasing.
+fn ground_colour(style: &Style, x: f64, y: f64, footprint: f32) -> Vec3 {
+    let cell = style.cell;
+    let visibility = (1.0 - footprint / cell).clamp(0.0, 1.0);
+    match style.pattern {
+        GroundPattern::Grid => {
+            let line_cover = |x: f64| {
+                let c = (x as f32 / cell).fract().abs();
+                let dl = c.min(1.0 - c) * cell;
+                ((style.line_half_width - dl) / footprint + 0.5).clamp(0.0, 1.0)
+            };
+            let cover = line_cover(x).max(line_cover(y)) * visibility;
+            style.ground.lerp(style.line, cover)
+        }
+        GroundPattern::Checker => {
+            let (cx, cy) = ((x as f32 / cell).floor(), (y as f32 / cell).floor());
+            let odd = (cx + cy).rem_euclid(2.0);
+            // Near an edge, or where squares are smaller than a pixel, the two colours mix.
+            let edge = |v: f64| {
+                let c = (v as f32 / cell).fract().abs();
+                c.min(1.0 - c) * cell / footprint.max(1e-6)
+            };
+            let sharp = (edge(x).min(edge(y)) * 2.0).clamp(0.0, 1.0) * visibility;
+            let mix = 0.5 + (odd - 0.5) * sharp;
+            style.ground.lerp(style.line, mix)
+        }
+        GroundPattern::Noise => {
+            let n = value_noise(x / cell as f64, y / cell as f64, style.texture_seed);
+            let amount = 0.5 + (n - 0.5) * visibility;
+            style.ground.lerp(style.line, amount)
+        }
+        GroundPattern::Plain | GroundPattern::None => style.ground,
+    }
+}
+
+/// Smooth value noise in 0..1 on a unit lattice, keyed by `seed`.
+fn value_noise(x: f64, y: f64, seed: u32) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = ((x - x0) as f32, (y - y0) as f32);
+    let corner = |dx: f64, dy: f64| {
+        let (ix, iy) = ((x0 + dx) as i64 as u64, (y0 + dy) as i64 as u64);
+        let mut h = ix.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ iy.wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ (seed as u64).wrapping_mul(0x1656_67B1_9E37_79F9);
+        h ^= h >> 29;
+        h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 32;
+        (h & 0xFFFF) as f32 / 65535.0
+    };
+    let smooth = |t: f32| t * t * (3.0 - 2.0 * t);
+    let (sx, sy) = (smooth(fx), smooth(fy));
+    let top = corner(0.0, 0.0) + (corner(1.0, 0.0) - corner(0.0, 0.0)) * sx;
+    let bottom = corner(0.0, 1.0) + (corner(1.0, 1.0) - corner(0.0, 1.0)) * sx;
+    top + (bottom - top) * sy
 }
 
 /// Pixel bounding box of a disc/ellipse, clipped to the image; None when fully outside.
@@ -107,7 +190,15 @@ fn pixel_box(
 }
 
 /// A soft dark ellipse on the ground straight below the ball: ties the ball to the grid in depth.
-fn draw_shadow(frame: &mut [u8], cam: &Camera, ground_z: f64, p: DVec3, w: usize, h: usize) {
+fn draw_shadow(
+    frame: &mut [u8],
+    cam: &Camera,
+    ground_z: f64,
+    p: DVec3,
+    w: usize,
+    h: usize,
+    style: &Style,
+) {
     let s = DVec3::new(p.x, p.y, ground_z);
     let sc = cam.to_camera(s);
     if sc.z < 0.1 {
@@ -121,7 +212,7 @@ fn draw_shadow(frame: &mut [u8], cam: &Camera, ground_z: f64, p: DVec3, w: usize
         return;
     };
     let plane = w * h;
-    let softness = rx.min(ry).max(0.5);
+    let softness = (rx.min(ry) / style.shadow_softness).max(0.5);
     for y in y0..y1 {
         let dy = (y as f64 + 0.5 - v) / ry;
         for x in x0..x1 {
@@ -130,7 +221,7 @@ fn draw_shadow(frame: &mut [u8], cam: &Camera, ground_z: f64, p: DVec3, w: usize
             let cover = ((1.0 - e) * softness + 0.5).clamp(0.0, 1.0) as f32;
             if cover > 0.0 {
                 let k = y * w + x;
-                let shade = 1.0 - SHADOW_STRENGTH * cover;
+                let shade = 1.0 - style.shadow_strength * cover;
                 for c in 0..3 {
                     let px = &mut frame[c * plane + k];
                     *px = (*px as f32 * shade + 0.5) as u8;
@@ -140,14 +231,15 @@ fn draw_shadow(frame: &mut [u8], cam: &Camera, ground_z: f64, p: DVec3, w: usize
     }
 }
 
-/// A Lambert + specular shaded sphere, drawn as a disc of radius f·R/z with 1-pixel edge coverage.
+/// A sphere drawn as a disc of radius f·R/z with 1-pixel edge coverage: Lambert + specular
+/// shaded, flat, or flat with a dark rim.
 fn draw_ball(
     frame: &mut [u8],
     cam: &Camera,
     p: DVec3,
     w: usize,
     h: usize,
-    light: Vec3,
+    style: &Style,
     half: Vec3,
 ) {
     let pc = cam.to_camera(p);
@@ -170,15 +262,52 @@ fn draw_ball(
             if cover <= 0.0 {
                 continue;
             }
-            let n = Vec3::new(dx, dy, -(1.0 - d2.min(1.0)).sqrt());
-            let diffuse = n.dot(light).max(0.0);
-            let spec = n.dot(half).max(0.0).powi(16) * 0.45;
-            // Generous ambient: at 1–3 px radius every pixel must still read as "ball".
-            let colour = BALL * (0.55 + 0.45 * diffuse) + Vec3::splat(spec);
+            let colour = match style.shading {
+                Shading::Shaded => {
+                    let n = Vec3::new(dx, dy, -(1.0 - d2.min(1.0)).sqrt());
+                    let diffuse = n.dot(style.light).max(0.0);
+                    let spec = n.dot(half).max(0.0).powi(16) * style.specular;
+                    // Generous ambient: at 1–3 px radius every pixel must still read as "ball".
+                    style.ball * (style.ambient + style.diffuse * diffuse) + Vec3::splat(spec)
+                }
+                Shading::Flat => style.ball,
+                // The outer pixel of the rim, at least, is dark.
+                Shading::Outlined if d2.sqrt() * r > r - 1.0 => style.ball * 0.25,
+                Shading::Outlined => style.ball,
+            };
             let k = y * w + x;
             for (c, value) in colour.to_array().into_iter().enumerate() {
                 let px = &mut frame[c * plane + k];
                 *px = (*px as f32 * (1.0 - cover) + value.min(1.0) * 255.0 * cover + 0.5) as u8;
+            }
+        }
+    }
+}
+
+/// Separable Gaussian blur of one planar RGB frame, std-dev `sigma` pixels, edges clamped.
+fn gaussian_blur(frame: &mut [u8], w: usize, h: usize, sigma: f32) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let weights: Vec<f32> = (-radius..=radius)
+        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = weights.iter().sum();
+    let mut line = vec![0f32; w.max(h)];
+    for channel in frame.chunks_exact_mut(w * h) {
+        for pass in 0..2 {
+            let (count, len) = if pass == 0 { (h, w) } else { (w, h) };
+            let at = |i: usize, j: usize| if pass == 0 { i * w + j } else { j * w + i };
+            for i in 0..count {
+                for (j, out) in line.iter_mut().enumerate().take(len) {
+                    let mut acc = 0.0;
+                    for (k, weight) in weights.iter().enumerate() {
+                        let src = (j as isize + k as isize - radius).clamp(0, len as isize - 1);
+                        acc += weight * channel[at(i, src as usize)] as f32;
+                    }
+                    *out = acc / total;
+                }
+                for (j, value) in line.iter().enumerate().take(len) {
+                    channel[at(i, j)] = (value + 0.5) as u8;
+                }
             }
         }
     }
@@ -212,7 +341,18 @@ mod tests {
         let (cam, positions) = scene();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let mut out = vec![0u8; 2 * 3 * 32 * 32];
-        render_video(&cam, -1.0, &positions, (32, 32), 0.0, &mut rng, &mut out);
+        let style = Style::classic();
+        render_video(
+            &cam,
+            -1.0,
+            &positions,
+            2,
+            (32, 32),
+            &style,
+            0.0,
+            &mut rng,
+            &mut out,
+        );
         for (f, &p) in positions.iter().enumerate() {
             let (u, v) = cam.project(cam.to_camera(p));
             let k = f * 3 * 1024 + v as usize * 32 + u as usize;
@@ -231,8 +371,29 @@ mod tests {
         let mut clean = vec![0u8; 2 * 3072];
         let mut noisy = clean.clone();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        render_video(&cam, -1.0, &positions, (32, 32), 0.0, &mut rng, &mut clean);
-        render_video(&cam, -1.0, &positions, (32, 32), 0.05, &mut rng, &mut noisy);
+        let style = Style::classic();
+        render_video(
+            &cam,
+            -1.0,
+            &positions,
+            2,
+            (32, 32),
+            &style,
+            0.0,
+            &mut rng,
+            &mut clean,
+        );
+        render_video(
+            &cam,
+            -1.0,
+            &positions,
+            2,
+            (32, 32),
+            &style,
+            0.05,
+            &mut rng,
+            &mut noisy,
+        );
         let var = clean
             .iter()
             .zip(&noisy)

@@ -2,9 +2,10 @@
 //! of the worker count and lets a resumed run reproduce an uninterrupted one byte for byte.
 
 use glam::DVec3;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::appearance::{Style, CLASSIC_CAMERA_DISTANCE, CLASSIC_GROUND_GAP};
 use crate::camera::{normalise, Camera};
 use crate::config::DataConfig;
 use crate::render::render_video;
@@ -28,6 +29,18 @@ pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
     rng
 }
 
+/// XORed into the seed for the appearance stream: a sample's look is drawn apart from its
+/// geometry, so adding an `appearance` section leaves trajectories, cameras and labels alone.
+const APPEARANCE_SALT: u64 = 0xA99E_A2A4_CE00_57E1;
+
+/// Sample `index`'s look: classic without an `appearance` section.
+pub fn style_of(cfg: &DataConfig, index: u64) -> Style {
+    match &cfg.appearance {
+        None => Style::classic(),
+        Some(appearance) => appearance.draw(&mut sample_rng(cfg.seed ^ APPEARANCE_SALT, index)),
+    }
+}
+
 /// Classes are assigned round-robin, so any prefix of the dataset is balanced.
 pub fn class_of(cfg: &DataConfig, index: u64) -> Class {
     cfg.classes[(index % cfg.classes.len() as u64) as usize]
@@ -45,7 +58,8 @@ pub struct SamplePlan {
     labels: SampleLabels,
     cam: Camera,
     ground_z: f64,
-    /// Only the first T rows are drawn.
+    style: Style,
+    /// Only the first T rows are drawn (the next one too, for motion blur).
     world: Vec<DVec3>,
     /// The stream as it stands after the scene was drawn from it; rendering continues it.
     rng: ChaCha8Rng,
@@ -61,8 +75,10 @@ impl SamplePlan {
         render_video(
             &self.cam,
             self.ground_z,
-            &self.world[..cfg.frames],
+            &self.world,
+            cfg.frames,
             (cfg.width, cfg.height),
+            &self.style,
             cfg.pixel_noise,
             &mut self.rng,
             video,
@@ -79,10 +95,13 @@ pub fn plan_sample(cfg: &DataConfig, index: u64) -> SamplePlan {
     let trajectory = Trajectory::sample(class, cfg, &mut rng);
     let world = trajectory.world_positions(cfg.total_frames(), cfg.fps, &mut rng);
     let (lo, _) = bounds(world.iter().copied());
-    let ground_z = lo.z - BALL_RADIUS - rng.gen_range(0.2..0.6);
+    let appearance = cfg.appearance.as_ref();
+    let gap = appearance.map_or(CLASSIC_GROUND_GAP, |a| a.ground_gap);
+    let ground_z = lo.z - BALL_RADIUS - crate::appearance::draw(&mut rng, gap);
     let (w, h) = (cfg.width, cfg.height);
+    let distance = appearance.map_or(CLASSIC_CAMERA_DISTANCE, |a| a.camera_distance);
     let cam = if cfg.auto_camera {
-        Camera::auto(&world, BALL_RADIUS, cfg.fov_deg, w, h, &mut rng)
+        Camera::auto(&world, BALL_RADIUS, cfg.fov_deg, w, h, distance, &mut rng)
     } else {
         Camera::fixed(&world, BALL_RADIUS, cfg.fov_deg, w, h)
     };
@@ -102,6 +121,7 @@ pub fn plan_sample(cfg: &DataConfig, index: u64) -> SamplePlan {
         labels,
         cam,
         ground_z,
+        style: style_of(cfg, index),
         world,
         rng,
     }
@@ -133,5 +153,126 @@ mod tests {
         };
         generate_sample(&other, 5, &mut b);
         assert_ne!(a, b, "a different seed gives a different video");
+    }
+}
+
+#[cfg(test)]
+mod appearance_tests {
+    use super::*;
+    use crate::appearance::{AppearanceConfig, GroundPattern, Shading};
+    use crate::camera::denormalise;
+
+    /// Wide ranges of every kind, the held-out patterns and shadings included.
+    fn wide() -> DataConfig {
+        let mut cfg = DataConfig::tiny();
+        cfg.width = 64;
+        cfg.height = 64;
+        let mut a = AppearanceConfig::classic();
+        a.ball_hue = (0.0, 360.0);
+        a.ball_saturation = (0.5, 1.0);
+        a.ball_value = (0.5, 1.0);
+        a.shading = vec![Shading::Shaded, Shading::Flat, Shading::Outlined];
+        a.light_azimuth = (-90.0, 90.0);
+        a.ground_patterns = vec![
+            GroundPattern::Grid,
+            GroundPattern::Checker,
+            GroundPattern::Noise,
+            GroundPattern::Plain,
+            GroundPattern::None,
+        ];
+        a.ground_gap = (0.1, 2.0);
+        a.camera_distance = (1.0, 1.8);
+        a.ground_hue = (0.0, 360.0);
+        cfg.appearance = Some(a);
+        cfg.validate().unwrap();
+        cfg
+    }
+
+    #[test]
+    fn every_randomised_sample_draws_its_ball_where_and_as_big_as_its_labels_say() {
+        let cfg = wide();
+        let (w, h) = (cfg.width, cfg.height);
+        let plane = w * h;
+        let mut checked = 0;
+        for index in 0..64 {
+            let mut plan = plan_sample(&cfg, index);
+            // The ball alone over the background: no shadow, blur or noise to separate it from.
+            plan.style.shadow_strength = 0.0;
+            plan.style.blur = 0.0;
+            plan.style.motion_blur = 0.0;
+            plan.style.pixel_noise = 0.0;
+            let background = crate::render::background(&plan.cam, plan.ground_z, w, h, &plan.style);
+            let mut video = vec![0u8; cfg.video_bytes()];
+            let style = plan.style.clone();
+            let labels = plan.render(&cfg, &mut video);
+            let k = &labels.intrinsics;
+            for f in 0..cfg.frames {
+                let pc = denormalise(position_at(&labels.positions, f));
+                let (u, v) = (
+                    k[0] as f64 * pc.x / pc.z + k[2] as f64,
+                    k[4] as f64 * pc.y / pc.z + k[5] as f64,
+                );
+                let r = k[0] as f64 * BALL_RADIUS / pc.z;
+                if r < 2.5 {
+                    continue;
+                }
+                // Pixels the ball changed, weighted by how much: its disc.
+                let frame = &video[f * 3 * plane..(f + 1) * 3 * plane];
+                let (mut mass, mut su, mut sv, mut area) = (0.0, 0.0, 0.0, 0.0);
+                for y in 0..h {
+                    for x in 0..w {
+                        let i = y * w + x;
+                        let changed =
+                            (0..3).any(|c| frame[c * plane + i] != background[c * plane + i]);
+                        if changed {
+                            mass += 1.0;
+                            su += x as f64 + 0.5;
+                            sv += y as f64 + 0.5;
+                            area += 1.0;
+                        }
+                    }
+                }
+                assert!(
+                    mass > 0.0,
+                    "sample {index} frame {f}: no ball drawn ({style:?})"
+                );
+                let (cu, cv) = (su / mass, sv / mass);
+                let radius = (area / std::f64::consts::PI).sqrt();
+                let inside =
+                    u - r > 1.0 && v - r > 1.0 && u + r < w as f64 - 1.0 && v + r < h as f64 - 1.0;
+                if !inside {
+                    continue;
+                }
+                assert!(
+                    (cu - u).abs() < 0.35 && (cv - v).abs() < 0.35,
+                    "sample {index} frame {f}: ball drawn at ({cu:.2}, {cv:.2}), labels say ({u:.2}, {v:.2})"
+                );
+                assert!(
+                    (radius - r).abs() < 0.7,
+                    "sample {index} frame {f}: radius {radius:.2} drawn, {r:.2} from the labels"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} frames checked");
+    }
+
+    #[test]
+    fn an_appearance_section_changes_the_look_but_not_the_labels_and_is_deterministic() {
+        let classic = DataConfig::tiny();
+        let mut styled = classic.clone();
+        let mut a = AppearanceConfig::classic();
+        a.ball_hue = (100.0, 300.0);
+        a.ground_patterns = vec![GroundPattern::Checker, GroundPattern::Noise];
+        styled.appearance = Some(a);
+        let mut va = vec![0u8; classic.video_bytes()];
+        let mut vb = va.clone();
+        let mut vc = va.clone();
+        let la = generate_sample(&classic, 3, &mut va);
+        let lb = generate_sample(&styled, 3, &mut vb);
+        generate_sample(&styled, 3, &mut vc);
+        assert_eq!(la, lb, "same geometry and labels");
+        assert_ne!(va, vb, "another look");
+        assert_eq!(vb, vc, "a pure function of (config, seed, index)");
     }
 }

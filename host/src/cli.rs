@@ -2,7 +2,7 @@
 //! arguments to the module doing the work.
 
 use crate::config::Phase;
-use crate::config::{SweepConfig, TrainConfig, MAX_THREADS};
+use crate::config::{SweepConfig, TrainConfig};
 use crate::device::{parse_device, parse_threads};
 use crate::keepalive::KeepaliveOptions;
 use crate::monitor::MonitorOptions;

@@ -1,5 +1,6 @@
 //! The robustness suite: the run's data config shifted one way at a time — pixel noise,
-//! position jitter, a narrower and a wider field of view, the other camera mode — rendered
+//! position jitter, a narrower and a wider field of view, the other camera mode, a farther
+//! camera, and held-out appearance styles no training range covers — rendered
 //! into small test sets (generated once, cached by their config), and the model's accuracy and
 //! MSE on each next to the same-sized unshifted set.
 //!
@@ -13,6 +14,7 @@ use crate::train::source::DataSource;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use trajhost_dataset::appearance::{AppearanceConfig, GroundPattern, Shading};
 use trajhost_dataset::config::SplitFractions;
 use trajhost_dataset::{generate, DataConfig, GenerateOptions, Manifest};
 
@@ -73,7 +75,78 @@ pub fn all() -> Vec<Shift> {
             },
             apply: |c| c.auto_camera = !c.auto_camera,
         },
+        Shift {
+            name: "camera_far",
+            describe: |c| {
+                let (low, high) = appearance(c).camera_distance;
+                format!(
+                    "camera ×1.25–1.5 farther ({low}–{high} → {:.2}–{:.2} of the closest fit)",
+                    far(c).0,
+                    far(c).1
+                )
+            },
+            apply: |c| style(c).camera_distance = far(c),
+        },
+        // Held-out styles: looks no training range of configs/data-randomised.ron covers
+        // (docs/dataset.md, "Appearance"). The geometry and labels are drawn as for training.
+        Shift {
+            name: "style_blue_ball",
+            describe: |_| "held-out style: a blue-violet ball (hue 200–280°)".into(),
+            apply: |c| style(c).ball_hue = (200.0, 280.0),
+        },
+        Shift {
+            name: "style_checker",
+            describe: |_| "held-out style: a checkerboard ground".into(),
+            apply: |c| style(c).ground_patterns = vec![GroundPattern::Checker],
+        },
+        Shift {
+            name: "style_no_ground",
+            describe: |_| "held-out style: no ground at all (sky all round, no shadow)".into(),
+            apply: |c| style(c).ground_patterns = vec![GroundPattern::None],
+        },
+        Shift {
+            name: "style_side_light",
+            describe: |_| "held-out style: a hard, grazing side light (little ambient)".into(),
+            apply: |c| {
+                let a = style(c);
+                (a.light_azimuth, a.light_elevation) = ((80.0, 100.0), (3.0, 12.0));
+                (a.ambient, a.specular) = ((0.05, 0.15), (0.6, 0.9));
+            },
+        },
+        Shift {
+            name: "style_motion_blur",
+            describe: |_| "held-out style: motion blur (shutter open 60–100% of a frame)".into(),
+            apply: |c| style(c).motion_blur = (0.6, 1.0),
+        },
+        Shift {
+            name: "style_flat",
+            describe: |_| "held-out style: a flat-shaded ball (no light on it)".into(),
+            apply: |c| style(c).shading = vec![Shading::Flat],
+        },
+        Shift {
+            name: "style_outlined",
+            describe: |_| "held-out style: a flat ball with a dark outline, as a drawing".into(),
+            apply: |c| style(c).shading = vec![Shading::Outlined],
+        },
     ]
+}
+
+/// The config's appearance section, or the classic look as one.
+fn appearance(c: &DataConfig) -> AppearanceConfig {
+    c.appearance
+        .clone()
+        .unwrap_or_else(AppearanceConfig::classic)
+}
+
+/// The config's appearance section to change, made the classic look's where it has none.
+fn style(c: &mut DataConfig) -> &mut AppearanceConfig {
+    c.appearance.get_or_insert_with(AppearanceConfig::classic)
+}
+
+/// 1.25–1.5 times the trained camera distance, within what a config allows.
+fn far(c: &DataConfig) -> (f64, f64) {
+    let (low, high) = appearance(c).camera_distance;
+    ((low * 1.25).min(4.0), (high * 1.5).min(4.0))
 }
 
 fn jitter(c: &DataConfig) -> f64 {
@@ -142,7 +215,7 @@ pub fn run(
                 .with_context(|| format!("opening dataset {}", dir.display()))?
                 .config
         }
-        DataSource::Procedural { config, .. } => config,
+        DataSource::Procedural { config, .. } => *config,
     };
     let mut rows: Vec<ShiftResult> = Vec::new();
     for shift in all() {

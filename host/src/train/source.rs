@@ -39,7 +39,7 @@ pub enum DataSource {
     /// A data config, rendered on the fly.
     Procedural {
         config_path: PathBuf,
-        config: DataConfig,
+        config: Box<DataConfig>,
     },
 }
 
@@ -54,11 +54,11 @@ impl DataSource {
         if config.is_empty() {
             return Ok(DataSource::Procedural {
                 config_path: PathBuf::from("configs/data.ron"),
-                config: DataConfig::default_config(),
+                config: Box::new(DataConfig::default_config()),
             });
         }
         let config_path = PathBuf::from(config);
-        let config = DataConfig::from_file(&config_path)?;
+        let config = Box::new(DataConfig::from_file(&config_path)?);
         Ok(DataSource::Procedural {
             config_path,
             config,
@@ -434,7 +434,7 @@ mod tests {
         else {
             panic!("procedural")
         };
-        assert_eq!(config, DataConfig::default_config());
+        assert_eq!(*config, DataConfig::default_config());
         let err = format!(
             "{:#}",
             DataSource::parse(Path::new("procedural:/nonexistent.ron")).unwrap_err()

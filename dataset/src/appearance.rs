@@ -1,0 +1,381 @@
+//! How a sample looks, apart from its geometry: the ball's colour and shading, the light, the
+//! sky, the ground's colour and pattern, haze, shadow, blur and noise.
+//!
+//! A data config without an `appearance` section renders every sample in the classic style
+//! (the constants trajhost always used; its datasets stay byte-identical). With one, each
+//! sample's [`Style`] is drawn from the section's ranges with a random stream of its own, keyed
+//! by `(seed, index)`, so the geometry and labels drawn from the sample's main stream are the
+//! same as without it. The ranges are validated field by field; `eval --shifts` renders styles
+//! outside them (held-out styles) to test what a model learned.
+
+use glam::Vec3;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use trajhost_config::Invalid;
+
+/// A closed range `(low, high)` a value is drawn from uniformly; `low == high` fixes it.
+pub type Range = (f64, f64);
+
+/// The ground under the trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroundPattern {
+    /// Lines along both axes (the classic look).
+    Grid,
+    /// Squares of two colours.
+    Checker,
+    /// A smooth random texture.
+    Noise,
+    /// One colour.
+    Plain,
+    /// No ground at all: sky all round, no shadow.
+    None,
+}
+
+/// How the ball is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shading {
+    /// Lambert + specular (the classic look).
+    Shaded,
+    /// One colour, no lighting.
+    Flat,
+    /// Flat with a dark rim, as a drawing.
+    Outlined,
+}
+
+/// The `appearance` section of a data config: a range for every property of a sample's look.
+/// Colours are hue (degrees, may run past 360 or below 0 to wrap), saturation and value (0–1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppearanceConfig {
+    pub ball_hue: Range,
+    pub ball_saturation: Range,
+    pub ball_value: Range,
+    pub shading: Vec<Shading>,
+    /// Strength of the highlight, 0–1.
+    pub specular: Range,
+    /// Light direction, degrees: azimuth around the view axis (0 = from the camera's upper
+    /// left, as the classic light), and elevation from the image plane towards the camera.
+    pub light_azimuth: Range,
+    pub light_elevation: Range,
+    /// The share of the ball's colour that does not depend on the light, 0–1.
+    pub ambient: Range,
+    pub sky_hue: Range,
+    pub sky_saturation: Range,
+    pub sky_value: Range,
+    pub ground_patterns: Vec<GroundPattern>,
+    pub ground_hue: Range,
+    pub ground_saturation: Range,
+    pub ground_value: Range,
+    /// World size of a grid cell, checker square or noise feature.
+    pub ground_scale: Range,
+    /// Half width of a grid line, as a fraction of the cell.
+    pub line_width: Range,
+    /// How much darker lines and the second checker colour are than the ground, 0–1.
+    pub line_contrast: Range,
+    /// Distance at which the ground fades to 1/e into the horizon haze.
+    pub haze_distance: Range,
+    /// Darkening under the ball (0 = no shadow) and its blur (× the classic softness).
+    pub shadow_strength: Range,
+    pub shadow_softness: Range,
+    /// Gap between the trajectory's lowest point (less the ball) and the ground.
+    pub ground_gap: Range,
+    /// The camera's distance as a multiple of the closest one that keeps the ball in view.
+    pub camera_distance: Range,
+    /// Std-dev of additive pixel noise (fraction of full scale), on top of `pixel_noise`.
+    pub pixel_noise: Range,
+    /// Gaussian blur of every frame, std-dev in pixels.
+    pub blur: Range,
+    /// Motion blur: the share of the frame interval the shutter stays open, 0–1.
+    pub motion_blur: Range,
+}
+
+/// The classic look's ground gap and camera distance ranges (drawn from the sample's main
+/// stream, as they always were).
+pub const CLASSIC_GROUND_GAP: Range = (0.2, 0.6);
+pub const CLASSIC_CAMERA_DISTANCE: Range = (1.0, 1.2);
+
+/// One sample's look, drawn from an [`AppearanceConfig`] or the classic one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Style {
+    pub ball: Vec3,
+    pub shading: Shading,
+    pub ambient: f32,
+    pub diffuse: f32,
+    pub specular: f32,
+    /// Towards the light, in camera axes.
+    pub light: Vec3,
+    pub sky_horizon: Vec3,
+    pub sky_zenith: Vec3,
+    pub pattern: GroundPattern,
+    pub ground: Vec3,
+    pub line: Vec3,
+    pub cell: f32,
+    pub line_half_width: f32,
+    pub haze_distance: f32,
+    pub shadow_strength: f32,
+    pub shadow_softness: f64,
+    pub pixel_noise: f64,
+    pub blur: f32,
+    pub motion_blur: f64,
+    /// Keys the noise texture.
+    pub texture_seed: u32,
+}
+
+impl Style {
+    /// The look trajhost always rendered.
+    pub fn classic() -> Style {
+        Style {
+            ball: Vec3::new(0.95, 0.38, 0.08),
+            shading: Shading::Shaded,
+            ambient: 0.55,
+            diffuse: 0.45,
+            specular: 0.45,
+            light: Vec3::new(-0.3, -0.45, -0.85).normalize(),
+            sky_horizon: Vec3::new(0.72, 0.78, 0.86),
+            sky_zenith: Vec3::new(0.36, 0.52, 0.78),
+            pattern: GroundPattern::Grid,
+            ground: Vec3::new(0.52, 0.50, 0.38),
+            line: Vec3::new(0.22, 0.25, 0.22),
+            cell: 0.5,
+            line_half_width: 0.025,
+            haze_distance: 20.0,
+            shadow_strength: 0.55,
+            shadow_softness: 1.0,
+            pixel_noise: 0.0,
+            blur: 0.0,
+            motion_blur: 0.0,
+            texture_seed: 0,
+        }
+    }
+}
+
+/// Colour from hue (degrees, any), saturation and value (0–1).
+pub fn hsv(hue: f64, saturation: f64, value: f64) -> Vec3 {
+    let h = hue.rem_euclid(360.0) / 60.0;
+    let c = value * saturation;
+    let x = c * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = value - c;
+    Vec3::new((r + m) as f32, (g + m) as f32, (b + m) as f32)
+}
+
+/// A value of `range`: one draw from `rng` whether or not the range is a single value, so the
+/// stream stays aligned.
+pub fn draw<R: Rng>(rng: &mut R, (low, high): Range) -> f64 {
+    if low < high {
+        rng.gen_range(low..high)
+    } else {
+        let _: f64 = rng.gen();
+        low
+    }
+}
+
+fn pick<R: Rng, T: Copy>(rng: &mut R, choices: &[T]) -> T {
+    choices[rng.gen_range(0..choices.len())]
+}
+
+impl AppearanceConfig {
+    /// The classic look as a section: every range a single value (or the classic range).
+    pub fn classic() -> AppearanceConfig {
+        AppearanceConfig {
+            ball_hue: (20.0, 20.0),
+            ball_saturation: (0.92, 0.92),
+            ball_value: (0.95, 0.95),
+            shading: vec![Shading::Shaded],
+            specular: (0.45, 0.45),
+            light_azimuth: (0.0, 0.0),
+            light_elevation: (58.0, 58.0),
+            ambient: (0.55, 0.55),
+            sky_hue: (215.0, 215.0),
+            sky_saturation: (0.3, 0.3),
+            sky_value: (0.82, 0.82),
+            ground_patterns: vec![GroundPattern::Grid],
+            ground_hue: (50.0, 50.0),
+            ground_saturation: (0.27, 0.27),
+            ground_value: (0.52, 0.52),
+            ground_scale: (0.5, 0.5),
+            line_width: (0.05, 0.05),
+            line_contrast: (0.55, 0.55),
+            haze_distance: (20.0, 20.0),
+            shadow_strength: (0.55, 0.55),
+            shadow_softness: (1.0, 1.0),
+            ground_gap: CLASSIC_GROUND_GAP,
+            camera_distance: CLASSIC_CAMERA_DISTANCE,
+            pixel_noise: (0.0, 0.0),
+            blur: (0.0, 0.0),
+            motion_blur: (0.0, 0.0),
+        }
+    }
+
+    /// One sample's look, from its appearance stream.
+    pub fn draw<R: Rng>(&self, rng: &mut R) -> Style {
+        let ball = hsv(
+            draw(rng, self.ball_hue),
+            draw(rng, self.ball_saturation),
+            draw(rng, self.ball_value),
+        );
+        let shading = pick(rng, &self.shading);
+        let specular = draw(rng, self.specular) as f32;
+        let azimuth = draw(rng, self.light_azimuth).to_radians();
+        let elevation = draw(rng, self.light_elevation).to_radians();
+        // Azimuth 0 points to the upper left, as the classic light; elevation towards the camera.
+        let (sa, ca) = (azimuth + 0.98).sin_cos();
+        let light = Vec3::new(
+            (-ca * elevation.cos()) as f32,
+            (-sa * elevation.cos()) as f32,
+            -elevation.sin() as f32,
+        )
+        .normalize();
+        let ambient = draw(rng, self.ambient) as f32;
+        let sky_hue = draw(rng, self.sky_hue);
+        let sky_saturation = draw(rng, self.sky_saturation);
+        let sky_value = draw(rng, self.sky_value);
+        let sky_horizon = hsv(sky_hue, sky_saturation * 0.5, (sky_value * 1.05).min(1.0));
+        let sky_zenith = hsv(sky_hue, sky_saturation * 1.6, sky_value * 0.9);
+        let pattern = pick(rng, &self.ground_patterns);
+        let ground = hsv(
+            draw(rng, self.ground_hue),
+            draw(rng, self.ground_saturation),
+            draw(rng, self.ground_value),
+        );
+        let cell = draw(rng, self.ground_scale) as f32;
+        let line_half_width = (draw(rng, self.line_width) as f32) * cell;
+        let line = ground * (1.0 - draw(rng, self.line_contrast) as f32);
+        Style {
+            ball,
+            shading,
+            ambient,
+            diffuse: 1.0 - ambient,
+            specular,
+            light,
+            sky_horizon,
+            sky_zenith,
+            pattern,
+            ground,
+            line,
+            cell,
+            line_half_width,
+            haze_distance: draw(rng, self.haze_distance) as f32,
+            shadow_strength: draw(rng, self.shadow_strength) as f32,
+            shadow_softness: draw(rng, self.shadow_softness),
+            pixel_noise: draw(rng, self.pixel_noise),
+            blur: draw(rng, self.blur) as f32,
+            motion_blur: draw(rng, self.motion_blur),
+            texture_seed: rng.gen(),
+        }
+    }
+
+    /// Refuses an empty, inverted, non-finite or unphysical range, naming the field
+    /// (`appearance.<field>`).
+    pub fn check(&self) -> Result<(), Invalid> {
+        let ranges: [(&str, Range, f64, f64); 24] = [
+            ("ball_hue", self.ball_hue, -720.0, 720.0),
+            ("ball_saturation", self.ball_saturation, 0.0, 1.0),
+            ("ball_value", self.ball_value, 0.05, 1.0),
+            ("specular", self.specular, 0.0, 1.0),
+            ("light_azimuth", self.light_azimuth, -360.0, 360.0),
+            ("light_elevation", self.light_elevation, 0.0, 90.0),
+            ("ambient", self.ambient, 0.0, 1.0),
+            ("sky_hue", self.sky_hue, -720.0, 720.0),
+            ("sky_saturation", self.sky_saturation, 0.0, 1.0),
+            ("sky_value", self.sky_value, 0.0, 1.0),
+            ("ground_hue", self.ground_hue, -720.0, 720.0),
+            ("ground_saturation", self.ground_saturation, 0.0, 1.0),
+            ("ground_value", self.ground_value, 0.0, 1.0),
+            ("ground_scale", self.ground_scale, 0.05, 10.0),
+            ("line_width", self.line_width, 0.0, 0.5),
+            ("line_contrast", self.line_contrast, 0.0, 1.0),
+            ("haze_distance", self.haze_distance, 1.0, 1000.0),
+            ("shadow_strength", self.shadow_strength, 0.0, 1.0),
+            ("shadow_softness", self.shadow_softness, 0.1, 10.0),
+            ("ground_gap", self.ground_gap, 0.0, 10.0),
+            ("camera_distance", self.camera_distance, 1.0, 4.0),
+            ("pixel_noise", self.pixel_noise, 0.0, 0.1),
+            ("blur", self.blur, 0.0, 3.0),
+            ("motion_blur", self.motion_blur, 0.0, 1.0),
+        ];
+        for (field, (low, high), min, max) in ranges {
+            let field = format!("appearance.{field}");
+            if !low.is_finite() || !high.is_finite() {
+                return Err(Invalid::new(
+                    field,
+                    format!("({low}, {high}) is not a range of finite numbers"),
+                ));
+            }
+            if low > high {
+                return Err(Invalid::new(
+                    field,
+                    format!("({low}, {high}) is inverted: the low end comes first"),
+                ));
+            }
+            if low < min || high > max {
+                return Err(Invalid::new(
+                    field,
+                    format!("({low}, {high}) must lie within {min}..={max}"),
+                ));
+            }
+        }
+        if self.shading.is_empty() {
+            return Err(Invalid::new(
+                "appearance.shading",
+                "is empty: list at least one",
+            ));
+        }
+        if self.ground_patterns.is_empty() {
+            return Err(Invalid::new(
+                "appearance.ground_patterns",
+                "is empty: list at least one",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn hsv_gives_the_primaries_and_wraps() {
+        assert_eq!(hsv(0.0, 1.0, 1.0), Vec3::new(1.0, 0.0, 0.0));
+        assert_eq!(hsv(120.0, 1.0, 1.0), Vec3::new(0.0, 1.0, 0.0));
+        assert_eq!(hsv(-120.0, 1.0, 1.0), Vec3::new(0.0, 0.0, 1.0));
+        assert_eq!(hsv(77.0, 0.0, 0.5), Vec3::splat(0.5));
+    }
+
+    #[test]
+    fn the_classic_section_draws_the_classic_light_and_bad_ranges_are_named() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let style = AppearanceConfig::classic().draw(&mut rng);
+        let classic = Style::classic();
+        assert!((style.light - classic.light).length() < 0.02, "{style:?}");
+        assert!((style.ball - classic.ball).length() < 0.03, "{style:?}");
+        AppearanceConfig::classic().check().unwrap();
+        let mut bad = AppearanceConfig::classic();
+        bad.blur = (0.5, 0.1);
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("appearance.blur"));
+        bad.blur = (f64::NAN, 0.1);
+        assert!(bad.check().is_err());
+        bad.blur = (0.0, 0.0);
+        bad.camera_distance = (0.5, 1.0);
+        assert!(bad
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("appearance.camera_distance"));
+    }
+}
