@@ -204,7 +204,8 @@ fn gate_decisions(md: &mut String, report: &Report) {
     }
 }
 
-/// Accuracy and MSE on each shifted test set (`eval --shifts`), for the runs that have them.
+/// Accuracy and MSE on each shifted test set (`eval --shifts`), for the runs that have them:
+/// the shifts of the training look, then the held-out styles (the transfer test) apart.
 fn robustness(md: &mut String, report: &Report) {
     let runs: Vec<(&str, &Robustness)> = report
         .runs
@@ -214,33 +215,56 @@ fn robustness(md: &mut String, report: &Report) {
     let Some((_, first)) = runs.first() else {
         return;
     };
-    *md += "\n## Robustness (accuracy / MSE on shifted test sets)\n\n";
-    let _ = writeln!(
-        md,
-        "Each set has {} new videos (`trajhost eval --shifts`); `none` is the training \
-         distribution. Shifts: {}.\n",
-        first.samples,
-        first
+    for held_out in [false, true] {
+        let columns: Vec<&str> = first
             .rows
             .iter()
-            .skip(1)
+            .filter(|r| r.held_out == held_out)
+            .map(|r| r.shift.as_str())
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        *md += match held_out {
+            false => "\n## Robustness (accuracy / MSE on shifted test sets)\n\n",
+            true => "\n## Held-out styles (accuracy / MSE on looks no training range covers)\n\n",
+        };
+        let described: Vec<String> = first
+            .rows
+            .iter()
+            .filter(|r| r.held_out == held_out && r.shift != "none")
             .map(|r| format!("`{}` = {}", r.shift, r.description))
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
-    *md += "| run |";
-    for row in &first.rows {
-        let _ = write!(md, " {} |", row.shift);
-    }
-    *md += "\n";
-    *md += &"|---".repeat(first.rows.len() + 1);
-    *md += "|\n";
-    for (name, r) in &runs {
-        let _ = write!(md, "| {name} |");
-        for row in &r.rows {
-            let _ = write!(md, " {} / {:.4} |", percent1(row.accuracy), row.mse);
+            .collect();
+        let _ = writeln!(
+            md,
+            "Each set has {} new videos (`trajhost eval --shifts`){}. {}.\n",
+            first.samples,
+            if held_out {
+                ""
+            } else {
+                "; `none` is the training distribution"
+            },
+            described.join("; ")
+        );
+        *md += "| run |";
+        for column in &columns {
+            let _ = write!(md, " {column} |");
         }
         *md += "\n";
+        *md += &"|---".repeat(columns.len() + 1);
+        *md += "|\n";
+        for (name, r) in &runs {
+            let _ = write!(md, "| {name} |");
+            for column in &columns {
+                match r.rows.iter().find(|row| row.shift == *column) {
+                    Some(row) => {
+                        let _ = write!(md, " {} / {:.4} |", percent1(row.accuracy), row.mse);
+                    }
+                    None => *md += " - |",
+                }
+            }
+            *md += "\n";
+        }
     }
 }
 

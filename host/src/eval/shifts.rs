@@ -24,6 +24,8 @@ const SEED_SALT: u64 = 0x5EED_0F5A_1F00;
 /// One shift of a data config.
 pub struct Shift {
     pub name: &'static str,
+    /// A look or camera no training range covers: a transfer test, tabled apart.
+    pub held_out: bool,
     pub describe: fn(&DataConfig) -> String,
     pub apply: fn(&mut DataConfig),
 }
@@ -33,21 +35,25 @@ pub fn all() -> Vec<Shift> {
     vec![
         Shift {
             name: "none",
+            held_out: false,
             describe: |_| "the training distribution".into(),
             apply: |_| {},
         },
         Shift {
             name: "pixel_noise_0.05",
+            held_out: false,
             describe: |c| format!("pixel noise 0.05 (trained with {})", c.pixel_noise),
             apply: |c| c.pixel_noise = 0.05,
         },
         Shift {
             name: "pixel_noise_0.1",
+            held_out: false,
             describe: |c| format!("pixel noise 0.1 (trained with {})", c.pixel_noise),
             apply: |c| c.pixel_noise = 0.1,
         },
         Shift {
             name: "jitter_2x",
+            held_out: false,
             describe: |c| {
                 format!(
                     "position jitter ×2 ({} → {})",
@@ -59,16 +65,19 @@ pub fn all() -> Vec<Shift> {
         },
         Shift {
             name: "fov_narrow",
+            held_out: false,
             describe: |c| format!("field of view {}° → {}°", c.fov_deg, narrow(c)),
             apply: |c| c.fov_deg = narrow(c),
         },
         Shift {
             name: "fov_wide",
+            held_out: false,
             describe: |c| format!("field of view {}° → {}°", c.fov_deg, wide(c)),
             apply: |c| c.fov_deg = wide(c),
         },
         Shift {
             name: "camera",
+            held_out: false,
             describe: |c| match c.auto_camera {
                 true => "a fixed camera instead of a random viewpoint per video".into(),
                 false => "a random viewpoint per video instead of the fixed camera".into(),
@@ -77,6 +86,7 @@ pub fn all() -> Vec<Shift> {
         },
         Shift {
             name: "camera_far",
+            held_out: true,
             describe: |c| {
                 let (low, high) = appearance(c).camera_distance;
                 format!(
@@ -91,21 +101,25 @@ pub fn all() -> Vec<Shift> {
         // (docs/dataset.md, "Appearance"). The geometry and labels are drawn as for training.
         Shift {
             name: "style_blue_ball",
+            held_out: true,
             describe: |_| "held-out style: a blue-violet ball (hue 200–280°)".into(),
             apply: |c| style(c).ball_hue = (200.0, 280.0),
         },
         Shift {
             name: "style_checker",
+            held_out: true,
             describe: |_| "held-out style: a checkerboard ground".into(),
             apply: |c| style(c).ground_patterns = vec![GroundPattern::Checker],
         },
         Shift {
             name: "style_no_ground",
+            held_out: true,
             describe: |_| "held-out style: no ground at all (sky all round, no shadow)".into(),
             apply: |c| style(c).ground_patterns = vec![GroundPattern::None],
         },
         Shift {
             name: "style_side_light",
+            held_out: true,
             describe: |_| "held-out style: a hard, grazing side light (little ambient)".into(),
             apply: |c| {
                 let a = style(c);
@@ -115,16 +129,19 @@ pub fn all() -> Vec<Shift> {
         },
         Shift {
             name: "style_motion_blur",
+            held_out: true,
             describe: |_| "held-out style: motion blur (shutter open 60–100% of a frame)".into(),
             apply: |c| style(c).motion_blur = (0.6, 1.0),
         },
         Shift {
             name: "style_flat",
+            held_out: true,
             describe: |_| "held-out style: a flat-shaded ball (no light on it)".into(),
             apply: |c| style(c).shading = vec![Shading::Flat],
         },
         Shift {
             name: "style_outlined",
+            held_out: true,
             describe: |_| "held-out style: a flat ball with a dark outline, as a drawing".into(),
             apply: |c| style(c).shading = vec![Shading::Outlined],
         },
@@ -250,6 +267,7 @@ pub fn run(
             mse,
             accuracy_drop: base_accuracy - accuracy,
             mse_ratio: mse / base_mse.max(f64::MIN_POSITIVE),
+            held_out: shift.held_out,
         });
     }
     Ok(Robustness {

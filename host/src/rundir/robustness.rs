@@ -37,6 +37,10 @@ pub struct ShiftResult {
     pub accuracy_drop: f64,
     /// This MSE over the unshifted one (above 1 = worse).
     pub mse_ratio: f64,
+    /// A look or camera no training range covers (a transfer test); false in files from
+    /// before the field.
+    #[serde(default)]
+    pub held_out: bool,
 }
 
 pub fn read(dir: &Path) -> Result<Option<Robustness>> {
