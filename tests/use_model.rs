@@ -248,22 +248,39 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
             "jitter_2x",
             "fov_narrow",
             "fov_wide",
-            "camera"
+            "camera",
+            "camera_far",
+            "style_blue_ball",
+            "style_checker",
+            "style_no_ground",
+            "style_side_light",
+            "style_motion_blur",
+            "style_flat",
+            "style_outlined"
         ]
     );
+    let held_out: Vec<&str> = robustness
+        .rows
+        .iter()
+        .filter(|r| r.held_out)
+        .map(|r| r.shift.as_str())
+        .collect();
+    assert_eq!(held_out, shifts[7..]);
     assert!(robustness.rows.iter().all(|r| r.mse.is_finite()));
     assert_eq!(robustness.rows[0].accuracy_drop, 0.0);
     let sets = std::fs::read_dir(&cache).unwrap().count();
-    assert_eq!(sets, 7);
+    assert_eq!(sets, 15);
     // A second run reuses the sets: the same numbers.
     ok(&args);
     let again = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
     assert_eq!(again.rows, robustness.rows);
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 7);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 15);
 
     let report = ok(&["compare", run.to_str().unwrap()]);
     assert!(
-        report.contains("## Robustness") && report.contains("| copy |"),
+        report.contains("## Robustness")
+            && report.contains("## Held-out styles")
+            && report.contains("| copy |"),
         "{report}"
     );
 }
