@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{text, tiny_train_config, train_args, trajhost, workspace};
+use common::{trained_template_run, workspace};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -19,24 +19,9 @@ use std::time::{Duration, Instant};
 /// The template trained for 1 epoch on the tiny dataset (clips of 8 frames of 32×32).
 fn run_dir() -> PathBuf {
     static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("train.ron");
-        std::fs::write(
-            &config,
-            ron::ser::to_string(&tiny_train_config("validation.ron", 1)).unwrap(),
-        )
-        .unwrap();
-        let out = dir.path().join("run");
-        let template = common::plugin("template").display().to_string();
-        let args = train_args(&template, &config, &out, &[]);
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let output = trajhost(&args, &[]);
-        assert!(output.status.success(), "{}", text(&output));
-        dir
-    })
-    .path()
-    .join("run")
+    RUN.get_or_init(|| trained_template_run(1))
+        .path()
+        .join("run")
 }
 
 /// A copy of the shared run, for tests that damage it.

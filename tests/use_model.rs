@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{text, tiny_dataset, tiny_train_config, train_args, trajhost};
+use common::{text, tiny_dataset, trained_template_run, trajhost};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use trajhost::eval::{EvalReport, SamplePrediction};
@@ -13,23 +13,7 @@ use trajhost::rundir::metrics::FinalMetrics;
 /// The template trained for 2 epochs on the tiny dataset.
 fn run() -> &'static Path {
     static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
-    RUN.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("train.ron");
-        std::fs::write(
-            &config,
-            ron::ser::to_string(&tiny_train_config("validation.ron", 2)).unwrap(),
-        )
-        .unwrap();
-        let out = dir.path().join("run");
-        let template = common::plugin("template").display().to_string();
-        let args = train_args(&template, &config, &out, &[]);
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let output = trajhost(&args, &[]);
-        assert!(output.status.success(), "{}", text(&output));
-        dir
-    })
-    .path()
+    RUN.get_or_init(|| trained_template_run(2)).path()
 }
 
 fn run_dir() -> PathBuf {

@@ -402,23 +402,29 @@ mod tests {
         (cam, positions)
     }
 
-    #[test]
-    fn ball_is_drawn_where_it_projects() {
+    /// The two-frame scene rendered in `style` with `pixel_noise`.
+    fn render(style: &Style, pixel_noise: f64, rng: &mut rand_chacha::ChaCha8Rng) -> Vec<u8> {
         let (cam, positions) = scene();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut out = vec![0u8; 2 * 3 * 32 * 32];
-        let style = Style::classic();
+        let mut out = vec![0u8; 2 * 3072];
         render_video(
             &cam,
             -1.0,
             &positions,
             2,
             (32, 32),
-            &style,
-            0.0,
-            &mut rng,
+            style,
+            pixel_noise,
+            rng,
             &mut out,
         );
+        out
+    }
+
+    #[test]
+    fn ball_is_drawn_where_it_projects() {
+        let (cam, positions) = scene();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let out = render(&Style::classic(), 0.0, &mut rng);
         for (f, &p) in positions.iter().enumerate() {
             let (u, v) = cam.project(cam.to_camera(p));
             let k = f * 3 * 1024 + v as usize * 32 + u as usize;
@@ -433,34 +439,12 @@ mod tests {
 
     #[test]
     fn blurring_around_the_ball_equals_blurring_the_whole_frame() {
-        let (cam, positions) = scene();
+        let (cam, _) = scene();
         let mut style = Style::classic();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let mut sharp = vec![0u8; 2 * 3072];
-        render_video(
-            &cam,
-            -1.0,
-            &positions,
-            2,
-            (32, 32),
-            &style,
-            0.0,
-            &mut rng,
-            &mut sharp,
-        );
+        let sharp = render(&style, 0.0, &mut rng);
         style.blur = 0.8;
-        let mut blurred = sharp.clone();
-        render_video(
-            &cam,
-            -1.0,
-            &positions,
-            2,
-            (32, 32),
-            &style,
-            0.0,
-            &mut rng,
-            &mut blurred,
-        );
+        let blurred = render(&style, 0.0, &mut rng);
         let background = background(&cam, -1.0, 32, 32, &style);
         let blur = Blur::new(0.8, &background, 32, 32);
         for (frame, expected) in sharp.chunks_exact(3072).zip(blurred.chunks_exact(3072)) {
@@ -473,33 +457,9 @@ mod tests {
 
     #[test]
     fn pixel_noise_changes_pixels_by_about_sigma() {
-        let (cam, positions) = scene();
-        let mut clean = vec![0u8; 2 * 3072];
-        let mut noisy = clean.clone();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-        let style = Style::classic();
-        render_video(
-            &cam,
-            -1.0,
-            &positions,
-            2,
-            (32, 32),
-            &style,
-            0.0,
-            &mut rng,
-            &mut clean,
-        );
-        render_video(
-            &cam,
-            -1.0,
-            &positions,
-            2,
-            (32, 32),
-            &style,
-            0.05,
-            &mut rng,
-            &mut noisy,
-        );
+        let clean = render(&Style::classic(), 0.0, &mut rng);
+        let noisy = render(&Style::classic(), 0.05, &mut rng);
         let var = clean
             .iter()
             .zip(&noisy)

@@ -106,6 +106,21 @@ pub fn tiny_train_config(name: &str, epochs: usize) -> trajhost::train::TrainCon
     config
 }
 
+/// A folder holding `run/`: the template plugin trained `epochs` epochs on the tiny dataset
+/// through the binary (shared by the tests of one binary behind a `OnceLock`).
+pub fn trained_template_run(epochs: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("train.ron");
+    let ron = ron::ser::to_string(&tiny_train_config("validation.ron", epochs)).unwrap();
+    std::fs::write(&config, ron).unwrap();
+    let template = plugin("template").display().to_string();
+    let args = train_args(&template, &config, &dir.path().join("run"), &[]);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let output = trajhost(&args, &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    dir
+}
+
 /// Early stopping on a metric that never improves enough (min_delta 1e9): the first epoch is the
 /// best, and the run stops `patience` epochs later.
 pub fn never_improving(patience: usize) -> Option<trajhost::config::EarlyStoppingConfig> {
