@@ -92,6 +92,17 @@ fn copy_of_finished_run() -> tempfile::TempDir {
     dir
 }
 
+/// A copy of the shared tiny dataset at `to`, for tests that change or guard it.
+fn copy_of_tiny_dataset(to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(tiny_dataset())
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// Every file under `dir` (relative path → bytes), but run.log and the lock.
 fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut found = BTreeMap::new();
@@ -806,13 +817,7 @@ fn a_million_workers_are_capped_with_a_note() {
 fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(tiny_dataset())
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_of_tiny_dataset(&data);
     let mut manifest = trajhost_dataset::Manifest::load(&data).unwrap();
     manifest.shards.remove(1);
     manifest.save(&data).unwrap();
@@ -1061,13 +1066,7 @@ fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
 fn no_output_flag_writes_over_what_its_command_reads() {
     let dir = copy_of_finished_run();
     let (run, data) = (dir.path().join("run"), dir.path().join("data"));
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(tiny_dataset())
-        .arg(&data)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_of_tiny_dataset(&data);
     let clip = dir.path().join("clip.gif");
     std::fs::write(&clip, b"GIF89a").unwrap();
     let both = dir.path().join("x.json");
