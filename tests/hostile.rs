@@ -1251,3 +1251,45 @@ fn a_run_that_fails_says_so_in_its_progress_file() {
     let log = std::fs::read_to_string(out.join("run.log")).unwrap();
     assert!(log.contains("failed: "), "{log}");
 }
+
+#[test]
+fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(workspace().join("configs/data-randomised.ron")).unwrap();
+    let out = dir.path().join("data");
+    for (from, to, needle) in [
+        (
+            "blur: (0.0, 0.6)",
+            "blur: (0.6, 0.0)",
+            "`appearance.blur`: (0.6, 0) is inverted",
+        ),
+        (
+            "ambient: (0.35, 0.75)",
+            "ambient: (NaN, 0.75)",
+            "`appearance.ambient`",
+        ),
+        (
+            "camera_distance: (1.0, 1.25)",
+            "camera_distance: (0.2, 1.25)",
+            "`appearance.camera_distance`",
+        ),
+        (
+            "shading: [shaded]",
+            "shading: []",
+            "`appearance.shading`: is empty",
+        ),
+        (
+            "ground_patterns: [grid, noise, plain]",
+            "ground_patterns: [stripes]",
+            "`stripes`",
+        ),
+    ] {
+        assert!(shipped.contains(from), "{from}");
+        let config = dir.path().join("data.ron");
+        std::fs::write(&config, shipped.replace(from, to)).unwrap();
+        let line = shipped.lines().position(|l| l.contains(from)).unwrap() + 1;
+        let output = generate(&config, &out, &[]);
+        assert_clean_failure(&output, &[&format!("data.ron:{line}:"), needle]);
+        assert!(!out.exists(), "{to}: something was generated");
+    }
+}
