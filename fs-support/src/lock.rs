@@ -64,7 +64,14 @@ impl FolderLock {
 /// Who holds `dir`'s lock now ("pid 1234"), or None when no process does (or the folder has
 /// no lock file yet). Looks without taking the lock for longer than the look.
 pub fn lock_holder(dir: &Path) -> Option<String> {
-    let mut file = std::fs::File::open(dir.join(LOCK_FILE)).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO named .lock must not hang the caller.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.join(LOCK_FILE))
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))?;
     // SAFETY: flock on a file descriptor we own; dropping the file releases it.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
         return None;
