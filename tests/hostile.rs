@@ -1293,3 +1293,67 @@ fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is
         assert!(!out.exists(), "{to}: something was generated");
     }
 }
+
+#[test]
+fn special_or_huge_run_files_are_refused_not_waited_on_or_read_whole() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let progress = run.join("PROGRESS.txt");
+    std::fs::remove_file(&progress).unwrap();
+    mkfifo(&progress);
+    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    assert_clean_failure(&output, &["PROGRESS.txt", "is a FIFO"]);
+    std::fs::remove_file(&progress).unwrap();
+    std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", run.join("validation_metrics.json")).unwrap();
+    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    assert_clean_failure(&output, &["validation_metrics.json", "is a device"]);
+    std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
+    // A sparse 4 GiB metrics file: refused by size, never read into memory.
+    let metrics = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.join("metrics.jsonl"))
+        .unwrap();
+    metrics.set_len(4 << 30).unwrap();
+    let output = trajhost_022(&["compare", run.to_str().unwrap()]);
+    assert!(text(&output).contains("metrics.jsonl"), "{}", text(&output));
+    assert!(text(&output).contains("more than the"), "{}", text(&output));
+    let output = trajhost_022(&["plugin", "info", "/dev/zero"]);
+    assert_clean_failure(&output, &["/dev/zero", "not a regular file"]);
+}
+
+#[test]
+fn data_preview_replaces_its_outputs_and_bounds_the_samples_per_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_of_tiny_dataset(&data);
+    let before = contents(&data);
+    // Hard links to dataset files: replaced by the preview, never written through.
+    let shard = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .unwrap();
+    std::fs::hard_link(&shard, dir.path().join("x.gif")).unwrap();
+    std::fs::hard_link(data.join("manifest.json"), dir.path().join("x.png")).unwrap();
+    let gif = dir.path().join("x.gif");
+    let output = trajhost_022(&[
+        "data",
+        "preview",
+        data.to_str().unwrap(),
+        "--out",
+        gif.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(contents(&data), before);
+    let output = trajhost_022(&[
+        "data",
+        "preview",
+        data.to_str().unwrap(),
+        "--out",
+        gif.to_str().unwrap(),
+        "--per-class",
+        "1000000000",
+    ]);
+    assert_clean_failure(&output, &["--per-class 1000000000", "at most"]);
+}

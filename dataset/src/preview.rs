@@ -2,8 +2,6 @@
 //! (one row per sample, evenly spaced frames), each tile labelled, upscaled with nearest
 //! neighbour so a person sees exactly the pixels the models see.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use font8x8::UnicodeFonts;
@@ -25,6 +23,9 @@ struct Picked {
     video: Vec<u8>,
 }
 
+/// The most samples of a class a preview shows: its grid is already 2,000+ pixels wide.
+const MAX_PER_CLASS: usize = 64;
+
 /// Writes the GIF to `gif_path` and the contact sheet next to it (`.png`); returns the PNG path.
 /// When `gif_path` is a device or FIFO (`/dev/null`, a pipe) the GIF goes there and no sheet is
 /// written: the folder beside it (`/dev`) is not ours.
@@ -33,6 +34,12 @@ pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Op
     let special = std::fs::metadata(gif_path)
         .map(|m| m.file_type())
         .is_ok_and(|t| t.is_char_device() || t.is_fifo());
+    if per_class > MAX_PER_CLASS {
+        return Err(Error::format(
+            gif_path,
+            format!("--per-class {per_class}: a preview shows at most {MAX_PER_CLASS} samples of each class"),
+        ));
+    }
     let ds = Dataset::open(dir)?;
     let cfg = ds.manifest.config.clone();
     let picked = pick(&ds, per_class)?;
@@ -45,8 +52,10 @@ pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Op
     let rows = cfg.classes.len() as u32;
     let size = |n: u32, tile: u32| n * tile + (n + 1) * GAP;
     let delay = Delay::from_numer_denom_ms(1000, cfg.fps.round().max(1.0) as u32);
-    let file = File::create(gif_path).map_err(|e| Error::io(gif_path, e))?;
-    let mut gif = GifEncoder::new_with_speed(BufWriter::new(file), 10);
+    // Encoded in memory, then written atomically (a hard link to a dataset file is replaced,
+    // never written through).
+    let mut encoded = Vec::new();
+    let mut gif = GifEncoder::new_with_speed(&mut encoded, 10);
     gif.set_repeat(Repeat::Infinite)
         .map_err(|e| Error::format(gif_path, e.to_string()))?;
     for f in 0..t {
@@ -70,6 +79,8 @@ pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Op
             .map_err(|e| Error::format(gif_path, e.to_string()))?;
     }
     drop(gif);
+    trajhost_fs::write_atomic(gif_path, &encoded)
+        .map_err(|e| Error::format(gif_path, format!("{e:#}")))?;
 
     // Contact sheet: one row per sample, evenly spaced frames.
     let frames: Vec<usize> = (0..SHEET_COLUMNS.min(t))
@@ -96,9 +107,12 @@ pub fn write_preview(dir: &Path, gif_path: &Path, per_class: usize) -> Result<Op
         return Ok(None);
     }
     let png = gif_path.with_extension("png");
+    let mut bytes = std::io::Cursor::new(Vec::new());
     sheet
-        .save(&png)
+        .write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(|e| Error::format(&png, e.to_string()))?;
+    trajhost_fs::write_atomic(&png, bytes.get_ref())
+        .map_err(|e| Error::format(&png, format!("{e:#}")))?;
     Ok(Some(png))
 }
 

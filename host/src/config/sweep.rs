@@ -7,10 +7,17 @@ use std::path::{Path, PathBuf};
 use trajhost_config::Invalid;
 
 /// What a sweep (`sweep.json`) and a pipeline (`pipeline.json`) write in `results`, beside
-/// the run folders: no run may be named like them.
+/// the run folders, and their Slurm scripts: no run may be named like them.
 pub const SWEEP_SUMMARY: &str = "sweep.json";
 pub const PIPELINE_SUMMARY: &str = "pipeline.json";
-const SUMMARY_FILES: [&str; 2] = [SWEEP_SUMMARY, PIPELINE_SUMMARY];
+/// With `--emit slurm`: the scripts and their log folder.
+const SUMMARY_FILES: [&str; 5] = [
+    SWEEP_SUMMARY,
+    PIPELINE_SUMMARY,
+    "sweep.slurm",
+    "pipeline.slurm",
+    "slurm",
+];
 
 /// Which of a sweep's two training configs a run was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

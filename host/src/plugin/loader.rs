@@ -31,8 +31,10 @@ impl Plugin {
         if path.is_dir() {
             bail!("{shown} is a directory, not a plugin file (give the lib<name>.so built from it, e.g. target/release/lib<name>.so)");
         }
-        if !path.is_file() {
-            bail!("plugin file not found: {shown}");
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => bail!("{shown} is not a regular file, not a plugin"),
+            Err(_) => bail!("plugin file not found: {shown}"),
         }
         super::elf::check_shared_library(path)?;
         let (_, sha256) = trajhost_dataset::shard::hash_file(path)

@@ -147,14 +147,27 @@ pub fn open_regular(path: &Path) -> Result<Option<std::fs::File>> {
     Ok(Some(file))
 }
 
+/// The largest run-folder file read whole (metrics, checkpoints' JSON, PROGRESS.txt...): a
+/// run of thousands of epochs writes a few MB; a larger file is refused, not read into memory.
+pub const MAX_RUN_FILE_BYTES: u64 = 64 << 20;
+
 /// The bytes of a run-folder file (`Ok(None)` when it does not exist); see [`open_regular`].
+/// Refused past [`MAX_RUN_FILE_BYTES`].
 pub fn read_regular(path: &Path) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
-    let Some(mut file) = open_regular(path)? else {
+    let Some(file) = open_regular(path)? else {
         return Ok(None);
     };
+    let size = file.metadata()?.len();
+    if size > MAX_RUN_FILE_BYTES {
+        anyhow::bail!(
+            "{} is {size} bytes, more than the {MAX_RUN_FILE_BYTES} a run file may have",
+            path.display()
+        );
+    }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
+    file.take(MAX_RUN_FILE_BYTES)
+        .read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", path.display()))?;
     Ok(Some(bytes))
 }

@@ -109,6 +109,7 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     let config = &options.config;
     // Before anything in the folder changes: one process per run folder, held until we return.
     let _lock = folder::RunLock::acquire(&options.out)?;
+    folder::refuse_special_run_files(&options.out)?;
     take_folder(&options)?;
     let strays = folder::remove_stray_temps(&options.out)?;
     let (saved, warnings) = resume::choose(&options.out, options.resume.as_ref(), config)?;
