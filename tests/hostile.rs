@@ -1357,3 +1357,14 @@ fn data_preview_replaces_its_outputs_and_bounds_the_samples_per_class() {
     ]);
     assert_clean_failure(&output, &["--per-class 1000000000", "at most"]);
 }
+
+#[test]
+fn a_checkpoint_claiming_a_step_past_the_epoch_is_refused_on_resume() {
+    let dir = copy_of_finished_run();
+    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    edit_checkpoints(&run, |meta| {
+        meta["step_in_epoch"] = 1_000_000_000_000u64.into()
+    });
+    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    assert_clean_failure(&output, &["step_in_epoch 1000000000000", "batches"]);
+}
