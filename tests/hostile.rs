@@ -1368,3 +1368,17 @@ fn a_checkpoint_claiming_a_step_past_the_epoch_is_refused_on_resume() {
     let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
     assert_clean_failure(&output, &["step_in_epoch 1000000000000", "batches"]);
 }
+
+#[test]
+fn a_checkpoint_listing_a_tensor_the_model_lacks_names_it() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    edit_checkpoints(&run, |meta| {
+        meta["model_tensors"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(["evil", [1]]))
+    });
+    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    assert_clean_failure(&output, &["epoch-0002", "'evil'"]);
+}

@@ -370,7 +370,15 @@ pub fn check_fits(
                 )),
                 _ => None,
             })
-            .unwrap_or(("", "the checkpoint has tensors the model does not".into()));
+            .unwrap_or_else(|| {
+                let model: std::collections::HashSet<&String> =
+                    model.iter().map(|(n, _)| n).collect();
+                let difference = match meta.model_tensors.iter().find(|(n, _)| !model.contains(n)) {
+                    Some((extra, _)) => format!("the checkpoint has '{extra}', the model does not"),
+                    None => "the checkpoint lists the model's tensors in another order".into(),
+                };
+                ("", difference)
+            });
         let hint = if name.starts_with("heads.trajectory_in") {
             "the heads read clips of a fixed length: does the dataset have other `frames` than the checkpoint's?"
         } else if name.starts_with("heads.") {
