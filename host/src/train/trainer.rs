@@ -342,7 +342,8 @@ impl<'a> Run<'a> {
 
     fn fit(&mut self, data: &TrainingData, mut at: Position) -> Result<TrainOutcome> {
         self.steps_per_epoch = data.train.len().div_ceil(self.config.batch_size);
-        if at.step_in_epoch >= self.steps_per_epoch.max(1) {
+        // Equal is a run stopped after an epoch's last batch, before its validation.
+        if at.step_in_epoch > self.steps_per_epoch {
             bail!(
                 "the checkpoint resumed from says step_in_epoch {}, but an epoch here has {} batches: the checkpoint does not belong to this data and config",
                 at.step_in_epoch,
