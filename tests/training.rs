@@ -53,7 +53,25 @@ fn final_checkpoint(run: &Path) -> PathBuf {
 
 #[test]
 fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
-    resumes_exactly(tiny_dataset());
+    resumes_exactly(tiny_dataset(), tiny_config());
+}
+
+/// The pinhole position head (image position and size, lifted through the lens) trains,
+/// checkpoints and resumes like the direct one, and its run records the head it was built with.
+#[test]
+fn a_pinhole_head_run_resumes_exactly_and_records_its_head() {
+    let config = TrainConfig {
+        position_head: trajhost::config::PositionHead::Pinhole,
+        ..tiny_config()
+    };
+    let run = resumes_exactly(tiny_dataset(), config);
+    let meta = checkpoint::load(&final_checkpoint(run.path()))
+        .unwrap()
+        .meta;
+    assert_eq!(
+        meta.config.position_head,
+        trajhost::config::PositionHead::Pinhole
+    );
 }
 
 /// The tiny dataset's config, to render on the fly.
@@ -84,15 +102,16 @@ fn procedural_tiny(dir: &Path) -> PathBuf {
 #[test]
 fn an_interrupted_and_resumed_procedural_run_ends_with_the_same_weights() {
     let dir = tempfile::tempdir().unwrap();
-    resumes_exactly(&procedural_tiny(dir.path()));
+    resumes_exactly(&procedural_tiny(dir.path()), tiny_config());
 }
 
 /// Trains straight through, and again interrupted mid-epoch and resumed: the same weights.
-fn resumes_exactly(data: &Path) {
+/// Returns the straight run.
+fn resumes_exactly(data: &Path, config: TrainConfig) -> tempfile::TempDir {
     tch::set_num_threads(1);
     let options = |out: &Path| TrainOptions {
         data: data.to_path_buf(),
-        ..options(out, tiny_config())
+        ..options(out, config.clone())
     };
     let straight = tempfile::tempdir().unwrap();
     let outcome = train_in_process(options(straight.path())).unwrap();
@@ -142,6 +161,7 @@ fn resumes_exactly(data: &Path) {
         "one metrics line per epoch, none repeated"
     );
     assert_eq!(lines(straight.path()), 3);
+    straight
 }
 
 #[test]

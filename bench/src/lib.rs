@@ -21,11 +21,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
+use trajhost::config::PositionHead;
 use trajhost::plugin::{resolve_plugin, Plugin};
 use trajhost::train::data::{self, batches, epoch_order, Batch, SplitData};
 use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::{compute_loss, LossWeights, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
+use trajhost::train::pinhole::Lens;
 use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
 use trajhost_plugin_api::InputLayout;
@@ -133,7 +135,7 @@ pub fn params_report() -> Result<Value> {
         let backbone = plugin.build("", Device::Cpu)?;
         let feature_dim = backbone.feature_dim();
         let backbone_params = backbone.parameter_count();
-        let model = UnifiedModel::new(backbone, BENCH_FRAMES, Device::Cpu);
+        let model = UnifiedModel::new(backbone, BENCH_FRAMES, PositionHead::Direct, Device::Cpu);
         let total = model.parameter_count();
         let mut shapes: Vec<Vec<i64>> = model
             .parameters()
@@ -360,7 +362,12 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
     let data = data::load(&b.data, b.predict_future, None)?;
-    let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
+    let mut model = UnifiedModel::new(
+        backbone,
+        data.frames as i64,
+        PositionHead::Direct,
+        Device::Cpu,
+    );
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut progress = Accumulator::default();
@@ -413,7 +420,12 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
     let data = data::load(&b.data, b.predict_future, None)?;
-    let mut model = UnifiedModel::new(backbone, data.frames as i64, Device::Cpu);
+    let mut model = UnifiedModel::new(
+        backbone,
+        data.frames as i64,
+        PositionHead::Direct,
+        Device::Cpu,
+    );
     let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut acc = Accumulator::default();
     let mut clock = b.clock();
@@ -422,7 +434,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
         loop {
             clock.restart();
             for batch in b.batches(split, &order, layout) {
-                let outputs = model.forward(&batch.videos, false)?;
+                let outputs = model.forward(&batch.videos, batch.lens, false)?;
                 if !b.floor {
                     let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
                     acc.add(&outputs, &batch, &losses);
@@ -511,17 +523,20 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     set_threads(1);
     let plugin = load_plugin(plugin)?;
     tch::manual_seed(0);
-    let mut model = UnifiedModel::new(plugin.build("", Device::Cpu)?, BENCH_FRAMES, Device::Cpu);
+    let backbone = plugin.build("", Device::Cpu)?;
+    let mut model = UnifiedModel::new(backbone, BENCH_FRAMES, PositionHead::Direct, Device::Cpu);
     let params = model.parameters();
     let tensors = params.len();
     let mut optimizer = AdamW::new(params, 0.01);
     let videos = random_video(2, BENCH_FRAMES, 64);
-    let outputs = model.forward(&videos, true)?;
+    let lens = Lens::from_fov(50.0, 64, 64);
+    let outputs = model.forward(&videos, lens, true)?;
     let batch = data::Batch {
         videos,
         labels: Tensor::from_slice(&[0i64, 1]),
         target: Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu)),
         track: Tensor::zeros([2, BENCH_FRAMES, 3], (tch::Kind::Float, Device::Cpu)),
+        lens,
     };
     compute_loss(&outputs, &batch, LossWeights::ALL_ONE)
         .total

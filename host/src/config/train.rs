@@ -35,6 +35,11 @@ pub struct TrainConfig {
     /// as before the loss existed) disables it.
     #[serde(default)]
     pub tracking_weight: f64,
+    /// How the heads read positions (`model::UnifiedModel`): `direct` regresses label
+    /// coordinates, `pinhole` reads the ball's image position and apparent size and lifts them
+    /// through the lens. A config without the field means `direct`, as before it existed.
+    #[serde(default)]
+    pub position_head: PositionHead,
     /// Predict the ball's position this many frames after the last input frame.
     pub predict_future: usize,
     pub seed: u64,
@@ -107,6 +112,18 @@ impl From<Metric> for String {
     fn from(metric: Metric) -> String {
         metric.name().into()
     }
+}
+
+/// How the model turns a frame's features into the ball's 3-D position.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PositionHead {
+    /// `Linear(D, 3)` straight to label coordinates.
+    #[default]
+    Direct,
+    /// `Linear(D, 3)` to the ball's image position and log apparent radius, lifted to 3-D with
+    /// the data's focal length: depth comes from size by construction.
+    Pinhole,
 }
 
 /// How much each task's loss counts in the total; 0 disables a task.
@@ -240,6 +257,25 @@ mod tests {
         );
         let f = TrainConfig::parse(FULL, "full.ron").unwrap();
         assert_eq!((f.epochs, f.lr, f.checkpoint_interval), (50, 5e-4, 5));
+    }
+
+    #[test]
+    fn the_position_head_is_direct_unless_a_config_says_pinhole() {
+        let v = TrainConfig::parse(VALIDATION, "validation.ron").unwrap();
+        assert!(!VALIDATION.contains("position_head"));
+        assert_eq!(v.position_head, PositionHead::Direct);
+        let text = VALIDATION.replace(
+            "predict_future:",
+            "position_head: pinhole,\n    predict_future:",
+        );
+        let p = TrainConfig::parse(&text, "p.ron").unwrap();
+        assert_eq!(p.position_head, PositionHead::Pinhole);
+        let text = VALIDATION.replace(
+            "predict_future:",
+            "position_head: pinhol,\n    predict_future:",
+        );
+        let err = format!("{:#}", TrainConfig::parse(&text, "p.ron").unwrap_err());
+        assert!(err.contains("pinhol") && err.contains("pinhole"), "{err}");
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn load(
             )
         })?;
     let backbone = plugin.build(&meta.config.backbone, device)?;
-    let mut model = UnifiedModel::new(backbone, frames, device);
+    let mut model = UnifiedModel::new(backbone, frames, meta.config.position_head, device);
     let shapes: Vec<(String, Vec<i64>)> = model
         .state()
         .into_iter()

@@ -8,6 +8,7 @@ pub mod overlay;
 use crate::device::parse_device;
 use crate::eval::class_name;
 use crate::eval::trained::{self, CheckpointChoice, PluginChoice};
+use crate::train::pinhole::Lens;
 use crate::train::pixels::standardise;
 use anyhow::{bail, Result};
 use image::imageops::FilterType;
@@ -37,6 +38,11 @@ pub struct PredictArgs {
     /// Write the clip with the predicted (and, for shards, the true) future position drawn in.
     #[arg(long)]
     pub overlay: Option<PathBuf>,
+    /// The camera's horizontal field of view in degrees, which a model with
+    /// `position_head: pinhole` (and the overlay) reads depth through; default: a shard
+    /// sample's own intrinsics, else the generator's default lens (50°).
+    #[arg(long, value_parser = parse_fov)]
+    pub fov_deg: Option<f64>,
     #[command(flatten)]
     pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
@@ -65,6 +71,15 @@ pub struct Truth {
     pub position: [f64; 3],
 }
 
+fn parse_fov(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fov) if fov > 1.0 && fov < 179.0 => Ok(fov),
+        _ => Err(format!(
+            "{text:?} is not a field of view: degrees, above 1 and below 179"
+        )),
+    }
+}
+
 pub fn run(args: &PredictArgs) -> Result<()> {
     if let Some(overlay) = &args.overlay {
         overlay::check_path(overlay)?;
@@ -84,7 +99,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         eprintln!("note: {note}");
     }
     let video = to_tensor(&frames).to_device(device);
-    let outputs = tch::no_grad(|| trained.model.forward(&video, false))?;
+    let intrinsics = clip.truth.as_ref().map(|t| t.intrinsics);
+    let fov_deg = args.fov_deg.unwrap_or(default.fov_deg);
+    let lens = match (args.fov_deg, intrinsics) {
+        (None, Some(k)) => Lens::from_intrinsics(k),
+        _ => Lens::from_fov(fov_deg, default.width, default.height),
+    };
+    let outputs = tch::no_grad(|| trained.model.forward(&video, lens, false))?;
     let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
     let position: Vec<f64> = Vec::try_from(outputs.position.get(0).to_kind(Kind::Double))?;
     let values: Vec<f64> = probabilities.iter().chain(&position).copied().collect();
@@ -115,8 +136,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         truth,
     };
     if let Some(path) = &args.overlay {
-        let intrinsics = clip.truth.as_ref().map(|t| t.intrinsics);
-        overlay::write(path, &frames, &prediction, intrinsics, default.fov_deg)?;
+        let intrinsics = intrinsics.filter(|_| args.fov_deg.is_none());
+        overlay::write(path, &frames, &prediction, intrinsics, fov_deg)?;
         eprintln!("wrote {}", path.display());
     }
     if args.json {

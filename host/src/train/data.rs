@@ -7,6 +7,7 @@
 //! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
 //! ~2 ms on two idle cores (`trajhost-bench batches`), 6–8 ms between training steps.
 
+use super::pinhole::Lens;
 use super::{pixels, source};
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct SplitData {
     pub track: Tensor,
     /// `(N,)` int64: each sample's index in the dataset.
     pub index: Tensor,
+    /// The lens every sample was rendered with.
+    pub lens: Lens,
 }
 
 impl SplitData {
@@ -92,6 +95,7 @@ impl SplitData {
             target: self.target.shallow_clone(),
             track: self.track.shallow_clone(),
             index: self.index.shallow_clone(),
+            lens: self.lens,
         }
     }
 
@@ -109,6 +113,7 @@ impl SplitData {
             target: keep(&self.target),
             track: keep(&self.track),
             index: keep(&self.index),
+            lens: self.lens,
         }
     }
 
@@ -148,6 +153,7 @@ impl SplitData {
             labels: self.labels.index_select(0, &index_tensor).to_device(device),
             target: self.target.index_select(0, &index_tensor).to_device(device),
             track: self.track.index_select(0, &index_tensor).to_device(device),
+            lens: self.lens,
         }
     }
 }
@@ -175,10 +181,16 @@ struct SplitBuilder {
     track: Vec<f32>,
     index: Vec<i64>,
     frames: i64,
+    lens: Lens,
 }
 
 impl SplitBuilder {
-    fn with_capacity(capacity: usize, video_shape: [i64; 4], keep_videos: bool) -> SplitBuilder {
+    fn with_capacity(
+        capacity: usize,
+        video_shape: [i64; 4],
+        lens: Lens,
+        keep_videos: bool,
+    ) -> SplitBuilder {
         let [t, c, h, w] = video_shape;
         let rows = if keep_videos { capacity as i64 } else { 0 };
         SplitBuilder {
@@ -190,6 +202,7 @@ impl SplitBuilder {
             track: Vec::with_capacity(3 * t as usize * capacity),
             index: Vec::with_capacity(capacity),
             frames: t,
+            lens,
         }
     }
 
@@ -226,6 +239,7 @@ impl SplitBuilder {
             target: Tensor::from_slice(&self.target).view([n, 3]),
             track: Tensor::from_slice(&self.track).view([n, self.frames, 3]),
             index: Tensor::from_slice(&self.index),
+            lens: self.lens,
         }
     }
 }
@@ -283,7 +297,8 @@ pub fn load_splits(
     let target_frame = t - 1 + predict_future;
     let mut builders = [0, 1, 2].map(|s| {
         let split = Split::ALL[s];
-        SplitBuilder::with_capacity(dataset.indices(split).len(), video_shape, with_videos[s])
+        let capacity = dataset.indices(split).len();
+        SplitBuilder::with_capacity(capacity, video_shape, Lens::of(config), with_videos[s])
     });
     for k in 0..dataset.num_shards() {
         dataset.verify_shard(k)?;
@@ -321,6 +336,8 @@ pub struct Batch {
     pub target: Tensor,
     /// `(B, T, 3)` the position in every input frame.
     pub track: Tensor,
+    /// The lens the videos were rendered with.
+    pub lens: Lens,
 }
 
 impl Batch {
@@ -331,6 +348,7 @@ impl Batch {
             labels: self.labels.shallow_clone(),
             target: self.target.shallow_clone(),
             track: self.track.shallow_clone(),
+            lens: self.lens,
         }
     }
 }
@@ -388,7 +406,8 @@ mod tests {
 
     /// Five 2-frame 1×2×2 videos whose bytes are `10 × sample + position`.
     fn five_samples() -> SplitData {
-        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2], true);
+        let lens = Lens::from_fov(50.0, 2, 2);
+        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2], lens, true);
         for i in 0..5u8 {
             let video: Vec<u8> = (0..24u8).map(|b| 10 * i + b).collect();
             let target: Vec<f32> = (0..3).map(|k| f32::from(3 * i + k)).collect();

@@ -6,6 +6,7 @@ pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod pinhole;
 pub mod pixels;
 pub mod resume;
 pub mod sinks;

@@ -9,8 +9,15 @@
 //!   It sees the curve's shape across all T frames, not a temporal mean;
 //! * a **classifier** on (temporal mean ⊕ trajectory code) and a **predictor** that adds a
 //!   displacement read from the trajectory code to the last tracked position.
+//!
+//! With `position_head: pinhole` the tracker reports the ball's image position and apparent size
+//! and `pinhole::lift` turns them into 3-D with the data's lens, and the trajectory encoder reads
+//! the track relative to its mean: a curve's shape and its next step do not depend on where it
+//! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
 use super::data::Batch;
+use super::pinhole::{self, Lens};
+use crate::config::PositionHead;
 use crate::plugin::PluginBackbone;
 use anyhow::{bail, Result};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
@@ -29,6 +36,7 @@ pub struct UnifiedModel {
     pub heads: nn::VarStore,
     /// The clip length the trajectory encoder was built for.
     frames: i64,
+    position_head: PositionHead,
     tracker: nn::Linear,
     frame_code: nn::Linear,
     trajectory: nn::Sequential,
@@ -56,7 +64,12 @@ pub struct Losses {
 
 impl UnifiedModel {
     /// Heads for clips of `frames` frames (the trajectory encoder reads each frame in order).
-    pub fn new(backbone: PluginBackbone, frames: i64, device: Device) -> Self {
+    pub fn new(
+        backbone: PluginBackbone,
+        frames: i64,
+        position_head: PositionHead,
+        device: Device,
+    ) -> Self {
         let d = backbone.feature_dim();
         let heads = nn::VarStore::new(device);
         let root = heads.root();
@@ -85,6 +98,7 @@ impl UnifiedModel {
             backbone,
             heads,
             frames,
+            position_head,
             tracker,
             frame_code,
             trajectory,
@@ -93,8 +107,9 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float, standardised (`pixels`).
-    pub fn forward(&mut self, video: &Tensor, train: bool) -> Result<Outputs> {
+    /// `video`: `(B, T, 3, H, W)` float, standardised (`pixels`), seen through `lens` (which
+    /// only the pinhole head reads).
+    pub fn forward(&mut self, video: &Tensor, lens: Lens, train: bool) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);
         if t != self.frames {
             bail!(
@@ -103,11 +118,18 @@ impl UnifiedModel {
             );
         }
         let features = self.backbone.forward(video, train)?;
-        let track = self.tracker.forward(&features);
-        let per_frame = Tensor::cat(
-            &[self.frame_code.forward(&features), track.shallow_clone()],
-            2,
-        );
+        let (track, shape) = match self.position_head {
+            PositionHead::Direct => {
+                let track = self.tracker.forward(&features);
+                (track.shallow_clone(), track)
+            }
+            PositionHead::Pinhole => {
+                let track = pinhole::lift(&self.tracker.forward(&features), lens);
+                let centred = &track - track.mean_dim(1, true, Kind::Float);
+                (track, centred)
+            }
+        };
+        let per_frame = Tensor::cat(&[self.frame_code.forward(&features), shape], 2);
         let code = self.trajectory.forward(&per_frame.flatten(1, 2));
         let mean = features.mean_dim(1, false, Kind::Float);
         let logits = self.classifier.forward(&Tensor::cat(&[&mean, &code], 1));

@@ -12,6 +12,7 @@
 //! give the same baselines as the stored run.
 
 use super::data::{self, Batch, SplitData, TrainingData, Videos};
+use super::pinhole::Lens;
 use super::pixels;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
@@ -275,6 +276,7 @@ impl Rendered {
             target: Tensor::from_slice(&target).view([n, 3]),
             track: Tensor::from_slice(&track).view([n, t, 3]),
             index: Tensor::from_slice(&index),
+            lens: Lens::of(config),
         }
     }
 }
@@ -346,6 +348,7 @@ impl Procedural {
             labels: labels.labels.to_device(device),
             target: labels.target.to_device(device),
             track: labels.track.to_device(device),
+            lens: labels.lens,
         }
     }
 

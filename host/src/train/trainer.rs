@@ -218,7 +218,12 @@ impl<'a> Run<'a> {
         let backbone = plugin.build(&config.backbone, options.device)?;
         let source = DataSource::parse(&options.data)?;
         let video_shape = source.clip_shape()?;
-        let model = UnifiedModel::new(backbone, video_shape[0], options.device);
+        let model = UnifiedModel::new(
+            backbone,
+            video_shape[0],
+            config.position_head,
+            options.device,
+        );
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
         Ok(Run {
             config,

@@ -1,0 +1,127 @@
+//! The pinhole position head's geometry. The spec makes two things about the ball observable in
+//! an image (docs/dataset.md): where its centre is and how big it looks (a ball of known radius
+//! at depth z is a disc of radius f·R/z). A tracker that reports those two — quantities any
+//! renderer, or a real camera, shows the same way — and lifts them through the lens gets depth
+//! from size by construction instead of learning one renderer's depth cues, and still works
+//! when the lens changes, as long as the focal length is known.
+
+use tch::Tensor;
+use trajhost_dataset::camera::{NORM_DEPTH, NORM_SCALE};
+use trajhost_dataset::trajectory::BALL_RADIUS;
+use trajhost_dataset::DataConfig;
+
+/// The apparent radius, in half image widths, that a size output of 0 stands for: about the
+/// ball's size at the labels' mean depth with the default 50° lens (3.2 px of 64), so an
+/// untrained head starts near the middle of the data.
+const REFERENCE_RADIUS: f64 = 0.1;
+
+/// The size output is clamped to ±this before `exp`: depths 20× nearer or farther than the
+/// reference are far outside any data, and an untrained head must not overflow.
+const SIZE_LIMIT: f64 = 3.0;
+
+/// The focal lengths in half image sizes, `fx / (W/2)` and `fy / (H/2)`: the part of the
+/// intrinsics a clip resized to the model's size keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lens {
+    pub focal_x: f64,
+    pub focal_y: f64,
+}
+
+impl Lens {
+    /// Square pixels, principal point at the centre (the generator's camera).
+    pub fn from_fov(fov_deg: f64, width: usize, height: usize) -> Lens {
+        let focal_x = 1.0 / (fov_deg.to_radians() * 0.5).tan();
+        Lens {
+            focal_x,
+            focal_y: focal_x * width as f64 / height as f64,
+        }
+    }
+
+    /// The lens every sample of `config` was rendered with.
+    pub fn of(config: &DataConfig) -> Lens {
+        Lens::from_fov(config.fov_deg, config.width, config.height)
+    }
+
+    /// From a row-major 3×3 K whose principal point is the image centre (`fx / cx`).
+    pub fn from_intrinsics(k: [f32; 9]) -> Lens {
+        Lens {
+            focal_x: f64::from(k[0]) / f64::from(k[2]),
+            focal_y: f64::from(k[4]) / f64::from(k[5]),
+        }
+    }
+}
+
+/// `image` `(..., 3)`: per frame `(u, v, s)` with `u = (x_px − cx) / (W/2)`, `v` likewise and
+/// `s = ln(REFERENCE_RADIUS / r)`, r the apparent radius in half widths → the ball's position in
+/// label coordinates `(..., 3)`.
+pub fn lift(image: &Tensor, lens: Lens) -> Tensor {
+    let (u, v) = (image.select(-1, 0), image.select(-1, 1));
+    let size = image.select(-1, 2).clamp(-SIZE_LIMIT, SIZE_LIMIT);
+    // z = f·R / r with f and r both in half widths.
+    let depth = size.exp() * (lens.focal_x * BALL_RADIUS / REFERENCE_RADIUS);
+    let x = &u * &depth / lens.focal_x;
+    let y = &v * &depth / lens.focal_y;
+    Tensor::stack(
+        &[
+            x / NORM_SCALE,
+            y / NORM_SCALE,
+            (depth - NORM_DEPTH) / NORM_SCALE,
+        ],
+        -1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+    use trajhost_dataset::sample::generate_sample;
+
+    /// What a perfect tracker reads off the image of a ball at `label`, projected in pixels
+    /// with the sample's own K (as the renderer draws it: centre `K·p`, radius `fx·R/z`).
+    fn seen(label: &[f32], k: [f32; 9]) -> [f64; 3] {
+        let [fx, cx, fy, cy] = [k[0], k[2], k[4], k[5]].map(f64::from);
+        let [x, y, z] = [label[0], label[1], label[2]].map(|c| f64::from(c) * NORM_SCALE);
+        let z = z + NORM_DEPTH;
+        let (u_px, v_px, radius_px) = (fx * x / z + cx, fy * y / z + cy, fx * BALL_RADIUS / z);
+        [
+            (u_px - cx) / cx,
+            (v_px - cy) / cy,
+            (REFERENCE_RADIUS / (radius_px / cx)).ln(),
+        ]
+    }
+
+    /// The drawn centre and size of a rendered sample's ball, lifted with the lens of its data
+    /// config, give back its labels: for the default lens and for a wide one on a non-square
+    /// image.
+    #[test]
+    fn lifting_what_a_sample_shows_gives_its_labels() {
+        for (fov, width, height) in [(50.0, 64, 64), (80.0, 48, 32)] {
+            let mut config = DataConfig::tiny();
+            (config.fov_deg, config.width, config.height) = (fov, width, height);
+            let mut video = vec![0; config.video_bytes()];
+            let labels = generate_sample(&config, 3, &mut video);
+            let image: Vec<f64> = labels
+                .positions
+                .chunks(3)
+                .flat_map(|p| seen(p, labels.intrinsics))
+                .collect();
+            for lens in [Lens::of(&config), Lens::from_intrinsics(labels.intrinsics)] {
+                let lifted = lift(&Tensor::from_slice(&image).view([-1, 3]), lens);
+                let lifted =
+                    Vec::<f64>::try_from(lifted.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+                for (got, want) in lifted.iter().zip(&labels.positions) {
+                    assert!((got - f64::from(*want)).abs() < 1e-5, "{got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_untrained_size_output_is_bounded() {
+        let lens = Lens::from_fov(50.0, 64, 64);
+        let wild = Tensor::from_slice(&[0.0f64, 0.0, 1e6, 0.0, 0.0, -1e6]).view([2, 3]);
+        let lifted = lift(&wild, lens);
+        assert!(bool::try_from(lifted.isfinite().all()).unwrap());
+    }
+}
