@@ -23,7 +23,8 @@ pub struct MonitorOptions {
     /// A results folder (or one run folder).
     #[arg(default_value = "results")]
     pub root: PathBuf,
-    /// Print one plain-text snapshot and exit (for pipes and SSH sessions).
+    /// Print one plain-text snapshot and exit (for pipes and SSH sessions), as wide as
+    /// `COLUMNS`, else the terminal, else 80 characters.
     #[arg(long)]
     pub once: bool,
     /// Refresh interval of the dashboard.
@@ -48,7 +49,13 @@ pub fn run(options: &MonitorOptions) -> Result<()> {
         let runs = scan(&options.root, now(), options.stale_after);
         print!(
             "{}",
-            text::render_text(&options.root, &runs, now(), options.stale_after)
+            text::render_text(
+                &options.root,
+                &runs,
+                now(),
+                options.stale_after,
+                text::output_width()
+            )
         );
         return Ok(());
     }
@@ -113,6 +120,102 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing:\n{text}");
         }
+    }
+
+    fn screen(width: u16, height: u16, runs: &[RunStatus]) -> Vec<String> {
+        let mut terminal = ratatui::Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|f| tui::draw(f, Path::new("results"), runs, 1_800_000_000))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..buffer.area.height)
+            .map(|y| {
+                (0..buffer.area.width)
+                    .map(|x| buffer[(x, y)].symbol().to_string())
+                    .collect::<String>()
+            })
+            .collect()
+    }
+
+    /// 80×24 with six runs: every run keeps a line of whole fields (none cut mid-word), and
+    /// with twelve the ones that do not fit are named rather than dropped.
+    #[test]
+    fn a_small_terminal_drops_fields_and_boxes_never_words() {
+        let six: Vec<RunStatus> = (0..6)
+            .map(|i| status(&format!("run{i}"), RunState::Training, false))
+            .collect();
+        let lines = screen(80, 24, &six);
+        let metrics: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("val acc 50.0%"))
+            .collect();
+        assert_eq!(metrics.len(), 6, "{lines:#?}");
+        let whole = [
+            "epoch 4/10 (35.0%)",
+            "val acc 50.0%",
+            "mse 0.1200",
+            "heartbeat 12 s ago",
+            "ETA 6.5 min",
+            "loss 0.7000",
+        ];
+        for line in metrics {
+            let inside = line.trim_matches(|c: char| c == '│' || c == ' ');
+            for field in inside.split("  ").filter(|f| !f.trim().is_empty()) {
+                assert!(whole.contains(&field.trim()), "{field:?} cut in {line}");
+            }
+            assert!(
+                inside.starts_with("epoch 4/10") && inside.contains("heartbeat"),
+                "{line}"
+            );
+        }
+        let twelve: Vec<RunStatus> = (0..12)
+            .map(|i| status(&format!("run{i}"), RunState::Training, false))
+            .collect();
+        let text = screen(80, 24, &twelve).join("\n");
+        assert!(
+            text.contains("run0") && text.contains("more: run"),
+            "{text}"
+        );
+        assert!(text.contains("run11"), "the last run is named: {text}");
+    }
+
+    /// `--once` at any width: no line wider, the table drops whole columns (the run, its status
+    /// and its epoch stay), the curves split onto two lines, the notes wrap.
+    #[test]
+    fn the_text_snapshot_fits_the_width() {
+        let runs = [
+            status("magvit", RunState::Training, false),
+            status("a-run-with-a-very-long-name", RunState::Training, true),
+        ];
+        let stale = Duration::from_secs(120);
+        let narrowest = text::render_text(Path::new("results"), &runs, 1_800_000_000, stale, 30);
+        assert!(
+            narrowest.lines().all(|l| l.chars().count() <= 30),
+            "{narrowest}"
+        );
+        for width in [40, 60, 80, 100, 144, 200] {
+            let text = text::render_text(Path::new("results"), &runs, 1_800_000_000, stale, width);
+            for line in text.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line:?}\n{text}");
+            }
+            for needle in [
+                "RUN",
+                "STATUS",
+                "magvit",
+                "STALE",
+                "has it died?",
+                "accuracy",
+            ] {
+                assert!(text.contains(needle), "{width}: {needle} missing\n{text}");
+            }
+        }
+        let wide = text::render_text(Path::new("results"), &runs, 1_800_000_000, stale, 144);
+        for header in ["PHASE", "PROGRESS", "VAL LOSS", "LAST HEARTBEAT"] {
+            assert!(wide.contains(header), "{header}\n{wide}");
+        }
+        let narrow = text::render_text(Path::new("results"), &runs, 1_800_000_000, stale, 80);
+        assert!(!narrow.contains("PROGRESS"), "{narrow}");
+        assert!(narrow.contains("VAL MSE"), "{narrow}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The live dashboard (ratatui): a box per run with its gauge, metrics and loss curve.
 use super::read::{scan, RunStatus};
-use super::text::{status_label, MetricCells};
+use super::text::{cut, fit_fields, status_label, MetricCells};
 use super::MonitorOptions;
 use crate::clock::utc_timestamp;
 use crate::rundir::progress::RunState;
@@ -85,9 +85,32 @@ pub fn draw(frame: &mut Frame, root: &Path, runs: &[RunStatus], now: u64) {
         frame.render_widget(Paragraph::new("no run folders yet"), body);
         return;
     }
-    let rows = Layout::vertical(runs.iter().map(|_| Constraint::Length(5))).split(body);
-    for (r, area) in runs.iter().zip(rows.iter()) {
+    // Five rows a run when they fit, down to three (the gauge and the curve go first); runs that
+    // still do not fit are counted on the last line rather than cut off unseen.
+    let per_run = (body.height / runs.len() as u16).clamp(3, 5);
+    let mut shown = (body.height / per_run) as usize;
+    if shown < runs.len() {
+        shown = shown.saturating_sub(1);
+    }
+    let mut rows: Vec<Constraint> = (0..shown).map(|_| Constraint::Length(per_run)).collect();
+    rows.push(Constraint::Min(0));
+    let areas = Layout::vertical(rows).split(body);
+    for (r, area) in runs.iter().zip(areas.iter()) {
         draw_run(frame, r, *area);
+    }
+    if shown < runs.len() {
+        let names: Vec<&str> = runs[shown..].iter().map(|r| r.name.as_str()).collect();
+        let more = format!(
+            "{} more: {} (a taller terminal, or monitor --once, shows them)",
+            runs.len() - shown,
+            names.join(", ")
+        );
+        let last = areas[shown];
+        frame.render_widget(
+            Paragraph::new(cut(&more, last.width as usize))
+                .style(Style::default().fg(Color::Yellow)),
+            last,
+        );
     }
 }
 
@@ -106,33 +129,55 @@ fn draw_run(frame: &mut Frame, r: &RunStatus, area: Rect) {
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // The curve takes a third of the width, at most 30 columns, and only with room for a title
+    // and a row of bars.
+    let curve_width = match inner.height >= 2 && inner.width >= 40 {
+        true => (inner.width / 3).min(30),
+        false => 0,
+    };
     let [left, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(30)]).areas(inner);
-    let [gauge, text, _] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(1),
-        Constraint::Min(0),
-    ])
-    .areas(left);
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(curve_width)]).areas(inner);
+    let (gauge, text) = match left.height {
+        0 => return,
+        1 => (None, left),
+        _ => {
+            let [gauge, text, _] = Layout::vertical([
+                Constraint::Length(1),
+                Constraint::Length(1),
+                Constraint::Min(0),
+            ])
+            .areas(left);
+            (Some(gauge), text)
+        }
+    };
     let fraction = r.fraction.unwrap_or(0.0);
-    frame.render_widget(
-        Gauge::default()
-            .gauge_style(Style::default().fg(color(r)))
-            .ratio(fraction.clamp(0.0, 1.0))
-            .label(format!(
-                "epoch {} ({:.1}%)",
-                r.epoch.map_or("-".into(), |(e, n)| format!("{e}/{n}")),
-                100.0 * fraction
-            )),
-        gauge,
+    let epoch = format!(
+        "epoch {} ({:.1}%)",
+        r.epoch.map_or("-".into(), |(e, n)| format!("{e}/{n}")),
+        100.0 * fraction
     );
     let cells = MetricCells::of(r);
-    let mut line = format!(
-        "val acc {}  mse {}  loss {}  ETA {}  heartbeat {}",
-        cells.accuracy, cells.mse, cells.loss, cells.eta, cells.heartbeat
-    );
+    // Whole fields, the most telling first; a narrow box drops the last ones.
+    let mut fields = vec![
+        format!("val acc {}", cells.accuracy),
+        format!("mse {}", cells.mse),
+        format!("heartbeat {}", cells.heartbeat),
+        format!("ETA {}", cells.eta),
+        format!("loss {}", cells.loss),
+    ];
+    match gauge {
+        Some(gauge) => frame.render_widget(
+            Gauge::default()
+                .gauge_style(Style::default().fg(color(r)))
+                .ratio(fraction.clamp(0.0, 1.0))
+                .label(epoch),
+            gauge,
+        ),
+        None => fields.insert(0, epoch),
+    }
+    let mut line = fit_fields(&fields, text.width as usize);
     if let Some(f) = &r.failure {
-        line = format!("failed: {f}");
+        line = cut(&format!("failed: {f}"), text.width as usize);
     }
     frame.render_widget(
         Paragraph::new(line).style(Style::default().fg(if r.failure.is_some() || r.stale {
@@ -158,6 +203,9 @@ fn draw_run(frame: &mut Frame, r: &RunStatus, area: Rect) {
             }
         })
         .collect();
+    if right.width == 0 {
+        return;
+    }
     let skip = data.len().saturating_sub(right.width as usize);
     frame.render_widget(
         Sparkline::default()
