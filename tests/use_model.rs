@@ -180,8 +180,7 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
         overlay.to_str().unwrap(),
     ]);
     assert!(printed.contains("truth"), "{printed}");
-    let gif = std::fs::read(&overlay).unwrap();
-    assert!(gif.starts_with(b"GIF89a"), "an animated GIF");
+    overlay_shows_the_markers_in_their_colours(&run, &shard, &overlay);
     let err = fails(&[
         "predict",
         "--run",
@@ -196,6 +195,69 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
     );
     let err = fails(&["predict", "--run", run.to_str().unwrap(), "/dev/null"]);
     assert!(err.contains("/dev/null"), "{err}");
+}
+
+/// Every frame of the overlay holds the documented colours exactly: red at the predicted
+/// position's pixel, green on the true position's +, a yellow path, and a white legend under
+/// the clip.
+fn overlay_shows_the_markers_in_their_colours(run: &Path, shard: &Path, overlay: &Path) {
+    use image::AnimationDecoder;
+    use trajhost::predict::overlay::{marker_pixel, GREEN, RED, SCALE, YELLOW};
+    let json = ok(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        shard.to_str().unwrap(),
+        "--sample",
+        "2",
+        "--json",
+    ]);
+    let said: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let position = |v: &serde_json::Value| -> [f64; 3] {
+        let p: Vec<f64> = serde_json::from_value(v.clone()).unwrap();
+        [p[0], p[1], p[2]]
+    };
+    let dataset = trajhost_dataset::Dataset::open(tiny_dataset()).unwrap();
+    let k: [f32; 9] = dataset.load_shard(0).unwrap().intrinsics[2 * 9..3 * 9]
+        .try_into()
+        .unwrap();
+    let config = &dataset.manifest.config;
+    let clip = (config.width as u32, config.height as u32);
+    let at = |p| marker_pixel(p, Some(k), clip, 50.0).expect("in front of the camera");
+    let predicted = at(position(&said["position"]));
+    let truth = at(position(&said["truth"]["position"]));
+    let file = std::io::BufReader::new(std::fs::File::open(overlay).unwrap());
+    let frames = image::codecs::gif::GifDecoder::new(file)
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    assert_eq!(frames.len(), config.frames);
+    let inside = |(x, y): (i64, i64)| {
+        (0..i64::from(clip.0 * SCALE)).contains(&x) && (0..i64::from(clip.1 * SCALE)).contains(&y)
+    };
+    for frame in &frames {
+        let image = frame.buffer();
+        let colour = |(x, y): (i64, i64)| {
+            let p = image.get_pixel(x as u32, y as u32);
+            [p[0], p[1], p[2]]
+        };
+        if inside(predicted) {
+            assert_eq!(colour(predicted), RED.0, "at the prediction {predicted:?}");
+        }
+        let arms = [(7, 0), (-7, 0), (0, 7), (0, -7)].map(|(dx, dy)| (truth.0 + dx, truth.1 + dy));
+        assert!(
+            arms.iter().any(|&p| inside(p) && colour(p) == GREEN.0),
+            "green around the truth {truth:?}"
+        );
+        let count = |c: [u8; 3]| image.pixels().filter(|p| [p[0], p[1], p[2]] == c).count();
+        assert!(count(YELLOW.0) > 10, "the tracked path");
+        let legend = image
+            .enumerate_pixels()
+            .filter(|(_, y, p)| *y >= clip.1 * SCALE && [p[0], p[1], p[2]] == [255, 255, 255])
+            .count();
+        assert!(legend > 50, "legend letters under the clip: {legend}");
+    }
 }
 
 #[test]

@@ -61,6 +61,8 @@ pub struct Prediction {
     pub position: [f64; 3],
     /// How many frames after the clip's last frame `position` is.
     pub frames_ahead: usize,
+    /// Where the model tracked the ball in each frame it read, oldest first (same coordinates).
+    pub track: Vec<[f64; 3]>,
     /// A shard sample's own labels.
     pub truth: Option<Truth>,
 }
@@ -108,7 +110,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let outputs = tch::no_grad(|| trained.model.forward(&video, lens, false))?;
     let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
     let position: Vec<f64> = Vec::try_from(outputs.position.get(0).to_kind(Kind::Double))?;
-    let values: Vec<f64> = probabilities.iter().chain(&position).copied().collect();
+    let track: Vec<f64> = Vec::try_from(outputs.track.get(0).flatten(0, -1).to_kind(Kind::Double))?;
+    let values: Vec<f64> = probabilities
+        .iter()
+        .chain(&position)
+        .chain(&track)
+        .copied()
+        .collect();
     trained.check_finite("class probabilities and position", &values)?;
     let best = (0..probabilities.len())
         .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))
@@ -133,6 +141,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .collect(),
         position: [position[0], position[1], position[2]],
         frames_ahead,
+        track: track.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
         truth,
     };
     if let Some(path) = &args.overlay {
