@@ -79,7 +79,7 @@ fn a_sweep_trains_runs_in_parallel_a_failing_run_does_not_stop_the_others_and_re
     assert!(!ok, "a failed run makes the sweep exit non-zero:\n{out}");
     assert!(out.contains("nan failed (exit code 1)"), "{out}");
     assert!(
-        out.contains("loss became NaN"),
+        out.contains("plugin 'broken' returned NaN or Inf features"),
         "the reason is shown:\n{out}"
     );
     let report: SweepReport = read_json(&results.join("sweep.json"));
@@ -422,14 +422,32 @@ fn monitor_once_snapshot() {
         .to_string(),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_trajhost"))
-        .args(["monitor", "results", "--once", "--now", &utc_timestamp(now)])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", text(&output));
-    let snapshot = String::from_utf8(output.stdout).unwrap();
+    let once = |columns: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
+        command
+            .args(["monitor", "results", "--once", "--now", &utc_timestamp(now)])
+            .current_dir(dir.path())
+            .env_remove("COLUMNS");
+        if let Some(columns) = columns {
+            command.env("COLUMNS", columns);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // Not a terminal and no COLUMNS: 80 characters.
+    let snapshot = once(None);
+    assert!(
+        snapshot.lines().all(|l| l.chars().count() <= 80),
+        "{snapshot}"
+    );
     snapshot_settings().bind(|| insta::assert_snapshot!("monitor_once", snapshot));
+    let wide = once(Some("200"));
+    for header in ["PHASE", "PROGRESS", "VAL LOSS", "LAST HEARTBEAT"] {
+        assert!(wide.contains(header), "{header}:\n{wide}");
+    }
+    let narrow = once(Some("50"));
+    assert!(narrow.lines().all(|l| l.chars().count() <= 50), "{narrow}");
 }
 
 fn keepalive(args: &[&str]) -> Command {
@@ -608,6 +626,88 @@ fn sweep_emits_a_slurm_job_array() {
         .status()
         .unwrap();
     assert!(status.success(), "the script parses");
+}
+
+/// A task stopped by the time limit's SIGTERM (Slurm sends it to the batch shell, which the
+/// script `exec`s into trajhost) checkpoints and exits 75, not 0: Slurm records the task as
+/// failed rather than completed, and the log names the checkpoint it wrote.
+#[test]
+fn an_interrupted_slurm_task_checkpoints_and_does_not_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sweep_config(
+        dir.path(),
+        &[("alpha", "template", TEMPLATE)],
+        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+    );
+    let mut long = tiny_train_config("validation.ron", 200);
+    (long.cosine, long.early_stopping) = (false, None);
+    std::fs::write(
+        dir.path().join("validation.ron"),
+        ron::ser::to_string(&long).unwrap(),
+    )
+    .unwrap();
+    let script = dir.path().join("job.slurm");
+    let emitted = trajhost(
+        &[
+            "sweep",
+            config.to_str().unwrap(),
+            "--emit",
+            "slurm",
+            "--emit-out",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(emitted.status.success(), "{}", text(&emitted));
+    let task = Command::new("bash")
+        .arg(&script)
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_CPUS_PER_TASK", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run = dir.path().join("results/alpha");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.join("checkpoints/epoch-0001.json").exists() {
+        assert!(Instant::now() < deadline, "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(task.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let finished = task.wait_with_output().unwrap();
+    assert_eq!(
+        finished.status.code(),
+        Some(75),
+        "the task's exit status: {}",
+        text(&finished)
+    );
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("interrupted after"))
+        .unwrap_or_else(|| panic!("no interruption in the log:\n{log}"));
+    let named = line
+        .split("(checkpoint ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or_else(|| panic!("no checkpoint named: {line}"));
+    assert!(run.join("checkpoints").join(named).is_file(), "{line}");
+    let meta = checkpoint::load(&run.join("checkpoints").join(named))
+        .unwrap()
+        .meta;
+    assert!(
+        line.contains(&format!(
+            "after {} epochs and {} steps",
+            meta.epoch, meta.step_in_epoch
+        )),
+        "{line} vs {meta:?}"
+    );
+    let outcome: serde_json::Value = read_json(&run.join("sweep_outcome.json"));
+    assert_eq!(outcome["status"], "interrupted", "{outcome}");
 }
 
 #[test]

@@ -43,6 +43,32 @@ fn a_backbone_that_reads_memory_instead_of_values_fails_the_kit() {
     );
 }
 
+/// The kit probes with the values the host feeds, blank frames included: a backbone that
+/// divides by its clip's spread (NaN on a blank clip) fails, naming the clip.
+#[test]
+fn a_backbone_that_breaks_on_a_blank_clip_fails_the_kit_naming_the_clip() {
+    let out = trajhost(
+        &[
+            "plugin",
+            "check",
+            "broken",
+            "--config",
+            "(fault: NanOnBlank)",
+        ],
+        &[],
+    );
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("FAIL finite output") && report.contains("a black clip"),
+        "{report}"
+    );
+    assert!(
+        report.contains("[-2, 2]"),
+        "the range the host feeds: {report}"
+    );
+}
+
 #[test]
 fn checks_that_need_the_output_shape_are_skipped_when_it_is_wrong() {
     let out = trajhost(
@@ -92,6 +118,23 @@ fn plugin_info_reports_the_output_shape_of_a_probe_forward() {
         text(&out).contains("input        (B, T, C, H, W), channel-major memory"),
         "{}",
         text(&out)
+    );
+    let speed = text(&out)
+        .lines()
+        .find(|l| l.starts_with("speed"))
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no speed line: {}", text(&out)));
+    let rate = |what: &str| -> f64 {
+        speed
+            .split(what)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {what} rate in {speed}"))
+    };
+    assert!(
+        rate("training ") > 0.0 && rate("inference ") > 0.0,
+        "{speed}"
     );
 }
 

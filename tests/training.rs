@@ -267,6 +267,33 @@ fn a_run_leaves_every_output_file_parseable() {
         .map(|(_, s, _)| *s)
         .collect();
     assert_eq!(val_accuracy, [1, 2, 3]);
+    // Every number of metrics.jsonl: per split, losses by term, accuracy per class, MSE per
+    // axis; then lr, speed and time.
+    let tags: std::collections::BTreeSet<&str> =
+        scalars.iter().map(|(t, _, _)| t.as_str()).collect();
+    for tag in [
+        "train/loss/tracking",
+        "val/loss/classification",
+        "val/accuracy/helical",
+        "val/mse/z",
+        "train/mse/x",
+        "lr",
+        "speed/train_videos_per_second",
+    ] {
+        assert!(tags.contains(tag), "{tag} missing: {tags:?}");
+    }
+    assert!(tags.len() >= 29, "{} tags: {tags:?}", tags.len());
+    // The run's end: test metrics and baselines at the last epoch.
+    let at_end: Vec<&(String, i64, f32)> = scalars
+        .iter()
+        .filter(|(t, _, _)| t == "test/accuracy" || t == "baselines/mean_position_mse")
+        .collect();
+    assert_eq!(at_end.len(), 2, "{at_end:?}");
+    assert!(at_end.iter().all(|(_, step, _)| *step == 3), "{at_end:?}");
+    assert!(
+        (f64::from(at_end[0].2) - final_metrics.test.accuracy).abs() < 1e-6,
+        "{at_end:?}"
+    );
     // keep_checkpoints = 3 of the 3 epochs: all kept; nothing half-written lies around.
     let names: Vec<String> = std::fs::read_dir(dir.join("checkpoints"))
         .unwrap()
@@ -355,6 +382,32 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
     );
 }
 
+/// Without `--config`, `train` uses the shipped validation config from any folder (it looked
+/// for `configs/validation.ron` under the current one).
+#[test]
+fn train_without_a_config_works_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trajhost"))
+        .current_dir(dir.path())
+        .args(["train", "--plugin"])
+        .arg(plugin("template"))
+        .arg("--data")
+        .arg(tiny_dataset())
+        .args(["--out", "run", "--epochs", "1", "--threads", "1"])
+        .args(["--backbone", "(channels: 8, feature_dim: 16)"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let meta = checkpoint::load(&dir.path().join("run/checkpoints/epoch-0001.json"))
+        .unwrap()
+        .meta;
+    let shipped = TrainConfig::load(&common::workspace().join("configs/validation.ron")).unwrap();
+    assert_eq!(
+        (meta.config.lr, meta.config.batch_size),
+        (shipped.lr, shipped.batch_size)
+    );
+}
+
 #[test]
 fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint() {
     let run = tempfile::tempdir().unwrap();
@@ -369,7 +422,12 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     .err()
     .unwrap();
     let message = format!("{err:#}");
-    assert!(message.contains("loss became NaN at step 9"), "{message}");
+    // The features went wrong first, so the plugin is named, not the loss.
+    assert!(
+        message.contains("the backbone plugin 'broken' returned NaN or Inf features")
+            && message.contains("at step 9"),
+        "{message}"
+    );
     assert!(message.contains("epoch-0001.json"), "{message}");
     assert!(checkpoint::load(&run.path().join("checkpoints/epoch-0001.json")).is_ok());
 }
@@ -447,7 +505,7 @@ fn assert_same_tensors(a: &Path, b: &Path) {
 }
 
 /// Signals a long `trajhost train` once it has finished an epoch; it must write a new step
-/// checkpoint (not merely leave the epoch's) and exit 0, and resuming to the end of the next
+/// checkpoint (not merely leave the epoch's) and exit 75 (interrupted, resumable), and resuming to the end of the next
 /// epoch must give the weights of a run that was never interrupted.
 fn signal_checkpoints_and_resume_matches_a_straight_run(name: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -472,9 +530,10 @@ fn signal_checkpoints_and_resume_matches_a_straight_run(name: &str) {
     let before = checkpoint_names(&out);
     child.signal(name);
     let finished = child.wait_with_output();
-    assert!(
-        finished.status.success(),
-        "exit 0 after SIG{name}: {}",
+    assert_eq!(
+        finished.status.code(),
+        Some(75),
+        "exit 75 after SIG{name}: {}",
         text(&finished)
     );
     let said = text(&finished);

@@ -7,6 +7,11 @@ Per-frame features (B, T, D) →
   classifier Linear(D + 128, 4) on (temporal mean ⊕ code);
   future position = last tracked position + predictor Linear(128, 3)(code).
 loss = w_c · cross-entropy + w_p · MSE(future) + w_t · MSE(track, true positions of the T frames).
+
+With position_head="pinhole" (`host/src/train/pinhole.rs`) the tracker's three numbers are the
+ball's image position and log apparent size, lifted to label coordinates through the lens
+(`focal` = (fx / (W/2), fy / (H/2)); 1/tan(25°) for the default 50° lens), and the trajectory
+encoder reads the lifted track minus its mean.
 """
 
 import torch
@@ -16,12 +21,30 @@ import torch.nn.functional as F
 NUM_CLASSES = 4
 TRAJECTORY_HIDDEN = 128
 FRAME_CODE = 8
+# docs/dataset.md: the ball's radius, and labels = (p_cam - (0, 0, NORM_DEPTH)) / NORM_SCALE.
+BALL_RADIUS = 0.12
+NORM_DEPTH = 2.6
+NORM_SCALE = 1.2
+# pinhole.rs: the apparent radius (half widths) a size output of 0 means, and the size clamp.
+REFERENCE_RADIUS = 0.1
+SIZE_LIMIT = 3.0
+
+
+def lift(image, focal):
+    """(..., 3) image position and log size → (..., 3) label coordinates (pinhole.rs `lift`)."""
+    focal_x, focal_y = focal
+    u, v = image[..., 0], image[..., 1]
+    depth = image[..., 2].clamp(-SIZE_LIMIT, SIZE_LIMIT).exp() * (focal_x * BALL_RADIUS / REFERENCE_RADIUS)
+    x, y = u * depth / focal_x, v * depth / focal_y
+    return torch.stack([x / NORM_SCALE, y / NORM_SCALE, (depth - NORM_DEPTH) / NORM_SCALE], -1)
 
 
 class Heads(nn.Module):
-    def __init__(self, d, frames=32):
+    def __init__(self, d, frames=32, position_head="direct"):
         super().__init__()
+        assert position_head in ("direct", "pinhole"), position_head
         self.frames = frames
+        self.position_head = position_head
         self.tracker = nn.Linear(d, 3)
         self.frame_code = nn.Linear(d, FRAME_CODE)
         self.trajectory_in = nn.Linear(frames * (FRAME_CODE + 3), TRAJECTORY_HIDDEN)
@@ -29,9 +52,13 @@ class Heads(nn.Module):
         self.classifier = nn.Linear(d + TRAJECTORY_HIDDEN, NUM_CLASSES)
         self.predictor = nn.Linear(TRAJECTORY_HIDDEN, 3)
 
-    def forward(self, features):
+    def forward(self, features, focal=None):
         track = self.tracker(features)
-        per_frame = torch.cat([self.frame_code(features), track], 2)
+        shape = track
+        if self.position_head == "pinhole":
+            track = lift(track, focal)
+            shape = track - track.mean(1, keepdim=True)
+        per_frame = torch.cat([self.frame_code(features), shape], 2)
         code = F.relu(self.trajectory_hidden(F.relu(self.trajectory_in(per_frame.flatten(1)))))
         logits = self.classifier(torch.cat([features.mean(1), code], 1))
         position = track[:, -1] + self.predictor(code)
@@ -39,13 +66,13 @@ class Heads(nn.Module):
 
 
 class UnifiedModel(nn.Module):
-    def __init__(self, backbone, frames=32):
+    def __init__(self, backbone, frames=32, position_head="direct"):
         super().__init__()
         self.backbone = backbone
-        self.heads = Heads(backbone.feature_dim, frames)
+        self.heads = Heads(backbone.feature_dim, frames, position_head)
 
-    def forward(self, video):
-        return self.heads(self.backbone(video))
+    def forward(self, video, focal=None):
+        return self.heads(self.backbone(video), focal)
 
 
 def compute_loss(logits, position, track, labels, target, true_track, w_class=1.0, w_pred=1.0, w_track=1.0):

@@ -122,3 +122,32 @@ fn pytorch_models_compute_the_plugins_function() {
         );
     }
 }
+
+/// The pinhole head's lift (`host/src/train/pinhole.rs`) and its mirror in `heads.py` give the
+/// same label coordinates for the same image positions and sizes, through two lenses.
+#[test]
+fn the_pinhole_lift_is_the_same_in_pytorch() {
+    use tch::{Kind, Tensor};
+    use trajhost::train::pinhole::{lift, Lens};
+    let image = [
+        0.3f32, -0.2, 0.1, -0.9, 0.5, -0.4, 0.0, 0.0, 0.0, 0.7, 0.7, 5.0,
+    ];
+    for lens in [Lens::from_fov(50.0, 64, 64), Lens::from_fov(80.0, 48, 32)] {
+        let rust = lift(&Tensor::from_slice(&image).view([4, 3]), lens);
+        let rust = Vec::<f64>::try_from(rust.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+        let script = format!(
+            "import json, sys, torch\nsys.path.insert(0, 'bench/python')\nfrom heads import lift\nimage = torch.tensor({image:?}).view(4, 3)\nprint(json.dumps({{'lifted': lift(image, ({}, {})).flatten().tolist()}}))",
+            lens.focal_x, lens.focal_y
+        );
+        let py = json_of(
+            Command::new(venv_python())
+                .args(["-c", &script])
+                .current_dir(root()),
+        );
+        let py: Vec<f64> = serde_json::from_value(py["lifted"].clone()).unwrap();
+        assert_eq!(py.len(), rust.len());
+        for (a, b) in rust.iter().zip(&py) {
+            assert!((a - b).abs() < 1e-5 * (1.0 + a.abs()), "{rust:?} vs {py:?}");
+        }
+    }
+}

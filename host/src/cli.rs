@@ -108,8 +108,10 @@ struct TrainArgs {
     /// A dataset folder made by `trajhost data generate`.
     #[arg(long)]
     data: PathBuf,
-    #[arg(long, default_value = "configs/validation.ron")]
-    config: PathBuf,
+    /// The training config; default: the shipped `configs/validation.ron` (built in, so it
+    /// works from any folder).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// The run's results folder.
     #[arg(long)]
     out: PathBuf,
@@ -239,8 +241,14 @@ fn plugin_check(args: PluginArgs) -> Result<ExitCode> {
     })
 }
 
+/// `train`'s config when none is given: the shipped one, whatever the current folder.
+const DEFAULT_TRAIN_CONFIG: &str = include_str!("../../configs/validation.ron");
+
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let mut config = TrainConfig::load(&args.config)?;
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::load(path)?,
+        None => TrainConfig::parse(DEFAULT_TRAIN_CONFIG, "the built-in configs/validation.ron")?,
+    };
     if let Some(epochs) = args.epochs {
         config.epochs = epochs;
     }
@@ -279,10 +287,13 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
             stop_reason.describe(),
             final_metrics.display()
         ),
-        TrainOutcome::Interrupted { checkpoint } => println!(
-            "interrupted; checkpoint written: {} (resume with --resume auto)",
-            checkpoint.display()
-        ),
+        TrainOutcome::Interrupted { checkpoint } => {
+            println!(
+                "interrupted; checkpoint written: {} (resume with --resume auto)",
+                checkpoint.display()
+            );
+            return Ok(ExitCode::from(crate::stop::INTERRUPTED_EXIT_CODE));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -299,7 +310,7 @@ fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
         bail!("--phase is for `trajhost sweep`; `trajhost pipeline` runs both phases");
     }
     let exe = std::env::current_exe().context("finding the trajhost binary")?;
-    let failed = if pipeline {
+    let (failed, interrupted) = if pipeline {
         let report = pipeline::run_pipeline(
             &sweep,
             &pipeline::PipelineOptions {
@@ -311,7 +322,7 @@ fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             },
         )?;
         println!("{}", report.render());
-        report.failed()
+        (report.failed(), report.interrupted())
     } else {
         let summary = args
             .only
@@ -335,11 +346,18 @@ fn sweep(args: SweepArgs, pipeline: bool) -> Result<ExitCode> {
             eprintln!("error: {n} run(s) not trained: another process holds their folder");
             return Ok(ExitCode::FAILURE);
         }
-        report.failed().len()
+        (report.failed().len(), report.interrupted())
     };
     if failed > 0 {
         eprintln!("error: {failed} run(s) failed (see above); the others carried on");
         return Ok(ExitCode::FAILURE);
+    }
+    if interrupted > 0 {
+        eprintln!(
+            "interrupted: {interrupted} run(s) not finished; the same command resumes them (exit {})",
+            crate::stop::INTERRUPTED_EXIT_CODE
+        );
+        return Ok(ExitCode::from(crate::stop::INTERRUPTED_EXIT_CODE));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,11 @@ impl PipelineReport {
         self.validation.failed().len() + self.full.as_ref().map_or(0, |f| f.failed().len())
     }
 
+    /// Runs left resumable by an interruption, in either phase.
+    pub fn interrupted(&self) -> usize {
+        self.validation.interrupted() + self.full.as_ref().map_or(0, |f| f.interrupted())
+    }
+
     pub fn render(&self) -> String {
         let mut text = String::from("phase 1 (validation):\n");
         text += &self.validation.render();

@@ -1,6 +1,13 @@
-//! Ctrl-C / SIGTERM: the loop finishes its step, writes a checkpoint and exits 0.
+//! Ctrl-C / SIGTERM: the loop finishes its step, writes a checkpoint and exits with
+//! `INTERRUPTED_EXIT_CODE`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The exit status of a `train`, `sweep` or `pipeline` that stopped on a signal after
+/// checkpointing: not 0, so a scheduler or a `&&` chain does not take an unfinished run for a
+/// finished one, and not 1, so a script can tell "resume me" from "failed" (75 is sysexits'
+/// EX_TEMPFAIL: try again later). The Slurm script requeues its task on it.
+pub const INTERRUPTED_EXIT_CODE: u8 = 75;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 

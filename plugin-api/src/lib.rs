@@ -17,6 +17,7 @@
 pub mod abi;
 pub mod backbone;
 pub mod devkit;
+pub mod input;
 pub mod layers;
 pub mod network;
 pub mod preset;

@@ -43,7 +43,8 @@ const BUILD_DEP: &str = r#"trajhost-build = { path = "../../build-support" }"#;
 
 /// `.cargo/config.toml`: cargo finds libtorch through the `.libtorch` link, as in trajhost.
 const CARGO_CONFIG: &str = "[env]\nLIBTORCH = { value = \".libtorch\", relative = true }\n";
-const GITIGNORE: &str = "/target\n/.libtorch\n*.snap.new\n";
+/// What the crate's build and its README's commands write: nothing to commit.
+const GITIGNORE: &str = "/target\n/.libtorch\n/results\n/data\n*.snap.new\n";
 
 /// The trajhost checkout this binary was built from.
 fn checkout() -> PathBuf {
@@ -170,6 +171,10 @@ fn dependency_specs(options: &Options) -> Result<(String, String)> {
                     "--deps git: this checkout has no `origin` remote; give the repository's URL with --git-url",
                 )?,
             };
+            // A clone of a clone has a folder as its origin: useless on any other machine.
+            if !url.contains("://") && !url.contains('@') {
+                bail!("--deps git: this checkout's `origin` is {url:?}, a folder on this machine, which nobody else can fetch; give the repository's URL with --git-url");
+            }
             let pin = git(&root, &["rev-parse", "HEAD"])
                 .map(|rev| format!(", rev = {rev:?}"))
                 .unwrap_or_default();
@@ -305,6 +310,28 @@ mod tests {
         );
         assert!(text.trim_end().ends_with("[workspace]"), "{text}");
         assert!(!text.contains("workspace = true"), "{text}");
+    }
+
+    /// A git dependency on a folder works only on this machine: refused, naming it (a clone
+    /// of a clone has one as its `origin`); a URL is written pinned.
+    #[test]
+    fn git_dependencies_need_a_url_not_a_folder() {
+        let options = |url: &str| Options {
+            name: "r2".into(),
+            out: None,
+            deps: Deps::Git,
+            git_url: Some(url.into()),
+        };
+        let err = dependency_specs(&options("/home/me/trajhost")).unwrap_err();
+        assert!(
+            err.to_string().contains("\"/home/me/trajhost\", a folder"),
+            "{err}"
+        );
+        let (api, _) = dependency_specs(&options("https://example.org/trajhost.git")).unwrap();
+        assert!(
+            api.starts_with("{ git = \"https://example.org/trajhost.git\""),
+            "{api}"
+        );
     }
 
     #[test]

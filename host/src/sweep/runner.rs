@@ -40,6 +40,14 @@ impl SweepReport {
             .collect()
     }
 
+    /// Runs stopped (or never started) because the sweep was interrupted: resumable.
+    pub fn interrupted(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.status == Status::Interrupted)
+            .count()
+    }
+
     /// A line per run, then one per failure with its reason.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -218,7 +226,8 @@ pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepRep
         }
         if stop::requested() {
             for r in running.iter_mut().filter(|r| !r.signalled) {
-                // The child checkpoints and exits 0 (the terminal may have signalled it too).
+                // The child checkpoints and exits with `INTERRUPTED_EXIT_CODE` (the terminal
+                // may have signalled it too).
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(r.child.id() as i32),
                     nix::sys::signal::Signal::SIGTERM,
@@ -392,7 +401,8 @@ fn finish(
         (None, Some(s)) => format!("killed by signal {s}"),
         _ => "unknown exit".into(),
     };
-    let state = if !status.success() {
+    let resumable = status.code() == Some(i32::from(crate::stop::INTERRUPTED_EXIT_CODE));
+    let state = if !status.success() && !resumable {
         Status::Failed
     } else if finished(&dir, config) {
         Status::Finished

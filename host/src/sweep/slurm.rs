@@ -53,6 +53,11 @@ pub fn script(sweep: &SweepConfig, o: &SlurmOptions) -> String {
         sweep.results.display()
     );
     s += "# Submitting again resumes unfinished runs from their checkpoints and skips finished ones.\n";
+    s += &format!(
+        "# A task stopped by the time limit checkpoints and exits {} (sacct: FAILED, ExitCode {}:0):\n# submit again to resume it.\n",
+        crate::stop::INTERRUPTED_EXIT_CODE,
+        crate::stop::INTERRUPTED_EXIT_CODE
+    );
     s += "#SBATCH --job-name=trajhost-";
     s += o.subcommand;
     s += "\n";

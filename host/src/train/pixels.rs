@@ -9,14 +9,9 @@ use super::team;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::InputLayout;
 
-/// The centre and spread that the host takes out of every pixel value (in [0, 1]), all channels
-/// alike: `(pixel / 255 - mean) / std`, so [0, 1] becomes [-2, 2]. Fixed rather than measured
-/// per dataset, so a trained model reads any dataset's videos the same way. With raw [0, 1]
-/// input MAGVIT's `cpu` preset sat at chance for its first 200 steps (25 % on held-out demo
-/// videos); standardised it reached 92 %, and with each channel's own statistics 90 %
-/// (`bench/python/ablation.py`, docs/training.md).
-pub const PIXEL_MEAN: f64 = 0.5;
-pub const PIXEL_STD: f64 = 0.25;
+/// The centre and spread taken out of every pixel value (in [0, 1]): part of the plugin
+/// contract (`trajhost_plugin_api::input`), which the conformance kit probes with.
+pub use trajhost_plugin_api::input::{PIXEL_MEAN, PIXEL_STD};
 
 /// The standardised value of each byte, computed as `standardise` computes it in float32
 /// (a multiply, then an add), so both give the same bits.

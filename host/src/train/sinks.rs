@@ -6,15 +6,20 @@
 use super::tensorboard::EventWriter;
 use crate::curves::draw_training_curves;
 use crate::rundir::log::RunLog;
-use crate::rundir::metrics::{self, EpochRecord};
+use crate::rundir::metrics::{self, EpochRecord, FinalMetrics, SplitMetrics};
 use crate::rundir::progress::Progress;
 use crate::rundir::TRAINING_CURVES;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-/// Something that takes each finished epoch's record.
+/// Something that takes each finished epoch's record, and the run's final metrics.
 pub trait EpochSink {
     fn record(&mut self, dir: &Path, record: &EpochRecord) -> Result<()>;
+
+    /// The run is over: its test metrics and baselines.
+    fn finish(&mut self, _dir: &Path, _metrics: &FinalMetrics) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A line of `metrics.jsonl`: the record every reader of the run folder uses.
@@ -26,29 +31,107 @@ impl EpochSink for MetricsFile {
     }
 }
 
-/// TensorBoard scalars; the event file is created with the first record.
+/// TensorBoard scalars, every number of the epoch's record (`tags`); the event file is created
+/// with the first record.
 #[derive(Default)]
 struct TensorBoard(Option<EventWriter>);
 
+impl TensorBoard {
+    fn events(&mut self, dir: &Path) -> Result<&mut EventWriter> {
+        if self.0.is_none() {
+            self.0 = Some(EventWriter::create(dir)?);
+        }
+        Ok(self.0.as_mut().expect("just created"))
+    }
+}
+
 impl EpochSink for TensorBoard {
     fn record(&mut self, dir: &Path, r: &EpochRecord) -> Result<()> {
-        let events = match &mut self.0 {
-            Some(events) => events,
-            None => self.0.insert(EventWriter::create(dir)?),
-        };
-        for (tag, value) in [
-            ("train/loss", r.train.loss),
-            ("train/accuracy", r.train.accuracy),
-            ("train/mse", r.train.mse),
-            ("val/loss", r.val.loss),
-            ("val/accuracy", r.val.accuracy),
-            ("val/mse", r.val.mse),
-            ("lr", r.lr),
-        ] {
-            events.scalar(tag, r.epoch as i64, value)?;
+        let events = self.events(dir)?;
+        for (tag, value) in tags(r) {
+            events.scalar(&tag, r.epoch as i64, value)?;
         }
         Ok(())
     }
+
+    /// At the last epoch's step: `test/*` as `val/*` above, `baselines/*`, and the curves.
+    fn finish(&mut self, dir: &Path, m: &FinalMetrics) -> Result<()> {
+        let step = m.epochs_trained as i64;
+        let events = self.events(dir)?;
+        for (tag, value) in split_tags("test", &m.test) {
+            events.scalar(&tag, step, value)?;
+        }
+        let b = &m.baselines;
+        let mut baselines = vec![
+            ("baselines/mean_position_mse", b.mean_position_mse),
+            ("baselines/constant_velocity_mse", b.constant_velocity_mse),
+            ("baselines/chance_accuracy", b.chance_accuracy),
+        ];
+        if let Some(limit) = b.curve_fit_mse {
+            baselines.push(("baselines/curve_fit_mse", limit));
+        }
+        for (tag, value) in baselines {
+            events.scalar(tag, step, value)?;
+        }
+        if let Ok(png) = std::fs::read(dir.join(TRAINING_CURVES)) {
+            events.png("training_curves", step, &png)?;
+        }
+        Ok(())
+    }
+}
+
+/// An epoch's numbers as TensorBoard tags: per split (`train/`, `val/`) the losses (total and
+/// per term), accuracy overall and per class, MSE overall and per axis; then `lr`, the
+/// training speed and the time so far.
+fn tags(r: &EpochRecord) -> Vec<(String, f64)> {
+    let mut tags = Vec::new();
+    for (split, m) in [("train", &r.train), ("val", &r.val)] {
+        let mut add = |name: &str, value: f64| tags.push((format!("{split}/{name}"), value));
+        add("loss", m.loss);
+        add("loss/classification", m.classification_loss);
+        add("loss/prediction", m.prediction_loss);
+        add("loss/tracking", m.tracking_loss);
+        add("accuracy", m.accuracy);
+        for (class, value) in trajhost_dataset::Class::NAMES
+            .iter()
+            .zip(m.per_class_accuracy)
+        {
+            add(&format!("accuracy/{class}"), value);
+        }
+        add("mse", m.mse);
+        for (axis, value) in ["x", "y", "z"].iter().zip(m.mse_per_axis) {
+            add(&format!("mse/{axis}"), value);
+        }
+    }
+    tags.push(("lr".into(), r.lr));
+    tags.push((
+        "speed/train_videos_per_second".into(),
+        r.train_videos_per_second,
+    ));
+    tags.push(("time/elapsed_seconds".into(), r.elapsed_seconds));
+    tags
+}
+
+/// One split's numbers under `split/`.
+fn split_tags(split: &str, m: &SplitMetrics) -> Vec<(String, f64)> {
+    let mut tags = Vec::new();
+    let mut add = |name: &str, value: f64| tags.push((format!("{split}/{name}"), value));
+    add("loss", m.loss);
+    add("loss/classification", m.classification_loss);
+    add("loss/prediction", m.prediction_loss);
+    add("loss/tracking", m.tracking_loss);
+    add("accuracy", m.accuracy);
+    for (class, value) in trajhost_dataset::Class::NAMES
+        .iter()
+        .zip(m.per_class_accuracy)
+    {
+        add(&format!("accuracy/{class}"), value);
+    }
+    add("mse", m.mse);
+    for (axis, value) in ["x", "y", "z"].iter().zip(m.mse_per_axis) {
+        add(&format!("mse/{axis}"), value);
+    }
+    tags
 }
 
 /// `training_curves.png`, redrawn from the whole history (after `MetricsFile` appended).
@@ -122,6 +205,14 @@ impl RunOutputs {
             v.mse,
             record.train_videos_per_second
         ));
+        Ok(())
+    }
+
+    /// Hands the run's final metrics to every sink.
+    pub fn finish(&mut self, metrics: &FinalMetrics) -> Result<()> {
+        for sink in &mut self.sinks {
+            sink.finish(&self.dir, metrics)?;
+        }
         Ok(())
     }
 

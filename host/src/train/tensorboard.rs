@@ -37,8 +37,43 @@ impl EventWriter {
         bytes_field(&mut value_message, 1, tag.as_bytes());
         value_message.push((2 << 3) | 5); // simple_value: float, fixed32
         value_message.extend_from_slice(&(value as f32).to_le_bytes());
+        self.summary(step, &value_message)
+    }
+
+    /// A PNG as an image summary (TensorBoard's Images tab); refused unless it is a PNG.
+    pub fn png(&mut self, tag: &str, step: i64, png: &[u8]) -> Result<()> {
+        // The IHDR chunk follows the 8-byte signature: length, "IHDR", width, height (big
+        // endian), bit depth, colour type.
+        anyhow::ensure!(
+            png.len() > 26 && png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR",
+            "{tag}: not a PNG"
+        );
+        let dimension = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        // Summary.Image.colorspace: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA.
+        let colorspace = match png[25] {
+            0 => 1,
+            4 => 2,
+            6 => 4,
+            _ => 3,
+        };
+        let mut image = Vec::new();
+        image.push(1 << 3);
+        varint(&mut image, u64::from(dimension(20)));
+        image.push(2 << 3);
+        varint(&mut image, u64::from(dimension(16)));
+        image.push(3 << 3);
+        varint(&mut image, colorspace);
+        bytes_field(&mut image, 4, png);
+        let mut value_message = Vec::new();
+        bytes_field(&mut value_message, 1, tag.as_bytes());
+        bytes_field(&mut value_message, 4, &image);
+        self.summary(step, &value_message)
+    }
+
+    /// An event at `step` holding a summary of one value.
+    fn summary(&mut self, step: i64, value_message: &[u8]) -> Result<()> {
         let mut summary = Vec::new();
-        bytes_field(&mut summary, 1, &value_message);
+        bytes_field(&mut summary, 1, value_message);
         let mut event = Vec::new();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
         double_field(&mut event, 1, now.as_secs_f64());

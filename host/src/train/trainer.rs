@@ -461,8 +461,17 @@ impl<'a> Run<'a> {
             let step = at.global_step + 1;
             self.outputs
                 .log(&format!("stopped: loss is {loss} at step {step}"));
+            // Whose numbers went wrong first: the backbone's features or the heads' loss.
+            let features = tch::no_grad(|| self.model.backbone.forward(&batch.videos, true))?;
+            let culprit = match features.isfinite().all().int64_value(&[]) == 1 {
+                true => format!("the loss became {loss}"),
+                false => format!(
+                    "the backbone plugin '{}' returned NaN or Inf features (`trajhost plugin check {}` probes blank and saturated clips)",
+                    self.plugin.name, self.plugin.name
+                ),
+            };
             bail!(
-                "training stopped: the loss became {loss} at step {step} (epoch {}, batch {}); last good checkpoint: {kept}",
+                "training stopped: {culprit} at step {step} (epoch {}, batch {}); last good checkpoint: {kept}",
                 at.epoch + 1,
                 at.step_in_epoch + 1
             );
@@ -498,10 +507,13 @@ impl<'a> Run<'a> {
     fn interrupt(&self, at: &Position, last_val: Option<&SplitMetrics>) -> Result<PathBuf> {
         let json = self.save(&checkpoint::name_for(at.epoch, at.step_in_epoch), at)?;
         self.progress(at, last_val, RunState::Interrupted)?;
+        // The checkpoint counts whole epochs done; the log says the same, then where it was.
+        let name = json.file_name().unwrap_or_default().to_string_lossy();
         self.outputs.log(&format!(
-            "interrupted at epoch {} step {}; resume with --resume auto",
+            "interrupted after {} epochs and {} steps of epoch {} (checkpoint {name}); resume with --resume auto",
+            at.epoch,
+            at.step_in_epoch,
             at.epoch + 1,
-            at.step_in_epoch
         ));
         Ok(json)
     }
@@ -608,6 +620,7 @@ impl<'a> Run<'a> {
             }),
         };
         let path = metrics::write_final(&self.outputs.dir, &final_metrics)?;
+        self.outputs.finish(&final_metrics)?;
         self.progress(at, Some(&final_metrics.val), RunState::Finished)?;
         let (test, baselines) = (&final_metrics.test, &final_metrics.baselines);
         self.outputs.log(&format!(

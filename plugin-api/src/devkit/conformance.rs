@@ -8,6 +8,7 @@
 
 use crate::abi::Extractor;
 use crate::backbone::{build_extractor, BuildFn};
+use crate::input::INPUT_RANGE;
 use crate::{Backbone, ExtractorBox, PluginDevice, TensorHandle};
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -131,13 +132,15 @@ pub fn run<S: Subject>(plugin: &str, build: &Build<S>, device: Device) -> Report
             let shapes_ok = shapes.is_ok();
             record("output shape", verdict(shapes));
             type Check<S> = fn(&Build<S>, Device) -> Checked<String>;
+            // Repeatability comes before the checks that compare two outputs, so that a
+            // backbone whose eval mode is random fails on that, not on a memory layout.
             let dependent: [(&str, Check<S>); 7] = [
                 ("finite output", check_finite),
+                ("same seed, same output", check_determinism),
+                ("train / eval mode", check_modes),
                 ("any memory layout", check_layouts),
                 ("gradients", check_gradients),
                 ("hidden parameters", check_hidden_parameters),
-                ("same seed, same output", check_determinism),
-                ("train / eval mode", check_modes),
                 ("save / load", check_round_trip),
             ];
             for (name, check) in dependent {
@@ -198,10 +201,32 @@ fn describe(model: &impl Subject) -> String {
     )
 }
 
+/// A clip of uniform noise over every value the host feeds (`crate::input::INPUT_RANGE`).
 fn video(shape: [i64; 4], seed: i64, device: Device) -> Tensor {
     let [b, t, h, w] = shape;
     tch::manual_seed(seed);
-    Tensor::rand([b, t, 3, h, w], (Kind::Float, device))
+    let (low, high) = INPUT_RANGE;
+    Tensor::rand([b, t, 3, h, w], (Kind::Float, device)) * (high - low) + low
+}
+
+/// The clips a backbone must survive, as the host would feed them: noise, and the frames that
+/// break per-clip normalisation or `sqrt`/`log` of the input — blank, saturated, mid-grey.
+fn probes(shape: [i64; 4], device: Device) -> Vec<(&'static str, Tensor)> {
+    let [b, t, h, w] = shape;
+    let (low, high) = INPUT_RANGE;
+    let filled = |value: f64| Tensor::full([b, t, 3, h, w], value, (Kind::Float, device));
+    vec![
+        ("noise over the input range", video(shape, 2, device)),
+        (
+            "a black clip (every value at the lowest input)",
+            filled(low),
+        ),
+        (
+            "a white clip (every value at the highest input)",
+            filled(high),
+        ),
+        ("a mid-grey clip (every value 0)", filled(0.0)),
+    ]
 }
 
 /// `forward`, refusing any output that is not `(B, T, D)`.
@@ -231,14 +256,25 @@ fn check_shapes<S: Subject>(build: &Build<S>, device: Device) -> Checked<String>
 }
 
 fn check_finite<S: Subject>(build: &Build<S>, device: Device) -> Checked<String> {
-    let mut model = build(0)?;
-    for train in [true, false] {
-        let out = tch::no_grad(|| features(&mut model, &video(SHAPES[0], 2, device), train))?;
-        if out.isfinite().all().int64_value(&[]) != 1 {
-            return Err(format!("NaN or Inf in the output (train = {train})"));
+    let probes = probes(SHAPES[0], device);
+    for (what, clip) in &probes {
+        for train in [false, true] {
+            // A fresh model each time: a NaN in train mode can poison running statistics.
+            let mut model = build(0)?;
+            let out = tch::no_grad(|| features(&mut model, clip, train))?;
+            if out.isfinite().all().int64_value(&[]) != 1 {
+                let mode = if train { "train" } else { "eval" };
+                return Err(format!(
+                    "NaN or Inf in the features for {what}, in {mode} mode: the host feeds values in [{}, {}] (trajhost_plugin_api::input), blank and saturated frames included",
+                    INPUT_RANGE.0, INPUT_RANGE.1
+                ));
+            }
         }
     }
-    Ok("no NaN or Inf in train and eval mode".into())
+    Ok(format!(
+        "no NaN or Inf in train and eval mode for {} clips: noise, black, white, grey",
+        probes.len()
+    ))
 }
 
 fn check_gradients<S: Subject>(build: &Build<S>, device: Device) -> Checked<String> {
@@ -285,7 +321,7 @@ fn check_hidden_parameters<S: Subject>(build: &Build<S>, device: Device) -> Chec
         return Err(
             "the output still requires grad with every registered parameter frozen: \
              a trainable tensor lives outside the VarStore, so the host would never train or \
-             save it (create it through the VarStore, e.g. `vs.root().var(..)`)"
+             save it (create it through the VarStore: `root.var(..)` on the path your constructor is given, `vs.root()` where you hold the VarStore)"
                 .into(),
         );
     }

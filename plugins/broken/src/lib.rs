@@ -8,7 +8,8 @@
 //!   behind the ABI's `feature_dim`, `parameters` and `buffers`); `HangAfter(n)`: from the
 //!   n-th forward call on, says so on stderr and never returns; `HiddenParameter`: a trainable
 //!   tensor kept outside the VarStore scales the output; `ReadsMemoryOrder`: reads the input's
-//!   memory as if it were contiguous `(B, T, C, H, W)`, whatever its strides; `None`
+//!   memory as if it were contiguous `(B, T, C, H, W)`, whatever its strides; `NanOnBlank`:
+//!   divides by each clip's spread, as per-clip standardisation does (NaN on a blank clip); `None`
 //!   (default): behaves.
 //! * `TRAJHOST_BROKEN_STAMP=old-api | other-libtorch | bad-magic`: forges its stamp.
 
@@ -39,6 +40,9 @@ enum Fault {
     /// Takes the input's memory for contiguous `(B, T, C, H, W)`, as a `view` on raw storage
     /// would: wrong for the `ChannelMajor` batches the host may hand over.
     ReadsMemoryOrder,
+    /// Scales by each clip's spread over its own spread: 1 for any clip with contrast, 0/0 =
+    /// NaN for a blank one, as a backbone standardising per clip would.
+    NanOnBlank,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,6 +132,13 @@ impl Backbone for Broken {
             Fault::Panic => features.matmul(&Tensor::zeros([5, 7], (Kind::Float, video.device()))),
             Fault::DeadParameter => features + &self.unused * 0.0,
             Fault::HiddenParameter => features * &self.hidden,
+            Fault::NanOnBlank => {
+                let spread = video
+                    .f_std_dim([1, 2, 3, 4].as_slice(), false, false)?
+                    .view([-1, 1, 1]);
+                // spread / spread, written so: 1 with contrast, 0/0 on a blank clip.
+                features * spread.f_div(&spread)?
+            }
             Fault::NanAfter(n) if self.calls > n => features * f64::NAN,
             Fault::NanAfter(_)
             | Fault::PanicInFeatureDim
