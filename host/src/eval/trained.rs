@@ -122,6 +122,8 @@ pub fn load(
     let accept_plugin_change = plugin.accept_plugin_change;
     let plugin = Plugin::load(&plugin_path)?;
     let identity = PluginIdentity::of(&plugin);
+    // Before anything is built: a checkpoint of another plugin or build costs no model.
+    checkpoint::check_plugin(meta, &identity, accept_plugin_change, &json)?;
     let frames = checkpoint::clip_frames(meta).ok_or_else(|| {
         anyhow!(
             "checkpoint {} has no trajectory head: was it made by an older trajhost?",

@@ -327,6 +327,18 @@ pub fn check_fits(
     model: &[(String, Vec<i64>)],
     source: &Path,
 ) -> Result<()> {
+    check_plugin(meta, plugin, accept_plugin_change, source)?;
+    check_shapes(meta, model, source)
+}
+
+/// The plugin half of [`check_fits`]: callable before the backbone is built, so a checkpoint
+/// for another plugin or build costs no model.
+pub fn check_plugin(
+    meta: &CheckpointMeta,
+    plugin: &PluginIdentity,
+    accept_plugin_change: bool,
+    source: &Path,
+) -> Result<()> {
     let shown = source.display();
     if meta.plugin.name != plugin.name {
         bail!(
@@ -354,6 +366,12 @@ pub fn check_fits(
             );
         }
     }
+    Ok(())
+}
+
+/// The architecture half of [`check_fits`]: the model's tensor names and shapes.
+fn check_shapes(meta: &CheckpointMeta, model: &[(String, Vec<i64>)], source: &Path) -> Result<()> {
+    let shown = source.display();
     if meta.model_tensors != model {
         let saved: HashMap<&String, &Vec<i64>> =
             meta.model_tensors.iter().map(|(n, s)| (n, s)).collect();
