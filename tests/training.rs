@@ -72,6 +72,22 @@ fn a_pinhole_head_run_resumes_exactly_and_records_its_head() {
         meta.config.position_head,
         trajhost::config::PositionHead::Pinhole
     );
+    // Resuming it with the direct head would give its tensors another meaning: refused.
+    let err = train_in_process(TrainOptions {
+        resume: Some(Resume::Auto),
+        data: tiny_dataset().to_path_buf(),
+        config: TrainConfig {
+            epochs: 4,
+            ..tiny_config()
+        },
+        ..options(run.path(), tiny_config())
+    })
+    .err()
+    .expect("refused");
+    assert!(
+        format!("{err:#}").contains("position_head Pinhole"),
+        "{err:#}"
+    );
 }
 
 /// The tiny dataset's config, to render on the fly.

@@ -277,6 +277,14 @@ impl<'a> Run<'a> {
 
     fn restore(&mut self, path: &Path) -> Result<Position> {
         let loaded = checkpoint::load(path)?;
+        // The same tensors mean other things under another head: refused like another model.
+        let (saved, now) = (loaded.meta.config.position_head, self.config.position_head);
+        if saved != now {
+            bail!(
+                "checkpoint {} was trained with position_head {saved:?}, this config says {now:?}: resume with the checkpoint's head",
+                path.display()
+            );
+        }
         checkpoint::check_fits(
             &loaded.meta,
             &self.plugin,
