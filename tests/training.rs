@@ -73,7 +73,7 @@ fn a_pinhole_head_run_resumes_exactly_and_records_its_head() {
         trajhost::config::PositionHead::Pinhole
     );
     // Resuming it with the direct head would give its tensors another meaning: refused.
-    let err = train_in_process(TrainOptions {
+    let Err(err) = train_in_process(TrainOptions {
         resume: Some(Resume::Auto),
         data: tiny_dataset().to_path_buf(),
         config: TrainConfig {
@@ -81,9 +81,9 @@ fn a_pinhole_head_run_resumes_exactly_and_records_its_head() {
             ..tiny_config()
         },
         ..options(run.path(), tiny_config())
-    })
-    .err()
-    .expect("refused");
+    }) else {
+        panic!("resumed with another head")
+    };
     assert!(
         format!("{err:#}").contains("position_head Pinhole"),
         "{err:#}"
