@@ -70,6 +70,34 @@ fn results_table(md: &mut String, report: &Report) {
     {
         let _ = writeln!(md, "\nChance accuracy: {}.", percent1(chance));
     }
+    *md += "\nIn brackets, the accuracy's 95 % interval (Wilson) over the run's test videos: \
+            two runs whose intervals overlap may differ by chance. The seed matters as much: to \
+            rank backbones, train each with several `seed`s and compare the spread.\n";
+}
+
+/// `99.4% [98.7–99.7]`: the accuracy over `n` videos and its 95 % Wilson score interval.
+fn accuracy_with_interval(accuracy: f64, n: u64) -> String {
+    match wilson_interval(accuracy, n) {
+        Some((low, high)) => format!(
+            "{} [{:.1}–{:.1}]",
+            percent1(accuracy),
+            100.0 * low,
+            100.0 * high
+        ),
+        None => percent1(accuracy),
+    }
+}
+
+/// The 95 % Wilson score interval of a proportion `p` seen over `n` trials (None for none):
+/// unlike p ± 1.96·√(p(1−p)/n) it stays inside [0, 1] and is not empty at 100 %.
+fn wilson_interval(p: f64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 || !p.is_finite() {
+        return None;
+    }
+    let (n, z) = (n as f64, 1.959_964);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
 fn result_cells(md: &mut String, m: &FinalMetrics, classes: usize) {
@@ -80,7 +108,7 @@ fn result_cells(md: &mut String, m: &FinalMetrics, classes: usize) {
         m.phase,
         m.epochs_trained,
         m.stop_reason.table_note(),
-        percent1(m.test.accuracy)
+        accuracy_with_interval(m.test.accuracy, m.test.samples)
     );
     for a in m.test.per_class_accuracy.iter().take(classes) {
         let _ = write!(md, " {} |", percent1(*a));
@@ -276,5 +304,23 @@ fn unreadable(md: &mut String, report: &Report) {
     *md += "Left out of the tables above:\n\n";
     for u in &report.unreadable {
         let _ = writeln!(md, "- {} (`{}`): {}", u.name, u.path.display(), u.reason);
+    }
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::wilson_interval;
+
+    /// Reference values (Wilson 1927; e.g. statsmodels' proportion_confint(method="wilson")).
+    #[test]
+    fn wilson_intervals_match_the_textbook() {
+        let (low, high) = wilson_interval(0.5, 100).unwrap();
+        assert!(
+            (low - 0.4038).abs() < 1e-4 && (high - 0.5962).abs() < 1e-4,
+            "{low} {high}"
+        );
+        let (low, high) = wilson_interval(1.0, 1013).unwrap();
+        assert!((low - 0.99622).abs() < 1e-4 && high == 1.0, "{low} {high}");
+        assert_eq!(wilson_interval(0.5, 0), None);
     }
 }
