@@ -84,25 +84,8 @@ impl EpochSink for TensorBoard {
 /// per term), accuracy overall and per class, MSE overall and per axis; then `lr`, the
 /// training speed and the time so far.
 fn tags(r: &EpochRecord) -> Vec<(String, f64)> {
-    let mut tags = Vec::new();
-    for (split, m) in [("train", &r.train), ("val", &r.val)] {
-        let mut add = |name: &str, value: f64| tags.push((format!("{split}/{name}"), value));
-        add("loss", m.loss);
-        add("loss/classification", m.classification_loss);
-        add("loss/prediction", m.prediction_loss);
-        add("loss/tracking", m.tracking_loss);
-        add("accuracy", m.accuracy);
-        for (class, value) in trajhost_dataset::Class::NAMES
-            .iter()
-            .zip(m.per_class_accuracy)
-        {
-            add(&format!("accuracy/{class}"), value);
-        }
-        add("mse", m.mse);
-        for (axis, value) in ["x", "y", "z"].iter().zip(m.mse_per_axis) {
-            add(&format!("mse/{axis}"), value);
-        }
-    }
+    let mut tags = split_tags("train", &r.train);
+    tags.extend(split_tags("val", &r.val));
     tags.push(("lr".into(), r.lr));
     tags.push((
         "speed/train_videos_per_second".into(),
