@@ -299,6 +299,16 @@ fn a_run_leaves_every_output_file_parseable() {
         assert!(tags.contains(tag), "{tag} missing: {tags:?}");
     }
     assert!(tags.len() >= 29, "{} tags: {tags:?}", tags.len());
+    // The learning rate of every optimiser step, 1, 2, ...
+    let steps: Vec<i64> = scalars
+        .iter()
+        .filter(|(t, _, _)| t == "lr/step")
+        .map(|(_, s, _)| *s)
+        .collect();
+    assert!(
+        steps.len() > 3 && steps.iter().copied().eq(1..=steps.len() as i64),
+        "{steps:?}"
+    );
     // The run's end: test metrics and baselines at the last epoch.
     let at_end: Vec<&(String, i64, f32)> = scalars
         .iter()

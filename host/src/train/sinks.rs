@@ -16,6 +16,11 @@ use std::path::{Path, PathBuf};
 pub trait EpochSink {
     fn record(&mut self, dir: &Path, record: &EpochRecord) -> Result<()>;
 
+    /// One optimiser step done (`global_step` counts from 1) at learning rate `lr`.
+    fn step(&mut self, _dir: &Path, _global_step: i64, _lr: f64) -> Result<()> {
+        Ok(())
+    }
+
     /// The run is over: its test metrics and baselines.
     fn finish(&mut self, _dir: &Path, _metrics: &FinalMetrics) -> Result<()> {
         Ok(())
@@ -52,6 +57,11 @@ impl EpochSink for TensorBoard {
             events.scalar(&tag, r.epoch as i64, value)?;
         }
         Ok(())
+    }
+
+    /// The schedule as it ran, step by step (the epoch records' `lr` is the epoch's last).
+    fn step(&mut self, dir: &Path, global_step: i64, lr: f64) -> Result<()> {
+        self.events(dir)?.scalar("lr/step", global_step, lr)
     }
 
     /// At the last epoch's step: `test/*` as `val/*` above, `baselines/*`, and the curves.
@@ -188,6 +198,14 @@ impl RunOutputs {
             v.mse,
             record.train_videos_per_second
         ));
+        Ok(())
+    }
+
+    /// Tells every sink of an optimiser step.
+    pub fn step(&mut self, global_step: i64, lr: f64) -> Result<()> {
+        for sink in &mut self.sinks {
+            sink.step(&self.dir, global_step, lr)?;
+        }
         Ok(())
     }
 

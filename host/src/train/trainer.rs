@@ -428,6 +428,7 @@ impl<'a> Run<'a> {
         let mut last_progress = Instant::now();
         for batch in epoch_batches {
             pass.lr = self.train_step(&batch, at, start.elapsed().as_secs_f64())?;
+            self.outputs.step(at.global_step, pass.lr)?;
             pass.videos += batch.labels.size()[0] as usize;
             let now = start.elapsed().as_secs_f64();
             if stop::requested() || self.stop_after_steps == Some(at.global_step) {
