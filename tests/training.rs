@@ -299,6 +299,15 @@ fn a_run_leaves_every_output_file_parseable() {
         assert!(tags.contains(tag), "{tag} missing: {tags:?}");
     }
     assert!(tags.len() >= 29, "{} tags: {tags:?}", tags.len());
+    assert!(
+        !tags
+            .iter()
+            .any(|t| t.starts_with("_hparams_") || *t == "training_curves"),
+        "only scalars: {tags:?}"
+    );
+    let bytes = std::fs::read(&events).unwrap();
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(holds(b"_hparams_/session_start_info") && holds(b"position_head"));
     // The learning rate of every optimiser step, 1, 2, ...
     let steps: Vec<i64> = scalars
         .iter()

@@ -151,3 +151,63 @@ fn the_pinhole_lift_is_the_same_in_pytorch() {
         }
     }
 }
+
+/// TensorBoard's own reader (the `tensorboard` package in the cached venv) reads what the
+/// host's event writer writes: scalars, an image and the run's settings on the HParams tab.
+#[test]
+fn tensorboard_reads_our_event_files() {
+    use trajhost::train::tensorboard::{EventWriter, HParam};
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = EventWriter::create(dir.path()).unwrap();
+    events
+        .hparams(&[
+            ("lr".into(), HParam::Number(0.002)),
+            ("plugin".into(), HParam::Text("i3d".into())),
+        ])
+        .unwrap();
+    for step in 1..=3 {
+        events
+            .scalar("val/accuracy", step, 0.25 * step as f64)
+            .unwrap();
+        events.scalar("val/mse/z", step, 0.1).unwrap();
+    }
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(5, 3, image::Rgb([10, 20, 30]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    events.png("training_curves", 3, &png).unwrap();
+    let script = r#"
+import json, sys
+from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.plugins.hparams import plugin_data_pb2
+acc = ea.EventAccumulator(sys.argv[1], size_guidance={ea.SCALARS: 0, ea.IMAGES: 0, ea.TENSORS: 0})
+acc.Reload()
+scalars = {t: [(e.step, round(e.value, 6)) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+images = {t: [(e.step, e.width, e.height) for e in acc.Images(t)] for t in acc.Tags()["images"]}
+data = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+info = plugin_data_pb2.HParamsPluginData.FromString(data).session_start_info
+hparams = {k: (v.number_value if v.HasField("number_value") else v.string_value) for k, v in info.hparams.items()}
+print(json.dumps({"scalars": scalars, "images": images, "hparams": hparams}))
+"#;
+    let read = json_of(
+        Command::new(venv_python())
+            .args(["-c", script])
+            .arg(dir.path()),
+    );
+    assert_eq!(
+        read["scalars"]["val/accuracy"],
+        serde_json::json!([[1, 0.25], [2, 0.5], [3, 0.75]]),
+        "{read}"
+    );
+    assert_eq!(
+        read["images"]["training_curves"],
+        serde_json::json!([[3, 5, 3]]),
+        "{read}"
+    );
+    assert_eq!(read["hparams"]["lr"], serde_json::json!(0.002), "{read}");
+    assert_eq!(
+        read["hparams"]["plugin"],
+        serde_json::json!("i3d"),
+        "{read}"
+    );
+}

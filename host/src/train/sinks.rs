@@ -3,7 +3,8 @@
 //! state goes to `PROGRESS.txt` and the log's heartbeat. The training loop builds each record
 //! once and knows nothing of these formats.
 
-use super::tensorboard::EventWriter;
+use super::tensorboard::{EventWriter, HParam};
+use crate::config::TrainConfig;
 use crate::curves::draw_training_curves;
 use crate::rundir::log::RunLog;
 use crate::rundir::metrics::{self, EpochRecord, FinalMetrics, SplitMetrics};
@@ -15,6 +16,11 @@ use std::path::{Path, PathBuf};
 /// Something that takes each finished epoch's record, and the run's final metrics.
 pub trait EpochSink {
     fn record(&mut self, dir: &Path, record: &EpochRecord) -> Result<()>;
+
+    /// The run starts (or resumes) with these settings.
+    fn start(&mut self, _dir: &Path, _settings: &[(String, HParam)]) -> Result<()> {
+        Ok(())
+    }
 
     /// One optimiser step done (`global_step` counts from 1) at learning rate `lr`.
     fn step(&mut self, _dir: &Path, _global_step: i64, _lr: f64) -> Result<()> {
@@ -57,6 +63,10 @@ impl EpochSink for TensorBoard {
             events.scalar(&tag, r.epoch as i64, value)?;
         }
         Ok(())
+    }
+
+    fn start(&mut self, dir: &Path, settings: &[(String, HParam)]) -> Result<()> {
+        self.events(dir)?.hparams(settings)
     }
 
     /// The schedule as it ran, step by step (the epoch records' `lr` is the epoch's last).
@@ -103,6 +113,38 @@ fn tags(r: &EpochRecord) -> Vec<(String, f64)> {
     ));
     tags.push(("time/elapsed_seconds".into(), r.elapsed_seconds));
     tags
+}
+
+/// What a run was trained with, for TensorBoard's HParams tab.
+pub fn settings(config: &TrainConfig, plugin: &str, data: &Path) -> Vec<(String, HParam)> {
+    let number = |name: &str, value: f64| (name.to_string(), HParam::Number(value));
+    let text = |name: &str, value: String| (name.to_string(), HParam::Text(value));
+    vec![
+        text("plugin", plugin.to_string()),
+        text("backbone", config.backbone.clone()),
+        text("data", data.display().to_string()),
+        text("phase", config.phase.clone()),
+        text(
+            "position_head",
+            format!("{:?}", config.position_head).to_lowercase(),
+        ),
+        number("lr", config.lr),
+        number("min_lr", config.min_lr),
+        number("weight_decay", config.weight_decay),
+        number("batch_size", config.batch_size as f64),
+        number("epochs", config.epochs as f64),
+        number("warmup_steps", config.warmup_steps as f64),
+        number("grad_clip", config.grad_clip.unwrap_or(0.0)),
+        number("classification_weight", config.classification_weight),
+        number("prediction_weight", config.prediction_weight),
+        number("tracking_weight", config.tracking_weight),
+        number("predict_future", config.predict_future as f64),
+        number("seed", config.seed as f64),
+        number(
+            "time_budget_minutes",
+            config.time_budget_minutes.unwrap_or(0.0),
+        ),
+    ]
 }
 
 /// One split's numbers under `split/`.
@@ -198,6 +240,14 @@ impl RunOutputs {
             v.mse,
             record.train_videos_per_second
         ));
+        Ok(())
+    }
+
+    /// Tells every sink the run's settings.
+    pub fn start(&mut self, settings: &[(String, HParam)]) -> Result<()> {
+        for sink in &mut self.sinks {
+            sink.start(&self.dir, settings)?;
+        }
         Ok(())
     }
 

@@ -6,6 +6,13 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A setting as TensorBoard's HParams tab shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HParam {
+    Number(f64),
+    Text(String),
+}
+
 pub struct EventWriter {
     file: std::fs::File,
     pub path: PathBuf,
@@ -68,6 +75,43 @@ impl EventWriter {
         bytes_field(&mut value_message, 1, tag.as_bytes());
         bytes_field(&mut value_message, 4, &image);
         self.summary(step, &value_message)
+    }
+
+    /// The run's settings for TensorBoard's HParams tab: a `session_start_info` of the hparams
+    /// plugin (`tensorboard/plugins/hparams/plugin_data.proto`), whose metrics TensorBoard
+    /// takes from the scalar tags.
+    pub fn hparams(&mut self, params: &[(String, HParam)]) -> Result<()> {
+        let mut session = Vec::new();
+        for (name, value) in params {
+            // google.protobuf.Value: number_value = 2 (double), string_value = 3.
+            let mut proto_value = Vec::new();
+            match value {
+                HParam::Number(n) => double_field(&mut proto_value, 2, *n),
+                HParam::Text(t) => bytes_field(&mut proto_value, 3, t.as_bytes()),
+            }
+            // A map entry: key = 1, value = 2.
+            let mut entry = Vec::new();
+            bytes_field(&mut entry, 1, name.as_bytes());
+            bytes_field(&mut entry, 2, &proto_value);
+            bytes_field(&mut session, 1, &entry);
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        double_field(&mut session, 5, now.as_secs_f64());
+        // HParamsPluginData: version = 1 (0, the default, is not written), session_start_info = 3.
+        let mut content = Vec::new();
+        bytes_field(&mut content, 3, &session);
+        let mut plugin_data = Vec::new();
+        bytes_field(&mut plugin_data, 1, b"hparams");
+        bytes_field(&mut plugin_data, 2, &content);
+        let mut metadata = Vec::new();
+        bytes_field(&mut metadata, 1, &plugin_data);
+        // The plugin's NULL_TENSOR: an empty float tensor (dtype DT_FLOAT = 1, one dim of 0).
+        let null_tensor = [0x08, 0x01, 0x12, 0x02, 0x12, 0x00];
+        let mut value_message = Vec::new();
+        bytes_field(&mut value_message, 1, b"_hparams_/session_start_info");
+        bytes_field(&mut value_message, 9, &metadata);
+        bytes_field(&mut value_message, 8, &null_tensor);
+        self.summary(0, &value_message)
     }
 
     /// An event at `step` holding a summary of one value.
@@ -159,15 +203,16 @@ fn parse_scalar_event(event: &[u8]) -> Option<(String, i64, f32)> {
     let (_, Field::Bytes(value)) = fields(summary?)?.into_iter().next()? else {
         return None;
     };
-    let (mut tag, mut number) = (String::new(), 0f32);
+    let (mut tag, mut number) = (String::new(), None);
     for (field, v) in fields(value)? {
         match (field, v) {
             (1, Field::Bytes(b)) => tag = String::from_utf8_lossy(b).into_owned(),
-            (2, Field::Fixed32(f)) => number = f32::from_le_bytes(f),
+            (2, Field::Fixed32(f)) => number = Some(f32::from_le_bytes(f)),
             _ => {}
         }
     }
-    Some((tag, step, number))
+    // Images and the hparams record are summaries too, without a simple value.
+    Some((tag, step, number?))
 }
 
 enum Field<'a> {

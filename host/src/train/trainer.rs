@@ -8,7 +8,7 @@ use super::metrics::{baselines, evaluate, Accumulator};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
 use super::resume::{self, Resume, ResumePoint};
-use super::sinks::RunOutputs;
+use super::sinks::{self, RunOutputs};
 use super::source::DataSource;
 use super::step::{forward_step, update_step};
 use super::stopping::{self, EarlyStoppingState, Watch};
@@ -144,6 +144,8 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     };
     metrics::keep_history_up_to(&options.out, position.epoch)?;
     run.log_start(&options, saved.as_ref(), &position);
+    run.outputs
+        .start(&sinks::settings(config, &run.plugin.name, &run.data))?;
     let data = run
         .source
         .load(config.predict_future, config.max_train_samples)?;
