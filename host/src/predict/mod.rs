@@ -105,7 +105,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let fov_deg = args.fov_deg.unwrap_or(default.fov_deg);
     let lens = match (args.fov_deg, intrinsics) {
         (None, Some(k)) => Lens::from_intrinsics(k),
-        _ => Lens::from_fov(fov_deg, default.width, default.height),
+        // The clip was resized to the model's size; the lens keeps its aspect.
+        _ => {
+            let [_, h, w] = trained.video_shape;
+            Lens::from_fov(fov_deg, w as usize, h as usize)
+        }
     };
     let outputs = tch::no_grad(|| trained.model.forward(&video, lens, false))?;
     let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
