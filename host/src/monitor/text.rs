@@ -154,105 +154,45 @@ struct Column {
 /// The table's columns left to right, each with its rank: a narrow terminal drops the columns
 /// of the highest ranks first.
 const COLUMNS: [(usize, Column); 10] = [
-    (
-        0,
-        Column {
-            header: "RUN",
-            width: 14,
-            right: false,
-            cell: |r, _| r.name.clone(),
-        },
-    ),
-    (
-        7,
-        Column {
-            header: "PHASE",
-            width: 11,
-            right: false,
-            cell: |r, _| r.phase.clone().unwrap_or_else(|| "-".into()),
-        },
-    ),
-    (
-        1,
-        Column {
-            header: "STATUS",
-            width: 18,
-            right: false,
-            cell: |r, _| status_label(r),
-        },
-    ),
-    (
-        2,
-        Column {
-            header: "EPOCH",
-            width: 7,
-            right: true,
-            cell: |r, _| {
-                r.epoch
-                    .map_or_else(|| "-".into(), |(e, n)| format!("{e}/{n}"))
-            },
-        },
-    ),
-    (
-        8,
-        Column {
-            header: "PROGRESS",
-            width: 28,
-            right: false,
-            cell: |r, _| {
-                r.fraction.map_or_else(
-                    || "-".into(),
-                    |f| format!("{} {:>5.1}%", bar(f, 20), 100.0 * f),
-                )
-            },
-        },
-    ),
-    (
-        3,
-        Column {
-            header: "VAL ACC",
-            width: 8,
-            right: true,
-            cell: |_, c| c.accuracy.clone(),
-        },
-    ),
-    (
-        4,
-        Column {
-            header: "VAL MSE",
-            width: 8,
-            right: true,
-            cell: |_, c| c.mse.clone(),
-        },
-    ),
-    (
-        9,
-        Column {
-            header: "VAL LOSS",
-            width: 8,
-            right: true,
-            cell: |_, c| c.loss.clone(),
-        },
-    ),
-    (
-        5,
-        Column {
-            header: "ETA",
-            width: 10,
-            right: false,
-            cell: |_, c| c.eta.clone(),
-        },
-    ),
-    (
-        6,
-        Column {
-            header: "LAST HEARTBEAT",
-            width: 14,
-            right: false,
-            cell: |_, c| c.heartbeat.clone(),
-        },
-    ),
+    column(0, "RUN", 14, false, |r, _| r.name.clone()),
+    column(7, "PHASE", 11, false, |r, _| {
+        r.phase.clone().unwrap_or_else(|| "-".into())
+    }),
+    column(1, "STATUS", 18, false, |r, _| status_label(r)),
+    column(2, "EPOCH", 7, true, |r, _| {
+        r.epoch
+            .map_or_else(|| "-".into(), |(e, n)| format!("{e}/{n}"))
+    }),
+    column(8, "PROGRESS", 28, false, |r, _| {
+        r.fraction.map_or_else(
+            || "-".into(),
+            |f| format!("{} {:>5.1}%", bar(f, 20), 100.0 * f),
+        )
+    }),
+    column(3, "VAL ACC", 8, true, |_, c| c.accuracy.clone()),
+    column(4, "VAL MSE", 8, true, |_, c| c.mse.clone()),
+    column(9, "VAL LOSS", 8, true, |_, c| c.loss.clone()),
+    column(5, "ETA", 10, false, |_, c| c.eta.clone()),
+    column(6, "LAST HEARTBEAT", 14, false, |_, c| c.heartbeat.clone()),
 ];
+
+const fn column(
+    rank: usize,
+    header: &'static str,
+    width: usize,
+    right: bool,
+    cell: fn(&RunStatus, &MetricCells) -> String,
+) -> (usize, Column) {
+    (
+        rank,
+        Column {
+            header,
+            width,
+            right,
+            cell,
+        },
+    )
+}
 
 /// The columns that fit `width`, left to right.
 fn columns_for(width: usize) -> Vec<&'static Column> {
