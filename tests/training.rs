@@ -308,6 +308,7 @@ fn a_run_leaves_every_output_file_parseable() {
     let bytes = std::fs::read(&events).unwrap();
     let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(holds(b"_hparams_/session_start_info") && holds(b"position_head"));
+    assert!(holds(b"val/confusion") && holds(b"test/confusion") && holds(b"\x89PNG"));
     // The learning rate of every optimiser step, 1, 2, ...
     let steps: Vec<i64> = scalars
         .iter()

@@ -62,7 +62,11 @@ impl EpochSink for TensorBoard {
         for (tag, value) in tags(r) {
             events.scalar(&tag, r.epoch as i64, value)?;
         }
-        Ok(())
+        events.png(
+            "val/confusion",
+            r.epoch as i64,
+            &confusion_png(&r.val.confusion)?,
+        )
     }
 
     fn start(&mut self, dir: &Path, settings: &[(String, HParam)]) -> Result<()> {
@@ -93,6 +97,7 @@ impl EpochSink for TensorBoard {
         for (tag, value) in baselines {
             events.scalar(tag, step, value)?;
         }
+        events.png("test/confusion", step, &confusion_png(&m.test.confusion)?)?;
         if let Ok(png) = std::fs::read(dir.join(TRAINING_CURVES)) {
             events.png("training_curves", step, &png)?;
         }
@@ -145,6 +150,21 @@ pub fn settings(config: &TrainConfig, plugin: &str, data: &Path) -> Vec<(String,
             config.time_budget_minutes.unwrap_or(0.0),
         ),
     ]
+}
+
+/// A confusion matrix as a PNG for TensorBoard's Images tab: a 24-pixel cell per (true class
+/// row, predicted class column), white for all of the row's videos, black for none.
+fn confusion_png(confusion: &[[u64; 4]; 4]) -> Result<Vec<u8>> {
+    const CELL: u32 = 24;
+    let image = image::GrayImage::from_fn(4 * CELL, 4 * CELL, |x, y| {
+        let row = &confusion[(y / CELL) as usize];
+        let total = row.iter().sum::<u64>().max(1) as f64;
+        let share = row[(x / CELL) as usize] as f64 / total;
+        image::Luma([(255.0 * share).round() as u8])
+    });
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    Ok(png)
 }
 
 /// One split's numbers under `split/`.
