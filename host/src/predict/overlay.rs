@@ -96,10 +96,12 @@ pub fn write(
     let path_pixels: Vec<(i64, i64)> = prediction.track.iter().filter_map(|&p| at(p)).collect();
     let predicted = at(prediction.position);
     let truth = prediction.truth.as_ref().and_then(|t| at(t.position));
-    let legend = legend_lines(prediction);
+    let (gw, gh) = (w * SCALE, h * SCALE + LEGEND_LINES * LINE + 4);
+    // The same on every frame: drawn once.
+    let mut marks = draw_marks(&path_pixels, predicted, truth, w * SCALE, h * SCALE);
+    marks.extend(draw_legend(&legend_lines(prediction), h * SCALE + 3, gw));
     crate::atomic::write_with(path, 0o666, |temp| {
         let file = std::io::BufWriter::new(std::fs::File::create(temp)?);
-        let (gw, gh) = (w * SCALE, h * SCALE + LEGEND_LINES * LINE + 4);
         let mut gif = gif::Encoder::new(file, gw as u16, gh as u16, &[])?;
         gif.set_repeat(gif::Repeat::Infinite)?;
         for frame in frames {
@@ -109,12 +111,7 @@ pub fn write(
                     big.put_pixel(x * SCALE + dx, y * SCALE + dy, *p);
                 }
             }
-            let marks = draw_marks(&path_pixels, predicted, truth, w * SCALE, h * SCALE);
-            let text = draw_legend(&legend, h * SCALE + 3, gw);
-            gif.write_frame(&indexed_frame(
-                &big,
-                &marks.into_iter().chain(text).collect::<Vec<_>>(),
-            ))?;
+            gif.write_frame(&indexed_frame(&big, &marks))?;
         }
         Ok(())
     })
