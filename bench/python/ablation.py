@@ -1,4 +1,4 @@
-"""Short training runs of the PyTorch mirror (models.py + heads.py) that isolate one piece of the
+"""Short training runs of the PyTorch mirror (python/trajhost: backbones.py + heads.py) that isolate one piece of the
 training recipe at a time (docs/training.md, "Why: the diagnosis").
 
 Trains on the first 1,600 videos of a dataset (default data/demo, which `scripts/demo` makes) and
@@ -22,8 +22,10 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from heads import UnifiedModel, compute_loss  # noqa: E402
-from models import Transformer, build_backbone  # noqa: E402
+# The models are the `trajhost` package's (python/), used in place: no copy, no install.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from trajhost.heads import UnifiedModel, compute_loss  # noqa: E402
+from trajhost.backbones import Transformer, build_backbone  # noqa: E402
 from train_loop import learning_rate, load_data  # noqa: E402
 
 TRAIN, HELD_OUT = 1600, 400
@@ -86,7 +88,7 @@ def main():
 
     torch.manual_seed(a.seed)
     if a.backbone == "transformer" and a.pooling == "mean":
-        from models import TRANSFORMER_CPU
+        from trajhost.backbones import TRANSFORMER_CPU
         backbone = MeanPooledTransformer(**TRANSFORMER_CPU)
     else:
         backbone = build_backbone(a.backbone)

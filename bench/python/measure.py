@@ -19,6 +19,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The models are the `trajhost` package's (python/), used in place: no copy, no install.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 
 
 def peak_rss_kib():
@@ -44,8 +46,8 @@ def params():
     import torch
 
     torch.set_num_threads(1)
-    from heads import Heads, heads_parameter_count
-    from models import BACKBONES, build_backbone
+    from trajhost.heads import Heads, heads_parameter_count
+    from trajhost.backbones import BACKBONES, build_backbone
 
     out = {}
     for name in BACKBONES:
@@ -89,7 +91,7 @@ def forward_check():
     """Features of every backbone with shape-determined weights (see trajhost-bench forward-check)."""
     import torch
 
-    from models import BACKBONES, build_backbone
+    from trajhost.backbones import BACKBONES, build_backbone
 
     torch.set_num_threads(1)
     out = {}

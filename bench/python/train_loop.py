@@ -21,8 +21,10 @@ import time
 import torch
 from safetensors.numpy import load_file
 
-from heads import UnifiedModel, compute_loss
-from models import build_backbone
+# The models are the `trajhost` package's (python/), used in place: no copy, no install.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+from trajhost.heads import UnifiedModel, compute_loss  # noqa: E402
+from trajhost.backbones import build_backbone  # noqa: E402
 
 
 def load_data(directory, predict_future=5):

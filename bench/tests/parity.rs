@@ -1,4 +1,4 @@
-//! The PyTorch side of the benchmark (`bench/python/models.py`, `heads.py`) must be the same
+//! The PyTorch models (the `trajhost` package, `python/trajhost/backbones.py`, `heads.py`) must be the same
 //! models as the plugins' `cpu` presets and the host's heads: equal parameter counts and equal
 //! parameter shapes (as multisets), equal feature widths, `(B, T, D)` outputs, and the same
 //! function: with every parameter set from its shape alone, the same input gives the same
@@ -9,25 +9,12 @@
 //! tests fail, saying how to make one: a parity check that passes without running proves nothing.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// The cached venv's python, where `scripts/setup-torch` puts it; panics (failing the test) if
-/// it is not there.
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("TRAJHOST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("trajhost")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/trajhost")))
-        .expect("none of TRAJHOST_CACHE, XDG_CACHE_HOME, HOME is set: cannot find the torch venv");
-    let python = cache.join("torch-2.13.0-venv/bin/python");
-    assert!(
-        python.is_file(),
-        "no torch venv at {}: run scripts/setup-torch (scripts/test does) — the parity tests need the PyTorch side",
-        python.display()
-    );
-    python
-}
+#[path = "../../tests/common/python.rs"]
+mod python;
+use python::venv_python;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
@@ -136,7 +123,7 @@ fn the_pinhole_lift_is_the_same_in_pytorch() {
         let rust = lift(&Tensor::from_slice(&image).view([4, 3]), lens);
         let rust = Vec::<f64>::try_from(rust.to_kind(Kind::Double).flatten(0, -1)).unwrap();
         let script = format!(
-            "import json, sys, torch\nsys.path.insert(0, 'bench/python')\nfrom heads import lift\nimage = torch.tensor({image:?}).view(4, 3)\nprint(json.dumps({{'lifted': lift(image, ({}, {})).flatten().tolist()}}))",
+            "import json, sys, torch\nsys.path.insert(0, 'python')\nfrom trajhost.heads import lift\nimage = torch.tensor({image:?}).view(4, 3)\nprint(json.dumps({{'lifted': lift(image, ({}, {})).flatten().tolist()}}))",
             lens.focal_x, lens.focal_y
         );
         let py = json_of(

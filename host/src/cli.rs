@@ -45,6 +45,8 @@ enum Command {
     Eval(crate::eval::EvalArgs),
     /// What a trained run's model says about one video: class and future position.
     Predict(crate::predict::PredictArgs),
+    /// A trained run's model as a PyTorch state dict for the `trajhost` Python package.
+    Export(crate::export::ExportArgs),
     /// Compare finished runs: a Markdown (or JSON) report with curves and the plan's checklist.
     Compare(CompareArgs),
     /// Watch every run in a results folder (a terminal dashboard, or `--once` as text).
@@ -198,6 +200,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Predict(args) => {
             crate::predict::run(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(args) => {
+            crate::export::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare(args) => {

@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod curves;
 pub mod device;
 pub mod eval;
+pub mod export;
 pub mod format;
 pub mod gate;
 pub mod keepalive;

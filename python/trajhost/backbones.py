@@ -1,12 +1,14 @@
-"""PyTorch equivalents of the four trajhost backbones' `cpu` presets.
+"""The four trajhost backbones in PyTorch, for any configuration their plugins accept.
 
 Each module mirrors its Rust plugin (`plugins/<name>/src/lib.rs`) layer for layer: the same
 kernel sizes, strides, paddings, norms (and their epsilons), biases, activations, pooling and
-the same way of keeping one feature per input frame, so the parameter counts are equal (checked
-by `measure.py params` against `trajhost plugin info`, and by the bench crate's test). Module
-names follow the Rust variable-store paths where that is cheap, so the two can be compared by eye.
+the same way of keeping one feature per input frame. Parameter and buffer names are the plugins'
+variable-store paths, so a checkpoint written by `trajhost export` loads with `strict=True`
+(tested per backbone against `trajhost eval`), and the parameter counts are equal (checked by the
+bench crate's parity test).
 
-Input: `(B, T, C, H, W)` float in [0, 1]; output: `(B, T, D)` per-frame features.
+Input: `(B, T, C, H, W)` float, standardised as the host does (`trajhost.data.standardise`);
+output: `(B, T, D)` per-frame features.
 """
 
 import torch
@@ -43,6 +45,7 @@ I3D_STAGES = [
 ]
 
 I3D_CPU = dict(width=8, blocks=[1, 1, 1], stem_kernel=[3, 8, 8], stem_stride=8, temporal_strides=False)
+I3D_REFERENCE = dict(width=64, blocks=[2, 5, 2], stem_kernel=[7, 7, 7], stem_stride=2, temporal_strides=True)
 
 
 class Unit3D(nn.Module):
@@ -94,29 +97,31 @@ class I3D(nn.Module):
         ts = 2 if temporal_strides else 1
         s = stem_stride
         stem = scale(64)
-        layers = [Unit3D(3, stem, list(stem_kernel), [ts, s, s])]
-        layers.append(Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], False))
-        layers.append(Unit3D(stem, stem, [1, 1, 1], [1, 1, 1]))
+        # Registered in forward order under the plugin's (pytorch-i3d's) names.
+        self.add_module("conv3d_1a", Unit3D(3, stem, list(stem_kernel), [ts, s, s]))
+        self.add_module("max_pool_2a", Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], False))
+        self.add_module("conv3d_2b", Unit3D(stem, stem, [1, 1, 1], [1, 1, 1]))
         w = scale(192)
-        layers.append(Unit3D(stem, w, [3, 3, 3], [1, 1, 1]))
+        self.add_module("conv3d_2c", Unit3D(stem, w, [3, 3, 3], [1, 1, 1]))
+        pools = [
+            ("max_pool_3a", Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], False)),
+            ("max_pool_4a", Pool([3, 3, 3], [ts, 2, 2], [1, 1, 1], False)),
+            ("max_pool_5a", Pool([ts, 2, 2], [ts, 2, 2], [0, 0, 0], True)),
+        ]
         for stage, specs in enumerate(I3D_STAGES):
-            if stage == 0:
-                layers.append(Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], False))
-            elif stage == 1:
-                layers.append(Pool([3, 3, 3], [ts, 2, 2], [1, 1, 1], False))
-            else:
-                layers.append(Pool([ts, 2, 2], [ts, 2, 2], [0, 0, 0], True))
-            for _name, spec in specs[len(specs) - blocks[stage]:]:
+            self.add_module(*pools[stage])
+            for name, spec in specs[len(specs) - blocks[stage]:]:
                 block = Mixed(w, [scale(c) for c in spec])
                 w = block.out_channels
-                layers.append(block)
-        self.layers = nn.Sequential(*layers)
+                self.add_module(name, block)
         self.feature_dim = w
         self.time_stride = ts ** 3
 
     def forward(self, video):
         t = video.shape[1]
-        x = self.layers(video.permute(0, 2, 1, 3, 4))
+        x = video.permute(0, 2, 1, 3, 4)
+        for layer in self.children():
+            x = layer(x)
         x = x.mean(dim=(3, 4)).permute(0, 2, 1)
         return repeat_time(x, t, self.time_stride)
 
@@ -124,6 +129,7 @@ class I3D(nn.Module):
 # ---------------------------------------------------------------------------------- SlowFast
 
 SLOWFAST_CPU = dict(width=8, alpha=4, beta_inv=4, depths=[1, 1, 1, 1], fusion_kernel=5, stem_kernel=4, stem_stride=4)
+SLOWFAST_REFERENCE = dict(width=64, alpha=8, beta_inv=8, depths=[3, 4, 6, 3], fusion_kernel=5, stem_kernel=7, stem_stride=2)
 
 
 class ConvBn(nn.Module):
@@ -155,15 +161,14 @@ class Bottleneck(nn.Module):
         return F.relu(h + skip)
 
 
-class Fuse(nn.Module):
+class Fuse(ConvBn):
     """Fast → Slow lateral: `k×1×1` conv with temporal stride α, BN, ReLU, concatenated."""
 
     def __init__(self, fast, kernel, alpha):
-        super().__init__()
-        self.lateral = ConvBn(fast, 2 * fast, [kernel, 1, 1], [alpha, 1, 1], padding=(kernel // 2, 0, 0))
+        super().__init__(fast, 2 * fast, [kernel, 1, 1], [alpha, 1, 1], padding=(kernel // 2, 0, 0))
 
     def forward(self, slow, fast):
-        return torch.cat([slow, F.relu(self.lateral(fast))], 1)
+        return torch.cat([slow, F.relu(super().forward(fast))], 1)
 
 
 class SlowFast(nn.Module):
@@ -176,7 +181,7 @@ class SlowFast(nn.Module):
         self.fast_stem = ConvBn(3, fast_width, [5, k, k], [1, s, s])
         fuse = [Fuse(fast_width, fusion_kernel, alpha)]
         slow_in, fast_in = width + 2 * fast_width, fast_width
-        slow_stages, fast_stages = [], []
+        self.stages = len(depths)
         for i, depth in enumerate(depths):
             stage = i + 2
             inner = width << i
@@ -189,14 +194,12 @@ class SlowFast(nn.Module):
                 slow.append(Bottleneck(slow_in, inner, 4 * inner, slow_t, st))
                 fast.append(Bottleneck(fast_in, fast_inner, 4 * fast_inner, 3, st))
                 slow_in, fast_in = 4 * inner, 4 * fast_inner
-            slow_stages.append(nn.Sequential(*slow))
-            fast_stages.append(nn.Sequential(*fast))
+            self.add_module(f"slow_res{stage}", nn.Sequential(*slow))
+            self.add_module(f"fast_res{stage}", nn.Sequential(*fast))
             if stage < 5:
                 fuse.append(Fuse(fast_in, fusion_kernel, alpha))
                 slow_in += 2 * fast_in
         self.fuse = nn.ModuleList(fuse)
-        self.slow_stages = nn.ModuleList(slow_stages)
-        self.fast_stages = nn.ModuleList(fast_stages)
         self.feature_dim = slow_in + fast_in
 
     def forward(self, video):
@@ -207,9 +210,9 @@ class SlowFast(nn.Module):
         fast = pool(F.relu(self.fast_stem(fast)))
         slow = pool(F.relu(self.slow_stem(slow)))
         slow = self.fuse[0](slow, fast)
-        for i, (slow_stage, fast_stage) in enumerate(zip(self.slow_stages, self.fast_stages)):
-            slow = slow_stage(slow)
-            fast = fast_stage(fast)
+        for i in range(self.stages):
+            slow = getattr(self, f"slow_res{i + 2}")(slow)
+            fast = getattr(self, f"fast_res{i + 2}")(fast)
             if i + 1 < len(self.fuse):
                 slow = self.fuse[i + 1](slow, fast)
         slow = slow.mean(dim=(3, 4)).permute(0, 2, 1)
@@ -221,6 +224,7 @@ class SlowFast(nn.Module):
 # ------------------------------------------------------------------------------- Transformer
 
 TRANSFORMER_CPU = dict(dim=48, depth=2, heads=2, mlp_ratio=2, patch_size=16, image_size=64, max_frames=64)
+TRANSFORMER_REFERENCE = dict(dim=768, depth=12, heads=12, mlp_ratio=4, patch_size=16, image_size=64, max_frames=64)
 
 
 class Attention(nn.Module):
@@ -289,14 +293,14 @@ class Transformer(nn.Module):
 # ------------------------------------------------------------------------------------ MAGVIT
 
 MAGVIT_CPU = dict(filters=12, channel_multipliers=[1, 2], res_blocks=1, temporal_downsample=[False], embedding_dim=32, groups=4, stem_stride=8, causal=False)
+MAGVIT_REFERENCE = dict(filters=64, channel_multipliers=[1, 2, 2, 4], res_blocks=2, temporal_downsample=[False, True, True], embedding_dim=256, groups=32, stem_stride=1, causal=False)
 
 
-class Conv(nn.Module):
+class Conv(nn.Conv3d):
     """Conv3d whose temporal padding is applied in forward (TF SAME or causal), as the plugin."""
 
     def __init__(self, c_in, c_out, kernel, stride, space_pad, causal, bias, pad_inside=False):
-        super().__init__()
-        self.conv = nn.Conv3d(c_in, c_out, tuple(kernel), tuple(stride), (0, space_pad, space_pad), bias=bias)
+        super().__init__(c_in, c_out, tuple(kernel), tuple(stride), (0, space_pad, space_pad), bias=bias)
         self.kernel_t, self.stride_t, self.causal = kernel[0], stride[0], causal
         # The stem leaves equal padding on both sides of time to the convolution, as the plugin.
         self.pad_inside = pad_inside
@@ -311,11 +315,10 @@ class Conv(nn.Module):
             total = max(0, (out - 1) * s + k - t)
             before, after = total // 2, total - total // 2
         if self.pad_inside and before == after:
-            c = self.conv
-            return F.conv3d(x, c.weight, c.bias, c.stride, (before,) + c.padding[1:])
+            return F.conv3d(x, self.weight, self.bias, self.stride, (before,) + self.padding[1:])
         if before or after:
             x = F.pad(x, (0, 0, 0, 0, before, after))
-        return self.conv(x)
+        return super().forward(x)
 
 
 class ResBlock(nn.Module):
@@ -369,14 +372,33 @@ class Magvit(nn.Module):
         return repeat_time(x, t, self.time_stride)
 
 
-BACKBONES = {
-    "i3d": (I3D, I3D_CPU),
-    "slowfast": (SlowFast, SLOWFAST_CPU),
-    "transformer": (Transformer, TRANSFORMER_CPU),
-    "magvit": (Magvit, MAGVIT_CPU),
+# Each plugin's presets, under its own field names (`Config::cpu()`, `Config::reference()`).
+PRESETS = {
+    "i3d": dict(cpu=I3D_CPU, reference=I3D_REFERENCE),
+    "slowfast": dict(cpu=SLOWFAST_CPU, reference=SLOWFAST_REFERENCE),
+    "transformer": dict(cpu=TRANSFORMER_CPU, reference=TRANSFORMER_REFERENCE),
+    "magvit": dict(cpu=MAGVIT_CPU, reference=MAGVIT_REFERENCE),
 }
+BACKBONES = {"i3d": I3D, "slowfast": SlowFast, "transformer": Transformer, "magvit": Magvit}
+# Plugin fields that do not change the network (its weights come from the checkpoint).
+IGNORED_FIELDS = {"pretrained"}
 
 
-def build_backbone(name):
-    cls, preset = BACKBONES[name]
-    return cls(**preset)
+def build_backbone(name, config=None):
+    """The backbone `name` with the plugin configuration `config`: a dict holding `preset`
+    ("cpu", the default, or "reference") and any fields overriding it, as `trajhost export`
+    writes it; None is the `cpu` preset."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; this package has {sorted(BACKBONES)}")
+    config = dict(config or {})
+    preset = config.pop("preset", "cpu")
+    if preset not in PRESETS[name]:
+        raise ValueError(f"{name}: unknown preset {preset!r}; expected one of {sorted(PRESETS[name])}")
+    fields = dict(PRESETS[name][preset])
+    for key, value in config.items():
+        if key in IGNORED_FIELDS:
+            continue
+        if key not in fields:
+            raise ValueError(f"{name}: unknown field {key!r}; expected one of {sorted(fields)}")
+        fields[key] = value
+    return BACKBONES[name](**fields)

@@ -1,0 +1,97 @@
+"""A trajhost dataset folder in PyTorch: the split rule, the labels and the model's input.
+
+The one place these are defined for Python (docs/dataset.md has the file format):
+* **split**: sample `i` of a dataset generated with `seed` goes to train when
+  `u = (splitmix64(seed ^ splitmix64(i)) >> 11) / 2**53 < train`, to val when
+  `u < train + val`, else to test (the fractions are in `manifest.json`);
+* **target**: the ball's position `predict_future` frames after the clip's last frame, that is
+  frame `T - 1 + predict_future` of `positions` (the normalised camera frame: the label of
+  docs/dataset.md); the **track** is positions `0 .. T` (what the tracker is trained on);
+* **input**: uint8 RGB `(B, T, 3, H, W)` → float `p · (1 / 63.75) - 2`, in float32 exactly as
+  the host computes it, so every pixel lies in [-2, 2] (`plugin-api/src/input.rs`);
+* **lens**: a pinhole position head reads the data's focal lengths in half widths,
+  `fx = 1 / tan(fov / 2)`, `fy = fx · W / H` (`host/src/train/pinhole.rs`).
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+PIXEL_MEAN = 0.5
+PIXEL_STD = 0.25
+SPLITS = ("train", "val", "test")
+CLASSES = ("linear", "circular", "helical", "parabolic")
+_MASK = (1 << 64) - 1
+# The host converts through a table of float32 values (`pixels.rs`): p · scale + shift, each
+# step rounded to float32. Indexing the same table gives the same bits.
+_SCALE = np.float32(1.0 / (255.0 * PIXEL_STD))
+_SHIFT = np.float32(-PIXEL_MEAN / PIXEL_STD)
+_TABLE = torch.from_numpy(np.arange(256, dtype=np.float32) * _SCALE + _SHIFT)
+
+
+def standardise(videos):
+    """uint8 videos of any shape → the float32 values the host feeds a backbone."""
+    if videos.dtype != torch.uint8:
+        raise TypeError(f"standardise takes uint8 pixels, not {videos.dtype}")
+    return _TABLE[videos.long()]
+
+
+def splitmix64(x):
+    z = (x + 0x9E3779B97F4A7C15) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
+def split_of(seed, index, fractions):
+    """"train", "val" or "test": the split rule of docs/dataset.md."""
+    u = (splitmix64(seed ^ splitmix64(index)) >> 11) / float(1 << 53)
+    if u < fractions["train"]:
+        return "train"
+    if u < fractions["train"] + fractions["val"]:
+        return "val"
+    return "test"
+
+
+def focal(fov_deg, width, height):
+    """The lens in half widths, as a pinhole position head reads it."""
+    fx = 1.0 / math.tan(math.radians(fov_deg) * 0.5)
+    return fx, fx * width / height
+
+
+class Split:
+    """One split of a dataset folder ("train", "val", "test", or "all" samples): `videos` uint8
+    (N, T, 3, H, W), `labels` int64 (N,), `target` float32 (N, 3), `track` float32 (N, T, 3),
+    `index` int64 (N,), ascending, and the lens `focal` (fx, fy)."""
+
+    def __init__(self, directory, split="test", predict_future=5):
+        if split not in SPLITS + ("all",):
+            raise ValueError(f"split {split!r}: expected one of {SPLITS + ('all',)}")
+        with open(os.path.join(directory, "manifest.json")) as f:
+            manifest = json.load(f)
+        config = manifest["config"]
+        t, horizon = config["frames"], config["horizon"]
+        if not 1 <= predict_future <= horizon:
+            raise ValueError(f"predict_future {predict_future}: {directory} labels {horizon} frames past the clip")
+        seed, fractions = manifest["seed"], manifest["split"]["fractions"]
+        parts = {"videos": [], "labels": [], "target": [], "track": [], "index": []}
+        for shard in manifest["shards"]:
+            with safe_open(os.path.join(directory, shard["file"]), "pt") as f:
+                index = f.get_tensor("indices")
+                rows = torch.tensor([split in ("all", split_of(seed, int(i), fractions)) for i in index])
+                positions = f.get_tensor("positions")[rows]
+                parts["videos"].append(f.get_tensor("videos")[rows])
+                parts["labels"].append(f.get_tensor("labels")[rows].long())
+                parts["target"].append(positions[:, t - 1 + predict_future])
+                parts["track"].append(positions[:, :t])
+                parts["index"].append(index[rows])
+        for key, values in parts.items():
+            setattr(self, key, torch.cat(values))
+        self.focal = focal(config["fov_deg"], config["width"], config["height"])
+
+    def __len__(self):
+        return len(self.labels)

@@ -1,0 +1,253 @@
+//! `trajhost export` → the `trajhost` Python package: each built-in backbone, trained briefly
+//! through the binary and exported, loads `strict=True` in PyTorch and scores what `trajhost
+//! eval` scores (accuracy exactly, MSE within 1e-6), with the package installed by `pip` from
+//! the repository. Bad exports are refused, naming what is wrong, and overwrite nothing.
+//!
+//! Needs the plugins built and the cached torch venv (`scripts/test` makes both).
+
+mod common;
+
+use common::python::venv_python;
+use common::{text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use trajhost::config::PositionHead;
+use trajhost::eval::EvalReport;
+
+/// (plugin, its configuration for 32×32 clips, position head).
+const BACKBONES: [(&str, &str, PositionHead); 4] = [
+    ("i3d", "(preset: \"cpu\")", PositionHead::Direct),
+    ("slowfast", "", PositionHead::Direct),
+    // The Transformer's position embedding is sized for its image: an override to carry over.
+    (
+        "transformer",
+        "(preset: \"cpu\", image_size: Some(32))",
+        PositionHead::Pinhole,
+    ),
+    (
+        "magvit",
+        "(preset: \"cpu\", embedding_dim: Some(16))",
+        PositionHead::Pinhole,
+    ),
+];
+
+fn ok(args: &[&str]) -> String {
+    let output = trajhost(args, &[]);
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    text(&output)
+}
+
+fn fails(args: &[&str]) -> String {
+    let output = trajhost(args, &[]);
+    let code = output.status.code().expect("exits, not killed");
+    assert!((1..128).contains(&code), "{args:?}: exit code {code}");
+    text(&output)
+}
+
+/// `plugin` trained one epoch on the tiny dataset into `dir/<plugin>`.
+fn train(dir: &Path, plugin: &str, backbone: &str, head: PositionHead) -> PathBuf {
+    let mut config = tiny_train_config("validation.ron", 1);
+    config.backbone = backbone.into();
+    config.position_head = head;
+    let config_path = dir.join(format!("{plugin}.ron"));
+    std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
+    let run = dir.join(plugin);
+    let args = train_args(plugin, &config_path, &run, &[]);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    run
+}
+
+/// `pip install` of `python/` into a folder of its own, as a user installs it (no network: the
+/// venv's setuptools builds it). From a copy: setuptools leaves `build/` beside the sources.
+fn installed_package(into: &Path) -> PathBuf {
+    let source = into.join("python");
+    std::fs::create_dir_all(source.join("trajhost")).unwrap();
+    let package = workspace().join("python");
+    std::fs::copy(
+        package.join("pyproject.toml"),
+        source.join("pyproject.toml"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(package.join("trajhost")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            let name = path.file_name().unwrap();
+            std::fs::copy(&path, source.join("trajhost").join(name)).unwrap();
+        }
+    }
+    let target = into.join("site");
+    let output = Command::new(venv_python())
+        .args(["-m", "pip", "install", "--quiet", "--no-deps"])
+        .args(["--no-build-isolation", "--target"])
+        .arg(&target)
+        .arg(&source)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "pip install: {}", text(&output));
+    assert!(target.join("trajhost/backbones.py").is_file());
+    target
+}
+
+#[test]
+fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = installed_package(dir.path());
+    let mut expected = Vec::new();
+    for (plugin, backbone, head) in BACKBONES {
+        let run = train(dir.path(), plugin, backbone, head);
+        let report = dir.path().join(format!("{plugin}-eval.json"));
+        ok(&[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--split",
+            "all",
+            "--threads",
+            "1",
+            "--out",
+            report.to_str().unwrap(),
+        ]);
+        let report: EvalReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let export = dir.path().join(format!("{plugin}-export"));
+        ok(&[
+            "export",
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            export.to_str().unwrap(),
+        ]);
+        expected.push((plugin, export, report.metrics));
+    }
+    // What the README tells a PyTorch user to write.
+    let script = "import json, sys, torch, trajhost\n\
+        torch.set_num_threads(1)\n\
+        data, out = sys.argv[1], {}\n\
+        for export in sys.argv[2:]:\n\
+        \x20   model, info = trajhost.load(export)\n\
+        \x20   split = trajhost.Split(data, 'all', info['predict_future'])\n\
+        \x20   out[info['backbone']] = trajhost.evaluate(model, split, info['batch_size'])\n\
+        print(json.dumps(out))\n";
+    let output = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(tiny_dataset())
+        .args(expected.iter().map(|(_, export, _)| export))
+        .env("PYTHONPATH", &site)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let scored: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (plugin, _, metrics) in &expected {
+        let pytorch = &scored[plugin];
+        assert_eq!(pytorch["samples"], metrics.samples, "{plugin}");
+        assert_eq!(
+            pytorch["accuracy"].as_f64().unwrap(),
+            metrics.accuracy,
+            "{plugin}: {pytorch} vs {metrics:?}"
+        );
+        let mse = pytorch["mse"].as_f64().unwrap();
+        assert!(
+            (mse - metrics.mse).abs() < 1e-6,
+            "{plugin}: PyTorch MSE {mse}, trajhost {}",
+            metrics.mse
+        );
+    }
+}
+
+#[test]
+fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = train(dir.path(), "magvit", "", PositionHead::Direct);
+    let run_arg = run.to_str().unwrap();
+
+    // A folder that already holds something is left as it was.
+    let busy = dir.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    let message = fails(&["export", "--run", run_arg, "--out", busy.to_str().unwrap()]);
+    assert!(
+        message.contains("busy") && message.contains("not empty"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(busy.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    let file = dir.path().join("file");
+    std::fs::write(&file, "mine").unwrap();
+    let message = fails(&["export", "--run", run_arg, "--out", file.to_str().unwrap()]);
+    assert!(message.contains("not a folder"), "{message}");
+
+    // Into the run folder itself.
+    let inside = run.join("export");
+    let message = fails(&[
+        "export",
+        "--run",
+        run_arg,
+        "--out",
+        inside.to_str().unwrap(),
+    ]);
+    assert!(message.contains("run folder"), "{message}");
+    assert!(!inside.exists());
+
+    // A folder with no checkpoint, and a run of a backbone the package does not have.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = dir.path().join("out");
+    let message = fails(&[
+        "export",
+        "--run",
+        empty.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(message.contains("no complete checkpoint"), "{message}");
+    let template = common::trained_template_run(1);
+    let message = fails(&[
+        "export",
+        "--run",
+        template.path().join("run").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        message.contains("'template'") && message.contains("i3d"),
+        "{message}"
+    );
+    assert!(!out.exists());
+
+    // An empty folder is fine, and holds exactly the two files, nothing temporary beside it.
+    let empty_out = dir.path().join("empty-out");
+    std::fs::create_dir(&empty_out).unwrap();
+    ok(&[
+        "export",
+        "--run",
+        run_arg,
+        "--out",
+        empty_out.to_str().unwrap(),
+    ]);
+    let mut names: Vec<String> = std::fs::read_dir(&empty_out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["model.json", "model.safetensors"]);
+    let stray = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".export-")
+        })
+        .count();
+    assert_eq!(stray, 0);
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(empty_out.join("model.json")).unwrap()).unwrap();
+    assert_eq!(info["backbone"], "magvit");
+    assert_eq!(info["frames"], 8);
+    assert_eq!(info["epoch"], 1);
+}
