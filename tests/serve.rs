@@ -76,7 +76,7 @@ fn results() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     std::fs::write(finished.join("checkpoints/epoch-0005.json"), "{}").unwrap();
     std::fs::write(finished.join("page.html"), "<script>alert(1)</script>").unwrap();
-    run(
+    let live = run(
         "live",
         "training",
         "3/10 (25.0%)",
@@ -84,6 +84,17 @@ fn results() -> (tempfile::TempDir, PathBuf) {
         5,
         &[0.41, 0.55],
     );
+    // Written when training starts: a live run's curves have their reference lines.
+    let baselines = trajhost::rundir::metrics::Baselines {
+        mean_position_mse: 0.19,
+        constant_velocity_mse: 0.031,
+        chance_accuracy: 0.25,
+        curve_fit_mse: Some(0.00056),
+        curve_fit_mse_per_class: None,
+    };
+    trajhost::rundir::metrics::write_val_baselines(&live, &baselines).unwrap();
+    std::fs::write(results.join("comparison.md"), "# comparison\n").unwrap();
+    std::fs::write(results.join("comparison_curves.png"), b"\x89PNG").unwrap();
     run(
         "stale",
         "training",
@@ -500,11 +511,13 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
     for expected in [
         "passed: goes on to the full run",
         "0.00056",
-        "curve-fit limit MSE",
+        "mean position · constant velocity · curve-fit limit",
         "✓ 90.0%",
     ] {
         assert!(text.contains(expected), "{expected} in:\n{text}");
     }
+
+    dashboard_charts_and_table(&mut browser);
 
     // A new epoch, written while the page is open, shows up without a reload.
     browser.eval("window.notReloaded = true");
@@ -538,6 +551,127 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
     assert!(
         panel.as_str().unwrap().contains("heartbeat: epoch 3/10"),
         "{panel}"
+    );
+}
+
+/// The overlay of all runs (toggles, metric, log scale, time axis, seen in a screenshot),
+/// round ticks, the lr chart, baselines on a live run, the report links, and a comparison
+/// table that fits 1280 px.
+fn dashboard_charts_and_table(browser: &mut Browser) {
+    let overlay = browser.wait_for(
+        "[...document.querySelectorAll('#overlay-chart path[data-series]')].map(p => p.dataset.series)",
+        Duration::from_secs(5),
+        |s| s.as_array().is_some_and(|s| s.len() == 3),
+    );
+    assert_eq!(overlay, serde_json::json!(["finished", "live", "stale"]));
+    // Each run in its own colour, as the screenshot shows it.
+    let colors = browser.eval(
+        "[...document.querySelectorAll('#overlay-chart path[data-series]')].map(p => p.getAttribute('stroke'))",
+    );
+    let shot = browser.screenshot("#overlay-chart");
+    for color in colors.as_array().unwrap() {
+        let hex = u32::from_str_radix(&color.as_str().unwrap()[1..], 16).unwrap();
+        let want = [(hex >> 16) as u8, (hex >> 8) as u8, hex as u8];
+        let seen = shot
+            .pixels()
+            .filter(|p| (0..3).all(|c| p[c].abs_diff(want[c]) <= 8))
+            .count();
+        assert!(
+            seen >= 10,
+            "{color}: {seen} pixels in the overlay's screenshot"
+        );
+    }
+    browser.eval(
+        "(() => { const b = document.querySelector('#overlay-runs input[data-run=\"stale\"]'); \
+         b.checked = false; b.onchange(); })()",
+    );
+    let shown =
+        browser.eval("document.querySelectorAll('#overlay-chart path[data-series]').length");
+    assert_eq!(shown, 2, "a run toggled off leaves the overlay");
+    browser.eval(
+        "(() => { const m = document.getElementById('overlay-metric'); m.value = 'val.accuracy'; m.onchange(); \
+         const x = document.getElementById('overlay-x'); x.value = 'time'; x.onchange(); })()",
+    );
+    let chart = browser.eval(
+        "({ title: document.querySelector('#overlay-chart .title').textContent, \
+            axis: document.querySelector('#overlay-chart svg').textContent, \
+            ticks: [...document.querySelectorAll('#overlay-chart .ytick')].map(t => t.textContent) })",
+    );
+    assert_eq!(chart["title"], "validation accuracy", "{chart}");
+    assert!(
+        chart["axis"]
+            .as_str()
+            .unwrap()
+            .contains("training time (minutes)"),
+        "{chart}"
+    );
+    assert_eq!(
+        chart["ticks"],
+        serde_json::json!(["0%", "20%", "40%", "60%", "80%", "100%"])
+    );
+
+    // Every card: round ticks, whole epochs, an lr chart; the live run's MSE has baselines.
+    let cards = browser.eval(
+        "[...document.querySelectorAll('#cards .card')].map(c => ({ run: c.dataset.run, \
+            titles: [...c.querySelectorAll('.chart .title')].map(t => t.textContent), \
+            yticks: [...c.querySelectorAll('.ytick')].map(t => t.textContent), \
+            xticks: [...c.querySelectorAll('.xtick')].map(t => t.textContent), \
+            refs: c.querySelectorAll('.chart:nth-of-type(3) line.ref').length }))",
+    );
+    for card in cards.as_array().unwrap() {
+        let titles = card["titles"].to_string();
+        assert!(titles.contains("learning rate"), "{card}");
+        for tick in card["yticks"].as_array().unwrap() {
+            let tick = tick.as_str().unwrap();
+            let digits = tick.chars().filter(|c| c.is_ascii_digit()).count();
+            assert!(digits <= 4, "tick {tick:?} is not a round number: {card}");
+        }
+    }
+    let finished = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["run"] == "finished")
+        .unwrap();
+    assert_eq!(
+        finished["xticks"].as_array().unwrap()[..5],
+        ["1", "2", "3", "4", "5"].map(serde_json::Value::from),
+        "{finished}"
+    );
+    let live = cards
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["run"] == "live")
+        .unwrap();
+    assert!(
+        live["refs"].as_u64().unwrap() >= 3,
+        "baselines on a live run: {live}"
+    );
+
+    let links = browser.eval("document.getElementById('reports').textContent");
+    assert!(
+        links.as_str().unwrap().contains("comparison_curves.png"),
+        "{links}"
+    );
+    // At 1280 px the comparison table needs no horizontal scrolling.
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    let fits = browser.eval(
+        "(() => { const w = document.getElementById('comparison').parentElement; \
+         return [w.scrollWidth, w.clientWidth]; })()",
+    );
+    assert!(
+        fits[0].as_f64() <= fits[1].as_f64(),
+        "the comparison table is {} px wide in {} px",
+        fits[0],
+        fits[1]
+    );
+    browser.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
     );
 }
 

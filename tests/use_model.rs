@@ -330,3 +330,14 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
         "{report}"
     );
 }
+
+#[test]
+fn a_run_records_its_validation_baselines_when_training_starts() {
+    let baselines = trajhost::rundir::metrics::read_val_baselines(&run_dir())
+        .unwrap()
+        .expect("val_baselines.json");
+    assert!(baselines.mean_position_mse.is_finite() && baselines.mean_position_mse > 0.0);
+    assert!(baselines.constant_velocity_mse.is_finite());
+    let limit = baselines.curve_fit_mse.expect("the curve-fit limit");
+    assert!(limit < baselines.mean_position_mse, "{baselines:?}");
+}

@@ -488,6 +488,26 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
+    /// A screenshot of the element `selector` (scrolled into view first), decoded.
+    pub fn screenshot(&mut self, selector: &str) -> image::RgbaImage {
+        use base64::Engine;
+        let rect = self.eval(&format!(
+            "(() => {{ const e = document.querySelector({selector:?}); e.scrollIntoView(); \
+             const r = e.getBoundingClientRect(); \
+             return [r.x + window.scrollX, r.y + window.scrollY, r.width, r.height]; }})()"
+        ));
+        let [x, y, width, height] = [0, 1, 2, 3].map(|i| rect[i].as_f64().unwrap());
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({ "format": "png",
+                "clip": { "x": x, "y": y, "width": width, "height": height, "scale": 1 } }),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        image::load_from_memory(&png).unwrap().to_rgba8()
+    }
+
     /// Evaluates `expression` every 100 ms until `done` accepts its value; the last value.
     pub fn wait_for(
         &mut self,

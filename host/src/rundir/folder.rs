@@ -4,7 +4,7 @@
 
 use super::{
     CHECKPOINTS, EVENTS_PREFIX, FINAL_METRICS, GATE, METRICS, OUTCOME, PROGRESS, RUN_LOG,
-    TRAINING_CURVES, TRAIN_OUTPUT, VALIDATION_METRICS,
+    TRAINING_CURVES, TRAIN_OUTPUT, VALIDATION_METRICS, VAL_BASELINES,
 };
 use crate::atomic::TEMP_PREFIX;
 use anyhow::{bail, Context, Result};
@@ -14,10 +14,11 @@ pub use trajhost_fs::LOCK_FILE;
 
 /// What a run writes into its folder (and `--overwrite` removes); `events.out.tfevents.*`
 /// files count too.
-pub const RUN_ENTRIES: [&str; 11] = [
+pub const RUN_ENTRIES: [&str; 12] = [
     PROGRESS,
     METRICS,
     VALIDATION_METRICS,
+    VAL_BASELINES,
     FINAL_METRICS,
     RUN_LOG,
     TRAINING_CURVES,

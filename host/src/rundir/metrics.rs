@@ -1,7 +1,7 @@
 //! The numbers a run records: one [`EpochRecord`] per epoch in `metrics.jsonl`, and the
 //! [`FinalMetrics`] of a finished phase in `validation_metrics.json` or `final_metrics.json`.
 
-use super::{read_json, FINAL_METRICS, METRICS, VALIDATION_METRICS};
+use super::{read_json, FINAL_METRICS, METRICS, VALIDATION_METRICS, VAL_BASELINES};
 use crate::atomic::{write_atomic, write_json};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -153,6 +153,15 @@ pub fn write_final(dir: &Path, metrics: &FinalMetrics) -> Result<PathBuf> {
     let path = dir.join(final_metrics_file(&metrics.phase));
     write_json(&path, metrics)?;
     Ok(path)
+}
+
+/// The validation split's baselines (`val_baselines.json`), None for runs from before the file.
+pub fn read_val_baselines(dir: &Path) -> Result<Option<Baselines>> {
+    read_json(&dir.join(VAL_BASELINES))
+}
+
+pub fn write_val_baselines(dir: &Path, baselines: &Baselines) -> Result<()> {
+    write_json(&dir.join(VAL_BASELINES), baselines)
 }
 
 /// Every record of `metrics.jsonl` (none when it does not exist). A last line without its

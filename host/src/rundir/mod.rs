@@ -34,6 +34,9 @@ pub const RUN_LOG: &str = "run.log";
 pub const METRICS: &str = "metrics.jsonl";
 pub const VALIDATION_METRICS: &str = "validation_metrics.json";
 pub const FINAL_METRICS: &str = "final_metrics.json";
+/// The validation split's baselines, written when training starts, so a live run's curves can
+/// be read against them.
+pub const VAL_BASELINES: &str = "val_baselines.json";
 pub const TRAINING_CURVES: &str = "training_curves.png";
 pub const CHECKPOINTS: &str = "checkpoints";
 pub const GATE: &str = "gate.json";

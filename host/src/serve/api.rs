@@ -14,7 +14,7 @@
 use crate::clock::{unix_now, utc_timestamp};
 use crate::compare::report::{self, Checklist, RunReport};
 use crate::monitor::read::read_status;
-use crate::rundir::metrics::EpochRecord;
+use crate::rundir::metrics::{Baselines, EpochRecord};
 use crate::rundir::progress::RunState;
 use crate::rundir::{self, run_name};
 use serde::Serialize;
@@ -37,6 +37,9 @@ pub struct Snapshot {
     /// The plan's success criteria the `report.checklist` of each run is judged by.
     pub checklist: Checklist,
     pub runs: Vec<RunView>,
+    /// `compare`'s reports in the results folder itself (`*.md`, `*_curves.png`), sorted; the
+    /// page links them (`/files/<name>`).
+    pub reports: Vec<String>,
 }
 
 /// One run: where it stands (from PROGRESS.txt, run.log and the sweep's outcome, as `monitor`
@@ -67,6 +70,9 @@ pub struct RunView {
     /// `compare`'s report of the run: its latest finished phase's metrics (test and val
     /// splits, baselines with the curve-fit limit), the checklist, the gate, robustness.
     pub report: Option<RunReport>,
+    /// The validation split's baselines, written when training starts (None for older runs):
+    /// the live curves' reference lines.
+    pub val_baselines: Option<Baselines>,
     /// What could not be read this time, if anything; the rest is the last good read.
     pub problem: Option<String>,
 }
@@ -160,7 +166,23 @@ impl Runs {
                 .collect(),
             checklist: self.checklist.clone(),
             runs,
+            reports: self.reports(),
         }
+    }
+
+    /// The comparison reports lying in the results folder itself (regular files only).
+    fn reports(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| n.ends_with(".md") || n.ends_with("_curves.png"))
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn history(&self, dir: &Path) -> History {
@@ -201,6 +223,7 @@ impl Runs {
             epochs_recorded: read.history.len(),
             latest,
             report: read.report,
+            val_baselines: rundir::metrics::read_val_baselines(dir).ok().flatten(),
             problem: read.problem,
         }
     }

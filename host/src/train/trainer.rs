@@ -161,6 +161,16 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
         data.test.len(),
         data.frames
     ));
+    if !data.val.is_empty() {
+        // For live curves (the dashboard): what the validation MSE should be read against.
+        let reference = if data.train.is_empty() {
+            &data.val
+        } else {
+            &data.train
+        };
+        let val_baselines = baselines(reference, &data.val, config.predict_future);
+        crate::rundir::metrics::write_val_baselines(&options.out, &val_baselines)?;
+    }
     let outcome = run.fit(&data, position);
     if let Err(e) = &outcome {
         run.outputs.log(&format!("failed: {e:#}"));
