@@ -121,11 +121,49 @@ fn an_interrupted_and_resumed_procedural_run_ends_with_the_same_weights() {
     resumes_exactly(&procedural_tiny(dir.path()), tiny_config());
 }
 
+/// A PyTorch network (torchvision's mc3_18, random init), saved by the Python package's recipe,
+/// passes the conformance kit, trains through the `torchscript` plugin and resumes exactly.
+#[test]
+fn a_torchvision_network_trains_through_the_torchscript_plugin_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("mc3_18.pt");
+    let saved = std::process::Command::new(common::python::venv_python())
+        .args([
+            "-c",
+            "import sys, trajhost.torchscript as ts\nts.save(ts.video_backbone('mc3_18'), sys.argv[1])",
+        ])
+        .arg(&module)
+        .env("PYTHONPATH", workspace().join("python"))
+        .output()
+        .unwrap();
+    assert!(saved.status.success(), "{}", text(&saved));
+    let backbone = format!("(module: {:?})", module.to_str().unwrap());
+    let check = trajhost(
+        &["plugin", "check", "torchscript", "--config", &backbone],
+        &[],
+    );
+    assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        text(&check).contains("all 9 checks passed"),
+        "{}",
+        text(&check)
+    );
+    let mut config = tiny_config();
+    config.backbone = backbone;
+    resumes_exactly_with(plugin("torchscript"), tiny_dataset(), config);
+}
+
 /// Trains straight through, and again interrupted mid-epoch and resumed: the same weights.
 /// Returns the straight run.
 fn resumes_exactly(data: &Path, config: TrainConfig) -> tempfile::TempDir {
+    resumes_exactly_with(plugin("template"), data, config)
+}
+
+/// [`resumes_exactly`] with the plugin file `plugin`.
+fn resumes_exactly_with(plugin: PathBuf, data: &Path, config: TrainConfig) -> tempfile::TempDir {
     tch::set_num_threads(1);
     let options = |out: &Path| TrainOptions {
+        plugin: plugin.clone(),
         data: data.to_path_buf(),
         ..options(out, config.clone())
     };

@@ -1,0 +1,3 @@
+fn main() {
+    trajhost_build::link_libtorch();
+}
