@@ -142,6 +142,59 @@ fn a_sweep_trains_runs_in_parallel_a_failing_run_does_not_stop_the_others_and_re
     assert!(!ok && out.contains("no run named \"gamma\""), "{out}");
 }
 
+/// A sweep with `seeds` trains each run once per seed; `compare` pools them into means with
+/// intervals and says which differences the seeds support.
+#[test]
+fn a_seeded_sweep_trains_every_seed_and_compare_pools_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let narrow = "(channels: 4, feature_dim: 8)";
+    let config = sweep_config(
+        dir.path(),
+        &[
+            ("wide", "template", TEMPLATE),
+            ("narrow", "template", narrow),
+        ],
+        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("runs: [", "seeds: [1, 2, 3], runs: ["),
+    )
+    .unwrap();
+    let (ok, out) = run(&["sweep", config.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let results = dir.path().join("results");
+    let report = results.join("comparison.md");
+    let (ok, out) = run(&[
+        "compare",
+        results.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let md = std::fs::read_to_string(&report).unwrap();
+    for seed in 1..=3 {
+        let metrics: trajhost::rundir::metrics::FinalMetrics =
+            read_json(&results.join(format!("wide-seed{seed}/validation_metrics.json")));
+        assert_eq!(metrics.seed, Some(seed));
+    }
+    assert!(md.contains("## Over seeds"), "{md}");
+    for row in [
+        "| wide | template | validation | 1, 2, 3 |",
+        "| narrow | template | validation | 1, 2, 3 |",
+    ] {
+        assert!(md.contains(row), "{row} in\n{md}");
+    }
+    let verdicts = md
+        .lines()
+        // Groups come in the runs' order: narrow-seed1 sorts first.
+        .filter(|l| l.starts_with("- narrow − wide, "))
+        .filter(|l| l.ends_with("**supported**") || l.ends_with("not supported by these seeds"))
+        .count();
+    assert_eq!(verdicts, 2, "accuracy and MSE, each with a verdict:\n{md}");
+}
+
 #[test]
 fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
     let dir = tempfile::tempdir().unwrap();

@@ -135,6 +135,9 @@ struct TrainArgs {
     /// Override the config's backbone RON (e.g. '(preset: "cpu")').
     #[arg(long)]
     backbone: Option<String>,
+    /// Override the config's seed (initialisation, sample order, augmentation draws).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Resume even when the plugin file differs from the build the checkpoint was made with.
     #[arg(long)]
     accept_plugin_change: bool,
@@ -260,6 +263,9 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     }
     if let Some(backbone) = args.backbone {
         config.backbone = backbone;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
     }
     config.validate().context("invalid command-line override")?;
     if let Some(threads) = args.threads {

@@ -21,8 +21,13 @@ pub fn register_font() {
 /// One panel per metric; each series is a (label, points) pair.
 pub struct Panel<'a> {
     pub title: &'a str,
+    /// What x is: "epoch", or "training minutes".
+    pub x_label: &'a str,
     pub series: Vec<(String, Vec<(f64, f64)>)>,
 }
+
+/// Panels side by side, this many to a row.
+const PANELS_PER_ROW: usize = 3;
 
 /// Draws panels side by side into `path` (written to a temp file, then renamed).
 pub fn draw_panels(panels: &[Panel], path: &Path) -> Result<()> {
@@ -32,15 +37,21 @@ pub fn draw_panels(panels: &[Panel], path: &Path) -> Result<()> {
 
 fn draw_into(panels: &[Panel], temp: &Path) -> Result<()> {
     {
-        let root = BitMapBackend::new(temp, (420 * panels.len() as u32, 340)).into_drawing_area();
+        let columns = panels.len().clamp(1, PANELS_PER_ROW);
+        let rows = panels.len().div_ceil(columns).max(1);
+        let size = (420 * columns as u32, 340 * rows as u32);
+        let root = BitMapBackend::new(temp, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-        for (panel, area) in panels.iter().zip(root.split_evenly((1, panels.len()))) {
+        for (panel, area) in panels.iter().zip(root.split_evenly((rows, columns))) {
             let points = panel.series.iter().flat_map(|(_, p)| p.iter());
-            let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::MAX, f64::MIN);
+            let (mut x_max, mut y_min, mut y_max) = (0.0f64, f64::MAX, f64::MIN);
             for &(x, y) in points {
                 x_max = x_max.max(x);
                 y_min = y_min.min(y);
                 y_max = y_max.max(y);
+            }
+            if x_max <= 0.0 {
+                x_max = 1.0;
             }
             if y_min > y_max {
                 (y_min, y_max) = (0.0, 1.0);
@@ -55,7 +66,7 @@ fn draw_into(panels: &[Panel], temp: &Path) -> Result<()> {
                 .map_err(|e| anyhow!("{e}"))?;
             chart
                 .configure_mesh()
-                .x_desc("epoch")
+                .x_desc(panel.x_label)
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
             for (i, (label, points)) in panel.series.iter().enumerate() {
@@ -100,14 +111,17 @@ pub fn draw_training_curves(records: &[EpochRecord], path: &Path) -> Result<()> 
         &[
             Panel {
                 title: "total loss",
+                x_label: "epoch",
                 series: series(|r| (r.train.loss, r.val.loss)),
             },
             Panel {
                 title: "classification accuracy",
+                x_label: "epoch",
                 series: series(|r| (r.train.accuracy, r.val.accuracy)),
             },
             Panel {
                 title: "prediction MSE",
+                x_label: "epoch",
                 series: series(|r| (r.train.mse, r.val.mse)),
             },
         ],
@@ -115,41 +129,42 @@ pub fn draw_training_curves(records: &[EpochRecord], path: &Path) -> Result<()> 
     )
 }
 
-/// Validation loss, accuracy and MSE of several runs against epoch, one line per run (the
-/// comparison's curves).
+/// Validation loss, accuracy and MSE of several runs, one line per run: against epoch, and
+/// below against training time (so a backbone that is slower per epoch shows as such).
 pub fn draw_validation_comparison(
     names: &[String],
     histories: &[Vec<EpochRecord>],
     path: &Path,
 ) -> Result<()> {
-    let series = |pick: fn(&EpochRecord) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
+    let series = |by_time: bool, pick: fn(&EpochRecord) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
         names
             .iter()
             .zip(histories)
             .filter(|(_, h)| !h.is_empty())
             .map(|(n, h)| {
-                (
-                    n.clone(),
-                    h.iter().map(|r| (r.epoch as f64, pick(r))).collect(),
-                )
+                let x = |r: &EpochRecord| match by_time {
+                    true => r.elapsed_seconds / 60.0,
+                    false => r.epoch as f64,
+                };
+                (n.clone(), h.iter().map(|r| (x(r), pick(r))).collect())
             })
             .collect()
     };
-    draw_panels(
-        &[
-            Panel {
-                title: "validation loss",
-                series: series(|r| r.val.loss),
-            },
-            Panel {
-                title: "validation accuracy",
-                series: series(|r| r.val.accuracy),
-            },
-            Panel {
-                title: "validation prediction MSE",
-                series: series(|r| r.val.mse),
-            },
-        ],
-        path,
-    )
+    type Metric = (&'static str, fn(&EpochRecord) -> f64);
+    let metrics: [Metric; 3] = [
+        ("validation loss", |r| r.val.loss),
+        ("validation accuracy", |r| r.val.accuracy),
+        ("validation prediction MSE", |r| r.val.mse),
+    ];
+    let panels: Vec<Panel> = [(false, "epoch"), (true, "training minutes")]
+        .into_iter()
+        .flat_map(|(by_time, x_label)| {
+            metrics.iter().map(move |&(title, pick)| Panel {
+                title,
+                x_label,
+                series: series(by_time, pick),
+            })
+        })
+        .collect();
+    draw_panels(&panels, path)
 }

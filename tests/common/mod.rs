@@ -209,6 +209,8 @@ pub fn final_metrics(
         parameter_count: 1_234_567,
         checkpoint_bytes: 9_876_543,
         data: None,
+        seed: None,
+        setup: None,
     }
 }
 

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 pub fn render(report: &Report) -> String {
     let mut md = String::from("# Backbone comparison\n\n");
     results_table(&mut md, report);
+    seed_table(&mut md, report);
     checklist(&mut md, report);
     if let Some(png) = &report.curves_png {
         md += "\n## Training curves\n\n";
@@ -72,7 +73,69 @@ fn results_table(md: &mut String, report: &Report) {
     }
     *md += "\nIn brackets, the accuracy's 95 % interval (Wilson) over the run's test videos: \
             two runs whose intervals overlap may differ by chance. The seed matters as much: to \
-            rank backbones, train each with several `seed`s and compare the spread.\n";
+            rank backbones, give the sweep `seeds: [..]` (the \"Over seeds\" section pools them).\n";
+}
+
+/// Setups run with several seeds: mean ± sd [95 % interval], then which differences hold.
+fn seed_table(md: &mut String, report: &Report) {
+    if report.seed_groups.is_empty() {
+        return;
+    }
+    *md += "\n## Over seeds\n\nRuns that differ only in their seed, pooled: mean ± standard \
+            deviation over the seeds, in brackets the 95 % interval of the mean (Student t).\n\n";
+    *md += "| setup | plugin | phase | seeds | accuracy | MSE |\n|---|---|---|---|---|---|\n";
+    for g in &report.seed_groups {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.1}% ± {:.1} [{:.1}–{:.1}] | {:.4} ± {:.4} [{:.4}–{:.4}] |",
+            super::seeds::label(g),
+            g.plugin,
+            g.phase,
+            g.seeds
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            100.0 * g.accuracy.mean,
+            100.0 * g.accuracy.sd,
+            100.0 * g.accuracy.low,
+            100.0 * g.accuracy.high,
+            g.mse.mean,
+            g.mse.sd,
+            g.mse.low,
+            g.mse.high
+        );
+    }
+    if report.seed_differences.is_empty() {
+        return;
+    }
+    *md += "\nDifferences of the means (first − second) with their 95 % interval (Welch): \
+            **supported** when the interval leaves out zero, else these seeds cannot say which \
+            is better.\n\n";
+    for d in &report.seed_differences {
+        let (scale, unit, digits) = match d.metric.as_str() {
+            "accuracy" => (100.0, " points", 1),
+            _ => (1.0, "", 4),
+        };
+        let _ = writeln!(
+            md,
+            "- {} − {}, {}: {:+.*}{unit} [{:+.*}, {:+.*}]: {}",
+            d.first,
+            d.second,
+            d.metric,
+            digits,
+            scale * d.difference,
+            digits,
+            scale * d.low,
+            digits,
+            scale * d.high,
+            if d.supported {
+                "**supported**"
+            } else {
+                "not supported by these seeds"
+            }
+        );
+    }
 }
 
 /// `99.4% [98.7–99.7]`: the accuracy over `n` videos and its 95 % Wilson score interval.

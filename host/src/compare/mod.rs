@@ -4,6 +4,7 @@
 
 pub mod markdown;
 pub mod report;
+pub mod seeds;
 
 pub use report::{Checklist, Criterion, Report, RunReport, Unreadable};
 

@@ -1,6 +1,7 @@
 //! The comparison's model: every run folder read into a [`RunReport`] (its latest finished
 //! phase's metrics, the plan's checklist, the gate's decision) — no rendering here.
 
+use super::seeds::{self, Difference, SeedGroup};
 use crate::format::percent_bound;
 use crate::rundir::gate::{self, GateDecision};
 use crate::rundir::metrics::{self, EpochRecord, FinalMetrics};
@@ -117,6 +118,12 @@ pub struct Report {
     pub unreadable: Vec<Unreadable>,
     /// The combined training-curves PNG, relative to the report's folder.
     pub curves_png: Option<String>,
+    /// Setups run with several seeds: mean, spread and interval of each.
+    #[serde(default)]
+    pub seed_groups: Vec<SeedGroup>,
+    /// Every pair of those setups: the difference and whether the seeds support it.
+    #[serde(default)]
+    pub seed_differences: Vec<Difference>,
 }
 
 /// A run folder left out of the report, and why.
@@ -146,12 +153,20 @@ pub fn build(runs: &[PathBuf], checklist: &Checklist) -> (Report, Vec<Vec<EpochR
             }),
         }
     }
+    let finished: Vec<(String, &FinalMetrics)> = reports
+        .iter()
+        .filter_map(|r| r.metrics.as_ref().map(|m| (r.name.clone(), m)))
+        .collect();
+    let seed_groups = seeds::groups(&finished);
+    let seed_differences = seeds::differences(&seed_groups, &finished);
     let report = Report {
         classes: Class::NAMES.iter().map(|s| s.to_string()).collect(),
         checklist: checklist.clone(),
         runs: reports,
         unreadable,
         curves_png: None,
+        seed_groups,
+        seed_differences,
     };
     (report, histories)
 }

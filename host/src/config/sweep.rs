@@ -52,6 +52,11 @@ pub struct SweepConfig {
     pub device: String,
     #[serde(default)]
     pub gate: GateConfig,
+    /// Train every run once per seed, as `<name>-seed<N>` (`compare` then reports each
+    /// backbone's mean and interval over its seeds); empty = each run once, with its config's
+    /// seed. Loading expands the runs, so this is empty afterwards.
+    #[serde(default)]
+    pub seeds: Vec<u64>,
     pub runs: Vec<RunSpec>,
 }
 
@@ -69,24 +74,53 @@ pub struct RunSpec {
     /// The backbone's RON configuration; None = the training config's `backbone`.
     #[serde(default)]
     pub backbone: Option<String>,
+    /// The seed (`train --seed`); None = the training config's.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 impl SweepConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        super::load(path, Self::check)
+        super::load(path, Self::check).map(Self::expanded)
     }
 
     /// Parses RON; errors carry `source:line:column` and name the field.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
-        super::parse(text, source, Self::check)
+        super::parse(text, source, Self::check).map(Self::expanded)
+    }
+
+    /// With `seeds`, each run once per seed, named `<name>-seed<N>`; `seeds` is then empty, so
+    /// a sweep written back (sweep.json) and read again is not expanded twice.
+    fn expanded(mut self) -> Self {
+        let seeds = std::mem::take(&mut self.seeds);
+        if !seeds.is_empty() {
+            self.runs = self
+                .runs
+                .iter()
+                .flat_map(|run| {
+                    seeds.iter().map(move |&seed| RunSpec {
+                        name: format!("{}-seed{seed}", run.name),
+                        seed: Some(seed),
+                        ..run.clone()
+                    })
+                })
+                .collect();
+        }
+        self
     }
 
     fn check(&self) -> Result<(), Invalid> {
         if self.runs.is_empty() {
             return Err(Invalid::new("runs", "is empty: nothing to train"));
         }
+        if !self.seeds.is_empty() && self.runs.iter().any(|r| r.seed.is_some()) {
+            return Err(Invalid::new(
+                "runs.seed",
+                "give the sweep's `seeds` or a run's own `seed`, not both",
+            ));
+        }
         let mut names = std::collections::HashSet::new();
-        for run in &self.runs {
+        for run in &self.clone().expanded().runs {
             let ok = !run.name.is_empty()
                 && run
                     .name
@@ -196,6 +230,38 @@ mod tests {
             assert_eq!((s.gate.min_accuracy, s.gate.max_mse), (0.70, 0.1));
             assert!(s.gate.require_val_loss_improving);
         }
+    }
+
+    #[test]
+    fn seeds_expand_every_run_once_per_seed_and_collisions_are_refused() {
+        let text = DEMO.replace("runs: [", "seeds: [1, 2],\n    runs: [");
+        let s = SweepConfig::parse(&text, "s.ron").unwrap();
+        let names: Vec<&str> = s.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(&names[..3], ["magvit-seed1", "magvit-seed2", "i3d-seed1"]);
+        assert_eq!(names.len(), 8);
+        assert_eq!(s.runs[1].seed, Some(2));
+        assert_eq!(s.runs[1].plugin, "magvit");
+        assert!(
+            s.seeds.is_empty(),
+            "expanded once: written back, it is not expanded again"
+        );
+        let again: SweepConfig =
+            SweepConfig::parse(&ron::ser::to_string(&s).unwrap(), "again").unwrap();
+        assert_eq!(again.runs.len(), 8);
+
+        let twice = DEMO.replace("runs: [", "seeds: [1, 1],\n    runs: [");
+        let err = SweepConfig::parse(&twice, "s.ron").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("\"magvit-seed1\" appears twice"),
+            "{err:#}"
+        );
+        let both = text.replace(
+            "backbone: Some(\"(preset: \\\"cpu\\\")\")),\n        (name: \"i3d\"",
+            "backbone: None, seed: Some(5)),\n        (name: \"i3d\"",
+        );
+        assert_ne!(both, text);
+        let err = SweepConfig::parse(&both, "s.ron").unwrap_err();
+        assert!(format!("{err:#}").contains("not both"), "{err:#}");
     }
 
     #[test]

@@ -107,6 +107,14 @@ pub struct FinalMetrics {
     /// Where the training videos came from; None in files from before the field.
     #[serde(default)]
     pub data: Option<DataInfo>,
+    /// The seed the run trained with; None in files from before the field.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// What makes runs comparable across seeds: a digest of the plugin, the data source and the
+    /// training config with its seed left out. `compare` pools the runs that share it; None in
+    /// files from before the field.
+    #[serde(default)]
+    pub setup: Option<String>,
 }
 
 /// A run's data source.

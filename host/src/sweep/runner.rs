@@ -350,6 +350,9 @@ fn start(
     if let Some(backbone) = &spec.backbone {
         command.arg("--backbone").arg(backbone);
     }
+    if let Some(seed) = spec.seed {
+        command.arg("--seed").arg(seed.to_string());
+    }
     let sweep_pid = std::process::id() as i32;
     // SAFETY: prctl, getppid and kill are async-signal-safe.
     unsafe {

@@ -639,6 +639,8 @@ impl<'a> Run<'a> {
                     None => data.train.len() as u64,
                 },
             }),
+            seed: Some(config.seed),
+            setup: Some(setup_digest(&self.plugin.name, &self.data, config)),
         };
         let path = metrics::write_final(&self.outputs.dir, &final_metrics)?;
         self.outputs.finish(&final_metrics)?;
@@ -670,4 +672,16 @@ impl<'a> Run<'a> {
             .collect();
         Ok(recorded.iter().sum::<f64>() / recorded.len().max(1) as f64)
     }
+}
+
+/// Runs that differ only in their seed share this: the first 16 hex digits of the SHA-256 of
+/// the plugin's name, the data source and the config with the seed set to 0.
+fn setup_digest(plugin: &str, data: &Path, config: &TrainConfig) -> String {
+    let unseeded = TrainConfig {
+        seed: 0,
+        ..config.clone()
+    };
+    let text =
+        serde_json::to_string(&(plugin, data.display().to_string(), unseeded)).unwrap_or_default();
+    trajhost_dataset::shard::sha256_hex(text.as_bytes())[..16].to_string()
 }
