@@ -68,6 +68,37 @@ impl Trained {
     }
 }
 
+/// Where the run's plugin file was when it trained, and whether it is still that build: a hint
+/// for running a third party's run from another folder. Only a hint: a path a run records is
+/// never loaded without the user giving it as `--plugin`.
+fn where_it_was(identity: &PluginIdentity) -> String {
+    /// Larger files are not read for the hint (a plugin is a few MiB).
+    const MAX_HASHED: u64 = 1 << 30;
+    let Some(path) = &identity.path else {
+        return "give the plugin file with --plugin".into();
+    };
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let now = match size {
+        Some(size) if size <= MAX_HASHED => trajhost_dataset::shard::hash_file(path).ok(),
+        _ => None,
+    };
+    match (now, &identity.sha256) {
+        (Some((_, now)), Some(then)) if &now == then => format!(
+            "it trained with {shown}, which is still there and unchanged: give --plugin {shown} to use it"
+        ),
+        (Some(_), _) => format!(
+            "it trained with {shown}, which has changed since: give --plugin with the build it trained with, or --accept-plugin-change"
+        ),
+        (None, _) => format!(
+            "it trained with {shown}, which is gone: give the plugin file with --plugin"
+        ),
+    }
+}
+
 /// The checkpoint's JSON for `choice` in the run folder `run`.
 pub fn checkpoint_json(run: &Path, choice: &CheckpointChoice) -> Result<PathBuf> {
     let json = match choice {
@@ -114,9 +145,10 @@ pub fn load(
     }
     .with_context(|| {
         format!(
-            "checkpoint {} was made with plugin {:?} (give another with --plugin)",
+            "checkpoint {} was made with plugin {:?} ({})",
             json.display(),
-            meta.plugin.name
+            meta.plugin.name,
+            where_it_was(&meta.plugin)
         )
     })?;
     let accept_plugin_change = plugin.accept_plugin_change;
@@ -162,4 +194,38 @@ pub fn load(
         checkpoint: json,
         video_shape,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_plugin_file_is_named_as_a_hint_never_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("libmynet.so");
+        std::fs::write(&file, b"the build it trained with").unwrap();
+        let (_, sha256) = trajhost_dataset::shard::hash_file(&file).unwrap();
+        let identity = PluginIdentity {
+            name: "mynet".into(),
+            version: "0.1.0".into(),
+            fingerprint: String::new(),
+            sha256: Some(sha256),
+            path: Some(file.clone()),
+        };
+        let hint = where_it_was(&identity);
+        assert!(
+            hint.contains("unchanged") && hint.contains(&format!("--plugin {}", file.display())),
+            "{hint}"
+        );
+        std::fs::write(&file, b"another build").unwrap();
+        assert!(where_it_was(&identity).contains("has changed since"));
+        std::fs::remove_file(&file).unwrap();
+        assert!(where_it_was(&identity).contains("is gone"));
+        let older = PluginIdentity {
+            path: None,
+            ..identity
+        };
+        assert!(where_it_was(&older).contains("--plugin"));
+    }
 }

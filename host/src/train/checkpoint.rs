@@ -28,6 +28,10 @@ pub struct PluginIdentity {
     /// SHA-256 of the plugin file trained with; None in checkpoints from before the field.
     #[serde(default)]
     pub sha256: Option<String>,
+    /// Where that file was (absolute): named in the hint when the plugin is not found by
+    /// name, never loaded from here. None in checkpoints from before the field.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 impl PluginIdentity {
@@ -37,6 +41,7 @@ impl PluginIdentity {
             version: plugin.stamp.plugin_version.clone(),
             fingerprint: plugin.stamp.fingerprint.clone(),
             sha256: Some(plugin.sha256.clone()),
+            path: std::fs::canonicalize(&plugin.path).ok(),
         }
     }
 }
@@ -357,6 +362,12 @@ pub fn check_plugin(
         );
     }
     if let (Some(saved), Some(loaded)) = (&meta.plugin.sha256, &plugin.sha256) {
+        if saved != loaded && accept_plugin_change {
+            eprintln!(
+                "warning: checkpoint {shown} was made with another build of plugin '{}' (version {}, sha256 {saved}); using version {} (sha256 {loaded}) as --accept-plugin-change says",
+                plugin.name, meta.plugin.version, plugin.version
+            );
+        }
         if saved != loaded && !accept_plugin_change {
             bail!(
                 "checkpoint {shown} was made with another build of plugin '{}' (sha256 {saved}, version {}); the plugin file found now has sha256 {loaded} (version {}): give --accept-plugin-change to use it anyway, or --plugin to choose the file trained with",
