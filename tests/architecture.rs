@@ -3,10 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// A module's files, in the host (`host/src`) or in `trajhost-runs` (`runs/src`), whose
+/// modules the host re-exports under the same names.
 fn sources(under: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src")
-        .join(under);
+    let host = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = [host.join("src"), host.join("../runs/src")]
+        .into_iter()
+        .map(|src| src.join(under))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("no module {under} in host/src or runs/src"));
     if root.is_file() {
         return vec![root];
     }
@@ -89,6 +94,38 @@ fn the_run_folder_protocol_and_the_configs_sit_below_everything_that_uses_them()
         all.push("rundir");
         all
     });
+}
+
+/// `trajhost-runs` links no libtorch (so `trajhost-serve` starts small): nothing in it names
+/// tch or the plugin API, and its manifest does not depend on them.
+#[test]
+fn the_run_folder_crate_needs_no_libtorch() {
+    let runs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runs");
+    let manifest = std::fs::read_to_string(runs.join("Cargo.toml")).unwrap();
+    for crate_name in ["tch", "torch-sys", "trajhost-plugin-api", "trajhost-build"] {
+        assert!(
+            !manifest
+                .lines()
+                .any(|l| l.trim_start().starts_with(crate_name)),
+            "runs/Cargo.toml depends on {crate_name}"
+        );
+    }
+    for module in [
+        "clock.rs",
+        "format.rs",
+        "config",
+        "gate.rs",
+        "rundir",
+        "curves.rs",
+        "monitor",
+        "compare",
+        "serve",
+    ] {
+        for file in sources(module) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(!text.contains("tch::"), "{} names tch", file.display());
+        }
+    }
 }
 
 #[test]

@@ -222,6 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
         Command::Serve(args) => {
+            exec_lean_server();
             crate::serve::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -427,4 +428,27 @@ fn read_config(config: &str) -> Result<String> {
         return trajhost_config::read_file(path).with_context(|| format!("reading {config}"));
     }
     Ok(config.to_string())
+}
+
+/// `trajhost serve ARGS` becomes `trajhost-serve ARGS` (beside this binary) in this same
+/// process: the server then runs without libtorch's ~380 MiB. Where that binary is missing or
+/// cannot start, this process serves.
+fn exec_lean_server() {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new("serve")) {
+        return;
+    }
+    let Some(lean) = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("trajhost-serve"))
+        .filter(|lean| lean.is_file())
+    else {
+        return;
+    };
+    let error = std::process::Command::new(&lean).args(args).exec();
+    eprintln!(
+        "warning: could not start {} ({error}); serving from this process",
+        lean.display()
+    );
 }
