@@ -1165,6 +1165,26 @@ fn no_output_flag_writes_over_what_its_command_reads() {
     assert!(!both.exists());
 }
 
+/// A checkpoint whose `config.backbone` asks for a far larger model than its tensors: the
+/// build is refused within a memory bound set by the recorded tensors, not carried out (here
+/// 1.7 GB of convolution weights; a width of 10^5 asked for 19 GB before).
+#[test]
+fn a_checkpoint_asking_for_a_huge_backbone_is_refused_without_building_it() {
+    let dir = copy_of_finished_run();
+    let run = dir.path().join("run");
+    edit_checkpoints(&run, |meta| {
+        meta["config"]["backbone"] = "(channels: 4000, feature_dim: 16)".into();
+    });
+    let start = std::time::Instant::now();
+    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let message = assert_clean_failure(&output, &["config.backbone", "(channels: 4000"]);
+    assert!(message.contains("MiB"), "{message}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{message}"
+    );
+}
+
 #[test]
 fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
     use std::os::unix::ffi::OsStrExt;

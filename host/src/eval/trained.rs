@@ -2,7 +2,7 @@
 //! heads and weights restored — refused, naming what differs, when the plugin or the
 //! architecture no longer fits (as `train --resume` refuses).
 
-use crate::plugin::{resolve_plugin, resolve_recorded_plugin, Plugin};
+use crate::plugin::{resolve_plugin, resolve_recorded_plugin, Plugin, PluginBackbone};
 use crate::train::checkpoint::{self, CheckpointMeta, PluginIdentity};
 use crate::train::model::UnifiedModel;
 use anyhow::{anyhow, bail, Context, Result};
@@ -66,6 +66,81 @@ impl Trained {
             self.checkpoint.display()
         )
     }
+}
+
+/// Builds the checkpoint's backbone with the process's address space capped at what its
+/// recorded tensors need (twice over, plus 1 GiB): a checkpoint's `config.backbone` is read
+/// from a file someone else may have written, and it could ask for any size of model before
+/// the shapes are compared. On the CPU only: a CUDA context reserves far more address space
+/// than memory.
+fn build_within_recorded_size(
+    plugin: &Plugin,
+    meta: &CheckpointMeta,
+    device: Device,
+    json: &Path,
+) -> Result<PluginBackbone> {
+    let config = &meta.config.backbone;
+    if device != Device::Cpu {
+        return plugin.build(config, device);
+    }
+    // 8 bytes an element: float32 weights, int64 counters, with room to spare.
+    let recorded: u64 = meta
+        .model_tensors
+        .iter()
+        .map(|(_, shape)| shape.iter().map(|&d| d.max(0) as u64).product::<u64>() * 8)
+        .fold(0u64, u64::saturating_add);
+    let allowance = recorded.saturating_mul(2).saturating_add(1 << 30);
+    let built = with_address_space_allowance(allowance, || plugin.build(config, device));
+    built.map_err(|e| {
+        // libtorch's allocation error comes with a C++ backtrace: keep the one line that says
+        // how much was asked for.
+        let text = format!("{e:#}");
+        if !text.contains("allocate") {
+            return e.context(format!("checkpoint {}: config.backbone {config:?}", json.display()));
+        }
+        let asked = text
+            .find("you tried to allocate")
+            .and_then(|at| text[at..].split(['.', '"', '\\']).next())
+            .map_or(String::new(), |s| format!(" ({})", s.replace("you tried", "it tried")));
+        anyhow!(
+            "checkpoint {}: its config.backbone {config:?} does not build within {} MiB, twice what its recorded tensors take plus 1 GiB{asked}: a config that asks for another model than the one saved",
+            json.display(),
+            allowance >> 20
+        )
+    })
+}
+
+/// Runs `f` with the soft address-space limit at what the process maps now plus `allowance`
+/// (never above the limit already set), then puts the limit back.
+fn with_address_space_allowance<T>(allowance: u64, f: impl FnOnce() -> T) -> T {
+    let mapped = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kib| kib * 1024);
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut old) } == 0;
+    let Some(mapped) = mapped.filter(|_| read) else {
+        return f();
+    };
+    let capped = libc::rlimit {
+        rlim_cur: mapped.saturating_add(allowance).min(old.rlim_cur),
+        rlim_max: old.rlim_max,
+    };
+    // SAFETY: only the soft limit changes, within the hard one; restored below.
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_AS, &capped) } == 0;
+    let result = f();
+    if set {
+        // SAFETY: as above: the soft limit back to what it was.
+        unsafe { libc::setrlimit(libc::RLIMIT_AS, &old) };
+    }
+    result
 }
 
 /// Where the run's plugin file was when it trained, and whether it is still that build: a hint
@@ -179,7 +254,7 @@ pub fn load(
                 json.display()
             )
         })?;
-    let backbone = plugin.build(&meta.config.backbone, device)?;
+    let backbone = build_within_recorded_size(&plugin, meta, device, &json)?;
     let mut model = UnifiedModel::new(backbone, frames, meta.config.position_head, device);
     let shapes: Vec<(String, Vec<i64>)> = model
         .state()
