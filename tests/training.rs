@@ -226,7 +226,9 @@ fn procedural_val_and_test_are_the_stored_videos_byte_for_byte_and_the_run_says_
     let spec = procedural_tiny(dir.path());
     let source = DataSource::parse(&spec).unwrap();
     let procedural = source.load(5, None).unwrap();
-    let stored = trajhost::train::data::load(tiny_dataset(), 5, None).unwrap();
+    let stored = DataSource::Stored(tiny_dataset().to_path_buf())
+        .load(5, None)
+        .unwrap();
     for (name, a, b) in [
         ("val", &procedural.val, &stored.val),
         ("test", &procedural.test, &stored.test),

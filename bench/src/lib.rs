@@ -23,11 +23,12 @@ use std::time::Instant;
 use tch::{Device, Tensor};
 use trajhost::config::PositionHead;
 use trajhost::plugin::{resolve_plugin, Plugin};
-use trajhost::train::data::{self, batches, epoch_order, Batch, SplitData};
+use trajhost::train::data::{batches, epoch_order, Batch, SplitData};
 use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::{compute_loss, LossWeights, UnifiedModel};
 use trajhost::train::optim::{learning_rate, AdamW};
 use trajhost::train::pinhole::Lens;
+use trajhost::train::source::DataSource;
 use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
 use trajhost_plugin_api::InputLayout;
@@ -361,7 +362,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let plugin = load_plugin(&b.plugin)?;
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
-    let data = data::load(&b.data, b.predict_future, None)?;
+    let data = DataSource::Stored(b.data.clone()).load(b.predict_future, None)?;
     let mut model = UnifiedModel::new(
         backbone,
         data.frames as i64,
@@ -419,7 +420,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let plugin = load_plugin(&b.plugin)?;
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
-    let data = data::load(&b.data, b.predict_future, None)?;
+    let data = DataSource::Stored(b.data.clone()).load(b.predict_future, None)?;
     let mut model = UnifiedModel::new(
         backbone,
         data.frames as i64,
@@ -465,7 +466,7 @@ pub fn batches_bench(
     layout: InputLayout,
 ) -> Result<Value> {
     set_threads(threads);
-    let data = data::load(data_dir, 5, None)?;
+    let data = DataSource::Stored(data_dir.to_path_buf()).load(5, None)?;
     let split = &data.train;
     let mut seconds = Vec::new();
     let mut faults = 0;
@@ -531,7 +532,7 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     let videos = random_video(2, BENCH_FRAMES, 64);
     let lens = Lens::from_fov(50.0, 64, 64);
     let outputs = model.forward(&videos, lens, true)?;
-    let batch = data::Batch {
+    let batch = Batch {
         videos,
         labels: Tensor::from_slice(&[0i64, 1]),
         target: Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu)),

@@ -235,7 +235,7 @@ pub fn evaluate_on(
         SplitChoice::All => [true; 3],
     };
     let [train, val, test] = match DataSource::parse(data)? {
-        DataSource::Stored(dir) => data::load_splits(
+        DataSource::Stored(dir) => data::stored::load_splits(
             &dir,
             config.predict_future,
             config.max_train_samples,

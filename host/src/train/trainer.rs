@@ -3,13 +3,13 @@
 //! the run's sinks (`sinks`); when to stop is `stopping`'s decision; where to start, `resume`'s.
 
 use super::checkpoint::{self, CheckpointMeta, PluginIdentity};
-use super::data::{batches, epoch_order, Batch, TrainingData};
+use super::data::{batches, epoch_order, Batch};
 use super::metrics::{baselines, evaluate, Accumulator};
 use super::model::UnifiedModel;
 use super::optim::{learning_rate, AdamW};
 use super::resume::{self, Resume, ResumePoint};
 use super::sinks::{self, RunOutputs};
-use super::source::DataSource;
+use super::source::{DataSource, TrainingData};
 use super::step::{forward_step, update_step};
 use super::stopping::{self, EarlyStoppingState, Watch};
 use crate::clock::unix_now;

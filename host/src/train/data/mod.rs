@@ -7,13 +7,17 @@
 //! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
 //! ~2 ms on two idle cores (`trajhost-bench batches`), 6–8 ms between training steps.
 
+pub mod procedural;
+pub mod render;
+pub mod stored;
+
 use super::pinhole::Lens;
-use super::{pixels, source};
-use anyhow::{bail, Context, Result};
+use super::pixels;
+use anyhow::{bail, Result};
 use std::sync::Arc;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 use trajhost_dataset::sample::generate_sample;
-use trajhost_dataset::{DataConfig, Dataset, Split};
+use trajhost_dataset::DataConfig;
 use trajhost_plugin_api::InputLayout;
 
 /// Where a split's videos come from.
@@ -75,8 +79,8 @@ impl SplitData {
             Videos::Held(t) => t.shallow_clone(),
             Videos::Rendered(config) => {
                 let samples = self.sample_indices(None);
-                let [t, c, h, w] = source::clip(config);
-                Tensor::from_slice(&source::render_videos(config, &samples)).view([
+                let [t, c, h, w] = render::clip(config);
+                Tensor::from_slice(&render::render_videos(config, &samples)).view([
                     samples.len() as i64,
                     t,
                     c,
@@ -141,7 +145,7 @@ impl SplitData {
             }
             Videos::Rendered(config) => {
                 let samples = self.sample_indices(Some(index));
-                let clip = source::clip(config);
+                let clip = render::clip(config);
                 pixels::model_input_drawn(samples.len(), clip, device, layout, |i, video| {
                     generate_sample(config, samples[i], video);
                 })
@@ -158,172 +162,25 @@ impl SplitData {
     }
 }
 
-pub struct TrainingData {
-    /// Without videos when `procedural` renders them instead.
-    pub train: SplitData,
-    pub val: SplitData,
-    pub test: SplitData,
-    pub frames: usize,
-    /// Set when training batches are rendered on the fly (`source`).
-    pub procedural: Option<super::source::Procedural>,
+/// A sample's labels as training reads them, from its positions over the clip and the horizon
+/// (`(T + H) × 3`): the target, `predict_future` frames after the clip's last, and the track,
+/// the positions of the T input frames.
+pub fn labels_from(positions: &[f32], frames: usize, predict_future: usize) -> ([f32; 3], &[f32]) {
+    let at = 3 * (frames - 1 + predict_future);
+    (
+        [positions[at], positions[at + 1], positions[at + 2]],
+        &positions[..3 * frames],
+    )
 }
 
-/// A split being filled shard by shard, straight into its final uint8 tensor, so loading peaks
-/// at the data plus one shard rather than twice the data.
-struct SplitBuilder {
-    /// `(capacity, T, 3, H, W)`, allocated here and not shared before `finish`; 0 rows when
-    /// the videos are not kept.
-    videos: Tensor,
-    keep_videos: bool,
-    video_len: usize,
-    labels: Vec<i64>,
-    target: Vec<f32>,
-    track: Vec<f32>,
-    index: Vec<i64>,
-    frames: i64,
-    lens: Lens,
-}
-
-impl SplitBuilder {
-    fn with_capacity(
-        capacity: usize,
-        video_shape: [i64; 4],
-        lens: Lens,
-        keep_videos: bool,
-    ) -> SplitBuilder {
-        let [t, c, h, w] = video_shape;
-        let rows = if keep_videos { capacity as i64 } else { 0 };
-        SplitBuilder {
-            videos: Tensor::empty([rows, t, c, h, w], (Kind::Uint8, Device::Cpu)),
-            keep_videos,
-            video_len: video_shape.iter().product::<i64>() as usize,
-            labels: Vec::with_capacity(capacity),
-            target: Vec::with_capacity(3 * capacity),
-            track: Vec::with_capacity(3 * t as usize * capacity),
-            index: Vec::with_capacity(capacity),
-            frames: t,
-            lens,
-        }
-    }
-
-    /// Appends one sample: its video's bytes, class, target position and the T positions of its
-    /// input frames.
-    fn push(&mut self, index: u64, video: &[u8], label: i64, target: &[f32], track: &[f32]) {
-        assert_eq!(video.len(), self.video_len, "video size");
-        assert_eq!(track.len() as i64, 3 * self.frames, "positions per video");
-        self.labels.push(label);
-        self.index.push(index as i64);
-        self.target.extend_from_slice(target);
-        self.track.extend_from_slice(track);
-        if !self.keep_videos {
-            return;
-        }
-        let start = (self.labels.len() - 1) * self.video_len;
-        // SAFETY: `videos` is a contiguous CPU uint8 tensor of `numel` bytes that this builder
-        // allocated and has not shared, so nothing else reads or writes them meanwhile; the
-        // slice's bounds check refuses a sample past the capacity.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(self.videos.data_ptr() as *mut u8, self.videos.numel())
-        };
-        bytes[start..start + self.video_len].copy_from_slice(video);
-    }
-
-    fn finish(self) -> SplitData {
-        let n = self.labels.len() as i64;
-        SplitData {
-            videos: Videos::Held(
-                self.videos
-                    .narrow(0, 0, if self.keep_videos { n } else { 0 }),
-            ),
-            labels: Tensor::from_slice(&self.labels),
-            target: Tensor::from_slice(&self.target).view([n, 3]),
-            track: Tensor::from_slice(&self.track).view([n, self.frames, 3]),
-            index: Tensor::from_slice(&self.index),
-            lens: self.lens,
-        }
-    }
-}
-
-/// The dataset's clips, `[T, H, W]`, read from its manifest alone (`load` checks the rest).
-pub fn clip_shape(dir: &std::path::Path) -> Result<[i64; 3]> {
-    let manifest = trajhost_dataset::manifest::Manifest::load(dir)
-        .with_context(|| format!("opening dataset {}", dir.display()))?;
-    let c = &manifest.config;
-    Ok([c.frames as i64, c.height as i64, c.width as i64])
-}
-
-/// Loads every split, verifying each shard's hash as it is read.
-pub fn load(
-    dir: &std::path::Path,
-    predict_future: usize,
-    max_train: Option<usize>,
-) -> Result<TrainingData> {
-    let [train, val, test] = load_splits(dir, predict_future, max_train, [true; 3])?;
-    for (name, split) in [("train", &train), ("val", &val), ("test", &test)] {
-        if split.is_empty() {
-            bail!("dataset {} has no {name} samples", dir.display());
-        }
-    }
-    let frames = train.track.size()[1] as usize;
-    Ok(TrainingData {
-        train,
-        val,
-        test,
-        frames,
-        procedural: None,
-    })
-}
-
-/// The train, val and test splits (in `Split::ALL` order), verifying each shard's hash as it
-/// is read; a split whose `with_videos` is false keeps its labels and positions but no videos
-/// (`videos` has 0 rows), as the baselines need of the training split.
-pub fn load_splits(
-    dir: &std::path::Path,
-    predict_future: usize,
-    max_train: Option<usize>,
-    with_videos: [bool; 3],
-) -> Result<[SplitData; 3]> {
-    let dataset =
-        Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
-    let config = &dataset.manifest.config;
-    let (t, horizon) = (config.frames, config.horizon);
+/// Refuses a `predict_future` past what `labelled` (a dataset, a data config) labels.
+pub fn check_horizon(predict_future: usize, horizon: usize, labelled: &str) -> Result<()> {
     if predict_future > horizon {
         bail!(
-            "field `predict_future` is {predict_future}, but dataset {} labels only {horizon} frames past the clip",
-            dir.display()
+            "field `predict_future` is {predict_future}, but {labelled} labels only {horizon} frames past the clip"
         );
     }
-    let video_shape = [t as i64, 3, config.height as i64, config.width as i64];
-    let target_frame = t - 1 + predict_future;
-    let mut builders = [0, 1, 2].map(|s| {
-        let split = Split::ALL[s];
-        let capacity = dataset.indices(split).len();
-        SplitBuilder::with_capacity(capacity, video_shape, Lens::of(config), with_videos[s])
-    });
-    for k in 0..dataset.num_shards() {
-        dataset.verify_shard(k)?;
-        let shard = dataset.load_shard(k)?;
-        for i in 0..shard.n {
-            let s = Split::ALL
-                .iter()
-                .position(|&s| s == dataset.split_of(shard.indices[i]))
-                .unwrap();
-            let positions = shard.positions_of(i);
-            builders[s].push(
-                shard.indices[i],
-                shard.video(i),
-                i64::from(shard.labels[i]),
-                &positions[3 * target_frame..3 * target_frame + 3],
-                &positions[..3 * t],
-            );
-        }
-    }
-    let [train, val, test] = builders.map(SplitBuilder::finish);
-    let train = match max_train {
-        Some(n) => train.first(n),
-        None => train,
-    };
-    Ok([train, val, test])
+    Ok(())
 }
 
 /// A batch ready for the model.
@@ -391,8 +248,10 @@ pub fn batches<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::stored::SplitBuilder;
     use super::*;
     use crate::train::pixels::{PIXEL_MEAN, PIXEL_STD};
+    use tch::Kind;
 
     #[test]
     fn epoch_order_is_a_seeded_permutation() {
