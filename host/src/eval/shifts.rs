@@ -8,7 +8,7 @@
 
 use super::trained::Trained;
 use super::{evaluate_on, SplitChoice};
-use crate::config::PROCEDURAL_PREFIX;
+use crate::config::procedural_config;
 use crate::rundir::robustness::{Robustness, ShiftResult};
 use crate::train::source::DataSource;
 use anyhow::{Context, Result};
@@ -180,7 +180,7 @@ fn wide(c: &DataConfig) -> f64 {
 
 /// `data/10k` → `data/10k-shifts`; a procedural source's sets go to `data/procedural-shifts`.
 pub fn default_cache(data: &Path) -> PathBuf {
-    if data.to_string_lossy().starts_with(PROCEDURAL_PREFIX) {
+    if procedural_config(data).is_some() {
         return PathBuf::from("data/procedural-shifts");
     }
     let name = data

@@ -131,10 +131,7 @@ pub fn thread_share(
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
     let config_path = sweep.config_for(options.phase);
     let train_config = TrainConfig::load(config_path)?;
-    let procedural = sweep
-        .data
-        .to_string_lossy()
-        .starts_with(crate::config::PROCEDURAL_PREFIX);
+    let procedural = crate::config::procedural_config(&sweep.data).is_some();
     if !procedural && !sweep.data.is_dir() {
         bail!(
             "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use trajhost_dataset::DataConfig;
 
-pub use crate::config::PROCEDURAL_PREFIX;
+use crate::config::{procedural_config, procedural_spec};
 
 /// A run's splits, whichever the source.
 pub struct TrainingData {
@@ -36,8 +36,7 @@ impl DataSource {
     /// `procedural:PATH` (a data config; `procedural:` alone is the default config), else a
     /// dataset folder.
     pub fn parse(spec: &Path) -> Result<Self> {
-        let text = spec.to_string_lossy();
-        let Some(config) = text.strip_prefix(PROCEDURAL_PREFIX) else {
+        let Some(config) = procedural_config(spec) else {
             return Ok(DataSource::Stored(spec.to_path_buf()));
         };
         if config.is_empty() {
@@ -58,8 +57,7 @@ impl DataSource {
     /// anything but a folder or a `.ron` data config: reading another file as a config would
     /// echo its first bytes in the error.
     pub fn check_recorded(spec: &Path) -> Result<()> {
-        let text = spec.to_string_lossy();
-        let Some(config) = text.strip_prefix(PROCEDURAL_PREFIX) else {
+        let Some(config) = procedural_config(spec) else {
             return Ok(());
         };
         if !config.is_empty() && !config.ends_with(".ron") {
@@ -80,10 +78,9 @@ impl DataSource {
     pub fn spec(&self) -> Result<PathBuf> {
         Ok(match self {
             DataSource::Stored(dir) => std::path::absolute(dir)?,
-            DataSource::Procedural { config_path, .. } => PathBuf::from(format!(
-                "{PROCEDURAL_PREFIX}{}",
-                std::path::absolute(config_path)?.display()
-            )),
+            DataSource::Procedural { config_path, .. } => {
+                procedural_spec(&std::path::absolute(config_path)?)
+            }
         })
     }
 

@@ -12,12 +12,26 @@ pub use train::{EarlyStoppingConfig, LossWeights, Metric, PositionHead, TrainCon
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use trajhost_config::{Invalid, Source};
 
 /// How `--data` (and a sweep's `data`) names a data config to render on the fly instead of a
-/// dataset folder: `procedural:configs/data.ron` (see `train::source`).
-pub const PROCEDURAL_PREFIX: &str = "procedural:";
+/// dataset folder: `procedural:configs/data.ron` (see `train::source`). Only the two functions
+/// below read or write it.
+const PROCEDURAL_PREFIX: &str = "procedural:";
+
+/// The data config a `--data` spec renders on the fly (`procedural:PATH`; `procedural:` alone,
+/// the default config, gives ""), or None for a dataset folder.
+pub fn procedural_config(spec: &Path) -> Option<String> {
+    spec.to_string_lossy()
+        .strip_prefix(PROCEDURAL_PREFIX)
+        .map(str::to_string)
+}
+
+/// The `--data` spec that renders the data config `config` on the fly.
+pub fn procedural_spec(config: &Path) -> PathBuf {
+    PathBuf::from(format!("{PROCEDURAL_PREFIX}{}", config.display()))
+}
 
 /// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
 /// negative count and crashes trying to start 100 000.
