@@ -88,7 +88,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         tch::set_num_threads(threads as i32);
     }
     let device = parse_device(&args.device)?;
-    let mut trained = load_trained(args, device)?;
+    // `--data` parsed once; a recorded one below, after the checkpoint is read.
+    let given = args.data.as_deref().map(DataSource::parse).transpose()?;
+    let mut trained = load_trained(args, given.as_ref(), device)?;
     let data = match &args.data {
         Some(data) => data.clone(),
         None => {
@@ -108,11 +110,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             recorded
         }
     };
-    refuse_writing_over_inputs(args, &trained, &data)?;
+    let source = match given {
+        Some(source) => source,
+        None => DataSource::parse(&data)?,
+    };
+    refuse_writing_over_inputs(args, &trained, &source)?;
     let report = evaluate_on(
         &mut trained,
         &args.run,
         &data,
+        &source,
         args.split,
         device,
         args.predictions.as_deref(),
@@ -130,7 +137,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let robustness = shifts::run(
             &mut trained,
             &args.run,
-            &data,
+            &source,
             &cache,
             args.shift_samples,
             device,
@@ -169,8 +176,11 @@ fn refuse_non_utf8_paths(args: &EvalArgs) -> Result<()> {
 }
 
 /// `--out` and `--predictions` land on none of what eval reads, nor on each other.
-fn refuse_writing_over_inputs(args: &EvalArgs, trained: &Trained, data: &Path) -> Result<()> {
-    let source = DataSource::parse(data)?;
+fn refuse_writing_over_inputs(
+    args: &EvalArgs,
+    trained: &Trained,
+    source: &DataSource,
+) -> Result<()> {
     let tensors = trained.checkpoint.with_extension("safetensors");
     let outputs = [("--out", &args.out), ("--predictions", &args.predictions)];
     let outputs: Vec<Named> = outputs
@@ -188,13 +198,17 @@ fn refuse_writing_over_inputs(args: &EvalArgs, trained: &Trained, data: &Path) -
     )
 }
 
-fn load_trained(args: &EvalArgs, device: tch::Device) -> Result<Trained> {
+fn load_trained(
+    args: &EvalArgs,
+    data: Option<&DataSource>,
+    device: tch::Device,
+) -> Result<Trained> {
     if !args.run.is_dir() {
         bail!("{} is not a run folder", args.run.display());
     }
-    let size = match &args.data {
-        Some(data) => {
-            let [_, h, w] = DataSource::parse(data)?.clip_shape()?;
+    let size = match data {
+        Some(source) => {
+            let [_, h, w] = source.clip_shape()?;
             [h, w]
         }
         None => [64, 64],
@@ -215,18 +229,19 @@ pub struct SamplePrediction {
     pub target: [f64; 3],
 }
 
-/// Evaluates `trained` on `split` of the dataset `data`, with the checkpoint's batch size (so
-/// the run's own test split gives exactly its `final_metrics.json` numbers); writes every
-/// sample's prediction to `predictions` when given.
+/// Evaluates `trained` on `split` of `source` (given on the command line as `data`), with the
+/// checkpoint's batch size (so the run's own test split gives exactly its `final_metrics.json`
+/// numbers); writes every sample's prediction to `predictions` when given.
 pub fn evaluate_on(
     trained: &mut Trained,
     run: &Path,
     data: &Path,
+    source: &DataSource,
     split: SplitChoice,
     device: tch::Device,
     predictions: Option<&Path>,
 ) -> Result<EvalReport> {
-    check_clip_shape(trained, data)?;
+    check_clip_shape(trained, source, data)?;
     let config = trained.meta.config.clone();
     let wanted = match split {
         SplitChoice::Train => [true, false, false],
@@ -234,13 +249,10 @@ pub fn evaluate_on(
         SplitChoice::Test => [false, false, true],
         SplitChoice::All => [true; 3],
     };
-    let [train, val, test] = match DataSource::parse(data)? {
-        DataSource::Stored(dir) => data::stored::load_splits(
-            &dir,
-            config.predict_future,
-            config.max_train_samples,
-            wanted,
-        )?,
+    let [train, val, test] = match source {
+        DataSource::Stored(dir) => {
+            data::stored::load_splits(dir, config.predict_future, config.max_train_samples, wanted)?
+        }
         procedural => {
             if wanted[0] {
                 bail!(
@@ -293,8 +305,8 @@ pub fn evaluate_on(
 }
 
 /// Refuses a dataset whose clips the model cannot read, naming both shapes.
-fn check_clip_shape(trained: &Trained, data: &Path) -> Result<()> {
-    let shape = DataSource::parse(data)?.clip_shape()?;
+fn check_clip_shape(trained: &Trained, source: &DataSource, data: &Path) -> Result<()> {
+    let shape = source.clip_shape()?;
     let [t, h, w] = trained.video_shape;
     let known_size = trained.meta.video_shape.is_some();
     if shape[0] != t || (known_size && shape[1..] != [h, w]) {

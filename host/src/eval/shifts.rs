@@ -217,22 +217,22 @@ fn set_dir(cache: &Path, name: &str, config: &DataConfig) -> PathBuf {
     cache.join(format!("{name}-{hash:016x}"))
 }
 
-/// Generates (or reuses) every shifted set and evaluates `trained` on each.
+/// Generates (or reuses) every shifted set of `source`'s look and evaluates `trained` on each.
 pub fn run(
     trained: &mut Trained,
     run: &Path,
-    data: &Path,
+    source: &DataSource,
     cache: &Path,
     samples: usize,
     device: tch::Device,
 ) -> Result<Robustness> {
-    let base = match DataSource::parse(data)? {
+    let base = match source {
         DataSource::Stored(dir) => {
-            Manifest::load(&dir)
+            Manifest::load(dir)
                 .with_context(|| format!("opening dataset {}", dir.display()))?
                 .config
         }
-        DataSource::Procedural { config, .. } => *config,
+        DataSource::Procedural { config, .. } => (**config).clone(),
     };
     let mut rows: Vec<ShiftResult> = Vec::new();
     for shift in all() {
@@ -249,7 +249,8 @@ pub fn run(
                 dir.display()
             )
         })?;
-        let report = evaluate_on(trained, run, &dir, SplitChoice::Test, device, None)?;
+        let source = DataSource::Stored(dir.clone());
+        let report = evaluate_on(trained, run, &dir, &source, SplitChoice::Test, device, None)?;
         let (accuracy, mse) = (report.metrics.accuracy, report.metrics.mse);
         let (base_accuracy, base_mse) = rows
             .first()
