@@ -1,6 +1,7 @@
 //! AdamW written over tensors in the host: tch keeps its optimisers' moments out of reach,
 //! and an exact resume needs them in the checkpoint.
 
+use crate::config::TrainConfig;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use tch::Tensor;
@@ -125,6 +126,34 @@ impl AdamW {
         self.step = step;
         Ok(())
     }
+}
+
+/// The learning rate of the optimiser step after `global_step` steps, `elapsed_seconds` into
+/// the run: the config's warm-up and cosine over its epochs of `steps_per_epoch`. With a time
+/// budget the schedule follows whichever is further along, steps or time, so the rate has
+/// annealed when the budget runs out.
+pub fn scheduled_lr(
+    config: &TrainConfig,
+    steps_per_epoch: usize,
+    global_step: i64,
+    elapsed_seconds: f64,
+) -> f64 {
+    let total_steps = steps_per_epoch * config.epochs;
+    let schedule_step = match config.time_budget_minutes {
+        Some(minutes) => {
+            let by_time = elapsed_seconds / (minutes * 60.0) * total_steps as f64;
+            (global_step as usize).max(by_time as usize)
+        }
+        None => global_step as usize,
+    };
+    learning_rate(
+        schedule_step,
+        config.warmup_steps,
+        total_steps,
+        config.lr,
+        config.min_lr,
+        config.cosine,
+    )
 }
 
 /// Linear warm-up over `warmup` steps, then cosine decay from `peak` to `floor` by `total`.

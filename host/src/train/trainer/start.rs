@@ -1,0 +1,49 @@
+//! Before a run trains: its folder taken (cleared for `--overwrite`, refused when it holds a
+//! run and nothing says resume), and a resumed run that had already finished noticed.
+
+use super::{TrainOptions, TrainOutcome};
+use crate::config::TrainConfig;
+use crate::rundir::{folder, metrics};
+use crate::train::resume::ResumePoint;
+use anyhow::{bail, Result};
+use std::path::Path;
+
+/// Clears the folder for `--overwrite`, or refuses a folder that holds a run unless resuming.
+pub(super) fn take_folder(options: &TrainOptions) -> Result<()> {
+    if options.overwrite {
+        if options.resume.is_some() {
+            bail!("--overwrite starts the run over; it cannot also --resume");
+        }
+        folder::clear_run(&options.out)
+    } else if options.resume.is_none() {
+        folder::refuse_existing_run(&options.out)
+    } else {
+        Ok(())
+    }
+}
+
+/// `Some` when the checkpoint's run stopped for good and its final metrics exist.
+pub(super) fn already_finished(
+    out: &Path,
+    config: &TrainConfig,
+    point: &ResumePoint,
+) -> Result<Option<TrainOutcome>> {
+    let Some(reason) = point.stopped else {
+        return Ok(None);
+    };
+    if !matches!(metrics::read_phase(out, &config.phase), Ok(Some(_))) {
+        return Ok(None);
+    }
+    let path = out.join(metrics::final_metrics_file(&config.phase));
+    crate::rundir::log::RunLog::open(out)?.line(&format!(
+        "resume: the run already finished ({}) after epoch {}; {} exists, nothing to do",
+        reason.describe(),
+        point.meta.epoch,
+        path.display()
+    ));
+    Ok(Some(TrainOutcome::AlreadyFinished {
+        final_metrics: path,
+        stop_reason: reason,
+        epochs: point.meta.epoch,
+    }))
+}
