@@ -1,4 +1,4 @@
-"""The host's heads and loss (`host/src/train/model.rs`) around a backbone.
+"""The host's heads (`host/src/train/model.rs`) and loss (`loss.rs`) around a backbone.
 
 Per-frame features (B, T, D) →
   tracker Linear(D, 3) on every frame → track (B, T, 3);

@@ -4,7 +4,8 @@
 
 use super::curve_fit;
 use super::data::{batches, Batch, SplitData};
-use super::model::{compute_loss, LossWeights, Losses, Outputs, UnifiedModel, NUM_CLASSES};
+use super::loss::{compute_loss, LossWeights, Losses};
+use super::model::{Outputs, UnifiedModel, NUM_CLASSES};
 use crate::rundir::metrics::{Baselines, SplitMetrics};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};

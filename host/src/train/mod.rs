@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod curve_fit;
 pub mod data;
+pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -15,7 +15,6 @@
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
-use super::data::Batch;
 use super::pinhole::{self, Lens};
 use crate::config::PositionHead;
 use crate::plugin::PluginBackbone;
@@ -27,8 +26,6 @@ pub const NUM_CLASSES: i64 = 4;
 pub const TRAJECTORY_HIDDEN: i64 = 128;
 /// Numbers per frame, besides its tracked position, that the trajectory encoder reads.
 pub const FRAME_CODE: i64 = 8;
-
-pub use crate::config::LossWeights;
 
 pub struct UnifiedModel {
     pub backbone: PluginBackbone,
@@ -52,14 +49,6 @@ pub struct Outputs {
     pub position: Tensor,
     /// `(B, T, 3)` the ball's position in every input frame.
     pub track: Tensor,
-}
-
-/// Loss terms; `total` = Σ weight · term over the enabled terms.
-pub struct Losses {
-    pub total: Tensor,
-    pub classification: Tensor,
-    pub prediction: Tensor,
-    pub tracking: Tensor,
 }
 
 impl UnifiedModel {
@@ -181,30 +170,5 @@ impl UnifiedModel {
             .iter()
             .map(|(_, t)| t.numel() as i64)
             .sum()
-    }
-}
-
-/// The multi-task loss against a batch's labels, future position and per-frame positions.
-pub fn compute_loss(outputs: &Outputs, batch: &Batch, weights: LossWeights) -> Losses {
-    let classification = outputs.logits.cross_entropy_for_logits(&batch.labels);
-    let prediction = outputs
-        .position
-        .mse_loss(&batch.target, tch::Reduction::Mean);
-    let tracking = outputs.track.mse_loss(&batch.track, tch::Reduction::Mean);
-    let mut total = outputs.logits.zeros_like().sum(Kind::Float);
-    for (term, weight) in [
-        (&classification, weights.classification),
-        (&prediction, weights.prediction),
-        (&tracking, weights.tracking),
-    ] {
-        if weight > 0.0 {
-            total += term * weight;
-        }
-    }
-    Losses {
-        total,
-        classification,
-        prediction,
-        tracking,
     }
 }

@@ -2,7 +2,8 @@
 //! and the benchmark (`trajhost-bench train`) both run exactly this.
 
 use super::data::Batch;
-use super::model::{compute_loss, LossWeights, Losses, Outputs, UnifiedModel};
+use super::loss::{compute_loss, LossWeights, Losses};
+use super::model::{Outputs, UnifiedModel};
 use super::optim::AdamW;
 use anyhow::Result;
 use tch::Tensor;
