@@ -139,6 +139,16 @@ fn the_api_reports_every_run_and_keeps_working_while_files_change() {
 
     let all = runs(addr);
     assert_eq!(names(&all), ["finished", "live", "stale"]);
+    let snapshot = get(addr, "/api/runs").json();
+    assert_eq!(
+        snapshot["seed_groups"],
+        serde_json::json!([]),
+        "one run per setup"
+    );
+    assert_eq!(
+        snapshot["reports"],
+        serde_json::json!(["comparison.md", "comparison_curves.png"])
+    );
     let finished = run(&all, "finished");
     assert_eq!(finished["state"], "finished");
     assert_eq!(finished["epoch"], 5);

@@ -13,8 +13,9 @@
 
 use crate::clock::{unix_now, utc_timestamp};
 use crate::compare::report::{self, Checklist, RunReport};
+use crate::compare::seeds::{self, SeedGroup};
 use crate::monitor::read::read_status;
-use crate::rundir::metrics::{Baselines, EpochRecord};
+use crate::rundir::metrics::{Baselines, EpochRecord, FinalMetrics};
 use crate::rundir::progress::RunState;
 use crate::rundir::{self, run_name};
 use serde::Serialize;
@@ -37,6 +38,8 @@ pub struct Snapshot {
     /// The plan's success criteria the `report.checklist` of each run is judged by.
     pub checklist: Checklist,
     pub runs: Vec<RunView>,
+    /// Setups run with several seeds, pooled as `compare` pools them.
+    pub seed_groups: Vec<SeedGroup>,
     /// `compare`'s reports in the results folder itself (`*.md`, `*_curves.png`), sorted; the
     /// page links them (`/files/<name>`).
     pub reports: Vec<String>,
@@ -154,7 +157,12 @@ impl Runs {
         let dirs = self.dirs();
         // Forget runs whose folder is gone.
         self.lock().retain(|dir, _| dirs.contains(dir));
-        let runs = dirs.iter().map(|dir| self.view(dir, now)).collect();
+        let runs: Vec<RunView> = dirs.iter().map(|dir| self.view(dir, now)).collect();
+        let finished: Vec<(String, &FinalMetrics)> = runs
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.report.as_ref()?.metrics.as_ref()?)))
+            .collect();
+        let seed_groups = seeds::groups(&finished);
         Snapshot {
             root: self.root.display().to_string(),
             generated: utc_timestamp(now),
@@ -166,6 +174,7 @@ impl Runs {
                 .collect(),
             checklist: self.checklist.clone(),
             runs,
+            seed_groups,
             reports: self.reports(),
         }
     }
