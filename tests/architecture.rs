@@ -128,6 +128,47 @@ fn the_run_folder_crate_needs_no_libtorch() {
     }
 }
 
+/// The dataset crate in layers — the spec (classes, limits, looks, the config), then
+/// trajectories, cameras and the pipeline's shape, rendering and storage, samples, the manifest
+/// and the resource check, then generating, loading, checking and showing, and the CLI — each
+/// module importing only from layers below its own (docs/architecture.md).
+#[test]
+fn the_dataset_crate_imports_only_downwards() {
+    const LAYERS: &[&[&str]] = &[
+        &["class", "limits", "appearance", "progress"],
+        &["config"],
+        &["trajectory", "split", "error", "pipeline"],
+        &["camera", "stream"],
+        &["render", "shard", "validity"],
+        &["sample"],
+        &["manifest", "resources"],
+        &["loader", "generate"],
+        &["check", "export", "preview"],
+        &["cli"],
+    ];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dataset/src");
+    let layer_of = |module: &str| LAYERS.iter().position(|l| l.contains(&module));
+    let mut violations = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let file = entry.unwrap().path();
+        let Some(module) = file.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        if file.extension().is_none_or(|e| e != "rs") || module == "lib" {
+            continue;
+        }
+        let own =
+            layer_of(module).unwrap_or_else(|| panic!("{module}.rs has no layer in this test"));
+        for import in imports(&file) {
+            match layer_of(&import) {
+                Some(layer) if layer < own => {}
+                _ => violations.push(format!("{module} (layer {own}) imports crate::{import}")),
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
 #[test]
 fn the_rule_checker_sees_imports() {
     let dir = tempfile::tempdir().unwrap();

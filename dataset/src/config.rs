@@ -8,7 +8,7 @@ pub use trajhost_config::ConfigError;
 use trajhost_config::{Invalid, Source};
 
 use crate::appearance::AppearanceConfig;
-use crate::trajectory::Class;
+use crate::class::Class;
 
 /// The default configuration (the original plan's values), as shipped in `configs/data.ron`.
 pub const DEFAULT_CONFIG_RON: &str = include_str!("../../configs/data.ron");
@@ -203,21 +203,9 @@ impl DataConfig {
         crate::limits::check_clip(wide(self.frames), wide(self.height), wide(self.width))
             .and_then(|()| crate::limits::check_horizon(wide(self.horizon)))
             .map_err(|(field, why)| Invalid::new(field, why))?;
-        if crate::resources::sample_bytes(self).is_none() {
-            return Err(Invalid::new(
-                "frames",
-                format!(
-                    "one video of {} frames × 3 × {} × {} bytes is more than 2^64 bytes",
-                    self.frames, self.height, self.width
-                ),
-            ));
-        }
-        if crate::resources::dataset_bytes(self).is_none() {
-            return Err(Invalid::new(
-                "samples",
-                format!("{} samples are more than 2^64 bytes", self.samples),
-            ));
-        }
+        // The clip limits above keep one sample's bytes far from overflowing; the dataset's
+        // total (samples × sample) is checked where it matters, before generating
+        // (`resources::check_resources`), so checking a config needs nothing of the writer.
         if let Some(appearance) = &self.appearance {
             appearance.check()?;
         }

@@ -8,6 +8,7 @@
 pub mod appearance;
 pub mod camera;
 pub mod check;
+pub mod class;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod generate;
 pub mod limits;
 pub mod loader;
 pub mod manifest;
+pub mod pipeline;
 pub mod preview;
 pub mod progress;
 pub mod render;
@@ -28,6 +30,7 @@ pub mod trajectory;
 pub mod validity;
 
 pub use check::{check_dataset, CheckReport};
+pub use class::Class;
 pub use cli::{run, DataCommand};
 pub use config::{ConfigError, DataConfig, DEFAULT_CONFIG_RON};
 pub use error::{Error, Result};
@@ -36,4 +39,3 @@ pub use loader::Dataset;
 pub use manifest::Manifest;
 pub use shard::Shard;
 pub use split::Split;
-pub use trajectory::Class;

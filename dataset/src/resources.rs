@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::DataConfig;
 use crate::error::{Error, Result};
-use crate::generate::{chunk_buffers, chunk_videos, lanes};
+use crate::pipeline::{chunk_buffers, chunk_videos, lanes};
 use crate::stream::ALIGN;
 use crate::trajectory::PARAM_FIELDS;
 

@@ -17,9 +17,7 @@ use crate::trajectory::PARAM_FIELDS;
 #[cfg(target_endian = "big")]
 compile_error!("safetensors stores little-endian values; this crate copies them as native.");
 
-/// Prefix/suffix of in-progress shard files; leftovers from a killed run are deleted on resume.
-pub const TEMP_PREFIX: &str = ".shard-";
-pub const TEMP_SUFFIX: &str = ".tmp";
+pub use crate::stream::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// Key of the one `__metadata__` entry (a single key keeps the header byte-deterministic:
 /// safetensors serialises the metadata map in hash order).

@@ -9,8 +9,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+/// Prefix/suffix of in-progress shard files; leftovers from a killed run are deleted on resume.
+pub const TEMP_PREFIX: &str = ".shard-";
+pub const TEMP_SUFFIX: &str = ".tmp";
+
 use crate::error::{Error, Result};
-use crate::shard::{TEMP_PREFIX, TEMP_SUFFIX};
 
 /// What direct I/O needs aligned: buffer addresses, file offsets and lengths (the largest
 /// logical block size of common disks).

@@ -8,48 +8,9 @@ use std::f64::consts::{PI, TAU};
 use glam::{DMat3, DVec3};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal, UnitSphere};
-use serde::{Deserialize, Serialize};
 
+pub use crate::class::Class;
 use crate::config::DataConfig;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Class {
-    Linear,
-    Circular,
-    Helical,
-    Parabolic,
-}
-
-impl Class {
-    /// Label order: the `labels` tensor holds the index into this array.
-    pub const ALL: [Class; 4] = [
-        Class::Linear,
-        Class::Circular,
-        Class::Helical,
-        Class::Parabolic,
-    ];
-    pub const NAMES: [&'static str; 4] = ["linear", "circular", "helical", "parabolic"];
-
-    pub fn index(self) -> u8 {
-        self as u8
-    }
-
-    pub fn from_index(i: u8) -> Option<Class> {
-        Class::ALL.get(i as usize).copied()
-    }
-
-    pub fn name(self) -> &'static str {
-        Class::NAMES[self as usize]
-    }
-
-    pub fn from_name(name: &str) -> Option<Class> {
-        Class::NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Class::ALL[i])
-    }
-}
 
 /// Ball radius in world units (fixed, so apparent size tells depth).
 pub const BALL_RADIUS: f64 = 0.12;
