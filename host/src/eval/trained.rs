@@ -68,11 +68,12 @@ impl Trained {
     }
 }
 
-/// Builds the checkpoint's backbone with the process's address space capped at what its
-/// recorded tensors need (twice over, plus 1 GiB): a checkpoint's `config.backbone` is read
-/// from a file someone else may have written, and it could ask for any size of model before
-/// the shapes are compared. On the CPU only: a CUDA context reserves far more address space
-/// than memory.
+/// Builds the checkpoint's backbone with the process's address space capped at twice its
+/// tensors file plus 1 GiB: a checkpoint's `config.backbone` is read from a file someone else
+/// may have written, and it could ask for any size of model before the shapes are compared.
+/// The file's size (checked against the file by `read_meta`), not the tensor list the JSON
+/// claims, sets the allowance, so a forged list cannot raise it. On the CPU only: a CUDA
+/// context reserves far more address space than memory.
 fn build_within_recorded_size(
     plugin: &Plugin,
     meta: &CheckpointMeta,
@@ -83,13 +84,7 @@ fn build_within_recorded_size(
     if device != Device::Cpu {
         return plugin.build(config, device);
     }
-    // 8 bytes an element: float32 weights, int64 counters, with room to spare.
-    let recorded: u64 = meta
-        .model_tensors
-        .iter()
-        .map(|(_, shape)| shape.iter().map(|&d| d.max(0) as u64).product::<u64>() * 8)
-        .fold(0u64, u64::saturating_add);
-    let allowance = recorded.saturating_mul(2).saturating_add(1 << 30);
+    let allowance = meta.tensors_bytes.saturating_mul(2).saturating_add(1 << 30);
     let built = with_address_space_allowance(allowance, || plugin.build(config, device));
     built.map_err(|e| {
         // libtorch's allocation error comes with a C++ backtrace: keep the one line that says
@@ -103,7 +98,7 @@ fn build_within_recorded_size(
             .and_then(|at| text[at..].split(['.', '"', '\\']).next())
             .map_or(String::new(), |s| format!(" ({})", s.replace("you tried", "it tried")));
         anyhow!(
-            "checkpoint {}: its config.backbone {config:?} does not build within {} MiB, twice what its recorded tensors take plus 1 GiB{asked}: a config that asks for another model than the one saved",
+            "checkpoint {}: its config.backbone {config:?} does not build within {} MiB, twice its tensors file plus 1 GiB{asked}: a config that asks for another model than the one saved",
             json.display(),
             allowance >> 20
         )
@@ -145,14 +140,21 @@ fn with_address_space_allowance<T>(allowance: u64, f: impl FnOnce() -> T) -> T {
 
 /// Where the run's plugin file was when it trained, and whether it is still that build: a hint
 /// for running a third party's run from another folder. Only a hint: a path a run records is
-/// never loaded without the user giving it as `--plugin`.
-fn where_it_was(identity: &PluginIdentity) -> String {
+/// never loaded without the user giving it as `--plugin`, and a file that came inside the run
+/// folder (`run`) is named as such, since whoever wrote the run chose it.
+fn where_it_was(identity: &PluginIdentity, run: &Path) -> String {
     /// Larger files are not read for the hint (a plugin is a few MiB).
     const MAX_HASHED: u64 = 1 << 30;
     let Some(path) = &identity.path else {
         return "give the plugin file with --plugin".into();
     };
     let shown = path.display();
+    let inside = std::fs::canonicalize(run).is_ok_and(|run| path.starts_with(run));
+    if inside {
+        return format!(
+            "it names {shown}, a file inside the run folder itself: load it only if you trust whoever made the run (--plugin)"
+        );
+    }
     let size = std::fs::metadata(path)
         .ok()
         .filter(|m| m.is_file())
@@ -163,7 +165,7 @@ fn where_it_was(identity: &PluginIdentity) -> String {
     };
     match (now, &identity.sha256) {
         (Some((_, now)), Some(then)) if &now == then => format!(
-            "it trained with {shown}, which is still there and unchanged: give --plugin {shown} to use it"
+            "it trained with {shown}, which is still there with the same SHA-256: if you trust it, give --plugin {shown}"
         ),
         (Some(_), _) => format!(
             "it trained with {shown}, which has changed since: give --plugin with the build it trained with, or --accept-plugin-change"
@@ -223,7 +225,7 @@ pub fn load(
             "checkpoint {} was made with plugin {:?} ({})",
             json.display(),
             meta.plugin.name,
-            where_it_was(&meta.plugin)
+            where_it_was(&meta.plugin, run)
         )
     })?;
     let accept_plugin_change = plugin.accept_plugin_change;
@@ -288,19 +290,23 @@ mod tests {
             sha256: Some(sha256),
             path: Some(file.clone()),
         };
-        let hint = where_it_was(&identity);
+        let hint = where_it_was(&identity, Path::new("/nonexistent"));
         assert!(
-            hint.contains("unchanged") && hint.contains(&format!("--plugin {}", file.display())),
+            hint.contains("same SHA-256") && hint.contains(&format!("--plugin {}", file.display())),
             "{hint}"
         );
         std::fs::write(&file, b"another build").unwrap();
-        assert!(where_it_was(&identity).contains("has changed since"));
+        assert!(where_it_was(&identity, Path::new("/nonexistent")).contains("has changed since"));
         std::fs::remove_file(&file).unwrap();
-        assert!(where_it_was(&identity).contains("is gone"));
+        assert!(where_it_was(&identity, Path::new("/nonexistent")).contains("is gone"));
+        // A file that came with the run folder is named as the run's own choice.
+        std::fs::write(&file, b"the build it trained with").unwrap();
+        let inside = where_it_was(&identity, dir.path());
+        assert!(inside.contains("inside the run folder"), "{inside}");
         let older = PluginIdentity {
             path: None,
             ..identity
         };
-        assert!(where_it_was(&older).contains("--plugin"));
+        assert!(where_it_was(&older, Path::new("/nonexistent")).contains("--plugin"));
     }
 }

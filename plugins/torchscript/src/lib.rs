@@ -97,13 +97,25 @@ impl TorchScript {
     }
 }
 
-/// The module file, read whole (a regular file only: a FIFO or a device would never end).
+/// The largest module file read: 16 GiB of weights is far past any backbone two cores train,
+/// and a run's config (possibly someone else's) names the file.
+const MAX_MODULE_BYTES: u64 = 16 << 30;
+
+/// The module file, read whole (a regular file of bounded size only: a FIFO or a device would
+/// never end).
 fn read_module(path: &Path) -> Result<Vec<u8>, BackboneError> {
     let unreadable =
         |why: String| BackboneError(format!("TorchScript module {}: {why}", path.display()));
     let meta = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
     if !meta.is_file() {
         return Err(unreadable("not a regular file".into()));
+    }
+    if meta.len() > MAX_MODULE_BYTES {
+        return Err(unreadable(format!(
+            "{} bytes, more than the {} GiB a module may have",
+            meta.len(),
+            MAX_MODULE_BYTES >> 30
+        )));
     }
     std::fs::read(path).map_err(|e| unreadable(e.to_string()))
 }
