@@ -133,7 +133,20 @@ impl<'a> Source<'a> {
     /// Deserialises the text; a syntax, type or unknown-field error names the field nearest
     /// before the error's position.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        ron::from_str(self.text).map_err(|e| {
+        self.parse_with(ron::Options::default())
+    }
+
+    /// [`Source::parse`] with RON's `implicit_some`: an `Option` field may be written without
+    /// `Some(..)` (a backbone's knobs, all optional).
+    pub fn parse_implicit_some<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        self.parse_with(
+            ron::Options::default()
+                .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME),
+        )
+    }
+
+    fn parse_with<T: DeserializeOwned>(&self, options: ron::Options) -> Result<T, ConfigError> {
+        options.from_str(self.text).map_err(|e| {
             let (line, column) = (e.position.line, e.position.col);
             ConfigError {
                 source_name: self.name.into(),

@@ -222,6 +222,7 @@ macro_rules! export_backbone {
 }
 
 /// The root-module half of [`export_backbone!`], for test fixtures that forge their stamp.
+#[doc(hidden)]
 ///
 /// This is what `#[abi_stable::export_root_module]` expands to, written with `$crate` paths:
 /// that attribute names `::abi_stable` itself, so every plugin would need its own dependency
@@ -268,6 +269,7 @@ macro_rules! export_backbone_module {
 }
 
 /// A `&'static CStr` from a string literal expression (e.g. `env!(..)`).
+#[doc(hidden)]
 #[macro_export]
 macro_rules! c_str {
     ($s:expr) => {

@@ -3,16 +3,22 @@
 //! A backbone is a `cdylib` that maps a video `(B, T, C, H, W)` (float) to per-frame features
 //! `(B, T, D)`. The host owns everything else: heads, optimiser, checkpoints, device placement.
 //!
-//! A plugin author implements [`Backbone`] and registers it with [`export_backbone!`];
-//! see `plugins/template/` for a complete crate to copy.
+//! **Writing one** needs only [`prelude`]: a config made by [`backbone_config!`] (presets and
+//! knobs), a [`Network`] (layers under a path, and `forward`), [`export_network!`]; the
+//! building blocks in [`layers`]; and the tests of [`devkit`] ([`conformance_test!`],
+//! [`preset_backbone_tests!`]). `plugins/template/` is a complete crate to copy, written the
+//! way every in-repo backbone is.
 //!
-//! Loading happens in two steps, so that a wrong plugin is refused with a readable message:
+//! **Loading** (the host's side) happens in two steps, so that a wrong plugin is refused with
+//! a readable message:
 //! 1. [`stamp::PluginStamp`], a frozen `#[repr(C)]` record, is read first: plugin name and
 //!    version, [`PLUGIN_API_VERSION`] and the tch/libtorch [`fingerprint`];
 //! 2. only then is the `abi_stable` root module ([`abi::BackboneModRef`]) loaded, whose layout
 //!    `abi_stable` checks field by field.
 //!
-//! Tensor ownership across the boundary is described in [`tensor`].
+//! Tensor ownership across the boundary is described in [`tensor`]. A backbone that cannot be
+//! a [`Network`] (the `torchscript` adapter, test fixtures) implements [`Backbone`] and
+//! registers with [`export_backbone!`].
 
 pub mod abi;
 pub mod backbone;
@@ -21,12 +27,22 @@ pub mod input;
 pub mod layers;
 pub mod network;
 pub mod preset;
+pub mod pretrained;
 pub mod stamp;
 pub mod tensor;
 
-pub use abi::{
-    BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, InputLayout, NamedTensor, PluginDevice,
-};
+/// What a backbone's author writes against.
+pub mod prelude {
+    pub use crate::layers;
+    pub use crate::preset::{self, ConfigRules, Fixed};
+    pub use crate::{backbone_config, export_network, BackboneError, InputLayout, Network};
+    pub use tch::{self, nn, Device, Kind, Tensor};
+}
+
+pub use abi::InputLayout;
+// The ABI's types, for the host and the export macros; not for backbone authors.
+#[doc(hidden)]
+pub use abi::{BackboneMod, BackboneModRef, ExtractorBox, Extractor_TO, NamedTensor, PluginDevice};
 pub use backbone::{Backbone, BackboneError};
 pub use network::Network;
 pub use tensor::TensorHandle;

@@ -51,65 +51,103 @@ pub fn at_least_one(plugin: &str, fields: &[(&str, i64)]) -> Result<(), Backbone
     }
 }
 
-/// A backbone's whole config from its fields and defaults, for a plugin with one size (the
-/// `cpu` preset): RON text, empty meaning every default, unknown fields refused, and errors
-/// naming the plugin and the field — without the plugin depending on `serde` itself.
+/// What a backbone's config does after the text's knobs are applied to its preset: fill the
+/// fields that follow from others (`given` names the knobs the text set), then check every
+/// field, naming the bad one ([`invalid`], [`at_least_one`]).
+pub trait ConfigRules {
+    /// By default every combination of values is accepted.
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
+        Ok(())
+    }
+}
+
+/// Parses knob text: RON, empty meaning every default, `Some(..)` optional around a knob's
+/// value (RON's `implicit_some`), errors naming the plugin and the field with its position.
+pub fn parse_knobs<R: DeserializeOwned + Default>(
+    plugin: &str,
+    text: &str,
+) -> Result<R, BackboneError> {
+    if text.trim().is_empty() {
+        return Ok(R::default());
+    }
+    trajhost_config::Source::new(text, plugin)
+        .parse_implicit_some()
+        .map_err(|e| BackboneError(format!("invalid {plugin} config: {}", e.at_field())))
+}
+
+/// A backbone's config: the struct of its resolved fields, named presets (functions the
+/// plugin writes, the first being what empty text means) and RON text that picks a preset and
+/// overrides any field — `(preset: "reference", width: 32)`; `Some(32)` works too — with
+/// unknown fields refused and every error naming the plugin (its crate's name) and the field.
 ///
 /// ```ignore
 /// trajhost_plugin_api::backbone_config! {
-///     /// `(channels: 16, feature_dim: 64)`; every field is optional.
+///     /// The resolved configuration.
 ///     pub struct Config {
 ///         /// Width of the convolutions.
-///         pub channels: i64 = 16,
-///         pub feature_dim: i64 = 64,
+///         pub channels: i64,
+///         pub feature_dim: i64,
+///     }
+///     presets: [cpu, reference]
+/// }
+///
+/// impl Config {
+///     pub fn cpu() -> Self { Config { channels: 16, feature_dim: 64 } }
+///     pub fn reference() -> Self { Config { channels: 64, feature_dim: 512 } }
+/// }
+///
+/// impl ConfigRules for Config {
+///     fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
+///         preset::at_least_one(env!("CARGO_PKG_NAME"), &[("channels", self.channels)])
 ///     }
 /// }
-/// let config = Config::from_ron(text)?;
 /// ```
 ///
-/// The struct gains `preset: String` (default `"cpu"`, the only one accepted), because the
-/// shipped training configs say `backbone: "(preset: \"cpu\")"`, and `cpu()` (the defaults),
-/// so [`preset_backbone_tests!`](crate::preset_backbone_tests) works on it. Errors name the
-/// plugin by its crate's name.
+/// It defines `Config::from_ron(text)` (preset, knobs, then [`ConfigRules::resolve`]) and
+/// implements [`FromRon`](crate::network::FromRon), so a [`Network`](crate::Network) can
+/// name it, and [`preset_backbone_tests!`](crate::preset_backbone_tests) works on it.
 #[macro_export]
 macro_rules! backbone_config {
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident {
-            $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty = $default:expr),* $(,)?
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty),* $(,)?
         }
+        presets: [$default:ident $(, $preset:ident)* $(,)?] $(;)?
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, $crate::serde::Deserialize)]
-        #[serde(crate = "trajhost_plugin_api::serde", deny_unknown_fields, default)]
+        #[derive(Debug, Clone, PartialEq)]
         $vis struct $name {
-            /// `"cpu"`, the only preset.
-            pub preset: String,
             $($(#[$field_meta])* $field_vis $field: $ty,)*
         }
 
-        impl Default for $name {
-            fn default() -> Self {
-                $name {
-                    preset: "cpu".into(),
-                    $($field: $default,)*
-                }
-            }
+        /// What the RON text holds: a preset and knobs over it.
+        #[derive(Debug, Default, $crate::serde::Deserialize)]
+        #[serde(crate = "trajhost_plugin_api::serde", deny_unknown_fields, default)]
+        struct BackboneConfigKnobs {
+            preset: Option<String>,
+            $($field: Option<$ty>,)*
         }
 
         impl $name {
-            /// Parses RON text (empty: every default).
+            /// Parses RON text (empty: the first preset) and checks the result.
             pub fn from_ron(text: &str) -> Result<Self, $crate::BackboneError> {
                 // Expanded in the plugin's crate: its name is the plugin's.
                 let plugin = env!("CARGO_PKG_NAME");
-                let config: Self = $crate::preset::parse_ron(plugin, text)?;
-                $crate::preset::choose(plugin, &config.preset, &[("cpu", || ())])?;
+                let knobs: BackboneConfigKnobs = $crate::preset::parse_knobs(plugin, text)?;
+                let presets: &[$crate::preset::Preset<$name>] = &[
+                    (stringify!($default), $name::$default),
+                    $((stringify!($preset), $name::$preset),)*
+                ];
+                let chosen = knobs.preset.as_deref().unwrap_or(stringify!($default));
+                let mut config = $crate::preset::choose(plugin, chosen, presets)?;
+                let mut given: Vec<&str> = Vec::new();
+                $(if let Some(value) = knobs.$field {
+                    config.$field = value;
+                    given.push(stringify!($field));
+                })*
+                $crate::preset::ConfigRules::resolve(&mut config, &given)?;
                 Ok(config)
-            }
-
-            /// The one preset: every default.
-            pub fn cpu() -> Self {
-                Self::default()
             }
         }
 
@@ -121,92 +159,115 @@ macro_rules! backbone_config {
     };
 }
 
-/// Copies each `Some` knob of `raw` onto `config`: `override_fields!(config, raw; width, depth)`.
-#[macro_export]
-macro_rules! override_fields {
-    ($config:ident, $raw:ident; $($field:ident),+ $(,)?) => {
-        $(if let Some(value) = $raw.$field {
-            $config.$field = value;
-        })+
-    };
+/// A list of exactly `N` values, written as a RON list (`[2, 5, 2]`, where `[T; N]` would
+/// want a tuple); another length is refused as "needs N values, got M".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fixed<T, const N: usize>(pub [T; N]);
+
+impl<T, const N: usize> std::ops::Deref for Fixed<T, N> {
+    type Target = [T; N];
+    fn deref(&self) -> &[T; N] {
+        &self.0
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for Fixed<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = Vec::<T>::deserialize(deserializer)?;
+        let got = values.len();
+        values
+            .try_into()
+            .map(Fixed)
+            .map_err(|_| serde::de::Error::custom(format!("needs {N} values, got {got}")))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Debug, Default, PartialEq, serde::Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    struct Raw {
-        preset: String,
-        width: Option<i64>,
-    }
-
-    #[derive(Debug, PartialEq)]
-    struct Config {
-        width: i64,
-    }
-
-    #[test]
-    fn empty_text_is_the_default_and_knobs_override_the_preset() {
-        assert_eq!(parse_ron::<Raw>("probe", " ").unwrap(), Raw::default());
-        let raw: Raw = parse_ron("probe", "(preset: \"small\", width: Some(7))").unwrap();
-        let mut config =
-            choose("probe", &raw.preset, &[("small", || Config { width: 1 })]).unwrap();
-        override_fields!(config, raw; width);
-        assert_eq!(config, Config { width: 7 });
-    }
-
     crate::backbone_config! {
-        /// A two-field config.
-        struct Derived {
+        /// A three-field config with two presets.
+        struct Probe {
             /// Width.
-            width: i64 = 3,
-            flags: Vec<bool> = vec![true],
+            width: i64,
+            depth: i64,
+            kernel: Fixed<i64, 3>,
+        }
+        presets: [small, large]
+    }
+
+    impl Probe {
+        fn small() -> Self {
+            Probe {
+                width: 1,
+                depth: 2,
+                kernel: Fixed([1, 1, 1]),
+            }
+        }
+
+        fn large() -> Self {
+            Probe {
+                width: 8,
+                depth: 4,
+                kernel: Fixed([3, 3, 3]),
+            }
+        }
+    }
+
+    impl ConfigRules for Probe {
+        fn resolve(&mut self, given: &[&str]) -> Result<(), BackboneError> {
+            // A rule that follows from another knob: a new width without a depth doubles it.
+            if given.contains(&"width") && !given.contains(&"depth") {
+                self.depth = 2 * self.width;
+            }
+            at_least_one("probe", &[("width", self.width), ("depth", self.depth)])
         }
     }
 
     #[test]
-    fn a_derived_config_has_defaults_and_names_plugin_and_field_in_errors() {
-        let all_default = Derived {
-            preset: "cpu".into(),
-            width: 3,
-            flags: vec![true],
-        };
-        assert_eq!(Derived::from_ron(" ").unwrap(), all_default);
-        assert_eq!(Derived::cpu(), all_default);
-        let c = Derived::from_ron("(preset: \"cpu\", width: 5)").unwrap();
-        assert_eq!((c.width, c.flags), (5, vec![true]));
-        // The crate expanding the macro names the plugin: here, this one.
-        let err = Derived::from_ron("(wdith: 5)").unwrap_err().0;
-        assert!(
-            err.starts_with("invalid trajhost-plugin-api config:") && err.contains("wdith"),
-            "{err}"
-        );
-        let err = Derived::from_ron("(preset: \"reference\")").unwrap_err().0;
+    fn empty_text_is_the_first_preset_and_knobs_override_the_chosen_one() {
+        assert_eq!(Probe::from_ron(" ").unwrap(), Probe::small());
         assert_eq!(
-            err,
-            "invalid trajhost-plugin-api config: field `preset`: unknown preset \"reference\", expected \"cpu\""
+            Probe::from_ron("(preset: \"large\")").unwrap(),
+            Probe::large()
+        );
+        let c = Probe::from_ron("(preset: \"large\", depth: Some(5), kernel: [1, 2, 3])").unwrap();
+        assert_eq!((c.width, c.depth, *c.kernel), (8, 5, [1, 2, 3]));
+        // `Some(..)` is optional around a knob, and the rules see which knobs were given.
+        assert_eq!(Probe::from_ron("(width: 3)").unwrap().depth, 6);
+        assert_eq!(
+            Probe::from_ron("(width: Some(3), depth: 1)").unwrap().depth,
+            1
         );
     }
 
     #[test]
     fn errors_name_the_plugin_and_the_field() {
-        let err = parse_ron::<Raw>("probe", "(wdith: Some(3))").unwrap_err().0;
+        // The crate expanding the macro names the plugin: here, this one.
+        let plugin = "invalid trajhost-plugin-api config";
+        let err = Probe::from_ron("(wdith: 5)").unwrap_err().0;
+        assert!(err.starts_with(plugin) && err.contains("wdith"), "{err}");
+        let err = Probe::from_ron("(kernel: [3, 3])").unwrap_err().0;
         assert!(
-            err.starts_with("invalid probe config: 1:") && err.contains("wdith"),
+            err.contains("kernel") && err.contains("needs 3 values, got 2"),
             "{err}"
         );
-        let presets: &[Preset<Config>] = &[
-            ("cpu", || Config { width: 1 }),
-            ("reference", || Config { width: 2 }),
-        ];
-        let err = choose("probe", "gpu", presets).unwrap_err().0;
-        assert_eq!(err, "invalid probe config: field `preset`: unknown preset \"gpu\", expected \"cpu\" or \"reference\"");
-        assert!(at_least_one("probe", &[("a", 1), ("b", 2)]).is_ok());
-        let err = at_least_one("probe", &[("a", 1), ("b", 0), ("c", -1)])
+        let err = Probe::from_ron("(preset: \"gpu\")").unwrap_err().0;
+        assert_eq!(
+            err,
+            format!(
+                "{plugin}: field `preset`: unknown preset \"gpu\", expected \"small\" or \"large\""
+            )
+        );
+        let err = Probe::from_ron("(depth: 0)").unwrap_err().0;
+        assert_eq!(
+            err,
+            "invalid probe config: field `depth`: must be ≥ 1, got 0"
+        );
+        assert!(Probe::from_ron("(preset: ")
             .unwrap_err()
-            .0;
-        assert_eq!(err, "invalid probe config: field `b`: must be ≥ 1, got 0");
+            .0
+            .starts_with(plugin));
     }
 }

@@ -1,5 +1,5 @@
 //! Plugin boundary cost for transformer: linked in-process vs through `plugins/libtransformer.so`.
 
 fn main() -> anyhow::Result<()> {
-    trajhost_bench::boundary::run("transformer", transformer::Transformer::build)
+    trajhost_bench::boundary::run("transformer", transformer::build)
 }

@@ -171,9 +171,9 @@ macro_rules! preset_backbone_tests {
         }
 
         /// Builds with seed 0, panicking with the plugin's message on error.
-        fn build(config: &str) -> $model {
+        fn build(config: &str) -> $crate::network::Built<$model> {
             $crate::tch::manual_seed(0);
-            match <$model>::build(config, $crate::tch::Device::Cpu) {
+            match $crate::network::build::<$model>($name, config, $crate::tch::Device::Cpu) {
                 Ok(model) => model,
                 Err(e) => panic!("building {config:?}: {}", e.0),
             }
@@ -181,7 +181,7 @@ macro_rules! preset_backbone_tests {
 
         /// The plugin's message for a config it must refuse.
         fn build_error(config: &str) -> String {
-            match <$model>::build(config, $crate::tch::Device::Cpu) {
+            match $crate::network::build::<$model>($name, config, $crate::tch::Device::Cpu) {
                 Ok(_) => panic!("{config:?} was accepted"),
                 Err(e) => e.0,
             }

@@ -33,24 +33,25 @@
 //! * `pretrained`: a local safetensors file holding every parameter and BatchNorm statistic
 //!   under this crate's names; names and shapes are checked and any mismatch is an error.
 
-use serde::Deserialize;
-use std::collections::HashMap;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 use trajhost_plugin_api::{
-    export_backbone,
-    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
-    override_fields, preset, Backbone, BackboneError, InputLayout,
+    backbone_config, export_network,
+    layers::{conv3d, pool_space, restore_time},
+    preset::{self, ConfigRules, Fixed},
+    BackboneError, InputLayout, Network,
 };
 
-/// The resolved configuration; see the crate docs for each field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub width: i64,
-    pub blocks: [usize; 3],
-    pub stem_kernel: [i64; 3],
-    pub stem_stride: i64,
-    pub temporal_strides: bool,
-    pub pretrained: Option<String>,
+backbone_config! {
+    /// The resolved configuration; see the crate docs for each field.
+    pub struct Config {
+        pub width: i64,
+        pub blocks: Fixed<usize, 3>,
+        pub stem_kernel: Fixed<i64, 3>,
+        pub stem_stride: i64,
+        pub temporal_strides: bool,
+        pub pretrained: Option<String>,
+    }
+    presets: [cpu, reference]
 }
 
 impl Config {
@@ -58,8 +59,8 @@ impl Config {
     pub fn reference() -> Self {
         Config {
             width: 64,
-            blocks: [2, 5, 2],
-            stem_kernel: [7, 7, 7],
+            blocks: Fixed([2, 5, 2]),
+            stem_kernel: Fixed([7, 7, 7]),
             stem_stride: 2,
             temporal_strides: true,
             pretrained: None,
@@ -70,40 +71,17 @@ impl Config {
     pub fn cpu() -> Self {
         Config {
             width: 8,
-            blocks: [1, 1, 1],
-            stem_kernel: [3, 8, 8],
+            blocks: Fixed([1, 1, 1]),
+            stem_kernel: Fixed([3, 8, 8]),
             stem_stride: 8,
             temporal_strides: false,
             pretrained: None,
         }
     }
+}
 
-    /// Parses the RON text (empty → `cpu`) and checks it.
-    pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = preset::parse_ron("i3d", text)?;
-        let presets: &[preset::Preset<Config>] =
-            &[("cpu", Config::cpu), ("reference", Config::reference)];
-        let mut c = preset::choose("i3d", &raw.preset, presets)?;
-        override_fields!(c, raw; width);
-        // Lists in RON (`[1, 1, 1]`), checked for length here.
-        let three = |field: &str, n: usize| {
-            format!("invalid i3d config: field `{field}`: needs 3 values, got {n}")
-        };
-        if let Some(v) = raw.blocks {
-            let n = v.len();
-            c.blocks = v.try_into().map_err(|_| three("blocks", n))?;
-        }
-        if let Some(v) = raw.stem_kernel {
-            let n = v.len();
-            c.stem_kernel = v.try_into().map_err(|_| three("stem_kernel", n))?;
-        }
-        override_fields!(c, raw; stem_stride, temporal_strides);
-        c.pretrained = raw.pretrained;
-        c.validate()?;
-        Ok(c)
-    }
-
-    fn validate(&self) -> Result<(), BackboneError> {
+impl ConfigRules for Config {
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("i3d", field, why))
         };
@@ -126,36 +104,10 @@ impl Config {
         if self.stem_kernel.iter().any(|&k| k < 1) {
             return bad(
                 "stem_kernel",
-                format!("must be ≥ 1, got {:?}", self.stem_kernel),
+                format!("must be ≥ 1, got {:?}", *self.stem_kernel),
             );
         }
         Ok(())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "i3d")]
-struct RawConfig {
-    preset: String,
-    width: Option<i64>,
-    blocks: Option<Vec<usize>>,
-    stem_kernel: Option<Vec<i64>>,
-    stem_stride: Option<i64>,
-    temporal_strides: Option<bool>,
-    pretrained: Option<String>,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            preset: "cpu".into(),
-            width: None,
-            blocks: None,
-            stem_kernel: None,
-            stem_stride: None,
-            temporal_strides: None,
-            pretrained: None,
-        }
     }
 }
 
@@ -253,40 +205,33 @@ enum Layer {
 
 /// The I3D backbone.
 pub struct I3d {
-    vs: nn::VarStore,
-    config: Config,
     layers: Vec<Layer>,
     feature_dim: i64,
     /// Product of the temporal strides: how many input frames share one output step.
     time_stride: i64,
 }
 
-impl I3d {
-    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
-        Self::new(Config::from_ron(config)?, device)
-    }
+impl Network for I3d {
+    type Config = Config;
 
-    pub fn new(config: Config, device: Device) -> Result<Self, BackboneError> {
-        config.validate()?;
-        let vs = nn::VarStore::new(device);
-        let root = vs.root();
+    fn new(root: &nn::Path, config: &Config) -> Result<Self, BackboneError> {
         let scale = |c: i64| ((c * config.width + 32) / 64).max(1);
         let ts = if config.temporal_strides { 2 } else { 1 };
         let s = config.stem_stride;
         let mut layers = vec![];
         let stem = scale(64);
         layers.push(Layer::Unit(Box::new(Unit3D::new(
-            &root / "conv3d_1a",
+            root / "conv3d_1a",
             3,
             stem,
-            config.stem_kernel,
+            *config.stem_kernel,
             [ts, s, s],
         ))));
         // Spatial-only 1×3×3 pools, as in the paper (no early temporal pooling).
         let pool_2d = Layer::Pool([1, 3, 3], [1, 2, 2], [0, 1, 1], false);
         layers.push(pool_2d);
         layers.push(Layer::Unit(Box::new(Unit3D::new(
-            &root / "conv3d_2b",
+            root / "conv3d_2b",
             stem,
             stem,
             [1, 1, 1],
@@ -294,7 +239,7 @@ impl I3d {
         ))));
         let mut width = scale(192);
         layers.push(Layer::Unit(Box::new(Unit3D::new(
-            &root / "conv3d_2c",
+            root / "conv3d_2c",
             stem,
             width,
             [3, 3, 3],
@@ -307,91 +252,29 @@ impl I3d {
                 _ => layers.push(Layer::Pool([ts, 2, 2], [ts, 2, 2], [0, 0, 0], true)),
             }
             for (name, spec) in &specs[specs.len() - config.blocks[stage]..] {
-                let block = Mixed::new(&root / *name, width, spec.map(scale));
+                let block = Mixed::new(root / *name, width, spec.map(scale));
                 width = block.out_channels;
                 layers.push(Layer::Mixed(Box::new(block)));
             }
         }
-        pytorch_default_init(&vs);
-        if let Some(path) = &config.pretrained {
-            load_pretrained(&vs, path)?;
-        }
         Ok(I3d {
-            vs,
-            config,
             layers,
             feature_dim: width,
             time_stride: ts * ts * ts,
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-}
-
-/// Copies every variable of `vs` from the safetensors file at `path`, refusing a file whose
-/// names or shapes differ from the model's.
-fn load_pretrained(vs: &nn::VarStore, path: &str) -> Result<(), BackboneError> {
-    let fail = |why: String| BackboneError(format!("i3d pretrained weights {path}: {why}"));
-    let file: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| fail(format!("cannot read the file: {e}")))?
-        .into_iter()
-        .collect();
-    let mut ours: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    ours.sort_by(|a, b| a.0.cmp(&b.0));
-    let missing: Vec<&str> = ours
-        .iter()
-        .map(|(n, _)| n.as_str())
-        .filter(|n| !file.contains_key(*n))
-        .collect();
-    if !missing.is_empty() {
-        return Err(fail(format!(
-            "{} tensor(s) missing from the file: {}",
-            missing.len(),
-            missing.join(", ")
-        )));
-    }
-    let mut unexpected: Vec<&str> = file
-        .keys()
-        .map(String::as_str)
-        .filter(|n| !ours.iter().any(|(o, _)| o == n))
-        .collect();
-    if !unexpected.is_empty() {
-        unexpected.sort();
-        return Err(fail(format!(
-            "{} tensor(s) in the file are not in the model: {}",
-            unexpected.len(),
-            unexpected.join(", ")
-        )));
-    }
-    for (name, var) in &ours {
-        let saved = &file[name];
-        if saved.size() != var.size() {
-            return Err(fail(format!(
-                "tensor `{name}` has shape {:?} in the file but {:?} in the model",
-                saved.size(),
-                var.size()
-            )));
-        }
-    }
-    tch::no_grad(|| -> Result<(), BackboneError> {
-        for (name, mut var) in ours {
-            let saved = file[&name]
-                .f_to_kind(var.kind())?
-                .f_to_device(var.device())?;
-            var.f_copy_(&saved)?;
-        }
-        Ok(())
-    })
-}
-
-impl Backbone for I3d {
     fn feature_dim(&self) -> i64 {
         self.feature_dim
     }
 
-    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
+    const INPUT_LAYOUT: InputLayout = InputLayout::ChannelMajor;
+
+    fn pretrained(config: &Config) -> Option<&str> {
+        config.pretrained.as_deref()
+    }
+
+    fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
         let t = video.size()[1];
         // (B, T, C, H, W) → (B, C, T, H, W), the layout Conv3d expects.
         let mut x = video.f_permute([0, 2, 1, 3, 4])?;
@@ -405,14 +288,6 @@ impl Backbone for I3d {
         // Average over H, W: (B, D, T', H', W') → (B, T', D), then one step per frame again.
         Ok(restore_time(&pool_space(&x)?, t, self.time_stride)?)
     }
-
-    fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-
-    fn input_layout(&self) -> InputLayout {
-        InputLayout::ChannelMajor
-    }
 }
 
-export_backbone!(I3d::build);
+export_network!(I3d);

@@ -4,6 +4,7 @@
 use i3d::{Config, I3d};
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
+use trajhost_plugin_api::network::Built;
 use trajhost_plugin_api::Backbone;
 
 trajhost_plugin_api::preset_backbone_tests!(
@@ -28,7 +29,7 @@ fn knobs_scale_the_width_and_feature_dim() {
         256
     );
     let c = Config::from_ron("(blocks: Some([2, 5, 2]), stem_kernel: Some([1, 4, 4]))").unwrap();
-    assert_eq!((c.blocks, c.stem_kernel), ([2, 5, 2], [1, 4, 4]));
+    assert_eq!((*c.blocks, *c.stem_kernel), ([2, 5, 2], [1, 4, 4]));
     let err = build_error("(stem_kernel: Some([4, 4]))");
     assert!(
         err.contains("invalid i3d config") && err.contains("`stem_kernel`"),
@@ -70,9 +71,9 @@ impl Drop for TempFile {
 }
 
 /// A trained-looking state: seed-dependent weights and moved running statistics.
-fn state(seed: i64) -> (I3d, Vec<(String, Tensor)>) {
+fn state(seed: i64) -> (Built<I3d>, Vec<(String, Tensor)>) {
     tch::manual_seed(seed);
-    let mut model = I3d::build("", Device::Cpu).unwrap();
+    let mut model = i3d::build("", Device::Cpu).unwrap();
     let video = Tensor::rand([2, 4, 3, 64, 64], (Kind::Float, Device::Cpu));
     let _ = tch::no_grad(|| model.forward(&video, true)).unwrap();
     let mut vars: Vec<(String, Tensor)> = model.var_store().variables().into_iter().collect();
@@ -86,7 +87,7 @@ fn pretrained_weights_round_trip() {
     let file = TempFile::new("good");
     Tensor::write_safetensors(&vars, &file.0).unwrap();
     tch::manual_seed(4);
-    let mut loaded = I3d::build(&file.config(), Device::Cpu).unwrap();
+    let mut loaded = i3d::build(&file.config(), Device::Cpu).unwrap();
     let loaded_vars = loaded.var_store().variables();
     for (name, t) in &vars {
         let diff = (t - &loaded_vars[name]).abs().max().double_value(&[]);

@@ -33,25 +33,27 @@
 //!   so no convolution looks at later frames (default false, as in MAGVIT v1; MAGVIT-v2
 //!   makes it true). GroupNorm statistics still span the whole clip, as in MAGVIT-v2.
 
-use serde::Deserialize;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 use trajhost_plugin_api::{
-    export_backbone,
-    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
-    override_fields, preset, Backbone, BackboneError, InputLayout,
+    backbone_config, export_network,
+    layers::{conv3d, pool_space, restore_time},
+    preset::{self, ConfigRules},
+    BackboneError, InputLayout, Network,
 };
 
-/// The resolved configuration; see the crate docs for each field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub filters: i64,
-    pub channel_multipliers: Vec<i64>,
-    pub res_blocks: i64,
-    pub temporal_downsample: Vec<bool>,
-    pub embedding_dim: i64,
-    pub groups: i64,
-    pub stem_stride: i64,
-    pub causal: bool,
+backbone_config! {
+    /// The resolved configuration; see the crate docs for each field.
+    pub struct Config {
+        pub filters: i64,
+        pub channel_multipliers: Vec<i64>,
+        pub res_blocks: i64,
+        pub temporal_downsample: Vec<bool>,
+        pub embedding_dim: i64,
+        pub groups: i64,
+        pub stem_stride: i64,
+        pub causal: bool,
+    }
+    presets: [cpu, reference]
 }
 
 impl Config {
@@ -82,29 +84,15 @@ impl Config {
             causal: false,
         }
     }
+}
 
-    /// Parses the RON text (empty → `cpu`) and checks it.
-    pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = preset::parse_ron("magvit", text)?;
-        let presets: &[preset::Preset<Config>] =
-            &[("cpu", Config::cpu), ("reference", Config::reference)];
-        let mut c = preset::choose("magvit", &raw.preset, presets)?;
-        let levels_given = raw.channel_multipliers.is_some();
-        override_fields!(c, raw; filters, channel_multipliers, res_blocks);
-        match raw.temporal_downsample {
-            Some(v) => c.temporal_downsample = v,
-            // A new level count without temporal flags: downsample space only.
-            None if levels_given => {
-                c.temporal_downsample = vec![false; c.channel_multipliers.len().saturating_sub(1)]
-            }
-            None => {}
+impl ConfigRules for Config {
+    fn resolve(&mut self, given: &[&str]) -> Result<(), BackboneError> {
+        // A new level count without temporal flags: downsample space only.
+        if given.contains(&"channel_multipliers") && !given.contains(&"temporal_downsample") {
+            self.temporal_downsample =
+                vec![false; self.channel_multipliers.len().saturating_sub(1)];
         }
-        override_fields!(c, raw; embedding_dim, groups, stem_stride, causal);
-        c.validate()?;
-        Ok(c)
-    }
-
-    fn validate(&self) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("magvit", field, why))
         };
@@ -148,37 +136,6 @@ impl Config {
             );
         }
         Ok(())
-    }
-}
-
-/// What the RON text holds: a preset and optional overrides.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "magvit")]
-struct RawConfig {
-    preset: String,
-    filters: Option<i64>,
-    channel_multipliers: Option<Vec<i64>>,
-    res_blocks: Option<i64>,
-    temporal_downsample: Option<Vec<bool>>,
-    embedding_dim: Option<i64>,
-    groups: Option<i64>,
-    stem_stride: Option<i64>,
-    causal: Option<bool>,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            preset: "cpu".into(),
-            filters: None,
-            channel_multipliers: None,
-            res_blocks: None,
-            temporal_downsample: None,
-            embedding_dim: None,
-            groups: None,
-            stem_stride: None,
-            causal: None,
-        }
     }
 }
 
@@ -327,33 +284,26 @@ enum Layer {
 
 /// The MAGVIT encoder.
 pub struct Magvit {
-    vs: nn::VarStore,
-    config: Config,
     conv_in: Conv,
     layers: Vec<Layer>,
     norm_out: nn::GroupNorm,
     conv_out: Conv,
     /// Product of the temporal strides: how many input frames share one latent step.
     time_stride: i64,
+    embedding_dim: i64,
 }
 
-impl Magvit {
-    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
-        Self::new(Config::from_ron(config)?, device)
-    }
+impl Network for Magvit {
+    type Config = Config;
 
-    pub fn new(config: Config, device: Device) -> Result<Self, BackboneError> {
-        config.validate()?;
-        let vs = nn::VarStore::new(device);
-        let root = vs.root();
-        let c = &config;
+    fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
         let s = c.stem_stride;
         let k = s.max(3);
         // Spatial "same" padding for a 3×3 stride-1 stem, none for a patchifying one.
         let pad = if s == 1 { (k - 1) / 2 } else { 0 };
         let mut width = c.filters;
         let conv_in = Conv::new(
-            &root / "conv_in",
+            root / "conv_in",
             3,
             width,
             [3, k, k],
@@ -365,7 +315,7 @@ impl Magvit {
         .padding_inside();
         let mut layers = vec![];
         let mut time_stride = 1;
-        let blocks = &root / "blocks";
+        let blocks = root / "blocks";
         let mut index = 0;
         let levels = c.channel_multipliers.len();
         for (level, m) in c.channel_multipliers.iter().enumerate() {
@@ -406,9 +356,9 @@ impl Magvit {
             ))));
             index += 1;
         }
-        let norm_out = group_norm(&root / "norm_out", c.groups, width);
+        let norm_out = group_norm(root / "norm_out", c.groups, width);
         let conv_out = Conv::new(
-            &root / "conv_out",
+            root / "conv_out",
             width,
             c.embedding_dim,
             [1; 3],
@@ -417,29 +367,23 @@ impl Magvit {
             c.causal,
             true,
         );
-        pytorch_default_init(&vs);
         Ok(Magvit {
-            vs,
-            config,
             conv_in,
             layers,
             norm_out,
             conv_out,
             time_stride,
+            embedding_dim: c.embedding_dim,
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-}
-
-impl Backbone for Magvit {
     fn feature_dim(&self) -> i64 {
-        self.config.embedding_dim
+        self.embedding_dim
     }
 
-    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
+    const INPUT_LAYOUT: InputLayout = InputLayout::ChannelMajor;
+
+    fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
         let t = video.size()[1];
         // (B, T, C, H, W) → (B, C, T, H, W), the layout Conv3d expects.
         let mut x = self.conv_in.forward(&video.f_permute([0, 2, 1, 3, 4])?)?;
@@ -454,14 +398,6 @@ impl Backbone for Magvit {
         // Average over H, W: (B, D, T', H', W') → (B, T', D), then one step per frame again.
         Ok(restore_time(&pool_space(&x)?, t, self.time_stride)?)
     }
-
-    fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-
-    fn input_layout(&self) -> InputLayout {
-        InputLayout::ChannelMajor
-    }
 }
 
-export_backbone!(Magvit::build);
+export_network!(Magvit);

@@ -2,5 +2,5 @@
 //! `cargo run --release -p slowfast --example slowfast_throughput -- [config] [batches]`.
 
 fn main() -> Result<(), String> {
-    trajhost_plugin_api::devkit::throughput_main("slowfast", slowfast::SlowFast::build)
+    trajhost_plugin_api::devkit::throughput_main("slowfast", slowfast::build)
 }

@@ -36,24 +36,26 @@
 //! * `stem_stride`: spatial stride of the stem convs (reference 2, cpu 4: with the pool,
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
-use serde::Deserialize;
-use tch::{nn, Device, Tensor};
+use tch::{nn, Tensor};
 use trajhost_plugin_api::{
-    export_backbone,
-    layers::{conv3d, pool_space, pytorch_default_init, restore_time},
-    override_fields, preset, Backbone, BackboneError, InputLayout,
+    backbone_config, export_network,
+    layers::{conv3d, pool_space, restore_time},
+    preset::{self, ConfigRules},
+    BackboneError, InputLayout, Network,
 };
 
-/// The resolved configuration; see the crate docs for each field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub width: i64,
-    pub alpha: i64,
-    pub beta_inv: i64,
-    pub depths: Vec<i64>,
-    pub fusion_kernel: i64,
-    pub stem_kernel: i64,
-    pub stem_stride: i64,
+backbone_config! {
+    /// The resolved configuration; see the crate docs for each field.
+    pub struct Config {
+        pub width: i64,
+        pub alpha: i64,
+        pub beta_inv: i64,
+        pub depths: Vec<i64>,
+        pub fusion_kernel: i64,
+        pub stem_kernel: i64,
+        pub stem_stride: i64,
+    }
+    presets: [cpu, reference]
 }
 
 impl Config {
@@ -82,19 +84,10 @@ impl Config {
             stem_stride: 4,
         }
     }
+}
 
-    /// Parses the RON text (empty → `cpu`) and checks it.
-    pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = preset::parse_ron("slowfast", text)?;
-        let presets: &[preset::Preset<Config>] =
-            &[("cpu", Config::cpu), ("reference", Config::reference)];
-        let mut c = preset::choose("slowfast", &raw.preset, presets)?;
-        override_fields!(c, raw; width, alpha, beta_inv, depths, fusion_kernel, stem_kernel, stem_stride);
-        c.validate()?;
-        Ok(c)
-    }
-
-    fn validate(&self) -> Result<(), BackboneError> {
+impl ConfigRules for Config {
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("slowfast", field, why))
         };
@@ -133,34 +126,6 @@ impl Config {
             );
         }
         Ok(())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "slowfast")]
-struct RawConfig {
-    preset: String,
-    width: Option<i64>,
-    alpha: Option<i64>,
-    beta_inv: Option<i64>,
-    depths: Option<Vec<i64>>,
-    fusion_kernel: Option<i64>,
-    stem_kernel: Option<i64>,
-    stem_stride: Option<i64>,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            preset: "cpu".into(),
-            width: None,
-            alpha: None,
-            beta_inv: None,
-            depths: None,
-            fusion_kernel: None,
-            stem_kernel: None,
-            stem_stride: None,
-        }
     }
 }
 
@@ -253,8 +218,7 @@ impl Fuse {
 
 /// The SlowFast backbone.
 pub struct SlowFast {
-    vs: nn::VarStore,
-    config: Config,
+    alpha: i64,
     slow_stem: ConvBn,
     fast_stem: ConvBn,
     /// After the stem, res2, res3 and res4.
@@ -264,22 +228,16 @@ pub struct SlowFast {
     feature_dim: i64,
 }
 
-impl SlowFast {
-    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
-        Self::new(Config::from_ron(config)?, device)
-    }
+impl Network for SlowFast {
+    type Config = Config;
 
-    pub fn new(config: Config, device: Device) -> Result<Self, BackboneError> {
-        config.validate()?;
-        let vs = nn::VarStore::new(device);
-        let root = vs.root();
-        let c = &config;
+    fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
         let (k, s) = (c.stem_kernel, c.stem_stride);
         let fast_width = c.width / c.beta_inv;
-        let slow_stem = ConvBn::new(&root / "slow_stem", 3, c.width, [1, k, k], [1, s, s]);
-        let fast_stem = ConvBn::new(&root / "fast_stem", 3, fast_width, [5, k, k], [1, s, s]);
+        let slow_stem = ConvBn::new(root / "slow_stem", 3, c.width, [1, k, k], [1, s, s]);
+        let fast_stem = ConvBn::new(root / "fast_stem", 3, fast_width, [5, k, k], [1, s, s]);
         let mut fuse = vec![Fuse::new(
-            &root / "fuse" / 0,
+            root / "fuse" / 0,
             fast_width,
             c.fusion_kernel,
             c.alpha,
@@ -298,9 +256,9 @@ impl SlowFast {
             let (mut slow, mut fast) = (vec![], vec![]);
             for j in 0..depth {
                 let st = if j == 0 { stride } else { 1 };
-                let sp = &root / format!("slow_res{stage}") / j;
+                let sp = root / format!("slow_res{stage}") / j;
                 slow.push(Bottleneck::new(sp, slow_in, inner, 4 * inner, slow_t, st));
-                let fp = &root / format!("fast_res{stage}") / j;
+                let fp = root / format!("fast_res{stage}") / j;
                 fast.push(Bottleneck::new(
                     fp,
                     fast_in,
@@ -316,7 +274,7 @@ impl SlowFast {
             fast_stages.push(fast);
             if stage < 5 {
                 fuse.push(Fuse::new(
-                    &root / "fuse" / (i + 1),
+                    root / "fuse" / (i + 1),
                     fast_in,
                     c.fusion_kernel,
                     c.alpha,
@@ -324,11 +282,9 @@ impl SlowFast {
                 slow_in += 2 * fast_in;
             }
         }
-        pytorch_default_init(&vs);
         Ok(SlowFast {
-            vs,
             feature_dim: slow_in + fast_in,
-            config,
+            alpha: c.alpha,
             slow_stem,
             fast_stem,
             fuse,
@@ -337,19 +293,15 @@ impl SlowFast {
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-}
-
-impl Backbone for SlowFast {
     fn feature_dim(&self) -> i64 {
         self.feature_dim
     }
 
-    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
+    const INPUT_LAYOUT: InputLayout = InputLayout::ChannelMajor;
+
+    fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
         let t = video.size()[1];
-        let alpha = self.config.alpha;
+        let alpha = self.alpha;
         // (B, T, C, H, W) → (B, C, T, H, W); Slow sees frames 0, α, 2α, …
         let fast = video.f_permute([0, 2, 1, 3, 4])?;
         let slow = fast.f_slice(2, 0, t, alpha)?;
@@ -374,14 +326,6 @@ impl Backbone for SlowFast {
         let slow = restore_time(&pool_space(&slow)?, t, alpha)?;
         Ok(Tensor::f_cat(&[slow, pool_space(&fast)?], 2)?)
     }
-
-    fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
-
-    fn input_layout(&self) -> InputLayout {
-        InputLayout::ChannelMajor
-    }
 }
 
-export_backbone!(SlowFast::build);
+export_network!(SlowFast);

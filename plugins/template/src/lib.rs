@@ -2,17 +2,41 @@
 //! convolution stem, BatchNorm, one 3×3×3 convolution, spatial average pooling and a linear
 //! projection per frame. Time is never strided, so `T` is preserved.
 
-use trajhost_plugin_api::layers::{conv3d, pool_space};
-use trajhost_plugin_api::tch::{nn, nn::ModuleT, Tensor};
-use trajhost_plugin_api::{preset, BackboneError, InputLayout, Network};
+use layers::{conv3d, pool_space};
+use nn::ModuleT;
+use trajhost_plugin_api::prelude::*;
 
-trajhost_plugin_api::backbone_config! {
-    /// The RON configuration, e.g. `(channels: 16)`; every field is optional.
+backbone_config! {
+    /// The configuration: RON text such as `(channels: 8)` overrides fields of the preset
+    /// (`(preset: "cpu")`, what empty text means).
     pub struct Config {
         /// Width of both convolutions.
-        pub channels: i64 = 16,
+        pub channels: i64,
         /// `D`, the size of each frame's feature vector.
-        pub feature_dim: i64 = 64,
+        pub feature_dim: i64,
+    }
+    // TODO: more presets (say a larger `reference`), each a function below.
+    presets: [cpu]
+}
+
+impl Config {
+    /// Small enough to train on two CPU cores.
+    pub fn cpu() -> Self {
+        Config {
+            channels: 16,
+            feature_dim: 64,
+        }
+    }
+}
+
+impl ConfigRules for Config {
+    /// Checks the fields once the text's knobs are applied, naming the bad one.
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
+        let sizes = [
+            ("channels", self.channels),
+            ("feature_dim", self.feature_dim),
+        ];
+        preset::at_least_one(env!("CARGO_PKG_NAME"), &sizes)
     }
 }
 
@@ -28,8 +52,6 @@ impl Network for Template {
     type Config = Config;
 
     fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
-        let sizes = [("channels", c.channels), ("feature_dim", c.feature_dim)];
-        preset::at_least_one(env!("CARGO_PKG_NAME"), &sizes)?;
         // TODO: your layers. Stride 4 in space only: the stem shrinks 64×64 frames to 16×16
         // and keeps T. (The host then re-initialises them as PyTorch does by default.)
         let (ch, d) = (c.channels, c.feature_dim);
@@ -45,8 +67,8 @@ impl Network for Template {
         })
     }
 
-    fn feature_dim(c: &Config) -> i64 {
-        c.feature_dim
+    fn feature_dim(&self) -> i64 {
+        self.head.ws.size()[0]
     }
 
     // The host lays each batch out as (B, C, T, H, W) in memory, so the permute below is free
@@ -64,4 +86,4 @@ impl Network for Template {
     }
 }
 
-trajhost_plugin_api::export_network!(Template);
+export_network!(Template);

@@ -2,5 +2,5 @@
 //! `cargo run --release -p transformer --example transformer_throughput -- [config] [batches]`.
 
 fn main() -> Result<(), String> {
-    trajhost_plugin_api::devkit::throughput_main("transformer", transformer::Transformer::build)
+    trajhost_plugin_api::devkit::throughput_main("transformer", transformer::build)
 }

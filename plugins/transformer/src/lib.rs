@@ -34,22 +34,25 @@
 //!   frames of another size are an error);
 //! * `max_frames`: rows of the temporal position embedding (64 for both).
 
-use serde::Deserialize;
-use tch::{nn, nn::Module, Device, Tensor};
+use tch::{nn, nn::Module, Tensor};
 use trajhost_plugin_api::{
-    export_backbone, layers::pytorch_default_init, override_fields, preset, Backbone, BackboneError,
+    backbone_config, export_network,
+    preset::{self, ConfigRules},
+    BackboneError, Network,
 };
 
-/// The resolved configuration; see the crate docs for each field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    pub dim: i64,
-    pub depth: i64,
-    pub heads: i64,
-    pub mlp_ratio: i64,
-    pub patch_size: i64,
-    pub image_size: i64,
-    pub max_frames: i64,
+backbone_config! {
+    /// The resolved configuration; see the crate docs for each field.
+    pub struct Config {
+        pub dim: i64,
+        pub depth: i64,
+        pub heads: i64,
+        pub mlp_ratio: i64,
+        pub patch_size: i64,
+        pub image_size: i64,
+        pub max_frames: i64,
+    }
+    presets: [cpu, reference]
 }
 
 impl Config {
@@ -78,19 +81,10 @@ impl Config {
             max_frames: 64,
         }
     }
+}
 
-    /// Parses the RON text (empty → `cpu`) and checks it.
-    pub fn from_ron(text: &str) -> Result<Self, BackboneError> {
-        let raw: RawConfig = preset::parse_ron("transformer", text)?;
-        let presets: &[preset::Preset<Config>] =
-            &[("cpu", Config::cpu), ("reference", Config::reference)];
-        let mut c = preset::choose("transformer", &raw.preset, presets)?;
-        override_fields!(c, raw; dim, depth, heads, mlp_ratio, patch_size, image_size, max_frames);
-        c.validate()?;
-        Ok(c)
-    }
-
-    fn validate(&self) -> Result<(), BackboneError> {
+impl ConfigRules for Config {
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
         let bad = |field: &str, why: String| -> Result<(), BackboneError> {
             Err(preset::invalid("transformer", field, why))
         };
@@ -122,34 +116,6 @@ impl Config {
             );
         }
         Ok(())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default, rename = "transformer")]
-struct RawConfig {
-    preset: String,
-    dim: Option<i64>,
-    depth: Option<i64>,
-    heads: Option<i64>,
-    mlp_ratio: Option<i64>,
-    patch_size: Option<i64>,
-    image_size: Option<i64>,
-    max_frames: Option<i64>,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            preset: "cpu".into(),
-            dim: None,
-            depth: None,
-            heads: None,
-            mlp_ratio: None,
-            patch_size: None,
-            image_size: None,
-            max_frames: None,
-        }
     }
 }
 
@@ -243,7 +209,6 @@ impl Block {
 
 /// The divided space–time transformer.
 pub struct Transformer {
-    vs: nn::VarStore,
     config: Config,
     patch_embed: nn::Conv2D,
     pos_space: Tensor,
@@ -253,21 +218,15 @@ pub struct Transformer {
     readout: nn::Linear,
 }
 
-impl Transformer {
-    pub fn build(config: &str, device: Device) -> Result<Self, BackboneError> {
-        Self::new(Config::from_ron(config)?, device)
-    }
+impl Network for Transformer {
+    type Config = Config;
 
-    pub fn new(config: Config, device: Device) -> Result<Self, BackboneError> {
-        config.validate()?;
-        let vs = nn::VarStore::new(device);
-        let root = vs.root();
-        let c = &config;
+    fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
         let p = c.patch_size;
         let grid = c.image_size / p;
         // A p×p conv with stride p is the linear patch embedding.
         let patch_embed = nn::conv2d(
-            &root / "patch_embed",
+            root / "patch_embed",
             3,
             c.dim,
             p,
@@ -284,19 +243,17 @@ impl Transformer {
         let pos_space = root.var("pos_embed_space", &[grid * grid, c.dim], init);
         let pos_time = root.var("pos_embed_time", &[c.max_frames, c.dim], init);
         let blocks = (0..c.depth)
-            .map(|i| Block::new(&root / "blocks" / i, c))
+            .map(|i| Block::new(root / "blocks" / i, c))
             .collect();
-        let norm = layer_norm(&root / "norm", c.dim);
+        let norm = layer_norm(root / "norm", c.dim);
         let readout = nn::linear(
-            &root / "readout",
+            root / "readout",
             grid * grid * c.dim,
             c.dim,
             Default::default(),
         );
-        pytorch_default_init(&vs);
         Ok(Transformer {
-            vs,
-            config,
+            config: c.clone(),
             patch_embed,
             pos_space,
             pos_time,
@@ -306,17 +263,11 @@ impl Transformer {
         })
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-}
-
-impl Backbone for Transformer {
     fn feature_dim(&self) -> i64 {
         self.config.dim
     }
 
-    fn forward(&mut self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
+    fn forward(&self, video: &Tensor, _train: bool) -> Result<Tensor, BackboneError> {
         let (b, t, ch, h, w) = video.size5()?;
         let c = &self.config;
         if h != c.image_size || w != c.image_size {
@@ -348,10 +299,6 @@ impl Backbone for Transformer {
         // Per frame: its patch tokens after the final LayerNorm, in patch order → (B, T, D).
         Ok(x.apply(&self.norm).f_flatten(2, 3)?.apply(&self.readout))
     }
-
-    fn var_store(&self) -> &nn::VarStore {
-        &self.vs
-    }
 }
 
-export_backbone!(Transformer::build);
+export_network!(Transformer);
