@@ -9,8 +9,9 @@ use std::fmt::Display;
 /// A named preset and the function that makes it, e.g. `("cpu", Config::cpu)`.
 pub type Preset<'a, C> = (&'a str, fn() -> C);
 
-/// Parses `text` as RON (through `trajhost-config`, as every trajhost config); empty or blank
-/// text gives `R::default()`. Errors name the field with its line and column.
+/// Parses `text` as RON (through `trajhost-config`, as every trajhost config), with `Some(..)`
+/// optional around an `Option` field's value (RON's `implicit_some`: every knob is one); empty
+/// or blank text gives `R::default()`. Errors name the plugin and the field with its position.
 pub fn parse_ron<R: DeserializeOwned + Default>(
     plugin: &str,
     text: &str,
@@ -19,7 +20,7 @@ pub fn parse_ron<R: DeserializeOwned + Default>(
         return Ok(R::default());
     }
     trajhost_config::Source::new(text, plugin)
-        .parse()
+        .parse_implicit_some()
         .map_err(|e| BackboneError(format!("invalid {plugin} config: {}", e.at_field())))
 }
 
@@ -59,20 +60,6 @@ pub trait ConfigRules {
     fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
         Ok(())
     }
-}
-
-/// Parses knob text: RON, empty meaning every default, `Some(..)` optional around a knob's
-/// value (RON's `implicit_some`), errors naming the plugin and the field with its position.
-pub fn parse_knobs<R: DeserializeOwned + Default>(
-    plugin: &str,
-    text: &str,
-) -> Result<R, BackboneError> {
-    if text.trim().is_empty() {
-        return Ok(R::default());
-    }
-    trajhost_config::Source::new(text, plugin)
-        .parse_implicit_some()
-        .map_err(|e| BackboneError(format!("invalid {plugin} config: {}", e.at_field())))
 }
 
 /// A backbone's config: the struct of its resolved fields, named presets (functions the
@@ -134,7 +121,7 @@ macro_rules! backbone_config {
             pub fn from_ron(text: &str) -> Result<Self, $crate::BackboneError> {
                 // Expanded in the plugin's crate: its name is the plugin's.
                 let plugin = env!("CARGO_PKG_NAME");
-                let knobs: BackboneConfigKnobs = $crate::preset::parse_knobs(plugin, text)?;
+                let knobs: BackboneConfigKnobs = $crate::preset::parse_ron(plugin, text)?;
                 let presets: &[$crate::preset::Preset<$name>] = &[
                     (stringify!($default), $name::$default),
                     $((stringify!($preset), $name::$preset),)*

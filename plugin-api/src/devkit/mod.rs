@@ -140,25 +140,44 @@ macro_rules! conformance_test {
 ///
 /// ```ignore
 /// preset_backbone_tests!("mynet", mynet::MyNet, mynet::Config);
-/// preset_backbone_tests!("i3d", i3d::I3d, i3d::Config, reference, snapshots = "../../snapshots");
+/// preset_backbone_tests!(
+///     "i3d", i3d::I3d, i3d::Config, reference,
+///     snapshots = "../../snapshots", bad_value = ("(width: 0)", "width"),
+/// );
 /// ```
 ///
 /// * `reference`: the plugin also has a `reference` preset (`Config::reference()`): snapshot
 ///   it too, and check that it is parsed and listed in the unknown-preset error;
 /// * `snapshots = DIR`: where the `.snap` files live, relative to the crate's folder
-///   (default: `snapshots/` inside the crate).
+///   (default: `snapshots/` inside the crate);
+/// * `bad_value = (TEXT, FIELD)`: a config the plugin must refuse, naming the plugin and FIELD.
 ///
 /// `Config` must offer `from_ron(&str)` and `cpu()` and derive `PartialEq`.
 #[macro_export]
 macro_rules! preset_backbone_tests {
-    ($name:literal, $model:ty, $config:ty, reference $(, snapshots = $dir:expr)? $(,)?) => {
-        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?]);
+    (
+        $name:literal, $model:ty, $config:ty, reference
+        $(, snapshots = $dir:expr)? $(, bad_value = ($text:expr, $field:literal))? $(,)?
+    ) => {
+        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?], [$($text, $field)?]);
         $crate::__reference_preset_tests!($name, $config);
     };
-    ($name:literal, $model:ty, $config:ty $(, snapshots = $dir:expr)? $(,)?) => {
-        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?]);
+    (
+        $name:literal, $model:ty, $config:ty
+        $(, snapshots = $dir:expr)? $(, bad_value = ($text:expr, $field:literal))? $(,)?
+    ) => {
+        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?], [$($text, $field)?]);
     };
-    (@cpu $name:literal, $model:ty, $config:ty, [$($dir:expr)?]) => {
+    (@cpu $name:literal, $model:ty, $config:ty, [$($dir:expr)?], [$($text:expr, $field:literal)?]) => {
+        $(
+            #[test]
+            fn a_bad_value_is_an_error_naming_plugin_and_field() {
+                let err = build_error($text);
+                assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+                assert!(err.contains(concat!("`", $field, "`")), "{err}");
+            }
+        )?
+
         fn snapshot_settings() -> ::insta::Settings {
             let crate_dir = ::std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
             #[allow(unused_mut)]

@@ -33,13 +33,8 @@
 //! * `pretrained`: a local safetensors file holding every parameter and BatchNorm statistic
 //!   under this crate's names; names and shapes are checked and any mismatch is an error.
 
-use tch::{nn, Tensor};
-use trajhost_plugin_api::{
-    backbone_config, export_network,
-    layers::{conv3d, pool_space, restore_time},
-    preset::{self, ConfigRules, Fixed},
-    BackboneError, InputLayout, Network,
-};
+use layers::{conv3d, pool_space, restore_time};
+use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
     /// The resolved configuration; see the crate docs for each field.

@@ -13,14 +13,8 @@ trajhost_plugin_api::preset_backbone_tests!(
     i3d::Config,
     reference,
     snapshots = "../../snapshots",
+    bad_value = ("(width: Some(0))", "width"),
 );
-
-#[test]
-fn a_bad_value_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(width: Some(0))");
-    assert!(err.contains("invalid i3d config"), "{err}");
-    assert!(err.contains("`width`"), "{err}");
-}
 
 #[test]
 fn knobs_scale_the_width_and_feature_dim() {

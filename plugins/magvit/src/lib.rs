@@ -33,13 +33,8 @@
 //!   so no convolution looks at later frames (default false, as in MAGVIT v1; MAGVIT-v2
 //!   makes it true). GroupNorm statistics still span the whole clip, as in MAGVIT-v2.
 
-use tch::{nn, Tensor};
-use trajhost_plugin_api::{
-    backbone_config, export_network,
-    layers::{conv3d, pool_space, restore_time},
-    preset::{self, ConfigRules},
-    BackboneError, InputLayout, Network,
-};
+use layers::{conv3d, pool_space, restore_time};
+use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
     /// The resolved configuration; see the crate docs for each field.

@@ -11,14 +11,8 @@ trajhost_plugin_api::preset_backbone_tests!(
     magvit::Config,
     reference,
     snapshots = "../../snapshots",
+    bad_value = ("(groups: Some(5))", "groups"),
 );
-
-#[test]
-fn a_bad_value_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(groups: Some(5))");
-    assert!(err.contains("invalid magvit config"), "{err}");
-    assert!(err.contains("`groups`"), "{err}");
-}
 
 #[test]
 fn causal_and_temporally_downsampled_variants_keep_t() {

@@ -36,13 +36,8 @@
 //! * `stem_stride`: spatial stride of the stem convs (reference 2, cpu 4: with the pool,
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
-use tch::{nn, Tensor};
-use trajhost_plugin_api::{
-    backbone_config, export_network,
-    layers::{conv3d, pool_space, restore_time},
-    preset::{self, ConfigRules},
-    BackboneError, InputLayout, Network,
-};
+use layers::{conv3d, pool_space, restore_time};
+use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
     /// The resolved configuration; see the crate docs for each field.

@@ -11,14 +11,8 @@ trajhost_plugin_api::preset_backbone_tests!(
     slowfast::Config,
     reference,
     snapshots = "../../snapshots",
+    bad_value = ("(depths: Some([1, 1, 1]))", "depths"),
 );
-
-#[test]
-fn a_bad_value_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(depths: Some([1, 1, 1]))");
-    assert!(err.contains("invalid slowfast config"), "{err}");
-    assert!(err.contains("`depths`"), "{err}");
-}
 
 #[test]
 fn frame_counts_not_divisible_by_alpha_keep_t() {

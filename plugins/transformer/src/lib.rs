@@ -34,12 +34,8 @@
 //!   frames of another size are an error);
 //! * `max_frames`: rows of the temporal position embedding (64 for both).
 
-use tch::{nn, nn::Module, Tensor};
-use trajhost_plugin_api::{
-    backbone_config, export_network,
-    preset::{self, ConfigRules},
-    BackboneError, Network,
-};
+use nn::Module;
+use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
     /// The resolved configuration; see the crate docs for each field.

@@ -11,14 +11,8 @@ trajhost_plugin_api::preset_backbone_tests!(
     transformer::Config,
     reference,
     snapshots = "../../snapshots",
+    bad_value = ("(heads: Some(5))", "heads"),
 );
-
-#[test]
-fn a_bad_value_is_an_error_naming_plugin_and_field() {
-    let err = build_error("(heads: Some(5))");
-    assert!(err.contains("invalid transformer config"), "{err}");
-    assert!(err.contains("`heads`"), "{err}");
-}
 
 #[test]
 fn frames_beyond_max_frames_or_of_another_size_are_errors() {
