@@ -159,7 +159,7 @@ impl Overhead {
     }
 }
 
-/// The bound the boundary's overhead must stay under (issue 7), in percent.
+/// The bound the plugin boundary's overhead must stay under, in percent.
 pub const BOUND_PCT: f64 = 2.0;
 
 /// `boundary_<name> [--threads N] [--batch B] [--frames T] [--warmup W] [--rounds R]

@@ -1,4 +1,4 @@
-//! The trajhost side of the side-by-side benchmark (issue 7): each measurement runs the real
+//! The trajhost side of the side-by-side benchmark (docs/bench.md): each measurement runs the real
 //! host code (plugin loading, `UnifiedModel`, `compute_loss`, the host's `AdamW`, the prefetching
 //! `data::batches`, the dataset generator) in its own process and prints one JSON object, with
 //! the process's peak resident memory, for `bench/python/run_bench.py` to put next to the

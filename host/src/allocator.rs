@@ -3,10 +3,10 @@
 //!
 //! glibc serves every block above its mmap threshold (at most 32 MiB) with a fresh mapping and
 //! unmaps it when freed, so each training step page-faults its float batch (50 MB at 32 videos)
-//! and its large activations in again, zeroed by the kernel: 24,800 minor faults per MAGVIT
-//! step. Serving every block from a heap that is trimmed only past 1 GiB reuses last step's
-//! memory instead: no faults, MAGVIT's training step 0.15 → 0.12 s, peak RSS of a training run
-//! +2–8 % (docs/bench.md).
+//! and its large activations in again, zeroed by the kernel — tens of thousands of minor faults
+//! per step. Serving every block from a heap that is trimmed only past 1 GiB reuses last step's
+//! memory instead: no faults, a faster step, a slightly higher peak RSS (measured in
+//! docs/bench.md).
 //! Threads other than the main one still map blocks too large for their arena (glibc does so
 //! regardless of `M_MMAP_MAX`), so nothing fails for want of a mapping.
 

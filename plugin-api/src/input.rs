@@ -2,8 +2,8 @@
 //! `(pixel − PIXEL_MEAN) / PIXEL_STD`, all channels alike, so the values lie in
 //! [`INPUT_RANGE`]. Fixed rather than measured per dataset, so a trained model reads any
 //! dataset's videos the same way. With raw [0, 1] input MAGVIT's `cpu` preset sat at chance for
-//! its first 200 steps (25 % on held-out demo videos); standardised it reached 92 %, and with
-//! each channel's own statistics 90 % (`bench/python/ablation.py`, docs/training.md).
+//! its first steps, and per-channel statistics did no better than these fixed ones
+//! (`bench/python/ablation.py`; the numbers are in docs/training.md).
 //!
 //! Here rather than in the host because it is part of the contract: the conformance kit probes
 //! backbones with exactly these values.

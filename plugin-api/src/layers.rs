@@ -32,10 +32,8 @@ pub fn conv3d(
 /// Norm layers, embeddings and buffers are left as they are.
 ///
 /// Why: tch's default for linear and convolution weights is Kaiming-uniform with the ReLU gain,
-/// √6 ≈ 2.45× PyTorch's scale, and convolution biases start at 0. Measured with the PyTorch
-/// mirror of the plugins (200 steps on the demo set, held-out accuracy): initialised as tch does,
-/// the Transformer's `cpu` preset reached 45 % and MAGVIT's 85 %; initialised as PyTorch does,
-/// 89 % and 95 % (docs/training.md). Call it
+/// √6 ≈ 2.45× PyTorch's scale, and convolution biases start at 0; so initialised, the
+/// Transformer and MAGVIT learned markedly slower (docs/training.md, "Initialisation"). Call it
 /// once, at the end of a backbone's constructor (after `tch::manual_seed`, it is deterministic).
 pub fn pytorch_default_init(vs: &nn::VarStore) {
     let variables = vs.variables();

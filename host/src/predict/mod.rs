@@ -8,8 +8,8 @@ pub mod overlay;
 use crate::device::parse_device;
 use crate::eval::class_name;
 use crate::eval::trained::{self, CheckpointChoice, PluginChoice};
+use crate::train::model_input::standardise_floats;
 use crate::train::pinhole::Lens;
-use crate::train::pixels::standardise;
 use anyhow::{bail, Result};
 use image::imageops::FilterType;
 use image::RgbImage;
@@ -209,7 +209,7 @@ fn to_tensor(frames: &[RgbImage]) -> Tensor {
     let video = Tensor::from_slice(&bytes)
         .view([1, frames.len() as i64, 3, h as i64, w as i64])
         .to_kind(Kind::Float);
-    standardise(video)
+    standardise_floats(video)
 }
 
 pub fn render(p: &Prediction) -> String {

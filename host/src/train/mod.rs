@@ -3,18 +3,18 @@
 pub mod checkpoint;
 pub mod curve_fit;
 pub mod data;
+pub mod libtorch_threads;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod model_input;
 pub mod optim;
 pub mod pinhole;
-pub mod pixels;
 pub mod resume;
 pub mod sinks;
 pub mod source;
 pub mod step;
 pub mod stopping;
-pub mod team;
 pub mod tensorboard;
 pub mod trainer;
 

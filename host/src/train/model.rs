@@ -96,7 +96,7 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float, standardised (`pixels`), seen through `lens` (which
+    /// `video`: `(B, T, 3, H, W)` float, standardised (`model_input`), seen through `lens` (which
     /// only the pinhole head reads).
     pub fn forward(&mut self, video: &Tensor, lens: Lens, train: bool) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);

@@ -2,17 +2,17 @@
 //!
 //! Each split's videos are held as one uint8 tensor (10,000 videos of 32×64×64 are 3.9 GB), so
 //! no epoch touches the disk. A batch is gathered, converted to float and laid out for the
-//! backbone in one pass (`pixels`) between steps, not by a prefetch thread: on a machine whose
-//! cores all run libtorch's threads, a third thread converting the next batch slowed three of
-//! the four backbones' steps by 10–30 % (docs/bench.md), while preparing a batch of 32 takes
-//! ~2 ms on two idle cores (`trajhost-bench batches`), 6–8 ms between training steps.
+//! backbone in one pass (`model_input`) between steps, not by a prefetch thread: on a machine whose
+//! cores all run libtorch's threads, a third thread converting the next batch slows the
+//! backbones' steps by more than the conversion costs (docs/bench.md; `trajhost-bench batches`
+//! times the conversion alone).
 
 pub mod procedural;
 pub mod render;
 pub mod stored;
 
+use super::model_input;
 use super::pinhole::Lens;
-use super::pixels;
 use anyhow::{bail, Result};
 use std::sync::Arc;
 use tch::{Device, Tensor};
@@ -121,7 +121,7 @@ impl SplitData {
         }
     }
 
-    /// The samples at `index` on `device`, videos standardised (`pixels`), on the CPU laid
+    /// The samples at `index` on `device`, videos standardised (`model_input`), on the CPU laid
     /// out as `layout` says.
     fn batch(&self, index: &[i64], device: Device, layout: InputLayout) -> Batch {
         let videos = match &self.videos {
@@ -141,12 +141,12 @@ impl SplitData {
                     .iter()
                     .map(|&r| &bytes[r as usize * len..(r as usize + 1) * len])
                     .collect();
-                pixels::model_input(&rows, clip, device, layout)
+                model_input::from_bytes(&rows, clip, device, layout)
             }
             Videos::Rendered(config) => {
                 let samples = self.sample_indices(Some(index));
                 let clip = render::clip(config);
-                pixels::model_input_drawn(samples.len(), clip, device, layout, |i, video| {
+                model_input::from_drawn(samples.len(), clip, device, layout, |i, video| {
                     generate_sample(config, samples[i], video);
                 })
             }
@@ -185,7 +185,7 @@ pub fn check_horizon(predict_future: usize, horizon: usize, labelled: &str) -> R
 
 /// A batch ready for the model.
 pub struct Batch {
-    /// `(B, T, 3, H, W)` float, standardised per channel (`standardise`).
+    /// `(B, T, 3, H, W)` float, standardised per channel (`model_input`).
     pub videos: Tensor,
     /// `(B,)` class indices.
     pub labels: Tensor,
@@ -250,7 +250,7 @@ pub fn batches<'a>(
 mod tests {
     use super::stored::SplitBuilder;
     use super::*;
-    use crate::train::pixels::{PIXEL_MEAN, PIXEL_STD};
+    use crate::train::model_input::{PIXEL_MEAN, PIXEL_STD};
     use tch::Kind;
 
     #[test]

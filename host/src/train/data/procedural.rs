@@ -11,8 +11,8 @@
 
 use super::render::clip;
 use super::{check_horizon, labels_from, Batch, SplitData, Videos};
+use crate::train::model_input;
 use crate::train::pinhole::Lens;
-use crate::train::pixels;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -188,7 +188,7 @@ impl Procedural {
     }
 
     /// Batches `steps` of `epoch`, each rendered when the trainer asks for it and converted
-    /// into the model's input as stored batches are (`pixels`).
+    /// into the model's input as stored batches are (`model_input`).
     pub fn batches(
         &self,
         seed: u64,
@@ -205,13 +205,13 @@ impl Procedural {
     }
 
     /// The training batch of samples `indices`, rendered on libtorch's threads straight into
-    /// the model's input (`pixels::model_input_drawn`).
+    /// the model's input (`model_input::from_drawn`).
     fn batch(&self, indices: &[u64], device: Device, layout: InputLayout) -> Batch {
         let config = &self.config;
         let labels: Vec<Mutex<Option<Rendered>>> =
             indices.iter().map(|_| Mutex::new(None)).collect();
         let videos =
-            pixels::model_input_drawn(indices.len(), clip(config), device, layout, |i, video| {
+            model_input::from_drawn(indices.len(), clip(config), device, layout, |i, video| {
                 let rendered = Rendered::labels_of(config, indices[i], self.predict_future, video);
                 *labels[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(rendered);
             });
@@ -290,7 +290,7 @@ mod tests {
         let rows: Vec<&[u8]> = expected.chunks(p.config.video_bytes()).collect();
         for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
             let batch = p.batch(&indices, Device::Cpu, layout);
-            let want = pixels::standardised(&rows, clip(&p.config), layout);
+            let want = model_input::cpu_from_bytes(&rows, clip(&p.config), layout);
             assert!(batch.videos.equal(&want), "{layout:?}");
             assert_eq!(Vec::<i64>::try_from(&batch.labels).unwrap(), truth);
         }

@@ -1,7 +1,7 @@
 //! Drawing a data config's videos into memory, for batches rendered on demand (validation and
 //! test of a procedural source, and its training batches).
 
-use crate::train::pixels;
+use crate::train::model_input;
 use trajhost_dataset::sample::generate_sample;
 use trajhost_dataset::DataConfig;
 
@@ -13,7 +13,7 @@ pub fn clip(config: &DataConfig) -> [i64; 4] {
 
 /// The videos of samples `indices`, back to back, rendered in parallel on libtorch's threads.
 pub fn render_videos(config: &DataConfig, indices: &[u64]) -> Vec<u8> {
-    pixels::drawn(indices.len(), config.video_bytes(), |i, video| {
+    model_input::draw_videos(indices.len(), config.video_bytes(), |i, video| {
         generate_sample(config, indices[i], video);
     })
 }

@@ -3,10 +3,8 @@
 //!
 //! After every parallel op, libgomp's worker threads keep spinning for milliseconds before they
 //! sleep, waiting for the next op. Work handed to another pool between steps (rayon's) finds
-//! one core taken by a spinner and runs at about one core's speed: rendering a batch of 32
-//! procedural videos took 4.1 ms between I3D steps on two cores, on libtorch's team 2.6 ms,
-//! and a procedural epoch went from ~8 % slower than the same steps from memory to 2–4 %
-//! (medians; docs/bench.md). So the work goes where the spinners are: `GOMP_parallel`, found at
+//! one core taken by a spinner and runs at about one core's speed (docs/bench.md has the
+//! timings). So the work goes where the spinners are: `GOMP_parallel`, found at
 //! run time in the libgomp that libtorch loaded, runs it on a team of libtorch's thread count;
 //! called from the thread that runs the ops (the trainer's), it is the same team of threads. A
 //! libtorch without libgomp (no such symbol) gets rayon's pool instead.

@@ -3,9 +3,9 @@
 //! Every batch's pixels are read once and written once, through a 256-entry table, straight
 //! into the memory layout the backbone asks for. libtorch's way (gather the bytes, convert to
 //! float, multiply, add, and the backbone's own copy into channel-major order) is five passes
-//! over a 50 MB batch; on two cores it took ~8 ms of a 25–100 ms step (docs/bench.md).
+//! over a 50 MB batch, a visible share of a CPU training step (docs/bench.md).
 
-use super::team;
+use super::libtorch_threads;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::InputLayout;
 
@@ -13,7 +13,7 @@ use trajhost_plugin_api::InputLayout;
 /// contract (`trajhost_plugin_api::input`), which the conformance kit probes with.
 pub use trajhost_plugin_api::input::{PIXEL_MEAN, PIXEL_STD};
 
-/// The standardised value of each byte, computed as `standardise` computes it in float32
+/// The standardised value of each byte, computed as `standardise_floats` computes it in float32
 /// (a multiply, then an add), so both give the same bits.
 fn table() -> [f32; 256] {
     let scale = (1.0 / (255.0 * PIXEL_STD)) as f32;
@@ -23,33 +23,28 @@ fn table() -> [f32; 256] {
 
 /// `(B, T, 3, H, W)` float pixel values in [0, 255] → standardised input, in place. For inputs
 /// that are already float (a GPU batch converted there, a decoded image).
-pub fn standardise(mut videos: Tensor) -> Tensor {
+pub fn standardise_floats(mut videos: Tensor) -> Tensor {
     let _ = videos.f_mul_scalar_(1.0 / (255.0 * PIXEL_STD));
     let _ = videos.f_add_scalar_(-PIXEL_MEAN / PIXEL_STD);
     videos
 }
 
-/// The model's input on `device` made from `videos` (see [`standardised`]). On a GPU the bytes
+/// The model's input on `device` made from `videos` (see [`cpu_from_bytes`]). On a GPU the bytes
 /// travel as uint8 (a quarter of the floats) and are converted there.
-pub fn model_input(
-    videos: &[&[u8]],
-    clip: [i64; 4],
-    device: Device,
-    layout: InputLayout,
-) -> Tensor {
+pub fn from_bytes(videos: &[&[u8]], clip: [i64; 4], device: Device, layout: InputLayout) -> Tensor {
     if device == Device::Cpu {
-        return standardised(videos, clip, layout);
+        return cpu_from_bytes(videos, clip, layout);
     }
     let [t, c, h, w] = clip;
     let bytes = Tensor::from_slice(&videos.concat()).view([videos.len() as i64, t, c, h, w]);
-    standardise(bytes.to_device(device).to_kind(Kind::Float))
+    standardise_floats(bytes.to_device(device).to_kind(Kind::Float))
 }
 
 /// The model's input on `device` for `n` videos that `draw(i, bytes)` writes (every byte of
 /// video `i`, `(T, C, H, W)`): rendered videos. On the CPU each is drawn into its converting
 /// thread's own scratch buffer and converted while still in that core's cache, so no batch of
 /// bytes is ever allocated, zeroed or read back from memory.
-pub fn model_input_drawn(
+pub fn from_drawn(
     n: usize,
     clip: [i64; 4],
     device: Device,
@@ -62,7 +57,7 @@ pub fn model_input_drawn(
             static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let table = table();
-        return filled(n, clip, layout, |i, dst| {
+        return fill_batch(n, clip, layout, |i, dst| {
             SCRATCH.with_borrow_mut(|video| {
                 video.resize(len, 0);
                 draw(i, video);
@@ -70,17 +65,17 @@ pub fn model_input_drawn(
             })
         });
     }
-    let bytes = drawn(n, len, draw);
+    let bytes = draw_videos(n, len, draw);
     let rows: Vec<&[u8]> = bytes.chunks(len).collect();
-    model_input(&rows, clip, device, layout)
+    from_bytes(&rows, clip, device, layout)
 }
 
 /// `n` videos of `len` bytes each that `draw(i, bytes)` writes, back to back, drawn on
-/// libtorch's threads (`team`).
-pub fn drawn(n: usize, len: usize, draw: impl Fn(usize, &mut [u8]) + Sync) -> Vec<u8> {
+/// libtorch's threads (`libtorch_threads`).
+pub fn draw_videos(n: usize, len: usize, draw: impl Fn(usize, &mut [u8]) + Sync) -> Vec<u8> {
     let mut bytes = vec![0u8; n * len];
     if len > 0 {
-        team::for_each(bytes.chunks_mut(len).enumerate().collect(), |(i, video)| {
+        libtorch_threads::for_each(bytes.chunks_mut(len).enumerate().collect(), |(i, video)| {
             draw(i, video)
         });
     }
@@ -89,17 +84,17 @@ pub fn drawn(n: usize, len: usize, draw: impl Fn(usize, &mut [u8]) + Sync) -> Ve
 
 /// The standardised `(B, T, C, H, W)` float input made from `videos`, each one `T·C·H·W` bytes
 /// in `(T, C, H, W)` order, laid out in memory as `layout` says (the shape is the same either
-/// way). Filled in parallel on libtorch's threads (`team`), between training steps.
-pub fn standardised(videos: &[&[u8]], clip: [i64; 4], layout: InputLayout) -> Tensor {
+/// way). Filled in parallel on libtorch's threads (`libtorch_threads`), between training steps.
+pub fn cpu_from_bytes(videos: &[&[u8]], clip: [i64; 4], layout: InputLayout) -> Tensor {
     let table = table();
-    filled(videos.len(), clip, layout, |i, dst| {
+    fill_batch(videos.len(), clip, layout, |i, dst| {
         convert(videos[i], dst, clip, layout, &table)
     })
 }
 
 /// A `(n, T, C, H, W)` float tensor laid out as `layout`, whose `i`-th video `fill(i, floats)`
 /// writes, in parallel.
-fn filled(
+fn fill_batch(
     n: usize,
     clip: [i64; 4],
     layout: InputLayout,
@@ -118,7 +113,7 @@ fn filled(
         let floats =
             unsafe { std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, out.numel()) };
         let videos = floats.chunks_mut(video_len).enumerate().collect();
-        team::for_each(videos, |(i, dst)| fill(i, dst));
+        libtorch_threads::for_each(videos, |(i, dst)| fill(i, dst));
     }
     match layout {
         InputLayout::TimeMajor => out,
@@ -161,25 +156,25 @@ mod tests {
         let rows: Vec<&[u8]> = videos.iter().map(Vec::as_slice).collect();
         let clip = [3, 3, 2, 2];
         let bytes: Vec<u8> = videos.concat();
-        let expected = standardise(
+        let expected = standardise_floats(
             Tensor::from_slice(&bytes)
                 .view([2, 3, 3, 2, 2])
                 .to_kind(Kind::Float),
         );
         for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
-            let got = standardised(&rows, clip, layout);
+            let got = cpu_from_bytes(&rows, clip, layout);
             assert_eq!(got.size(), [2, 3, 3, 2, 2], "{layout:?}");
             assert!(got.equal(&expected), "{layout:?}");
         }
-        let channel_major = standardised(&rows, clip, InputLayout::ChannelMajor);
+        let channel_major = cpu_from_bytes(&rows, clip, InputLayout::ChannelMajor);
         assert!(channel_major.permute([0, 2, 1, 3, 4]).is_contiguous());
-        assert!(standardised(&rows, clip, InputLayout::TimeMajor).is_contiguous());
+        assert!(cpu_from_bytes(&rows, clip, InputLayout::TimeMajor).is_contiguous());
     }
 
     #[test]
     fn every_byte_maps_to_its_standardised_value() {
         let bytes: Vec<u8> = (0..=255).collect();
-        let expected = standardise(Tensor::from_slice(&bytes).to_kind(Kind::Float));
+        let expected = standardise_floats(Tensor::from_slice(&bytes).to_kind(Kind::Float));
         let table = Tensor::from_slice(&table());
         assert!(table.equal(&expected));
         assert_eq!(table.double_value(&[0]), -2.0);
