@@ -5,55 +5,19 @@
 mod common;
 
 use common::{
-    never_improving, plugin, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+    assert_clean_failure, never_improving, plugin, text, tiny_dataset, tiny_train_config,
+    train_args, train_cli, trajhost, workspace,
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use trajhost::train::{self, TrainConfig, TrainOptions, TrainOutcome};
-
-/// Runs trajhost under umask 022 (the usual one), whatever the test runner's is.
-fn trajhost_022(args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
-    command.args(args).current_dir(workspace());
-    // SAFETY: umask is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            libc::umask(0o022);
-            Ok(())
-        });
-    }
-    command.output().expect("trajhost runs")
-}
 
 fn write_config(dir: &Path, name: &str, config: &TrainConfig) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, ron::ser::to_string(config).unwrap()).unwrap();
     path
-}
-
-fn train_cli(config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let args = train_args("template", config, out, extra);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    trajhost_022(&args)
-}
-
-/// A failure a user can read: an ordinary exit code (no signal, no panic) and a message.
-fn assert_clean_failure(output: &Output, needles: &[&str]) -> String {
-    let message = text(output);
-    let code = output.status.code();
-    assert!(
-        matches!(code, Some(c) if (1..128).contains(&c)),
-        "exit {:?}: {message}",
-        output.status
-    );
-    assert!(!message.contains("panicked"), "{message}");
-    for needle in needles {
-        assert!(message.contains(needle), "{needle:?} missing: {message}");
-    }
-    message
 }
 
 /// The tiny validation config: 2 epochs, a checkpoint after each, all kept.
@@ -70,7 +34,7 @@ fn finished_run() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path(), "two.ron", &two_epochs());
-        let output = train_cli(&config, &dir.path().join("run"), &[]);
+        let output = train_cli("template", &config, &dir.path().join("run"), &[]);
         assert!(output.status.success(), "{}", text(&output));
         dir
     })
@@ -160,7 +124,7 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
     let c = std::ffi::CString::new(null.as_os_str().as_encoded_bytes()).unwrap();
     let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
     if made == 0 {
-        let output = trajhost_022(&["compare", run, "--out", null.to_str().unwrap()]);
+        let output = trajhost(&["compare", run, "--out", null.to_str().unwrap()], &[]);
         assert!(output.status.success(), "{}", text(&output));
         let kind = std::fs::metadata(&null).unwrap().file_type();
         assert!(kind.is_char_device(), "{null:?} is no longer a device");
@@ -172,7 +136,7 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
     let pipe = dir.path().join("pipe");
     mkfifo(&pipe);
     let mut reader = fifo_reader(&pipe);
-    let output = trajhost_022(&["compare", run, "--out", pipe.to_str().unwrap()]);
+    let output = trajhost(&["compare", run, "--out", pipe.to_str().unwrap()], &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
     assert!(read_available(&mut reader).contains("| run"));
@@ -180,14 +144,14 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
 
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
-    let output = trajhost_022(&["compare", run, "--out", sub.to_str().unwrap()]);
+    let output = trajhost(&["compare", run, "--out", sub.to_str().unwrap()], &[]);
     assert_clean_failure(&output, &[sub.to_str().unwrap(), "directory"]);
     assert!(sub.is_dir() && std::fs::read_dir(&sub).unwrap().count() == 0);
     assert!(!dir.path().join("sub_curves.png").exists());
 
     // A regular path: the report and its curves beside it, readable by everyone.
     let report = dir.path().join("report.md");
-    let output = trajhost_022(&["compare", run, "--out", report.to_str().unwrap()]);
+    let output = trajhost(&["compare", run, "--out", report.to_str().unwrap()], &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(mode(&report), 0o644);
     assert_eq!(mode(&dir.path().join("report_curves.png")), 0o644);
@@ -201,13 +165,16 @@ fn data_preview_out_on_a_fifo_writes_no_contact_sheet_beside_it() {
     // Drains the GIF as it comes (more than a pipe holds).
     let reading = pipe.clone();
     let reader = std::thread::spawn(move || std::fs::read(reading).unwrap().len());
-    let output = trajhost_022(&[
-        "data",
-        "preview",
-        tiny_dataset().to_str().unwrap(),
-        "--out",
-        pipe.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "data",
+            "preview",
+            tiny_dataset().to_str().unwrap(),
+            "--out",
+            pipe.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert!(reader.join().unwrap() > 0, "the GIF went through the pipe");
     assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
@@ -235,14 +202,17 @@ fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     let pipe = dir.path().join("pipe");
     mkfifo(&pipe);
     let mut reader = fifo_reader(&pipe);
-    let output = trajhost_022(&[
-        "sweep",
-        sweep,
-        "--emit",
-        "slurm",
-        "--emit-out",
-        pipe.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "sweep",
+            sweep,
+            "--emit",
+            "slurm",
+            "--emit-out",
+            pipe.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output));
     let meta = std::fs::metadata(&pipe).unwrap();
     assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
@@ -250,14 +220,17 @@ fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     assert!(read_available(&mut reader).contains("#SBATCH"));
 
     let script = dir.path().join("job.slurm");
-    let output = trajhost_022(&[
-        "sweep",
-        sweep,
-        "--emit",
-        "slurm",
-        "--emit-out",
-        script.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "sweep",
+            sweep,
+            "--emit",
+            "slurm",
+            "--emit-out",
+            script.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(mode(&script), 0o755);
 }
@@ -300,16 +273,19 @@ fn a_generated_dataset_is_readable_by_group_and_others() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = workspace().join("configs/data.ron");
-    let output = trajhost_022(&[
-        "data",
-        "generate",
-        "--config",
-        config.to_str().unwrap(),
-        "--samples",
-        "16",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "data",
+            "generate",
+            "--config",
+            config.to_str().unwrap(),
+            "--samples",
+            "16",
+            "--out",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output));
     let mut checked = 0;
     for entry in std::fs::read_dir(&data).unwrap() {
@@ -327,7 +303,7 @@ fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
     let dir = copy_of_finished_run();
     let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
     let before = contents(&run);
-    let output = train_cli(&config, &run, &[]);
+    let output = train_cli("template", &config, &run, &[]);
     assert_clean_failure(
         &output,
         &[run.to_str().unwrap(), "--resume auto", "--overwrite"],
@@ -336,15 +312,20 @@ fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
 
     // A file as --out: refused, untouched.
     let file = run.join("metrics.jsonl");
-    let output = train_cli(&config, &file, &["--overwrite"]);
+    let output = train_cli("template", &config, &file, &["--overwrite"]);
     assert_clean_failure(&output, &[file.to_str().unwrap(), "not a folder"]);
     assert_eq!(contents(&run), before);
 
-    let output = train_cli(&config, &run, &["--overwrite", "--resume", "auto"]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--overwrite", "--resume", "auto"],
+    );
     assert_clean_failure(&output, &["--overwrite"]);
 
     // --overwrite starts over: no metrics, checkpoints or log of the old run remain.
-    let output = train_cli(&config, &run, &["--overwrite", "--epochs", "1"]);
+    let output = train_cli("template", &config, &run, &["--overwrite", "--epochs", "1"]);
     assert!(output.status.success(), "{}", text(&output));
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 1, "{metrics}");
@@ -377,7 +358,7 @@ fn a_train_into_a_locked_folder_names_the_holder_and_touches_nothing() {
     std::fs::write(run.join(".lock"), format!("{}\n", std::process::id())).unwrap();
     let pid = format!("pid {}", std::process::id());
     for extra in [&["--resume", "auto"][..], &["--overwrite"][..]] {
-        let output = train_cli(&config, &run, extra);
+        let output = train_cli("template", &config, &run, extra);
         assert_clean_failure(&output, &[run.to_str().unwrap(), &pid]);
         assert_eq!(contents(&run), before, "{extra:?} changed a locked folder");
     }
@@ -400,10 +381,10 @@ fn a_finished_run_resumed_says_so_and_changes_nothing() {
     for (name, config, epochs) in [("early", early, 2), ("budget", budget, 1)] {
         let config = write_config(dir.path(), &format!("{name}.ron"), &config);
         let run = dir.path().join(name);
-        let output = train_cli(&config, &run, &[]);
+        let output = train_cli("template", &config, &run, &[]);
         assert!(output.status.success(), "{}", text(&output));
         let before = contents(&run);
-        let output = train_cli(&config, &run, &["--resume", "auto"]);
+        let output = train_cli("template", &config, &run, &["--resume", "auto"]);
         assert!(output.status.success(), "{}", text(&output));
         assert!(
             text(&output).contains("already finished"),
@@ -420,7 +401,12 @@ fn a_finished_run_resumed_says_so_and_changes_nothing() {
     let original = std::fs::read(run.join("validation_metrics.json")).unwrap();
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
-    let output = train_cli(&dir.path().join("early.ron"), &run, &["--resume", "auto"]);
+    let output = train_cli(
+        "template",
+        &dir.path().join("early.ron"),
+        &run,
+        &["--resume", "auto"],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
     assert!(!run.join("checkpoints/epoch-0003.json").exists());
@@ -455,7 +441,7 @@ fn resume_auto_skips_a_damaged_newest_checkpoint_for_an_older_good_one() {
     let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
-    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    let output = train_cli("template", &config, &run, &["--resume", "auto"]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("epoch-0002"), "{}", text(&output));
     let log = std::fs::read_to_string(run.join("run.log")).unwrap();
@@ -472,7 +458,7 @@ fn resume_auto_refuses_when_no_checkpoint_is_readable_naming_each() {
     std::fs::write(run.join("checkpoints/epoch-0001.json"), "{ truncated").unwrap();
     damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
     let before = contents(&run);
-    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    let output = train_cli("template", &config, &run, &["--resume", "auto"]);
     assert_clean_failure(&output, &["epoch-0001.json", "epoch-0002"]);
     assert_eq!(contents(&run), before, "a refused resume changed the run");
 }
@@ -506,7 +492,7 @@ fn a_different_batch_size_cannot_resume_mid_epoch() {
     let mut bigger = two_epochs();
     bigger.batch_size = 16;
     let config = write_config(dir.path(), "bigger.ron", &bigger);
-    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    let output = train_cli("template", &config, &run, &["--resume", "auto"]);
     assert_clean_failure(&output, &["batch_size", "8", "16", "epoch-0000-step-0003"]);
     assert_eq!(contents(&run), before);
 }
@@ -533,7 +519,12 @@ fn a_checkpoint_missing_a_head_tensor_is_an_error_naming_it() {
     meta["tensors_bytes"] = bytes.len().into();
     meta["tensors_sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
     std::fs::write(&json, serde_json::to_vec(&meta).unwrap()).unwrap();
-    let output = train_cli(&config, &run, &["--resume", json.to_str().unwrap()]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", json.to_str().unwrap()],
+    );
     assert_clean_failure(&output, &["epoch-0001", &missing]);
 }
 
@@ -552,7 +543,7 @@ fn stray_temp_files_are_removed_when_a_run_starts() {
     for stray in strays {
         std::fs::write(run.join(stray), "half a file").unwrap();
     }
-    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    let output = train_cli("template", &config, &run, &["--resume", "auto"]);
     assert!(output.status.success(), "{}", text(&output));
     for stray in strays {
         assert!(!run.join(stray).exists(), "{stray} is still there");
@@ -570,7 +561,7 @@ fn a_metrics_line_cut_short_by_a_kill_does_not_block_the_resume() {
     let line = whole.lines().next().unwrap();
     std::fs::write(&metrics, format!("{whole}{}", &line[..line.len() / 2])).unwrap();
     let config = write_config(dir.path(), "two.ron", &two_epochs());
-    let output = train_cli(&config, &run, &["--resume", "auto"]);
+    let output = train_cli("template", &config, &run, &["--resume", "auto"]);
     assert!(output.status.success(), "{}", text(&output));
     let epochs: Vec<usize> = trajhost::rundir::metrics::read_history(&run)
         .unwrap()
@@ -946,13 +937,13 @@ fn a_plugin_whose_stamp_is_data_is_refused_without_calling_it() {
         "libdata.so",
         "const char trajhost_plugin_stamp[64] = {1};\n",
     );
-    let output = trajhost_022(&["plugin", "info", data.to_str().unwrap()]);
+    let output = trajhost(&["plugin", "info", data.to_str().unwrap()], &[]);
     assert_clean_failure(
         &output,
         &["libdata.so", "trajhost_plugin_stamp", "not a function"],
     );
     let none = shared_library(dir.path(), "libnone.so", "int other(void) { return 0; }\n");
-    let output = trajhost_022(&["plugin", "info", none.to_str().unwrap()]);
+    let output = trajhost(&["plugin", "info", none.to_str().unwrap()], &[]);
     assert_clean_failure(
         &output,
         &["libnone.so", "exports no `trajhost_plugin_stamp`"],
@@ -992,14 +983,19 @@ fn another_build_of_the_plugin_is_refused_unless_accepted() {
         meta["plugin"]["sha256"] = "0".repeat(64).into()
     });
     let run_arg = run.to_str().unwrap();
-    let output = trajhost_022(&["eval", "--run", run_arg]);
+    let output = trajhost(&["eval", "--run", run_arg], &[]);
     assert_clean_failure(
         &output,
         &["another build", "--accept-plugin-change", "0000"],
     );
-    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", "auto", "--epochs", "3"],
+    );
     assert_clean_failure(&output, &["another build", "--accept-plugin-change"]);
-    let output = trajhost_022(&["eval", "--run", run_arg, "--accept-plugin-change"]);
+    let output = trajhost(&["eval", "--run", run_arg, "--accept-plugin-change"], &[]);
     assert!(output.status.success(), "{}", text(&output));
 }
 
@@ -1017,7 +1013,7 @@ fn a_checkpoint_changed_after_it_was_written_is_refused_by_its_hash() {
         vec!["eval", "--run", run_arg],
         vec!["predict", "--run", run_arg, "clip.gif"],
     ] {
-        let output = trajhost_022(&command);
+        let output = trajhost(&command, &[]);
         assert_clean_failure(&output, &["epoch-0002", "damaged", "sha256"]);
     }
 }
@@ -1042,7 +1038,7 @@ fn a_checkpoint_whose_weights_give_nan_fails_eval_naming_plugin_and_checkpoint()
             meta["tensors_sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
         }
     });
-    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
     assert_clean_failure(&output, &["template", "epoch-0002", "not finite"]);
 }
 
@@ -1055,7 +1051,7 @@ fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
             meta["tensors_file"] = file.into();
             meta["tensors_bytes"] = bytes.into();
         });
-        let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+        let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
         assert_clean_failure(&output, &[file]);
     }
 }
@@ -1157,7 +1153,7 @@ fn no_output_flag_writes_over_what_its_command_reads() {
     ];
     for (args, needles) in cases {
         let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let output = trajhost_022(&args);
+        let output = trajhost(&args, &[]);
         assert_clean_failure(&output, needles);
     }
     assert_eq!(contents(&run), before_run);
@@ -1176,7 +1172,7 @@ fn a_checkpoint_asking_for_a_huge_backbone_is_refused_without_building_it() {
         meta["config"]["backbone"] = "(channels: 4000, feature_dim: 16)".into();
     });
     let start = std::time::Instant::now();
-    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
     let message = assert_clean_failure(&output, &["config.backbone", "(channels: 4000"]);
     assert!(message.contains("MiB"), "{message}");
     assert!(
@@ -1192,13 +1188,16 @@ fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
     let run = dir.path().join("run");
     let fifo = dir.path().join("epoch.json");
     mkfifo(&fifo);
-    let output = trajhost_022(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--checkpoint",
-        fifo.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--checkpoint",
+            fifo.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert_clean_failure(&output, &["epoch.json", "is not a regular file"]);
 
     let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"run-\xff"));
@@ -1214,7 +1213,7 @@ fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
 
     // A checkpoint naming another file as its data config: refused unread, nothing echoed.
     edit_checkpoints(&run, |meta| meta["data"] = "procedural:/etc/passwd".into());
-    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
     let message = assert_clean_failure(
         &output,
         &["procedural:/etc/passwd", "must be a .ron file", "--data"],
@@ -1232,23 +1231,26 @@ fn a_config_that_is_a_device_or_fifo_is_refused_unread() {
     for config in [&zero, &fifo] {
         let spec = format!("procedural:{}", config.display());
         let out = dir.path().join("run");
-        let output = trajhost_022(&[
-            "train",
-            "--plugin",
-            "template",
-            "--data",
-            &spec,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let output = trajhost(
+            &[
+                "train",
+                "--plugin",
+                "template",
+                "--data",
+                &spec,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
         assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
-        let output = train_cli(config, &out, &[]);
+        let output = train_cli("template", config, &out, &[]);
         assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
     }
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::symlink("/dev/zero", data.join("manifest.json")).unwrap();
-    let output = trajhost_022(&["data", "check", data.to_str().unwrap()]);
+    let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
     assert_clean_failure(&output, &["manifest.json", "not a regular file"]);
 }
 
@@ -1264,7 +1266,7 @@ fn a_run_that_fails_says_so_in_its_progress_file() {
         &["--backbone", "(fault: NanAfter(0))"],
     );
     let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let output = trajhost_022(&args);
+    let output = trajhost(&args, &[]);
     assert_clean_failure(&output, &["NaN"]);
     let progress = std::fs::read_to_string(out.join("PROGRESS.txt")).unwrap();
     assert!(progress.contains("status: failed\n"), "{progress}");
@@ -1321,12 +1323,22 @@ fn special_or_huge_run_files_are_refused_not_waited_on_or_read_whole() {
     let progress = run.join("PROGRESS.txt");
     std::fs::remove_file(&progress).unwrap();
     mkfifo(&progress);
-    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", "auto", "--epochs", "3"],
+    );
     assert_clean_failure(&output, &["PROGRESS.txt", "is a FIFO"]);
     std::fs::remove_file(&progress).unwrap();
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", run.join("validation_metrics.json")).unwrap();
-    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", "auto", "--epochs", "3"],
+    );
     assert_clean_failure(&output, &["validation_metrics.json", "is a device"]);
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     // A sparse 4 GiB metrics file: refused by size, never read into memory.
@@ -1335,10 +1347,10 @@ fn special_or_huge_run_files_are_refused_not_waited_on_or_read_whole() {
         .open(run.join("metrics.jsonl"))
         .unwrap();
     metrics.set_len(4 << 30).unwrap();
-    let output = trajhost_022(&["compare", run.to_str().unwrap()]);
+    let output = trajhost(&["compare", run.to_str().unwrap()], &[]);
     assert!(text(&output).contains("metrics.jsonl"), "{}", text(&output));
     assert!(text(&output).contains("more than the"), "{}", text(&output));
-    let output = trajhost_022(&["plugin", "info", "/dev/zero"]);
+    let output = trajhost(&["plugin", "info", "/dev/zero"], &[]);
     assert_clean_failure(&output, &["/dev/zero", "not a regular file"]);
 }
 
@@ -1357,24 +1369,30 @@ fn data_preview_replaces_its_outputs_and_bounds_the_samples_per_class() {
     std::fs::hard_link(&shard, dir.path().join("x.gif")).unwrap();
     std::fs::hard_link(data.join("manifest.json"), dir.path().join("x.png")).unwrap();
     let gif = dir.path().join("x.gif");
-    let output = trajhost_022(&[
-        "data",
-        "preview",
-        data.to_str().unwrap(),
-        "--out",
-        gif.to_str().unwrap(),
-    ]);
+    let output = trajhost(
+        &[
+            "data",
+            "preview",
+            data.to_str().unwrap(),
+            "--out",
+            gif.to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(contents(&data), before);
-    let output = trajhost_022(&[
-        "data",
-        "preview",
-        data.to_str().unwrap(),
-        "--out",
-        gif.to_str().unwrap(),
-        "--per-class",
-        "1000000000",
-    ]);
+    let output = trajhost(
+        &[
+            "data",
+            "preview",
+            data.to_str().unwrap(),
+            "--out",
+            gif.to_str().unwrap(),
+            "--per-class",
+            "1000000000",
+        ],
+        &[],
+    );
     assert_clean_failure(&output, &["--per-class 1000000000", "at most"]);
 }
 
@@ -1385,7 +1403,12 @@ fn a_checkpoint_claiming_a_step_past_the_epoch_is_refused_on_resume() {
     edit_checkpoints(&run, |meta| {
         meta["step_in_epoch"] = 1_000_000_000_000u64.into()
     });
-    let output = train_cli(&config, &run, &["--resume", "auto", "--epochs", "3"]);
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", "auto", "--epochs", "3"],
+    );
     assert_clean_failure(&output, &["step_in_epoch 1000000000000", "batches"]);
 }
 
@@ -1399,6 +1422,6 @@ fn a_checkpoint_listing_a_tensor_the_model_lacks_names_it() {
             .unwrap()
             .push(serde_json::json!(["evil", [1]]))
     });
-    let output = trajhost_022(&["eval", "--run", run.to_str().unwrap()]);
+    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
     assert_clean_failure(&output, &["epoch-0002", "'evil'"]);
 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::{
     generated, never_improving, plugin, snapshot_settings, text, tiny_dataset, tiny_train_config,
-    train_args, trajhost, workspace,
+    train_args, train_cli, trajhost, workspace,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -506,12 +506,6 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     );
     assert!(message.contains("epoch-0001.json"), "{message}");
     assert!(checkpoint::load(&run.path().join("checkpoints/epoch-0001.json")).is_ok());
-}
-
-fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let args = train_args(plugin, config, out, extra);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    trajhost(&args, &[])
 }
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves none behind.

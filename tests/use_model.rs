@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{text, tiny_dataset, trained_template_run, trajhost};
+use common::{fails, text, tiny_dataset, trained_template_run, trajhost};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use trajhost::eval::{EvalReport, SamplePrediction};
@@ -24,14 +24,6 @@ fn ok(args: &[&str]) -> String {
     let output = trajhost(args, &[]);
     assert!(output.status.success(), "{args:?}: {}", text(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let output = trajhost(args, &[]);
-    assert!(!output.status.success(), "{args:?} should fail");
-    let code = output.status.code().expect("exits, not killed");
-    assert!((1..128).contains(&code), "exit code {code}");
-    text(&output)
 }
 
 #[test]

@@ -24,14 +24,55 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
-/// Runs the trajhost binary with `args` and extra environment variables.
+/// Runs the trajhost binary with `args` and extra environment variables, in the workspace,
+/// under umask 022 (the usual one, whatever the test runner's is: file modes are checked).
 pub fn trajhost(args: &[&str], env: &[(&str, &str)]) -> Output {
+    use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
     command.args(args).current_dir(workspace());
     for (k, v) in env {
         command.env(k, v);
     }
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
     command.output().expect("trajhost runs")
+}
+
+/// `trajhost train` with `plugin`, the tiny dataset, `config`, `--out out` and `extra`.
+#[allow(dead_code)]
+pub fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let args = train_args(plugin, config, out, extra);
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    trajhost(&args, &[])
+}
+
+/// Runs `trajhost args`, which must be refused cleanly ([`assert_clean_failure`]); the message.
+#[allow(dead_code)]
+pub fn fails(args: &[&str]) -> String {
+    assert_clean_failure(&trajhost(args, &[]), &[])
+}
+
+/// Judges a refused command: an ordinary exit code (no signal, no panic) and a message holding
+/// every needle (the file, the field, the reason); returns the message.
+#[allow(dead_code)]
+pub fn assert_clean_failure(output: &Output, needles: &[&str]) -> String {
+    let message = text(output);
+    let code = output.status.code();
+    assert!(
+        matches!(code, Some(c) if (1..128).contains(&c)),
+        "exit {:?}: {message}",
+        output.status
+    );
+    assert!(!message.contains("panicked"), "{message}");
+    for needle in needles {
+        assert!(message.contains(needle), "{needle:?} missing: {message}");
+    }
+    message
 }
 
 pub fn text(output: &Output) -> String {
