@@ -681,24 +681,32 @@ fn sweep_emits_a_slurm_job_array() {
     assert!(status.success(), "the script parses");
 }
 
+/// A sweep of one template run `name` whose validation phase trains `epochs` epochs without
+/// early stopping, a time budget or the cosine decay: a run that is still training when a
+/// test stops it.
+fn long_run_sweep(dir: &Path, name: &str, epochs: usize) -> PathBuf {
+    let config = sweep_config(
+        dir,
+        &[(name, "template", TEMPLATE)],
+        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+    );
+    let mut long = tiny_train_config("validation.ron", epochs);
+    (long.cosine, long.early_stopping, long.time_budget_minutes) = (false, None, None);
+    std::fs::write(
+        dir.join("validation.ron"),
+        ron::ser::to_string(&long).unwrap(),
+    )
+    .unwrap();
+    config
+}
+
 /// A task stopped by the time limit's SIGTERM (Slurm sends it to the batch shell, which the
 /// script `exec`s into trajhost) checkpoints and exits 75, not 0: Slurm records the task as
 /// failed rather than completed, and the log names the checkpoint it wrote.
 #[test]
 fn an_interrupted_slurm_task_checkpoints_and_does_not_exit_0() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sweep_config(
-        dir.path(),
-        &[("alpha", "template", TEMPLATE)],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
-    );
-    let mut long = tiny_train_config("validation.ron", 200);
-    (long.cosine, long.early_stopping) = (false, None);
-    std::fs::write(
-        dir.path().join("validation.ron"),
-        ron::ser::to_string(&long).unwrap(),
-    )
-    .unwrap();
+    let config = long_run_sweep(dir.path(), "alpha", 200);
     let script = dir.path().join("job.slurm");
     let emitted = trajhost(
         &[
@@ -843,19 +851,8 @@ fn lock_pid(run: &Path) -> i32 {
 #[test]
 fn a_killed_sweep_leaves_no_trainer_behind_and_a_rerun_leaves_a_live_run_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sweep_config(
-        dir.path(),
-        &[("long", "template", TEMPLATE)],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
-    );
     // Long enough to be killed while it trains.
-    let mut long = tiny_train_config("validation.ron", 10_000);
-    (long.early_stopping, long.time_budget_minutes) = (None, None);
-    std::fs::write(
-        dir.path().join("validation.ron"),
-        ron::ser::to_string(&long).unwrap(),
-    )
-    .unwrap();
+    let config = long_run_sweep(dir.path(), "long", 10_000);
     let run_dir = dir.path().join("results/long");
     let mut sweep = Command::new(env!("CARGO_BIN_EXE_trajhost"))
         .args(["sweep", config.to_str().unwrap()])

@@ -29,7 +29,7 @@ use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::UnifiedModel;
 use trajhost::train::optim::{learning_rate, AdamW};
 use trajhost::train::pinhole::Lens;
-use trajhost::train::source::DataSource;
+use trajhost::train::source::{DataSource, TrainingData};
 use trajhost::train::step::{forward_step, update_step};
 use trajhost_dataset::{generate, DataConfig, GenerateOptions};
 use trajhost_plugin_api::InputLayout;
@@ -354,22 +354,29 @@ impl ModelBench {
     }
 }
 
-/// Training throughput of the host's loop: the body of `trainer.rs`'s step, verbatim in what it
-/// computes (per-step seed, forward, loss, finite check, zero_grad, backward, clipping,
-/// schedule, AdamW, metric accumulation), over `data::batches` of a generated dataset.
-/// The first `warmup` steps are not timed.
-pub fn train_bench(b: &ModelBench) -> Result<Value> {
+/// The bench's model (the plugin's default config, the direct head, seeded) and its data, on
+/// `b.threads` threads.
+fn model_and_data(b: &ModelBench) -> Result<(UnifiedModel, TrainingData)> {
     set_threads(b.threads);
     let plugin = load_plugin(&b.plugin)?;
     tch::manual_seed(b.seed as i64);
     let backbone = plugin.build("", Device::Cpu)?;
     let data = DataSource::Stored(b.data.clone()).load(b.predict_future, None)?;
-    let mut model = UnifiedModel::new(
+    let model = UnifiedModel::new(
         backbone,
         data.frames as i64,
         PositionHead::Direct,
         Device::Cpu,
     );
+    Ok((model, data))
+}
+
+/// Training throughput of the host's loop: the body of `trainer.rs`'s step, verbatim in what it
+/// computes (per-step seed, forward, loss, finite check, zero_grad, backward, clipping,
+/// schedule, AdamW, metric accumulation), over `data::batches` of a generated dataset.
+/// The first `warmup` steps are not timed.
+pub fn train_bench(b: &ModelBench) -> Result<Value> {
+    let (mut model, data) = model_and_data(b)?;
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
     let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut progress = Accumulator::default();
@@ -406,7 +413,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
     }
     Ok(clock.report(json!({
         "what": "train",
-        "backbone": plugin.name(),
+        "backbone": model.backbone.name(),
         "parameters": model.parameter_count(),
         "threads": b.threads,
         "batch_size": b.batch_size,
@@ -417,17 +424,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
 /// Inference throughput as `metrics::evaluate` runs it: no_grad, eval mode, loss and metrics
 /// accumulated per batch, sequential order.
 pub fn infer_bench(b: &ModelBench) -> Result<Value> {
-    set_threads(b.threads);
-    let plugin = load_plugin(&b.plugin)?;
-    tch::manual_seed(b.seed as i64);
-    let backbone = plugin.build("", Device::Cpu)?;
-    let data = DataSource::Stored(b.data.clone()).load(b.predict_future, None)?;
-    let mut model = UnifiedModel::new(
-        backbone,
-        data.frames as i64,
-        PositionHead::Direct,
-        Device::Cpu,
-    );
+    let (mut model, data) = model_and_data(b)?;
     let (split, layout) = (&data.train, model.backbone.input_layout());
     let mut acc = Accumulator::default();
     let mut clock = b.clock();
@@ -449,7 +446,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     })?;
     Ok(clock.report(json!({
         "what": "infer",
-        "backbone": plugin.name(),
+        "backbone": model.backbone.name(),
         "threads": b.threads,
         "batch_size": b.batch_size,
         "accuracy": acc.finish().accuracy,
@@ -553,7 +550,7 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
         step += mid.elapsed().as_secs_f64();
     }
     Ok(json!({
-        "backbone": plugin.name(),
+        "backbone": model.backbone.name(),
         "tensors": tensors,
         "parameters": model.parameter_count(),
         "clip_grad_norm_ms": 1e3 * clip / rounds as f64,

@@ -1,11 +1,15 @@
-//! The `trajhost` command line: clap's types, and one function per command that hands its
+//! The `trajhost` command line: the command tree, and one function per command that hands its
 //! arguments to the module doing the work.
+//!
+//! Naming: a command's clap struct is `<Command>Args` (this file's, or beside the command's own
+//! `run` for `eval`, `predict`, `export`, `serve`, `monitor`, `keepalive`, `plugin new`); what
+//! the engine takes (`TrainOptions`, `SweepOptions`, `GenerateOptions`) is `<Engine>Options`.
 
 use crate::config::Phase;
 use crate::config::{SweepConfig, TrainConfig};
 use crate::device::{parse_device, parse_threads};
-use crate::keepalive::KeepaliveOptions;
-use crate::monitor::MonitorOptions;
+use crate::keepalive::KeepaliveArgs;
+use crate::monitor::MonitorArgs;
 use crate::plugin::{info, resolve_plugin, scaffold, Plugin};
 use crate::rundir::outcome::Status;
 use crate::sweep::{slurm, SweepOptions};
@@ -50,9 +54,9 @@ enum Command {
     /// Compare finished runs: a Markdown (or JSON) report with curves and the plan's checklist.
     Compare(CompareArgs),
     /// Watch every run in a results folder (a terminal dashboard, or `--once` as text).
-    Monitor(MonitorOptions),
+    Monitor(MonitorArgs),
     /// Run a command with heartbeats, forwarded signals and cleanup of its children.
-    Keepalive(KeepaliveOptions),
+    Keepalive(KeepaliveArgs),
     /// A read-only web dashboard of every run in a results folder (127.0.0.1:8686 by default).
     Serve(crate::serve::ServeArgs),
 }
@@ -156,7 +160,7 @@ enum PluginCommand {
     Info(PluginArgs),
     /// Create a backbone crate of your own (from plugins/template) that builds outside this
     /// repository and runs the conformance kit in its `cargo test`.
-    New(scaffold::Options),
+    New(scaffold::NewPluginArgs),
     /// Run the conformance kit; exits non-zero when a check fails.
     Check(PluginArgs),
 }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// `trajhost keepalive`'s arguments.
 #[derive(Debug, clap::Args)]
-pub struct KeepaliveOptions {
+pub struct KeepaliveArgs {
     /// Heartbeat interval (e.g. 30s, 5m, 200ms).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub every: Duration,
@@ -114,7 +114,7 @@ fn group_alive(pgid: Pid) -> bool {
 }
 
 /// Runs the command; returns the exit code to exit with.
-pub fn run(options: &KeepaliveOptions) -> Result<i32> {
+pub fn run(options: &KeepaliveArgs) -> Result<i32> {
     let Some((program, args)) = options.command.split_first() else {
         bail!("no command given: trajhost keepalive [--every 30s] [--log FILE] -- CMD ...");
     };

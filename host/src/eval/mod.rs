@@ -133,7 +133,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let cache = args
             .shift_cache
             .clone()
-            .unwrap_or_else(|| shifts::default_cache(&data));
+            .unwrap_or_else(|| shifts::default_cache(&source));
         let robustness = shifts::run(
             &mut trained,
             &args.run,

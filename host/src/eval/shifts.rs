@@ -8,7 +8,6 @@
 
 use super::trained::Trained;
 use super::{evaluate_on, SplitChoice};
-use crate::config::procedural_config;
 use crate::rundir::robustness::{Robustness, ShiftResult};
 use crate::train::source::DataSource;
 use anyhow::{Context, Result};
@@ -179,10 +178,11 @@ fn wide(c: &DataConfig) -> f64 {
 }
 
 /// `data/10k` → `data/10k-shifts`; a procedural source's sets go to `data/procedural-shifts`.
-pub fn default_cache(data: &Path) -> PathBuf {
-    if procedural_config(data).is_some() {
-        return PathBuf::from("data/procedural-shifts");
-    }
+pub fn default_cache(source: &DataSource) -> PathBuf {
+    let data = match source {
+        DataSource::Stored(dir) => dir,
+        DataSource::Procedural { .. } => return PathBuf::from("data/procedural-shifts"),
+    };
     let name = data
         .file_name()
         .map_or("data".into(), |n| n.to_string_lossy().into_owned());
@@ -331,7 +331,7 @@ mod tests {
             "the same config finds the same folder"
         );
         assert_eq!(
-            default_cache(Path::new("data/10k")),
+            default_cache(&DataSource::Stored("data/10k".into())),
             Path::new("data/10k-shifts")
         );
     }

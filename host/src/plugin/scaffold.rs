@@ -17,7 +17,7 @@ pub enum Deps {
 
 /// `trajhost plugin new`'s arguments.
 #[derive(Debug, clap::Args)]
-pub struct Options {
+pub struct NewPluginArgs {
     /// The plugin's name: lowercase letters, digits and '_' (e.g. `r2plus1d`).
     pub name: String,
     /// The crate's folder (default: ./NAME); it must not exist or be empty.
@@ -153,7 +153,7 @@ pub fn manifest(name: &str, api: &str, build: &str) -> Result<String> {
 }
 
 /// Dependency specs `(plugin-api, build-support)` for `deps`.
-fn dependency_specs(options: &Options) -> Result<(String, String)> {
+fn dependency_specs(options: &NewPluginArgs) -> Result<(String, String)> {
     let root = checkout();
     match options.deps {
         Deps::Path => {
@@ -211,7 +211,7 @@ fn running_libtorch() -> Option<PathBuf> {
 }
 
 /// Writes the crate; returns its folder.
-pub fn scaffold(options: &Options) -> Result<PathBuf> {
+pub fn scaffold(options: &NewPluginArgs) -> Result<PathBuf> {
     let name = options.name.as_str();
     check_name(name)?;
     let dir = options.out.clone().unwrap_or_else(|| PathBuf::from(name));
@@ -264,7 +264,7 @@ pub fn scaffold(options: &Options) -> Result<PathBuf> {
 }
 
 /// `trajhost plugin new`: scaffolds, then says what to run next.
-pub fn run(options: &Options) -> Result<()> {
+pub fn run(options: &NewPluginArgs) -> Result<()> {
     let dir = scaffold(options)?;
     let name = &options.name;
     let shown = dir.display();
@@ -316,7 +316,7 @@ mod tests {
     /// of a clone has one as its `origin`); a URL is written pinned.
     #[test]
     fn git_dependencies_need_a_url_not_a_folder() {
-        let options = |url: &str| Options {
+        let options = |url: &str| NewPluginArgs {
             name: "r2".into(),
             out: None,
             deps: Deps::Git,
@@ -338,7 +338,7 @@ mod tests {
     fn an_occupied_folder_or_a_bad_name_is_refused_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
-        let options = |name: &str, out: &Path| Options {
+        let options = |name: &str, out: &Path| NewPluginArgs {
             name: name.into(),
             out: Some(out.to_path_buf()),
             deps: Deps::Path,

@@ -14,6 +14,7 @@ use crate::rundir::metrics;
 use crate::rundir::outcome::{self, RunOutcome, Status};
 use crate::rundir::TRAIN_OUTPUT;
 use crate::stop;
+use crate::train::source::DataSource;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -131,13 +132,15 @@ pub fn thread_share(
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
     let config_path = sweep.config_for(options.phase);
     let train_config = TrainConfig::load(config_path)?;
-    let procedural = crate::config::procedural_config(&sweep.data).is_some();
-    if !procedural && !sweep.data.is_dir() {
-        bail!(
-            "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",
-            sweep.data.display(),
-            sweep.data.display()
-        );
+    // Parsed (a procedural data config read and checked) before any run starts.
+    if let DataSource::Stored(dir) = DataSource::parse(&sweep.data)? {
+        if !dir.is_dir() {
+            bail!(
+                "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
     }
     std::fs::create_dir_all(&sweep.results)
         .with_context(|| format!("creating {}", sweep.results.display()))?;

@@ -19,7 +19,7 @@
 //!
 //! # Configuration (RON)
 //! `(preset: "cpu" | "reference", ...knobs)`; an empty text is the `cpu` preset. Every knob is
-//! optional (`Some(..)`) and overrides the preset:
+//! optional (`width: 4` or `width: Some(4)`) and overrides the preset:
 //! * `width`: channels of the stem (reference 64, cpu 8); every other layer's channels scale
 //!   by `width / 64` (rounded, at least 1), so `D = 1024 · width / 64` when it divides;
 //! * `blocks`: Mixed blocks in stages 3, 4 and 5 (reference `[2, 5, 2]`, cpu `[1, 1, 1]`);

@@ -17,7 +17,7 @@
 //!
 //! # Configuration (RON)
 //! `(preset: "cpu" | "reference", ...knobs)`; an empty text is the `cpu` preset. Every knob is
-//! optional (`Some(..)`) and overrides the preset:
+//! optional (`filters: 16` or `filters: Some(16)`) and overrides the preset:
 //! * `filters`: base width (reference 64, cpu 12);
 //! * `channel_multipliers`: width of each level relative to `filters` (reference
 //!   `[1, 2, 2, 4]`, cpu `[1, 2]`); the number of levels is its length;

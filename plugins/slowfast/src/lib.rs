@@ -24,7 +24,7 @@
 //!
 //! # Configuration (RON)
 //! `(preset: "cpu" | "reference", ...knobs)`; an empty text is the `cpu` preset. Every knob is
-//! optional (`Some(..)`) and overrides the preset:
+//! optional (`width: 4` or `width: Some(4)`) and overrides the preset:
 //! * `width`: Slow stem channels; stage `i`'s bottleneck is `width·2^i` wide and outputs 4×
 //!   that (reference 64, cpu 8);
 //! * `alpha`: frame-rate ratio α (reference 8, cpu 4);

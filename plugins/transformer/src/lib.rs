@@ -21,7 +21,7 @@
 //!
 //! # Configuration (RON)
 //! `(preset: "cpu" | "reference", ...knobs)`; an empty text is the `cpu` preset. Every knob is
-//! optional (`Some(..)`) and overrides the preset:
+//! optional (`dim: 64` or `dim: Some(64)`) and overrides the preset:
 //! * `dim`: token width `D` (reference 768, cpu 48);
 //! * `depth`: number of blocks (reference 12, cpu 2);
 //! * `heads`: attention heads, must divide `dim` (reference 12, cpu 2);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 /// `trajhost monitor`'s arguments.
 #[derive(Debug, clap::Args)]
-pub struct MonitorOptions {
+pub struct MonitorArgs {
     /// A results folder (or one run folder).
     #[arg(default_value = "results")]
     pub root: PathBuf,
@@ -43,7 +43,7 @@ fn parse_now(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a `YYYY-MM-DD HH:MM:SS` time"))
 }
 
-pub fn run(options: &MonitorOptions) -> Result<()> {
+pub fn run(options: &MonitorArgs) -> Result<()> {
     let now = || options.now.unwrap_or_else(crate::clock::unix_now);
     if options.once {
         let runs = scan(&options.root, now(), options.stale_after);

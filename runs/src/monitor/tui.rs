@@ -1,7 +1,7 @@
 //! The live dashboard (ratatui): a box per run with its gauge, metrics and loss curve.
 use super::read::{scan, RunStatus};
 use super::text::{cut, fit_fields, status_label, MetricCells};
-use super::MonitorOptions;
+use super::MonitorArgs;
 use crate::clock::utc_timestamp;
 use crate::rundir::progress::RunState;
 use anyhow::Result;
@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 use std::time::Instant;
 
-pub fn run(options: &MonitorOptions, now: &dyn Fn() -> u64) -> Result<()> {
+pub fn run(options: &MonitorArgs, now: &dyn Fn() -> u64) -> Result<()> {
     let mut terminal = ratatui::init();
     let result = (|| -> Result<()> {
         let mut runs = scan(&options.root, now(), options.stale_after);

@@ -7,7 +7,7 @@ mod finish;
 mod start;
 
 use super::checkpoint::{self, CheckpointMeta, PluginIdentity};
-use super::metrics::{baselines, Accumulator};
+use super::metrics::Accumulator;
 use super::model::UnifiedModel;
 use super::optim::AdamW;
 use super::resume::{self, Resume, ResumePoint};
@@ -24,7 +24,7 @@ use crate::stop;
 use anyhow::{bail, Context, Result};
 use epoch::PassEnd;
 use finish::Throughput;
-use start::{already_finished, take_folder};
+use start::{already_finished, describe_data, take_folder, write_val_baselines};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -133,28 +133,8 @@ pub fn train(options: TrainOptions) -> Result<TrainOutcome> {
     let data = run
         .source
         .load(config.predict_future, config.max_train_samples)?;
-    run.outputs.log(&format!(
-        "data: {} train{}, {} val, {} test videos of {} frames",
-        data.train.len(),
-        if data.procedural.is_some() {
-            " per epoch, rendered as they are needed"
-        } else {
-            ""
-        },
-        data.val.len(),
-        data.test.len(),
-        data.frames
-    ));
-    if !data.val.is_empty() {
-        // For live curves (the dashboard): what the validation MSE should be read against.
-        let reference = if data.train.is_empty() {
-            &data.val
-        } else {
-            &data.train
-        };
-        let val_baselines = baselines(reference, &data.val, config.predict_future);
-        crate::rundir::metrics::write_val_baselines(&options.out, &val_baselines)?;
-    }
+    run.outputs.log(&describe_data(&data));
+    write_val_baselines(&options.out, &data, config.predict_future)?;
     let outcome = run.fit(&data, position);
     if let Err(e) = &outcome {
         run.outputs.log(&format!("failed: {e:#}"));

@@ -4,7 +4,9 @@
 use super::{TrainOptions, TrainOutcome};
 use crate::config::TrainConfig;
 use crate::rundir::{folder, metrics};
+use crate::train::metrics::baselines;
 use crate::train::resume::ResumePoint;
+use crate::train::source::TrainingData;
 use anyhow::{bail, Result};
 use std::path::Path;
 
@@ -46,4 +48,38 @@ pub(super) fn already_finished(
         stop_reason: reason,
         epochs: point.meta.epoch,
     }))
+}
+
+/// The log's line about the data the run trains on.
+pub(super) fn describe_data(data: &TrainingData) -> String {
+    format!(
+        "data: {} train{}, {} val, {} test videos of {} frames",
+        data.train.len(),
+        if data.procedural.is_some() {
+            " per epoch, rendered as they are needed"
+        } else {
+            ""
+        },
+        data.val.len(),
+        data.test.len(),
+        data.frames
+    )
+}
+
+/// For live curves (the dashboard): what the validation MSE should be read against.
+pub(super) fn write_val_baselines(
+    out: &Path,
+    data: &TrainingData,
+    predict_future: usize,
+) -> Result<()> {
+    if data.val.is_empty() {
+        return Ok(());
+    }
+    let reference = if data.train.is_empty() {
+        &data.val
+    } else {
+        &data.train
+    };
+    let val_baselines = baselines(reference, &data.val, predict_future);
+    metrics::write_val_baselines(out, &val_baselines)
 }
