@@ -8,13 +8,12 @@
 use crate::atomic::write_json;
 use crate::clock::{unix_now, utc_timestamp};
 use crate::config::Phase;
-use crate::config::{RunSpec, SweepConfig, TrainConfig};
+use crate::config::{DataSpec, RunSpec, SweepConfig, TrainConfig};
 use crate::format;
 use crate::rundir::metrics;
 use crate::rundir::outcome::{self, RunOutcome, Status};
 use crate::rundir::TRAIN_OUTPUT;
 use crate::stop;
-use crate::train::source::DataSource;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -132,15 +131,17 @@ pub fn thread_share(
 pub fn run_sweep(sweep: &SweepConfig, options: &SweepOptions) -> Result<SweepReport> {
     let config_path = sweep.config_for(options.phase);
     let train_config = TrainConfig::load(config_path)?;
-    // Parsed (a procedural data config read and checked) before any run starts.
-    if let DataSource::Stored(dir) = DataSource::parse(&sweep.data)? {
-        if !dir.is_dir() {
-            bail!(
-                "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",
-                dir.display(),
-                dir.display()
-            );
+    // Checked before any run starts: the folder exists, or the data config reads and checks.
+    match DataSpec::parse(&sweep.data) {
+        DataSpec::Stored(dir) if !dir.is_dir() => bail!(
+            "the sweep's data folder {} does not exist (make it with `trajhost data generate --out {}`)",
+            dir.display(),
+            dir.display()
+        ),
+        DataSpec::Procedural(Some(config)) => {
+            trajhost_dataset::DataConfig::from_file(&config)?;
         }
+        _ => {}
     }
     std::fs::create_dir_all(&sweep.results)
         .with_context(|| format!("creating {}", sweep.results.display()))?;

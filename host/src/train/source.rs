@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use trajhost_dataset::DataConfig;
 
-use crate::config::{procedural_config, procedural_spec};
+use crate::config::DataSpec;
 
 /// A run's splits, whichever the source.
 pub struct TrainingData {
@@ -36,16 +36,16 @@ impl DataSource {
     /// `procedural:PATH` (a data config; `procedural:` alone is the default config), else a
     /// dataset folder.
     pub fn parse(spec: &Path) -> Result<Self> {
-        let Some(config) = procedural_config(spec) else {
-            return Ok(DataSource::Stored(spec.to_path_buf()));
+        let config_path = match DataSpec::parse(spec) {
+            DataSpec::Stored(dir) => return Ok(DataSource::Stored(dir)),
+            DataSpec::Procedural(None) => {
+                return Ok(DataSource::Procedural {
+                    config_path: PathBuf::from("configs/data.ron"),
+                    config: Box::new(DataConfig::default_config()),
+                })
+            }
+            DataSpec::Procedural(Some(path)) => path,
         };
-        if config.is_empty() {
-            return Ok(DataSource::Procedural {
-                config_path: PathBuf::from("configs/data.ron"),
-                config: Box::new(DataConfig::default_config()),
-            });
-        }
-        let config_path = PathBuf::from(config);
         let config = Box::new(DataConfig::from_file(&config_path)?);
         Ok(DataSource::Procedural {
             config_path,
@@ -57,11 +57,10 @@ impl DataSource {
     /// anything but a folder or a `.ron` data config: reading another file as a config would
     /// echo its first bytes in the error.
     pub fn check_recorded(spec: &Path) -> Result<()> {
-        let Some(config) = procedural_config(spec) else {
-            return Ok(());
-        };
-        if !config.is_empty() && !config.ends_with(".ron") {
-            bail!("a recorded procedural data config must be a .ron file");
+        if let DataSpec::Procedural(Some(config)) = DataSpec::parse(spec) {
+            if config.extension().is_none_or(|e| e != "ron") {
+                bail!("a recorded procedural data config must be a .ron file");
+            }
         }
         Ok(())
     }
@@ -79,7 +78,7 @@ impl DataSource {
         Ok(match self {
             DataSource::Stored(dir) => std::path::absolute(dir)?,
             DataSource::Procedural { config_path, .. } => {
-                procedural_spec(&std::path::absolute(config_path)?)
+                DataSpec::Procedural(Some(std::path::absolute(config_path)?)).to_arg()
             }
         })
     }

@@ -16,21 +16,39 @@ use std::path::{Path, PathBuf};
 use trajhost_config::{Invalid, Source};
 
 /// How `--data` (and a sweep's `data`) names a data config to render on the fly instead of a
-/// dataset folder: `procedural:configs/data.ron` (see `train::source`). Only the two functions
-/// below read or write it.
+/// dataset folder: `procedural:configs/data.ron`. Only [`DataSpec`] reads or writes it.
 const PROCEDURAL_PREFIX: &str = "procedural:";
 
-/// The data config a `--data` spec renders on the fly (`procedural:PATH`; `procedural:` alone,
-/// the default config, gives ""), or None for a dataset folder.
-pub fn procedural_config(spec: &Path) -> Option<String> {
-    spec.to_string_lossy()
-        .strip_prefix(PROCEDURAL_PREFIX)
-        .map(str::to_string)
+/// What `--data` (or a sweep's `data`) names, told apart once: the host's
+/// `train::source::DataSource` loads it; the sweep only checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSpec {
+    /// A dataset folder made by `trajhost data generate`.
+    Stored(PathBuf),
+    /// A data config rendered on the fly (`procedural:PATH`); `None` for `procedural:` alone,
+    /// the default config.
+    Procedural(Option<PathBuf>),
 }
 
-/// The `--data` spec that renders the data config `config` on the fly.
-pub fn procedural_spec(config: &Path) -> PathBuf {
-    PathBuf::from(format!("{PROCEDURAL_PREFIX}{}", config.display()))
+impl DataSpec {
+    pub fn parse(spec: &Path) -> Self {
+        match spec.to_string_lossy().strip_prefix(PROCEDURAL_PREFIX) {
+            None => DataSpec::Stored(spec.to_path_buf()),
+            Some("") => DataSpec::Procedural(None),
+            Some(config) => DataSpec::Procedural(Some(PathBuf::from(config))),
+        }
+    }
+
+    /// How it is written on the command line.
+    pub fn to_arg(&self) -> PathBuf {
+        match self {
+            DataSpec::Stored(dir) => dir.clone(),
+            DataSpec::Procedural(None) => PathBuf::from(PROCEDURAL_PREFIX),
+            DataSpec::Procedural(Some(config)) => {
+                PathBuf::from(format!("{PROCEDURAL_PREFIX}{}", config.display()))
+            }
+        }
+    }
 }
 
 /// The most threads `--threads` (and a sweep's `threads`) accepts: libtorch panics on 0 or a
@@ -54,4 +72,24 @@ pub fn parse<T: DeserializeOwned>(
     check: impl FnOnce(&T) -> Result<(), Invalid>,
 ) -> Result<T> {
     Ok(Source::new(text, source).parse_checked(check)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_spec_is_a_folder_or_a_procedural_config_and_writes_back_as_given() {
+        for (text, spec) in [
+            ("data/10k", DataSpec::Stored("data/10k".into())),
+            ("procedural:", DataSpec::Procedural(None)),
+            (
+                "procedural:configs/data.ron",
+                DataSpec::Procedural(Some("configs/data.ron".into())),
+            ),
+        ] {
+            assert_eq!(DataSpec::parse(Path::new(text)), spec);
+            assert_eq!(spec.to_arg(), Path::new(text));
+        }
+    }
 }
