@@ -38,18 +38,12 @@ pub trait Network: Sized + 'static {
 /// A [`Network`] with its store: what the host builds and calls.
 pub struct Built<N: Network> {
     vs: nn::VarStore,
-    config: N::Config,
     network: N,
 }
 
 impl<N: Network> Built<N> {
     pub fn network(&self) -> &N {
         &self.network
-    }
-
-    /// The resolved config it was built from.
-    pub fn config(&self) -> &N::Config {
-        &self.config
     }
 }
 
@@ -68,11 +62,7 @@ pub fn build<N: Network>(
     if let Some(path) = N::pretrained(&config) {
         crate::pretrained::load(plugin, &vs, path)?;
     }
-    Ok(Built {
-        vs,
-        config,
-        network,
-    })
+    Ok(Built { vs, network })
 }
 
 impl<N: Network> Backbone for Built<N> {
