@@ -383,32 +383,22 @@ fn emit_slurm(sweep: &SweepConfig, args: &SweepArgs, subcommand: &str) -> Result
     let exe = std::env::current_exe().context("finding the trajhost binary")?;
     let workdir = std::env::current_dir()?;
     let config = std::path::absolute(&args.config)?;
-    let script = slurm::script(
-        sweep,
-        &slurm::SlurmOptions {
-            subcommand,
-            exe: &exe,
-            workdir: &workdir,
-            config: &config,
-            // What the sweep runner would give each run: the sweep's threads (else this
-            // machine's cores) split between the runs, one array task each.
-            cpus_per_task: crate::sweep::runner::thread_share(
-                args.threads.or(sweep.threads),
-                args.max_parallel.or(sweep.max_parallel),
-                sweep.runs.len(),
-            )
-            .2,
-            extra: &args.sbatch,
-        },
-    );
-    let out = args
-        .emit_out
-        .clone()
-        .unwrap_or_else(|| slurm::default_path(sweep, subcommand));
-    // Slurm does not create the folder of --output itself.
-    std::fs::create_dir_all(sweep.results.join("slurm"))?;
-    // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
-    crate::atomic::write_atomic_mode(&out, script.as_bytes(), 0o777)?;
+    let options = slurm::SlurmOptions {
+        subcommand,
+        exe: &exe,
+        workdir: &workdir,
+        config: &config,
+        // What the sweep runner would give each run: the sweep's threads (else this
+        // machine's cores) split between the runs, one array task each.
+        cpus_per_task: crate::sweep::runner::thread_share(
+            args.threads.or(sweep.threads),
+            args.max_parallel.or(sweep.max_parallel),
+            sweep.runs.len(),
+        )
+        .2,
+        extra: &args.sbatch,
+    };
+    let out = slurm::write(sweep, &options, args.emit_out.clone())?;
     println!(
         "wrote {} ({} array tasks); submit it with: sbatch {}",
         out.display(),

@@ -3,7 +3,8 @@
 //! shared results folder (so `trajhost monitor` and `trajhost compare` read them all).
 
 use crate::config::SweepConfig;
-use std::path::Path;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
 
 pub struct SlurmOptions<'a> {
     /// `sweep` or `pipeline`.
@@ -88,6 +89,16 @@ pub fn script(sweep: &SweepConfig, o: &SlurmOptions) -> String {
 }
 
 /// Where `--emit slurm` writes its script unless told otherwise.
-pub fn default_path(sweep: &SweepConfig, subcommand: &str) -> std::path::PathBuf {
+pub fn default_path(sweep: &SweepConfig, subcommand: &str) -> PathBuf {
     sweep.results.join(format!("{subcommand}.slurm"))
+}
+
+/// Writes `script` for `o` to `out` (default: [`default_path`]), executable, and creates the
+/// folder the tasks log to (Slurm does not create the folder of `--output` itself).
+pub fn write(sweep: &SweepConfig, o: &SlurmOptions, out: Option<PathBuf>) -> Result<PathBuf> {
+    let out = out.unwrap_or_else(|| default_path(sweep, o.subcommand));
+    std::fs::create_dir_all(sweep.results.join("slurm"))?;
+    // Executable (less the umask) from the start; a device or FIFO keeps its own mode.
+    crate::atomic::write_atomic_mode(&out, script(sweep, o).as_bytes(), 0o777)?;
+    Ok(out)
 }
