@@ -361,24 +361,15 @@ mod tests {
             .collect();
         assert_eq!(buffers, ["running"]);
         // A handle shares storage: writing through it shows in a second one.
-        let mut bias = extractor
-            .parameters()
-            .into_iter()
-            .next()
-            .unwrap()
-            .tensor
-            .into_tensor();
+        let first_parameter = || {
+            let first = extractor.parameters().into_iter().next().unwrap();
+            first.tensor.into_tensor()
+        };
+        let mut bias = first_parameter();
         tch::no_grad(|| {
             let _ = bias.fill_(3.0);
         });
-        let again = extractor
-            .parameters()
-            .into_iter()
-            .next()
-            .unwrap()
-            .tensor
-            .into_tensor();
-        assert_eq!(again.sum(Kind::Float).double_value(&[]), 12.0);
+        assert_eq!(first_parameter().sum(Kind::Float).double_value(&[]), 12.0);
     }
 
     #[test]
