@@ -165,16 +165,7 @@ fn succeeded(m: &Measured) -> &str {
 
 /// A `.npy` v1 file: `header` (the dict) padded as NumPy pads it, then `data`.
 fn npy(path: &Path, header: &str, data: &[u8]) {
-    let mut h = header.to_string();
-    while !(10 + h.len() + 1).is_multiple_of(64) {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(h.as_bytes());
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
+    std::fs::write(path, trajhost_dataset::export::npy_file(header, data)).unwrap();
 }
 
 /// A good clip for the model: `(8, 3, 32, 32)` u8, a bright square moving right.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{plugin, snapshot_settings, text, trajhost};
+use common::{plugin, plugin_check, snapshot_settings, text, trajhost};
 use tch::{Device, Kind, Tensor};
 use trajhost::plugin::Plugin;
 
@@ -256,38 +256,14 @@ fn files_that_are_not_plugins_are_refused() {
 
 #[test]
 fn plugin_check_passes_the_template_and_fails_a_wrong_output_shape() {
-    let out = trajhost(&["plugin", "check", "template"], &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("all 9 checks passed"), "{}", text(&out));
-
-    let out = trajhost(
-        &[
-            "plugin",
-            "check",
-            "broken",
-            "--config",
-            "(fault: WrongShape)",
-        ],
-        &[],
-    );
-    assert!(!out.status.success());
-    assert!(text(&out).contains("FAIL output shape"), "{}", text(&out));
-
-    let out = trajhost(
-        &[
-            "plugin",
-            "check",
-            "broken",
-            "--config",
-            "(fault: DeadParameter)",
-        ],
-        &[],
-    );
-    assert!(!out.status.success());
+    let (passed, report) = plugin_check("template", "");
+    assert!(passed && report.contains("all 9 checks passed"), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: WrongShape)");
+    assert!(!passed && report.contains("FAIL output shape"), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: DeadParameter)");
     assert!(
-        text(&out).contains("no gradient reaches unused"),
-        "{}",
-        text(&out)
+        !passed && report.contains("no gradient reaches unused"),
+        "{report}"
     );
 }
 

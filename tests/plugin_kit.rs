@@ -4,25 +4,17 @@
 
 mod common;
 
-use common::{text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace};
+use common::{
+    plugin_check, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 #[test]
 fn a_trainable_tensor_outside_the_var_store_fails_the_kit() {
-    let out = trajhost(
-        &[
-            "plugin",
-            "check",
-            "broken",
-            "--config",
-            "(fault: HiddenParameter)",
-        ],
-        &[],
-    );
-    let report = text(&out);
-    assert!(!out.status.success(), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: HiddenParameter)");
+    assert!(!passed, "{report}");
     assert!(
         report.contains("FAIL hidden parameters") && report.contains("outside the VarStore"),
         "{report}"
@@ -33,10 +25,8 @@ fn a_trainable_tensor_outside_the_var_store_fails_the_kit() {
 
 #[test]
 fn a_backbone_that_reads_memory_instead_of_values_fails_the_kit() {
-    let config = "(fault: ReadsMemoryOrder)";
-    let out = trajhost(&["plugin", "check", "broken", "--config", config], &[]);
-    let report = text(&out);
-    assert!(!out.status.success(), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: ReadsMemoryOrder)");
+    assert!(!passed, "{report}");
     assert!(
         report.contains("FAIL any memory layout") && report.contains("reshape, not view"),
         "{report}"
@@ -47,18 +37,8 @@ fn a_backbone_that_reads_memory_instead_of_values_fails_the_kit() {
 /// divides by its clip's spread (NaN on a blank clip) fails, naming the clip.
 #[test]
 fn a_backbone_that_breaks_on_a_blank_clip_fails_the_kit_naming_the_clip() {
-    let out = trajhost(
-        &[
-            "plugin",
-            "check",
-            "broken",
-            "--config",
-            "(fault: NanOnBlank)",
-        ],
-        &[],
-    );
-    let report = text(&out);
-    assert!(!out.status.success(), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: NanOnBlank)");
+    assert!(!passed, "{report}");
     assert!(
         report.contains("FAIL finite output") && report.contains("a black clip"),
         "{report}"
@@ -71,18 +51,8 @@ fn a_backbone_that_breaks_on_a_blank_clip_fails_the_kit_naming_the_clip() {
 
 #[test]
 fn checks_that_need_the_output_shape_are_skipped_when_it_is_wrong() {
-    let out = trajhost(
-        &[
-            "plugin",
-            "check",
-            "broken",
-            "--config",
-            "(fault: WrongShape)",
-        ],
-        &[],
-    );
-    let report = text(&out);
-    assert!(!out.status.success(), "{report}");
+    let (passed, report) = plugin_check("broken", "(fault: WrongShape)");
+    assert!(!passed, "{report}");
     assert_eq!(
         report.matches("returned features of shape").count(),
         1,

@@ -205,14 +205,20 @@ def batch_of(videos, labels, targets, tracks, index):
     return x, labels[index], targets[index], tracks[index]
 
 
+def prepared(name, data, batch_size, seed, compile_mode, train):
+    """The model in train or eval mode, compiled (with its tail shapes warmed) if asked."""
+    eager = make_model(name, seed, data[0].shape[1])
+    eager.train(train)
+    model = compiled(eager, compile_mode)
+    if compile_mode:
+        precompile_tail(model, data, batch_size, train=train)
+    return model
+
+
 def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, clip=1.0, seed=42,
           serve=False, compile_mode=None):
     videos, labels, targets, tracks = data
-    eager = make_model(name, seed, videos.shape[1])
-    eager.train()
-    model = compiled(eager, compile_mode)
-    if compile_mode:
-        precompile_tail(model, data, batch_size, train=True)
+    model = prepared(name, data, batch_size, seed, compile_mode, train=True)
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     optimizer = torch.optim.AdamW(
@@ -258,11 +264,7 @@ def train(name, data, batch_size, warmup, steps, lr=1e-3, weight_decay=0.01, cli
 
 def infer(name, data, batch_size, warmup, steps, seed=42, serve=False, compile_mode=None):
     videos, labels, targets, tracks = data
-    eager = make_model(name, seed, videos.shape[1])
-    eager.eval()
-    model = compiled(eager, compile_mode)
-    if compile_mode:
-        precompile_tail(model, data, batch_size, train=False)
+    model = prepared(name, data, batch_size, seed, compile_mode, train=False)
     correct, clock, fixed = 0, StepClock(warmup, steps, serve), None
     with torch.no_grad():
         while True:

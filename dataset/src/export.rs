@@ -89,8 +89,16 @@ fn gif(video: &[u8], t: usize, h: usize, w: usize, fps: f64, out: &Path) -> Resu
 /// NumPy format version 1.0, C order.
 fn npy(video: &[u8], shape: [usize; 4]) -> Vec<u8> {
     let [t, c, h, w] = shape;
-    let mut header =
-        format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({t}, {c}, {h}, {w}), }}");
+    npy_file(
+        &format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({t}, {c}, {h}, {w}), }}"),
+        video,
+    )
+}
+
+/// A `.npy` v1 file: the header `dict` padded as NumPy pads it, then `data` as given (tests
+/// build hostile arrays with it too).
+pub fn npy_file(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = dict.to_string();
     // The header ends in a newline and pads the preamble to a multiple of 64 bytes.
     while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
@@ -99,6 +107,6 @@ fn npy(video: &[u8], shape: [usize; 4]) -> Vec<u8> {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(video);
+    bytes.extend_from_slice(data);
     bytes
 }

@@ -34,7 +34,7 @@ pub mod tensor;
 /// What a backbone's author writes against.
 pub mod prelude {
     pub use crate::layers;
-    pub use crate::preset::{self, ConfigRules, Fixed};
+    pub use crate::preset::{self, ConfigRules, Fixed, Invalid};
     pub use crate::{backbone_config, export_network, BackboneError, InputLayout, Network};
     pub use tch::{self, nn, Device, Kind, Tensor};
 }

@@ -44,20 +44,38 @@ pub fn invalid(plugin: &str, field: &str, why: impl Display) -> BackboneError {
     BackboneError(format!("invalid {plugin} config: field `{field}`: {why}"))
 }
 
-/// Checks that every `(field, value)` is at least 1, naming the first that is not.
-pub fn at_least_one(plugin: &str, fields: &[(&str, i64)]) -> Result<(), BackboneError> {
+/// One field's problem, found by [`ConfigRules::resolve`]; the config macro adds the plugin's
+/// name ([`invalid`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invalid {
+    pub field: String,
+    pub why: String,
+}
+
+impl Invalid {
+    pub fn new(field: &str, why: impl Display) -> Self {
+        Invalid {
+            field: field.to_string(),
+            why: why.to_string(),
+        }
+    }
+}
+
+/// Checks that every `(field, value)` is at least 1, naming the first that is not (the
+/// config macro's `at_least_one: [..]` does this for whole fields).
+pub fn at_least_one(fields: &[(&str, i64)]) -> Result<(), Invalid> {
     match fields.iter().find(|(_, v)| *v < 1) {
-        Some((field, v)) => Err(invalid(plugin, field, format!("must be ≥ 1, got {v}"))),
+        Some((field, v)) => Err(Invalid::new(field, format!("must be ≥ 1, got {v}"))),
         None => Ok(()),
     }
 }
 
-/// What a backbone's config does after the text's knobs are applied to its preset: fill the
-/// fields that follow from others (`given` names the knobs the text set), then check every
-/// field, naming the bad one ([`invalid`], [`at_least_one`]).
+/// What a backbone's config does after the text's knobs are applied to its preset (and its
+/// `at_least_one` fields checked): fill the fields that follow from others (`given` names the
+/// knobs the text set), then check the rest, naming the bad field ([`Invalid`]).
 pub trait ConfigRules {
     /// By default every combination of values is accepted.
-    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), Invalid> {
         Ok(())
     }
 }
@@ -76,6 +94,7 @@ pub trait ConfigRules {
 ///         pub feature_dim: i64,
 ///     }
 ///     presets: [cpu, reference]
+///     at_least_one: [channels, feature_dim]
 /// }
 ///
 /// impl Config {
@@ -84,13 +103,17 @@ pub trait ConfigRules {
 /// }
 ///
 /// impl ConfigRules for Config {
-///     fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
-///         preset::at_least_one(env!("CARGO_PKG_NAME"), &[("channels", self.channels)])
+///     fn resolve(&mut self, _given: &[&str]) -> Result<(), Invalid> {
+///         if self.feature_dim % self.channels != 0 {
+///             return Err(Invalid::new("feature_dim", "must be a multiple of `channels`"));
+///         }
+///         Ok(())
 ///     }
 /// }
 /// ```
 ///
-/// It defines `Config::from_ron(text)` (preset, knobs, then [`ConfigRules::resolve`]) and
+/// It defines `Config::from_ron(text)` (preset, knobs, the `at_least_one` fields — optional —
+/// checked, then [`ConfigRules::resolve`]) and
 /// implements [`FromRon`](crate::network::FromRon), so a [`Network`](crate::Network) can
 /// name it, and [`preset_backbone_tests!`](crate::preset_backbone_tests) works on it.
 #[macro_export]
@@ -101,6 +124,7 @@ macro_rules! backbone_config {
             $($(#[$field_meta:meta])* $field_vis:vis $field:ident : $ty:ty),* $(,)?
         }
         presets: [$default:ident $(, $preset:ident)* $(,)?] $(;)?
+        $(at_least_one: [$($positive:ident),* $(,)?] $(;)?)?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +157,12 @@ macro_rules! backbone_config {
                     config.$field = value;
                     given.push(stringify!($field));
                 })*
-                $crate::preset::ConfigRules::resolve(&mut config, &given)?;
+                $($(if config.$positive < 1 {
+                    let why = format!("must be ≥ 1, got {}", config.$positive);
+                    return Err($crate::preset::invalid(plugin, stringify!($positive), why));
+                })*)?
+                $crate::preset::ConfigRules::resolve(&mut config, &given)
+                    .map_err(|e| $crate::preset::invalid(plugin, &e.field, e.why))?;
                 Ok(config)
             }
         }
@@ -182,6 +211,7 @@ mod tests {
             kernel: Fixed<i64, 3>,
         }
         presets: [small, large]
+        at_least_one: [width]
     }
 
     impl Probe {
@@ -203,12 +233,12 @@ mod tests {
     }
 
     impl ConfigRules for Probe {
-        fn resolve(&mut self, given: &[&str]) -> Result<(), BackboneError> {
+        fn resolve(&mut self, given: &[&str]) -> Result<(), Invalid> {
             // A rule that follows from another knob: a new width without a depth doubles it.
             if given.contains(&"width") && !given.contains(&"depth") {
                 self.depth = 2 * self.width;
             }
-            at_least_one("probe", &[("width", self.width), ("depth", self.depth)])
+            at_least_one(&[("depth", self.depth)])
         }
     }
 
@@ -248,10 +278,9 @@ mod tests {
             )
         );
         let err = Probe::from_ron("(depth: 0)").unwrap_err().0;
-        assert_eq!(
-            err,
-            "invalid probe config: field `depth`: must be ≥ 1, got 0"
-        );
+        assert_eq!(err, format!("{plugin}: field `depth`: must be ≥ 1, got 0"));
+        let err = Probe::from_ron("(width: -2)").unwrap_err().0;
+        assert_eq!(err, format!("{plugin}: field `width`: must be ≥ 1, got -2"));
         assert!(Probe::from_ron("(preset: ")
             .unwrap_err()
             .0

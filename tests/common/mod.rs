@@ -75,6 +75,18 @@ pub fn assert_clean_failure(output: &Output, needles: &[&str]) -> String {
     message
 }
 
+/// `trajhost plugin check plugin --config config` (no `--config` when empty): whether every
+/// check passed, and the report.
+#[allow(dead_code)]
+pub fn plugin_check(plugin: &str, config: &str) -> (bool, String) {
+    let mut args = vec!["plugin", "check", plugin];
+    if !config.is_empty() {
+        args.extend(["--config", config]);
+    }
+    let out = trajhost(&args, &[]);
+    (out.status.success(), text(&out))
+}
+
 pub fn text(output: &Output) -> String {
     format!(
         "{}{}",

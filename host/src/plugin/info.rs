@@ -3,8 +3,8 @@
 
 use super::{Plugin, PluginBackbone};
 use anyhow::Result;
-use std::time::Instant;
 use tch::{Device, Kind, Tensor};
+use trajhost_plugin_api::devkit::{videos_per_second, Timed};
 use trajhost_plugin_api::input::INPUT_RANGE;
 use trajhost_plugin_api::InputLayout;
 
@@ -34,38 +34,26 @@ fn noise(shape: [i64; 5], device: Device) -> Tensor {
 /// few per cent (docs/bench.md); what this shows early is a backbone several times slower
 /// than intended (a stride forgotten, a full-resolution attention).
 fn speed(model: &mut PluginBackbone, device: Device) -> Result<String> {
-    let video = noise(SPEED_BATCH, device);
-    let mut step = |train: bool| -> Result<()> {
-        if train {
-            model
-                .forward(&video, true)?
-                .square()
-                .mean(Kind::Float)
-                .backward();
-            for (_, mut p) in model.parameters() {
-                p.zero_grad();
-            }
-        } else {
-            let _ = tch::no_grad(|| model.forward(&video, false))?;
-        }
-        Ok(())
-    };
-    let mut rates = [0.0; 2];
-    for (rate, train) in rates.iter_mut().zip([true, false]) {
-        step(train)?;
-        let start = Instant::now();
-        for _ in 0..SPEED_BATCHES {
-            step(train)?;
-        }
-        *rate = (SPEED_BATCH[0] as usize * SPEED_BATCHES) as f64 / start.elapsed().as_secs_f64();
-    }
+    let rates = videos_per_second(model, &noise(SPEED_BATCH, device), SPEED_BATCHES)?;
     Ok(format!(
         "training {:.0} videos/s, inference {:.0} videos/s (batches of {:?}, {} threads; the backbone alone)",
-        rates[0],
-        rates[1],
+        rates.0,
+        rates.1,
         SPEED_BATCH,
         tch::get_num_threads()
     ))
+}
+
+impl Timed for PluginBackbone {
+    type Error = anyhow::Error;
+    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor> {
+        PluginBackbone::forward(self, video, train)
+    }
+    fn zero_grad(&mut self) {
+        for (_, mut p) in self.parameters() {
+            p.zero_grad();
+        }
+    }
 }
 
 /// The report, one `key  value` line each.

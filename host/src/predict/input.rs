@@ -701,17 +701,8 @@ mod tests {
     fn npy_arrays_are_read_and_wrong_ones_refused_by_name() {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, header: &str, data: &[u8]| {
-            let mut h = header.to_string();
-            while !(10 + h.len() + 1).is_multiple_of(64) {
-                h.push(' ');
-            }
-            h.push('\n');
-            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-            bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
-            bytes.extend_from_slice(h.as_bytes());
-            bytes.extend_from_slice(data);
             let path = dir.path().join(name);
-            std::fs::write(&path, bytes).unwrap();
+            std::fs::write(&path, trajhost_dataset::export::npy_file(header, data)).unwrap();
             path
         };
         let data: Vec<u8> = (0..2 * 3 * 2 * 2).map(|i| i as u8).collect();

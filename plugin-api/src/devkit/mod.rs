@@ -41,37 +41,54 @@ pub fn describe(model: &mut dyn Backbone, inputs: &[(i64, i64)]) -> String {
     text
 }
 
-/// Throughput in videos/s on random `(batch, 32, 3, 64, 64)` input, averaged over `batches`
-/// after one warm-up: `(training: forward + backward, inference: forward only)`.
-pub fn throughput(
-    model: &mut dyn Backbone,
-    batch: i64,
+/// What [`videos_per_second`] times: a backbone on either side of the ABI (the host's
+/// `plugin info` times a loaded plugin with the same steps as a plugin's own example).
+pub trait Timed {
+    type Error;
+    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, Self::Error>;
+    fn zero_grad(&mut self);
+}
+
+impl Timed for dyn Backbone + '_ {
+    type Error = crate::BackboneError;
+    fn forward(&mut self, video: &Tensor, train: bool) -> Result<Tensor, Self::Error> {
+        Backbone::forward(self, video, train)
+    }
+    fn zero_grad(&mut self) {
+        for mut p in self.var_store().trainable_variables() {
+            p.zero_grad();
+        }
+    }
+}
+
+/// Throughput in videos/s on `video` (a batch), averaged over `batches` after one warm-up
+/// batch of each: `(training: forward + backward of a plain loss, inference: forward only)`.
+pub fn videos_per_second<M: Timed + ?Sized>(
+    model: &mut M,
+    video: &Tensor,
     batches: usize,
-) -> Result<(f64, f64), crate::BackboneError> {
-    let video = Tensor::rand([batch, 32, 3, 64, 64], (Kind::Float, Device::Cpu));
-    let mut step = |train: bool| -> Result<(), crate::BackboneError> {
+) -> Result<(f64, f64), M::Error> {
+    let mut step = |train: bool| -> Result<(), M::Error> {
         if train {
             model
-                .forward(&video, true)?
+                .forward(video, true)?
                 .square()
                 .mean(Kind::Float)
                 .backward();
-            for mut p in model.var_store().trainable_variables() {
-                p.zero_grad();
-            }
+            model.zero_grad();
         } else {
-            let _ = tch::no_grad(|| model.forward(&video, false))?;
+            let _ = tch::no_grad(|| model.forward(video, false))?;
         }
         Ok(())
     };
-    step(true)?;
     let mut rates = [0.0; 2];
     for (rate, train) in rates.iter_mut().zip([true, false]) {
+        step(train)?;
         let start = Instant::now();
         for _ in 0..batches {
             step(train)?;
         }
-        *rate = (batch as usize * batches) as f64 / start.elapsed().as_secs_f64();
+        *rate = (video.size()[0] as usize * batches) as f64 / start.elapsed().as_secs_f64();
     }
     Ok((rates[0], rates[1]))
 }
@@ -102,7 +119,9 @@ pub fn throughput_main<B: Backbone>(
         .iter()
         .map(|t| t.numel() as i64)
         .sum();
-    let (train, infer) = throughput(&mut model, 32, batches).map_err(|e| e.0)?;
+    let video = Tensor::rand([32, 32, 3, 64, 64], (Kind::Float, Device::Cpu));
+    let model: &mut dyn Backbone = &mut model;
+    let (train, infer) = videos_per_second(model, &video, batches).map_err(|e| e.0)?;
     println!(
         "{name} {config:?}: {count} parameters, {threads} threads; training (forward + backward) {train:.1} videos/s, \
          forward only {infer:.1} videos/s (batches of 32 × (32, 3, 64, 64))"
@@ -317,7 +336,10 @@ mod tests {
 
     #[test]
     fn throughput_reports_positive_rates() {
-        let (train, infer) = throughput(&mut tiny(), 2, 1).unwrap();
+        let video = Tensor::rand([2, 32, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let mut model = tiny();
+        let model: &mut dyn Backbone = &mut model;
+        let (train, infer) = videos_per_second(model, &video, 1).unwrap();
         assert!(train > 0.0 && infer > 0.0, "{train} {infer}");
     }
 }

@@ -47,6 +47,7 @@ backbone_config! {
         pub pretrained: Option<String>,
     }
     presets: [cpu, reference]
+    at_least_one: [width, stem_stride]
 }
 
 impl Config {
@@ -76,31 +77,24 @@ impl Config {
 }
 
 impl ConfigRules for Config {
-    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
-        let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(preset::invalid("i3d", field, why))
-        };
-        preset::at_least_one(
-            "i3d",
-            &[("width", self.width), ("stem_stride", self.stem_stride)],
-        )?;
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), Invalid> {
         for (stage, (&n, specs)) in self.blocks.iter().zip(STAGES).enumerate() {
             if n < 1 || n > specs.len() {
-                return bad(
+                return Err(Invalid::new(
                     "blocks",
                     format!(
                         "stage {} has 1 to {} Mixed blocks, got {n}",
                         stage + 3,
                         specs.len()
                     ),
-                );
+                ));
             }
         }
         if self.stem_kernel.iter().any(|&k| k < 1) {
-            return bad(
+            return Err(Invalid::new(
                 "stem_kernel",
                 format!("must be ≥ 1, got {:?}", *self.stem_kernel),
-            );
+            ));
         }
         Ok(())
     }

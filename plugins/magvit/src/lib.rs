@@ -49,6 +49,7 @@ backbone_config! {
         pub causal: bool,
     }
     presets: [cpu, reference]
+    at_least_one: [filters, res_blocks, embedding_dim, stem_stride]
 }
 
 impl Config {
@@ -82,53 +83,41 @@ impl Config {
 }
 
 impl ConfigRules for Config {
-    fn resolve(&mut self, given: &[&str]) -> Result<(), BackboneError> {
+    fn resolve(&mut self, given: &[&str]) -> Result<(), Invalid> {
         // A new level count without temporal flags: downsample space only.
         if given.contains(&"channel_multipliers") && !given.contains(&"temporal_downsample") {
             self.temporal_downsample =
                 vec![false; self.channel_multipliers.len().saturating_sub(1)];
         }
-        let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(preset::invalid("magvit", field, why))
-        };
-        preset::at_least_one(
-            "magvit",
-            &[
-                ("filters", self.filters),
-                ("res_blocks", self.res_blocks),
-                ("embedding_dim", self.embedding_dim),
-                ("stem_stride", self.stem_stride),
-            ],
-        )?;
         if self.channel_multipliers.is_empty() || self.channel_multipliers.iter().any(|&m| m < 1) {
-            return bad(
+            return Err(Invalid::new(
                 "channel_multipliers",
                 format!(
                     "must be a non-empty list of values ≥ 1, got {:?}",
                     self.channel_multipliers
                 ),
-            );
+            ));
         }
         if self.temporal_downsample.len() + 1 != self.channel_multipliers.len() {
-            return bad(
+            return Err(Invalid::new(
                 "temporal_downsample",
                 format!(
                     "needs one entry per level but the last ({}), got {}",
                     self.channel_multipliers.len() - 1,
                     self.temporal_downsample.len()
                 ),
-            );
+            ));
         }
         let widths = self.channel_multipliers.iter().map(|m| m * self.filters);
         if self.groups < 1 || widths.clone().any(|w| w % self.groups != 0) {
-            return bad(
+            return Err(Invalid::new(
                 "groups",
                 format!(
                     "must divide every width {:?}, got {}",
                     widths.collect::<Vec<_>>(),
                     self.groups
                 ),
-            );
+            ));
         }
         Ok(())
     }

@@ -51,6 +51,7 @@ backbone_config! {
         pub stem_stride: i64,
     }
     presets: [cpu, reference]
+    at_least_one: [width, alpha, beta_inv, stem_kernel, stem_stride]
 }
 
 impl Config {
@@ -82,43 +83,30 @@ impl Config {
 }
 
 impl ConfigRules for Config {
-    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
-        let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(preset::invalid("slowfast", field, why))
-        };
-        preset::at_least_one(
-            "slowfast",
-            &[
-                ("width", self.width),
-                ("alpha", self.alpha),
-                ("beta_inv", self.beta_inv),
-                ("stem_kernel", self.stem_kernel),
-                ("stem_stride", self.stem_stride),
-            ],
-        )?;
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), Invalid> {
         if self.width < self.beta_inv {
-            return bad(
+            return Err(Invalid::new(
                 "beta_inv",
                 format!(
                     "the Fast stem would have width / beta_inv = {} / {} < 1 channels",
                     self.width, self.beta_inv
                 ),
-            );
+            ));
         }
         if self.depths.len() != 4 || self.depths.iter().any(|&d| d < 1) {
-            return bad(
+            return Err(Invalid::new(
                 "depths",
                 format!(
                     "needs four block counts ≥ 1 (res2–res5), got {:?}",
                     self.depths
                 ),
-            );
+            ));
         }
         if self.fusion_kernel < 1 || self.fusion_kernel % 2 == 0 {
-            return bad(
+            return Err(Invalid::new(
                 "fusion_kernel",
                 format!("must be odd and ≥ 1, got {}", self.fusion_kernel),
-            );
+            ));
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ backbone_config! {
     }
     // TODO: more presets (say a larger `reference`), each a function below.
     presets: [cpu]
+    // Fields refused, naming them, when below 1.
+    at_least_one: [channels, feature_dim]
 }
 
 impl Config {
@@ -29,16 +31,9 @@ impl Config {
     }
 }
 
-impl ConfigRules for Config {
-    /// Checks the fields once the text's knobs are applied, naming the bad one.
-    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
-        let sizes = [
-            ("channels", self.channels),
-            ("feature_dim", self.feature_dim),
-        ];
-        preset::at_least_one(env!("CARGO_PKG_NAME"), &sizes)
-    }
-}
+/// Fields that follow from others, and checks across fields, go in `resolve` (see
+/// `plugins/magvit`); this config has none.
+impl ConfigRules for Config {}
 
 /// TODO: your layers.
 pub struct Template {

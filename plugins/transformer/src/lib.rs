@@ -47,6 +47,7 @@ backbone_config! {
         pub max_frames: i64,
     }
     presets: [cpu, reference]
+    at_least_one: [dim, depth, heads, mlp_ratio, patch_size, image_size, max_frames]
 }
 
 impl Config {
@@ -78,36 +79,21 @@ impl Config {
 }
 
 impl ConfigRules for Config {
-    fn resolve(&mut self, _given: &[&str]) -> Result<(), BackboneError> {
-        let bad = |field: &str, why: String| -> Result<(), BackboneError> {
-            Err(preset::invalid("transformer", field, why))
-        };
-        preset::at_least_one(
-            "transformer",
-            &[
-                ("dim", self.dim),
-                ("depth", self.depth),
-                ("heads", self.heads),
-                ("mlp_ratio", self.mlp_ratio),
-                ("patch_size", self.patch_size),
-                ("image_size", self.image_size),
-                ("max_frames", self.max_frames),
-            ],
-        )?;
+    fn resolve(&mut self, _given: &[&str]) -> Result<(), Invalid> {
         if self.dim % self.heads != 0 {
-            return bad(
+            return Err(Invalid::new(
                 "heads",
                 format!("must divide dim = {}, got {}", self.dim, self.heads),
-            );
+            ));
         }
         if self.image_size % self.patch_size != 0 {
-            return bad(
+            return Err(Invalid::new(
                 "patch_size",
                 format!(
                     "must divide image_size = {}, got {}",
                     self.image_size, self.patch_size
                 ),
-            );
+            ));
         }
         Ok(())
     }
