@@ -158,41 +158,45 @@ macro_rules! conformance_test {
 /// Pair it with [`conformance_test!`](crate::conformance_test).
 ///
 /// ```ignore
-/// preset_backbone_tests!("mynet", mynet::MyNet, mynet::Config);
+/// preset_backbone_tests!(mynet::MyNet);
 /// preset_backbone_tests!(
-///     "i3d", i3d::I3d, i3d::Config, reference,
-///     snapshots = "../../snapshots", bad_value = ("(width: 0)", "width"),
+///     i3d::I3d, reference, snapshots = "../../snapshots", bad_value = ("(width: 0)", "width")
 /// );
 /// ```
 ///
+/// The plugin's name is its crate's (as in its config errors) and the config its
+/// `Network::Config`.
 /// * `reference`: the plugin also has a `reference` preset (`Config::reference()`): snapshot
 ///   it too, and check that it is parsed and listed in the unknown-preset error;
 /// * `snapshots = DIR`: where the `.snap` files live, relative to the crate's folder
 ///   (default: `snapshots/` inside the crate);
 /// * `bad_value = (TEXT, FIELD)`: a config the plugin must refuse, naming the plugin and FIELD.
 ///
-/// `Config` must offer `from_ron(&str)` and `cpu()` and derive `PartialEq`.
+/// `Config` must offer `cpu()` (and `reference()` with `reference`), as `backbone_config!`'s
+/// presets do.
 #[macro_export]
 macro_rules! preset_backbone_tests {
     (
-        $name:literal, $model:ty, $config:ty, reference
+        $model:ty, reference
         $(, snapshots = $dir:expr)? $(, bad_value = ($text:expr, $field:literal))? $(,)?
     ) => {
-        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?], [$($text, $field)?]);
-        $crate::__reference_preset_tests!($name, $config);
+        $crate::preset_backbone_tests!(@cpu $model, [$($dir)?], [$($text, $field)?]);
+        $crate::__reference_preset_tests!();
     };
     (
-        $name:literal, $model:ty, $config:ty
-        $(, snapshots = $dir:expr)? $(, bad_value = ($text:expr, $field:literal))? $(,)?
+        $model:ty $(, snapshots = $dir:expr)? $(, bad_value = ($text:expr, $field:literal))? $(,)?
     ) => {
-        $crate::preset_backbone_tests!(@cpu $name, $model, $config, [$($dir)?], [$($text, $field)?]);
+        $crate::preset_backbone_tests!(@cpu $model, [$($dir)?], [$($text, $field)?]);
     };
-    (@cpu $name:literal, $model:ty, $config:ty, [$($dir:expr)?], [$($text:expr, $field:literal)?]) => {
+    (@cpu $model:ty, [$($dir:expr)?], [$($text:expr, $field:literal)?]) => {
+        /// The config type the tests parse.
+        type PresetConfig = <$model as $crate::network::Network>::Config;
+
         $(
             #[test]
             fn a_bad_value_is_an_error_naming_plugin_and_field() {
                 let err = build_error($text);
-                assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+                assert!(err.contains(concat!("invalid ", env!("CARGO_PKG_NAME"), " config")), "{err}");
                 assert!(err.contains(concat!("`", $field, "`")), "{err}");
             }
         )?
@@ -211,7 +215,7 @@ macro_rules! preset_backbone_tests {
         /// Builds with seed 0, panicking with the plugin's message on error.
         fn build(config: &str) -> $crate::network::Built<$model> {
             $crate::tch::manual_seed(0);
-            match $crate::network::build::<$model>($name, config, $crate::tch::Device::Cpu) {
+            match $crate::network::build::<$model>(env!("CARGO_PKG_NAME"), config, $crate::tch::Device::Cpu) {
                 Ok(model) => model,
                 Err(e) => panic!("building {config:?}: {}", e.0),
             }
@@ -219,7 +223,7 @@ macro_rules! preset_backbone_tests {
 
         /// The plugin's message for a config it must refuse.
         fn build_error(config: &str) -> String {
-            match $crate::network::build::<$model>($name, config, $crate::tch::Device::Cpu) {
+            match $crate::network::build::<$model>(env!("CARGO_PKG_NAME"), config, $crate::tch::Device::Cpu) {
                 Ok(_) => panic!("{config:?} was accepted"),
                 Err(e) => e.0,
             }
@@ -229,30 +233,30 @@ macro_rules! preset_backbone_tests {
         fn cpu_preset_parameters_and_shapes() {
             let text = $crate::devkit::describe(&mut build(""), &[(2, 16), (4, 32)]);
             snapshot_settings()
-                .bind(|| ::insta::assert_snapshot!(concat!($name, "_cpu_parameters"), text));
+                .bind(|| ::insta::assert_snapshot!(concat!(env!("CARGO_PKG_NAME"), "_cpu_parameters"), text));
         }
 
         #[test]
         fn an_empty_config_is_the_cpu_preset() {
-            assert_eq!(<$config>::from_ron("").unwrap(), <$config>::cpu());
-            assert_eq!(<$config>::from_ron("  ").unwrap(), <$config>::cpu());
+            assert_eq!(PresetConfig::from_ron("").unwrap(), PresetConfig::cpu());
+            assert_eq!(PresetConfig::from_ron("  ").unwrap(), PresetConfig::cpu());
             assert_eq!(
-                <$config>::from_ron("(preset: \"cpu\")").unwrap(),
-                <$config>::cpu()
+                PresetConfig::from_ron("(preset: \"cpu\")").unwrap(),
+                PresetConfig::cpu()
             );
         }
 
         #[test]
         fn an_unknown_field_is_an_error_naming_plugin_and_field() {
             let err = build_error("(preset: \"cpu\", wdith: Some(3))");
-            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+            assert!(err.contains(concat!("invalid ", env!("CARGO_PKG_NAME"), " config")), "{err}");
             assert!(err.contains("wdith"), "{err}");
         }
 
         #[test]
         fn an_unknown_preset_is_an_error_naming_plugin_and_field() {
             let err = build_error("(preset: \"gpu\")");
-            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+            assert!(err.contains(concat!("invalid ", env!("CARGO_PKG_NAME"), " config")), "{err}");
             assert!(err.contains("preset") && err.contains("gpu"), "{err}");
             assert!(err.contains("\"cpu\""), "{err}");
         }
@@ -260,7 +264,7 @@ macro_rules! preset_backbone_tests {
         #[test]
         fn a_ron_syntax_error_names_the_plugin() {
             let err = build_error("(preset: ");
-            assert!(err.contains(concat!("invalid ", $name, " config")), "{err}");
+            assert!(err.contains(concat!("invalid ", env!("CARGO_PKG_NAME"), " config")), "{err}");
         }
     };
 }
@@ -269,21 +273,25 @@ macro_rules! preset_backbone_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __reference_preset_tests {
-    ($name:literal, $config:ty) => {
+    () => {
         #[test]
         fn reference_preset_parameters_and_shapes() {
             let text = $crate::devkit::describe(&mut build("(preset: \"reference\")"), &[(2, 16)]);
-            snapshot_settings()
-                .bind(|| ::insta::assert_snapshot!(concat!($name, "_reference_parameters"), text));
+            snapshot_settings().bind(|| {
+                ::insta::assert_snapshot!(
+                    concat!(env!("CARGO_PKG_NAME"), "_reference_parameters"),
+                    text
+                )
+            });
         }
 
         #[test]
         fn the_reference_preset_is_parsed_and_listed() {
             assert_eq!(
-                <$config>::from_ron("(preset: \"reference\")").unwrap(),
-                <$config>::reference()
+                PresetConfig::from_ron("(preset: \"reference\")").unwrap(),
+                PresetConfig::reference()
             );
-            assert_ne!(<$config>::cpu(), <$config>::reference());
+            assert_ne!(PresetConfig::cpu(), PresetConfig::reference());
             assert!(build_error("(preset: \"gpu\")").contains("\"reference\""));
         }
     };

@@ -8,9 +8,7 @@ use trajhost_plugin_api::network::Built;
 use trajhost_plugin_api::Backbone;
 
 trajhost_plugin_api::preset_backbone_tests!(
-    "i3d",
     i3d::I3d,
-    i3d::Config,
     reference,
     snapshots = "../../snapshots",
     bad_value = ("(width: Some(0))", "width"),

@@ -6,9 +6,7 @@ use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
 trajhost_plugin_api::preset_backbone_tests!(
-    "magvit",
     magvit::Magvit,
-    magvit::Config,
     reference,
     snapshots = "../../snapshots",
     bad_value = ("(groups: Some(5))", "groups"),

@@ -6,9 +6,7 @@ use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
 trajhost_plugin_api::preset_backbone_tests!(
-    "slowfast",
     slowfast::SlowFast,
-    slowfast::Config,
     reference,
     snapshots = "../../snapshots",
     bad_value = ("(depths: Some([1, 1, 1]))", "depths"),

@@ -6,9 +6,7 @@ use trajhost_plugin_api::Backbone;
 use transformer::Config;
 
 trajhost_plugin_api::preset_backbone_tests!(
-    "transformer",
     transformer::Transformer,
-    transformer::Config,
     reference,
     snapshots = "../../snapshots",
     bad_value = ("(heads: Some(5))", "heads"),
