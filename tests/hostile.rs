@@ -202,36 +202,28 @@ fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     let pipe = dir.path().join("pipe");
     mkfifo(&pipe);
     let mut reader = fifo_reader(&pipe);
-    let output = trajhost(
-        &[
-            "sweep",
-            sweep,
-            "--emit",
-            "slurm",
-            "--emit-out",
-            pipe.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output));
+    let emit = |out: &Path| {
+        let output = trajhost(
+            &[
+                "sweep",
+                sweep,
+                "--emit",
+                "slurm",
+                "--emit-out",
+                out.to_str().unwrap(),
+            ],
+            &[],
+        );
+        assert!(output.status.success(), "{}", text(&output));
+    };
+    emit(&pipe);
     let meta = std::fs::metadata(&pipe).unwrap();
     assert!(meta.file_type().is_fifo(), "the FIFO was replaced");
     assert_eq!(meta.permissions().mode() & 0o777, 0o644, "the FIFO's mode");
     assert!(read_available(&mut reader).contains("#SBATCH"));
 
     let script = dir.path().join("job.slurm");
-    let output = trajhost(
-        &[
-            "sweep",
-            sweep,
-            "--emit",
-            "slurm",
-            "--emit-out",
-            script.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output));
+    emit(&script);
     assert_eq!(mode(&script), 0o755);
 }
 

@@ -51,6 +51,15 @@ fn sweep_config(dir: &Path, runs: &[(&str, &str, &str)], gate: &str) -> PathBuf 
 
 const TEMPLATE: &str = "(channels: 8, feature_dim: 16)";
 
+/// The gate most sweeps here use: a tiny run passes it.
+const USUAL_GATE: &str = "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)";
+
+/// A sweep of small template runs called `names`, behind the usual gate.
+fn template_sweep(dir: &Path, names: &[&str]) -> PathBuf {
+    let runs: Vec<(&str, &str, &str)> = names.iter().map(|n| (*n, "template", TEMPLATE)).collect();
+    sweep_config(dir, &runs, USUAL_GATE)
+}
+
 fn run(args: &[&str]) -> (bool, String) {
     let output = trajhost(args, &[]);
     (output.status.success(), text(&output))
@@ -71,7 +80,7 @@ fn a_sweep_trains_runs_in_parallel_a_failing_run_does_not_stop_the_others_and_re
             ("nan", "broken", "(fault: NanAfter(0))"),
             ("beta", "template", TEMPLATE),
         ],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+        USUAL_GATE,
     );
     let results = dir.path().join("results");
     let config = config.to_str().unwrap();
@@ -154,7 +163,7 @@ fn a_seeded_sweep_trains_every_seed_and_compare_pools_them() {
             ("wide", "template", TEMPLATE),
             ("narrow", "template", narrow),
         ],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
+        USUAL_GATE,
     );
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(
@@ -638,14 +647,7 @@ fn keepalive_forwards_signals_and_cleans_up_children() {
 #[test]
 fn sweep_emits_a_slurm_job_array() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sweep_config(
-        dir.path(),
-        &[
-            ("alpha", "template", TEMPLATE),
-            ("beta", "template", TEMPLATE),
-        ],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
-    );
+    let config = template_sweep(dir.path(), &["alpha", "beta"]);
     let script = dir.path().join("job.slurm");
     let (ok, out) = run(&[
         "pipeline",
@@ -685,11 +687,7 @@ fn sweep_emits_a_slurm_job_array() {
 /// early stopping, a time budget or the cosine decay: a run that is still training when a
 /// test stops it.
 fn long_run_sweep(dir: &Path, name: &str, epochs: usize) -> PathBuf {
-    let config = sweep_config(
-        dir,
-        &[(name, "template", TEMPLATE)],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
-    );
+    let config = template_sweep(dir, &[name]);
     let mut long = tiny_train_config("validation.ron", epochs);
     (long.cosine, long.early_stopping, long.time_budget_minutes) = (false, None, None);
     std::fs::write(
@@ -774,16 +772,9 @@ fn an_interrupted_slurm_task_checkpoints_and_does_not_exit_0() {
 #[test]
 fn slurm_tasks_ask_for_the_cores_a_run_would_get_and_the_submit_hint_is_quoted() {
     let dir = tempfile::tempdir().unwrap();
-    let config = sweep_config(
-        dir.path(),
-        &[
-            ("alpha", "template", TEMPLATE),
-            ("beta", "template", TEMPLATE),
-        ],
-        "(min_accuracy: 0.7, max_mse: 0.1, require_val_loss_improving: true)",
-    );
-    // No `threads`: all of this machine's cores, split between the two runs (was a fixed 4,
-    // which never starts on a 2-core node).
+    let config = template_sweep(dir.path(), &["alpha", "beta"]);
+    // No `threads`: all of this machine's cores, split between the two runs (a fixed count
+    // could ask a small node for more cores than it has, and never start).
     let ron = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, ron.replace("threads: Some(2)", "threads: None")).unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();

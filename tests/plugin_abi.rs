@@ -6,6 +6,14 @@ use common::{plugin, plugin_check, snapshot_settings, text, trajhost};
 use tch::{Device, Kind, Tensor};
 use trajhost::plugin::Plugin;
 
+/// The template plugin's default model, loaded through the ABI.
+fn template_model() -> trajhost::plugin::PluginBackbone {
+    Plugin::load(&plugin("template"))
+        .unwrap()
+        .build("", Device::Cpu)
+        .unwrap()
+}
+
 fn video(shape: &[i64]) -> Tensor {
     Tensor::rand(shape, (Kind::Float, Device::Cpu))
 }
@@ -28,10 +36,7 @@ fn two_plugins_in_one_process_stay_distinct() {
 
 #[test]
 fn a_wrong_input_shape_is_an_error_naming_plugin_and_shape_and_the_host_lives_on() {
-    let mut model = Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("", Device::Cpu)
-        .unwrap();
+    let mut model = template_model();
     let err = model
         .forward(&video(&[2, 16, 64, 64]), false)
         .unwrap_err()
@@ -135,10 +140,7 @@ fn a_bad_config_is_an_error_naming_the_plugin() {
 
 #[test]
 fn parameters_share_storage_and_receive_gradients_from_the_host() {
-    let mut model = Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("", Device::Cpu)
-        .unwrap();
+    let mut model = template_model();
     let x = video(&[2, 4, 3, 32, 32]);
     let before = model.forward(&x, false).unwrap();
     let (name, mut bias) = model
@@ -171,10 +173,7 @@ fn resident_kb() -> i64 {
 
 #[test]
 fn ten_thousand_forward_calls_do_not_grow_resident_memory() {
-    let mut model = Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("", Device::Cpu)
-        .unwrap();
+    let mut model = template_model();
     let x = video(&[1, 2, 3, 8, 8]);
     let call = |model: &mut trajhost::plugin::PluginBackbone| {
         let features = tch::no_grad(|| model.forward(&x, false)).unwrap();
@@ -269,10 +268,7 @@ fn plugin_check_passes_the_template_and_fails_a_wrong_output_shape() {
 
 #[test]
 fn template_parameters_snapshot() {
-    let mut model = Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("", Device::Cpu)
-        .unwrap();
+    let mut model = template_model();
     let mut listing = String::new();
     for (name, t) in model.parameters() {
         listing += &format!("param  {name:<24} {:?}\n", t.size());

@@ -20,8 +20,19 @@ fn run_dir() -> PathBuf {
     run().join("run")
 }
 
-fn ok(args: &[&str]) -> String {
-    let output = trajhost(args, &[]);
+/// `eval --run <the run>` with `extra`, as arguments for [`ok`] or [`fails`].
+fn eval(extra: &[&str]) -> Vec<String> {
+    let run = run_dir().to_str().unwrap().to_string();
+    ["eval", "--run", &run]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+}
+
+fn ok(args: &[impl AsRef<str>]) -> String {
+    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+    let output = trajhost(&args, &[]);
     assert!(output.status.success(), "{args:?}: {}", text(&output));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -32,16 +43,8 @@ fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
     let out = dir.path().join("eval.json");
     let run = run_dir();
     // The dataset comes from the checkpoint; `last` is the default.
-    ok(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        // As the run trained: float sums depend on the thread count.
-        "--threads",
-        "1",
-    ]);
+    // As the run trained: float sums depend on the thread count.
+    ok(&eval(&["--out", out.to_str().unwrap(), "--threads", "1"]));
     let report: EvalReport = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let written: FinalMetrics =
         serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap())
@@ -53,32 +56,18 @@ fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
 
 #[test]
 fn eval_reads_other_data_and_refuses_clips_of_another_shape_naming_both() {
-    let run = run_dir();
     let other_seed = common::generated(&trajhost_dataset::DataConfig {
         seed: 7,
         ..trajhost_dataset::DataConfig::tiny()
     });
-    let printed = ok(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--data",
-        other_seed.path().to_str().unwrap(),
-        "--split",
-        "all",
-    ]);
+    let data = other_seed.path().to_str().unwrap();
+    let printed = ok(&eval(&["--data", data, "--split", "all"]));
     assert!(printed.contains("64 videos"), "{printed}");
     let longer = common::generated(&trajhost_dataset::DataConfig {
         frames: 12,
         ..trajhost_dataset::DataConfig::tiny()
     });
-    let err = fails(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--data",
-        longer.path().to_str().unwrap(),
-    ]);
+    let err = fails(&eval(&["--data", longer.path().to_str().unwrap()]));
     assert!(
         err.contains("12 frames of 32×32") && err.contains("reads 8 frames of 32×32"),
         "{err}"
@@ -92,13 +81,7 @@ fn predict_on_a_gif_exported_from_a_test_shard_matches_eval_for_that_sample() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_dir();
     let predictions = dir.path().join("p.jsonl");
-    ok(&[
-        "eval",
-        "--run",
-        run.to_str().unwrap(),
-        "--predictions",
-        predictions.to_str().unwrap(),
-    ]);
+    ok(&eval(&["--predictions", predictions.to_str().unwrap()]));
     let text = std::fs::read_to_string(&predictions).unwrap();
     let first: SamplePrediction = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let data = tiny_dataset().to_str().unwrap();

@@ -53,8 +53,9 @@ pub fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Out
 
 /// Runs `trajhost args`, which must be refused cleanly ([`assert_clean_failure`]); the message.
 #[allow(dead_code)]
-pub fn fails(args: &[&str]) -> String {
-    assert_clean_failure(&trajhost(args, &[]), &[])
+pub fn fails(args: &[impl AsRef<str>]) -> String {
+    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
+    assert_clean_failure(&trajhost(&args, &[]), &[])
 }
 
 /// Judges a refused command: an ordinary exit code (no signal, no panic) and a message holding
