@@ -465,3 +465,40 @@ fn shards_are_byte_identical_to_those_of_the_whole_shard_writer() {
         }
     }
 }
+
+/// The randomised looks (configs/data-randomised.ron, motion blur switched on as the held-out
+/// style has it) render to exactly these bytes: a faster renderer must draw the same videos,
+/// or stored randomised sets would no longer match the procedural test split.
+#[test]
+fn randomised_looks_render_to_pinned_bytes() {
+    let mut text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/data-randomised.ron"),
+    )
+    .unwrap();
+    for (from, to) in [
+        ("samples: 10000", "samples: 40"),
+        ("frames: 32", "frames: 8"),
+        ("checkpoint_interval: 2000", "checkpoint_interval: 20"),
+        ("motion_blur: (0.0, 0.0)", "motion_blur: (0.0, 0.8)"),
+        (
+            "ground_patterns: [grid, noise, plain]",
+            "ground_patterns: [grid, checker, noise, plain, none]",
+        ),
+        ("shading: [shaded]", "shading: [shaded, flat, outlined]"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let cfg = DataConfig::from_ron(&text, "data-randomised.ron").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    gen(&cfg, dir.path(), 2).unwrap();
+    let manifest = Manifest::load(dir.path()).unwrap();
+    let listed: Vec<&str> = manifest.shards.iter().map(|s| s.sha256.as_str()).collect();
+    assert_eq!(
+        listed,
+        [
+            "c0db339bd5066b281c4a48df58b9f5c14dcf13dc2ce062f72c402024d8d7a1fb",
+            "2aaa5986f35f99cb391d985067bc6747fed01f7a676b218bbc71ff8e2f95f240",
+        ]
+    );
+}
