@@ -34,25 +34,30 @@ pub fn render_video<R: RngCore>(
     let background = background(cam, ground_z, width, height, style);
     // Blur is linear and the background still: blurred once, then per frame only around what
     // the shadow and ball changed (a full-frame blur per frame halved training throughput).
-    let blur = (style.blur > 0.0).then(|| Blur::new(style.blur, &background, width, height));
+    let mut blur = (style.blur > 0.0).then(|| Blur::new(style.blur, &background, width, height));
     let half = (style.light + Vec3::new(0.0, 0.0, -1.0)).normalize();
-    let draw = |frame: &mut [u8], p: DVec3| {
+    // Draws the background, shadow and ball; returns the box outside which the frame is the
+    // background.
+    let draw = |frame: &mut [u8], p: DVec3| -> Option<Rect> {
         frame.copy_from_slice(&background);
-        if style.pattern != GroundPattern::None && style.shadow_strength > 0.0 {
-            draw_shadow(frame, cam, ground_z, p, width, height, style);
-        }
-        draw_ball(frame, cam, p, width, height, style, half);
+        let shadow = if style.pattern != GroundPattern::None && style.shadow_strength > 0.0 {
+            draw_shadow(frame, cam, ground_z, p, width, height, style)
+        } else {
+            None
+        };
+        union(shadow, draw_ball(frame, cam, p, width, height, style, half))
     };
     for (f, frame) in out.chunks_exact_mut(frame_len).enumerate() {
         let p = positions[f];
-        match positions.get(f + 1).filter(|_| style.motion_blur > 0.0) {
+        let drawn = match positions.get(f + 1).filter(|_| style.motion_blur > 0.0) {
             None => draw(frame, p),
             Some(&next) => {
                 // The shutter open for `motion_blur` of the interval after the frame's instant.
                 let mut sum = vec![0f32; frame_len];
+                let mut drawn = None;
                 for k in 0..MOTION_SAMPLES {
                     let s = style.motion_blur * k as f64 / (MOTION_SAMPLES - 1) as f64;
-                    draw(frame, p.lerp(next, s));
+                    drawn = union(drawn, draw(frame, p.lerp(next, s)));
                     for (acc, &px) in sum.iter_mut().zip(frame.iter()) {
                         *acc += px as f32;
                     }
@@ -60,10 +65,11 @@ pub fn render_video<R: RngCore>(
                 for (px, acc) in frame.iter_mut().zip(sum) {
                     *px = (acc / MOTION_SAMPLES as f32 + 0.5) as u8;
                 }
+                drawn
             }
-        }
-        if let Some(blur) = &blur {
-            blur.apply(frame, &background);
+        };
+        if let Some(blur) = &mut blur {
+            blur.apply(frame, &background, drawn);
         }
     }
     let sigma = match style.pixel_noise {
@@ -176,15 +182,20 @@ fn value_noise(x: f64, y: f64, seed: u32) -> f32 {
     top + (bottom - top) * sy
 }
 
+/// A pixel rectangle `(x0, y0, x1, y1)`, ends excluded.
+type Rect = (usize, usize, usize, usize);
+
+/// The smallest rectangle holding both.
+fn union(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3))),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
 /// Pixel bounding box of a disc/ellipse, clipped to the image; None when fully outside.
-fn pixel_box(
-    u: f64,
-    v: f64,
-    rx: f64,
-    ry: f64,
-    w: usize,
-    h: usize,
-) -> Option<(usize, usize, usize, usize)> {
+fn pixel_box(u: f64, v: f64, rx: f64, ry: f64, w: usize, h: usize) -> Option<Rect> {
     let x0 = (u - rx - 1.0).floor().max(0.0);
     let y0 = (v - ry - 1.0).floor().max(0.0);
     let x1 = (u + rx + 1.0).ceil().min(w as f64);
@@ -193,6 +204,7 @@ fn pixel_box(
 }
 
 /// A soft dark ellipse on the ground straight below the ball: ties the ball to the grid in depth.
+/// Returns the box it may have changed.
 fn draw_shadow(
     frame: &mut [u8],
     cam: &Camera,
@@ -201,19 +213,17 @@ fn draw_shadow(
     w: usize,
     h: usize,
     style: &Style,
-) {
+) -> Option<Rect> {
     let s = DVec3::new(p.x, p.y, ground_z);
     let sc = cam.to_camera(s);
     if sc.z < 0.1 {
-        return;
+        return None;
     }
     let (u, v) = cam.project(sc);
     let grazing = ((cam.eye.z - ground_z) / (s - cam.eye).length()).clamp(0.05, 1.0);
     let rx = cam.fx * BALL_RADIUS * 1.2 / sc.z;
     let ry = (rx * grazing).max(0.4);
-    let Some((x0, y0, x1, y1)) = pixel_box(u, v, rx, ry, w, h) else {
-        return;
-    };
+    let (x0, y0, x1, y1) = pixel_box(u, v, rx, ry, w, h)?;
     let plane = w * h;
     let softness = (rx.min(ry) / style.shadow_softness).max(0.5);
     for y in y0..y1 {
@@ -232,10 +242,11 @@ fn draw_shadow(
             }
         }
     }
+    Some((x0, y0, x1, y1))
 }
 
 /// A sphere drawn as a disc of radius f·R/z with 1-pixel edge coverage: Lambert + specular
-/// shaded, flat, or flat with a dark rim.
+/// shaded, flat, or flat with a dark rim. Returns the box it may have changed.
 fn draw_ball(
     frame: &mut [u8],
     cam: &Camera,
@@ -244,16 +255,14 @@ fn draw_ball(
     h: usize,
     style: &Style,
     half: Vec3,
-) {
+) -> Option<Rect> {
     let pc = cam.to_camera(p);
     if pc.z < 0.1 {
-        return;
+        return None;
     }
     let (u, v) = cam.project(pc);
     let r = cam.fx * BALL_RADIUS / pc.z;
-    let Some((x0, y0, x1, y1)) = pixel_box(u, v, r, r, w, h) else {
-        return;
-    };
+    let (x0, y0, x1, y1) = pixel_box(u, v, r, r, w, h)?;
     let plane = w * h;
     let (u, v, r) = (u as f32, v as f32, r as f32);
     for y in y0..y1 {
@@ -285,6 +294,7 @@ fn draw_ball(
             }
         }
     }
+    Some((x0, y0, x1, y1))
 }
 
 /// A Gaussian blur of a sample's frames, which differ from its background only around the
@@ -295,6 +305,10 @@ struct Blur {
     width: usize,
     height: usize,
     background: Vec<u8>,
+    /// The frame before blurring (reused from frame to frame).
+    composite: Vec<u8>,
+    /// The horizontal pass's output (reused).
+    rows: Vec<f32>,
 }
 
 impl Blur {
@@ -309,7 +323,9 @@ impl Blur {
             radius,
             width,
             height,
-            background: background.to_vec(),
+            background: Vec::new(),
+            composite: Vec::new(),
+            rows: Vec::new(),
         };
         let mut blurred = background.to_vec();
         blur.region(background, &mut blurred, (0, 0, width, height));
@@ -318,18 +334,26 @@ impl Blur {
     }
 
     /// Blurs `frame` (planar RGB): the blurred background, recomputed where `frame` differs
-    /// from `background` (within the kernel's reach).
-    fn apply(&self, frame: &mut [u8], background: &[u8]) {
+    /// from `background` (within the kernel's reach); `drawn` bounds where it can differ.
+    fn apply(&mut self, frame: &mut [u8], background: &[u8], drawn: Option<Rect>) {
         let (w, h, r) = (self.width, self.height, self.radius);
         let plane = w * h;
         let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-        for (k, (a, b)) in frame.iter().zip(background).enumerate() {
-            if a != b {
-                let (x, y) = ((k % plane) % w, (k % plane) / w);
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+        if let Some((dx0, dy0, dx1, dy1)) = drawn {
+            for c in 0..3 {
+                for y in dy0..dy1 {
+                    let row = c * plane + y * w;
+                    for x in dx0..dx1 {
+                        if frame[row + x] != background[row + x] {
+                            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+                        }
+                    }
+                }
             }
         }
-        let composite = frame.to_vec();
+        let mut composite = std::mem::take(&mut self.composite);
+        composite.clear();
+        composite.extend_from_slice(frame);
         frame.copy_from_slice(&self.background);
         if x0 < x1 {
             let rect = (
@@ -340,36 +364,47 @@ impl Blur {
             );
             self.region(&composite, frame, rect);
         }
+        self.composite = composite;
     }
 
-    /// Separable blur of `src` into `dst` inside `rect` (x0, y0, x1, y1), edges clamped.
-    fn region(&self, src: &[u8], dst: &mut [u8], (x0, y0, x1, y1): (usize, usize, usize, usize)) {
-        let (w, h, r) = (self.width, self.height, self.radius as isize);
-        let (ry0, ry1) = (y0.saturating_sub(r as usize), (y1 + r as usize).min(h));
+    /// Separable blur of `src` into `dst` inside `rect` (x0, y0, x1, y1), edges clamped. Each
+    /// pixel sums its taps in kernel order whatever the rectangle, so a pixel comes out the
+    /// same from any rectangle holding it; the tap loop runs outside the pixel loop so that
+    /// the pixel loop vectorises.
+    fn region(&mut self, src: &[u8], dst: &mut [u8], (x0, y0, x1, y1): Rect) {
+        let (w, h, r) = (self.width, self.height, self.radius);
+        let (ry0, ry1) = (y0.saturating_sub(r), (y1 + r).min(h));
         let cols = x1 - x0;
-        let mut rows = vec![0f32; (ry1 - ry0) * cols];
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut column = vec![0f32; cols];
         for (src, dst) in src.chunks_exact(w * h).zip(dst.chunks_exact_mut(w * h)) {
+            rows.clear();
+            rows.resize((ry1 - ry0) * cols, 0.0);
             for y in ry0..ry1 {
-                for x in x0..x1 {
-                    let mut acc = 0.0;
-                    for (k, weight) in self.weights.iter().enumerate() {
-                        let sx = (x as isize + k as isize - r).clamp(0, w as isize - 1) as usize;
-                        acc += weight * src[y * w + sx] as f32;
+                let line = &src[y * w..(y + 1) * w];
+                let out = &mut rows[(y - ry0) * cols..(y - ry0 + 1) * cols];
+                for (k, &weight) in self.weights.iter().enumerate() {
+                    for (x, acc) in (x0..x1).zip(out.iter_mut()) {
+                        let sx = (x + k).saturating_sub(r).min(w - 1);
+                        *acc += weight * line[sx] as f32;
                     }
-                    rows[(y - ry0) * cols + (x - x0)] = acc;
                 }
             }
             for y in y0..y1 {
-                for x in x0..x1 {
-                    let mut acc = 0.0;
-                    for (k, weight) in self.weights.iter().enumerate() {
-                        let sy = (y as isize + k as isize - r).clamp(0, h as isize - 1) as usize;
-                        acc += weight * rows[(sy - ry0) * cols + (x - x0)];
+                column.fill(0.0);
+                for (k, &weight) in self.weights.iter().enumerate() {
+                    let sy = (y + k).saturating_sub(r).min(h - 1);
+                    let taps = &rows[(sy - ry0) * cols..(sy - ry0 + 1) * cols];
+                    for (acc, &tap) in column.iter_mut().zip(taps) {
+                        *acc += weight * tap;
                     }
-                    dst[y * w + x] = (acc + 0.5).clamp(0.0, 255.0) as u8;
+                }
+                for (px, acc) in dst[y * w + x0..y * w + x1].iter_mut().zip(&column) {
+                    *px = (acc + 0.5).clamp(0.0, 255.0) as u8;
                 }
             }
         }
+        self.rows = rows;
     }
 }
 
@@ -380,14 +415,29 @@ fn add_noise<R: RngCore>(out: &mut [u8], sigma: f64, rng: &mut R) {
     // Uniform on [-a, a] has std a/√3; the bytes map 0..=255 onto [-a, a]. Every (noise byte,
     // pixel) pair's result is tabled once: the same arithmetic, a lookup per pixel.
     let a = (sigma * 3f64.sqrt() * 255.0) as f32;
-    let table: Vec<u8> = (0..=255u8)
-        .flat_map(|n| {
-            let delta = (n as f32 - 127.5) / 127.5 * a;
-            (0..=255u8).map(move |px| (px as f32 + delta).round().clamp(0.0, 255.0) as u8)
-        })
-        .collect();
+    let mut table = vec![0u8; 256 * 256];
+    for (n, row) in table.chunks_exact_mut(256).enumerate() {
+        let delta = (n as f32 - 127.5) / 127.5 * a;
+        for (px, out) in row.iter_mut().enumerate() {
+            *out = round_half_away(px as f32 + delta).clamp(0.0, 255.0) as u8;
+        }
+    }
     for (px, n) in out.iter_mut().zip(noise) {
         *px = table[(n as usize) << 8 | *px as usize];
+    }
+}
+
+/// `x.round()` (halves away from zero) for |x| < 2³¹, without the libm call: the fraction
+/// left by truncation is exact in this range, so the comparison with ½ is too.
+fn round_half_away(x: f32) -> f32 {
+    let whole = (x as i32 as f32).copysign(x);
+    let fraction = x - whole;
+    if fraction >= 0.5 {
+        whole + 1.0
+    } else if fraction <= -0.5 {
+        whole - 1.0
+    } else {
+        whole
     }
 }
 
@@ -446,13 +496,28 @@ mod tests {
         style.blur = 0.8;
         let blurred = render(&style, 0.0, &mut rng);
         let background = background(&cam, -1.0, 32, 32, &style);
-        let blur = Blur::new(0.8, &background, 32, 32);
+        let mut blur = Blur::new(0.8, &background, 32, 32);
         for (frame, expected) in sharp.chunks_exact(3072).zip(blurred.chunks_exact(3072)) {
             let mut whole = frame.to_vec();
             blur.region(frame, &mut whole, (0, 0, 32, 32));
             assert_eq!(whole, expected);
         }
         assert_ne!(sharp, blurred);
+    }
+
+    #[test]
+    fn round_half_away_is_f32_round_over_the_noise_range() {
+        // Every f32 in [-300, 300] spaced 2⁻¹⁰ apart, and the neighbours of every half.
+        let mut values: Vec<f32> = (-300 * 1024..=300 * 1024)
+            .map(|i| i as f32 / 1024.0)
+            .collect();
+        for i in -600..=600 {
+            let half = i as f32 / 2.0;
+            values.extend([half.next_down(), half, half.next_up()]);
+        }
+        for x in values {
+            assert_eq!(round_half_away(x).to_bits(), x.round().to_bits(), "{x}");
+        }
     }
 
     #[test]
