@@ -33,7 +33,7 @@ pub fn render_video<R: RngCore>(
     assert_eq!(out.len(), frames * frame_len);
     let background = background(cam, ground_z, width, height, style);
     // Blur is linear and the background still: blurred once, then per frame only around what
-    // the shadow and ball changed (a full-frame blur per frame halved training throughput).
+    // the shadow and ball changed, a small part of the frame.
     let mut blur = (style.blur > 0.0).then(|| Blur::new(style.blur, &background, width, height));
     let half = (style.light + Vec3::new(0.0, 0.0, -1.0)).normalize();
     // Draws the background, shadow and ball; returns the box outside which the frame is the
