@@ -384,9 +384,19 @@ impl Blur {
                 let line = &src[y * w..(y + 1) * w];
                 let out = &mut rows[(y - ry0) * cols..(y - ry0 + 1) * cols];
                 for (k, &weight) in self.weights.iter().enumerate() {
-                    for (x, acc) in (x0..x1).zip(out.iter_mut()) {
+                    // Tap k reads column x + k − r: clamped to the image outside [lo, hi), a
+                    // plain slice (which vectorises) inside.
+                    let lo = r.saturating_sub(k).clamp(x0, x1);
+                    let hi = (w + r - k).clamp(lo, x1);
+                    for x in (x0..lo).chain(hi..x1) {
                         let sx = (x + k).saturating_sub(r).min(w - 1);
-                        *acc += weight * line[sx] as f32;
+                        out[x - x0] += weight * line[sx] as f32;
+                    }
+                    if lo < hi {
+                        let taps = &line[lo + k - r..hi + k - r];
+                        for (acc, &tap) in out[lo - x0..hi - x0].iter_mut().zip(taps) {
+                            *acc += weight * tap as f32;
+                        }
                     }
                 }
             }
