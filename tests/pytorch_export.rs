@@ -1,7 +1,8 @@
 //! `trajhost export` → the `trajhost` Python package: each built-in backbone, trained briefly
 //! through the binary and exported, loads `strict=True` in PyTorch and scores what `trajhost
 //! eval` scores (accuracy exactly, MSE within 1e-6), with the package installed by `pip` from
-//! the repository. Bad exports are refused, naming what is wrong, and overwrite nothing.
+//! the repository. Bad exports are refused, naming what is wrong, and overwrite nothing. Every
+//! model of the package runs on the device it is moved to.
 //!
 //! Needs the plugins built and the cached torch venv (`scripts/test` makes both).
 
@@ -146,6 +147,46 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
             "{plugin}: PyTorch MSE {mse}, trajhost {}",
             metrics.mse
         );
+    }
+}
+
+/// A model moved to a device runs there, training too: no tensor the package makes stays on the
+/// CPU (it did in SlowFast's time fusion, which then failed on CUDA). Run on PyTorch's `meta`
+/// device, which needs no GPU; an op given tensors on two devices is reported like CUDA's error.
+#[test]
+fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
+    let script = "\
+        import torch\n\
+        from torch.utils._python_dispatch import TorchDispatchMode\n\
+        from torch.utils._pytree import tree_flatten\n\
+        from trajhost.backbones import BACKBONES, build_backbone\n\
+        from trajhost.heads import UnifiedModel\n\
+        class MixedDevices(TorchDispatchMode):\n\
+        \x20   def __init__(self):\n\
+        \x20       super().__init__()\n\
+        \x20       self.mixed = set()\n\
+        \x20   def __torch_dispatch__(self, func, types, args=(), kwargs=None):\n\
+        \x20       flat, _ = tree_flatten((args, kwargs or {}))\n\
+        \x20       if len({t.device for t in flat if isinstance(t, torch.Tensor) and t.dim() > 0}) > 1:\n\
+        \x20           self.mixed.add(str(func))\n\
+        \x20       return func(*args, **(kwargs or {}))\n\
+        for name in sorted(BACKBONES):\n\
+        \x20   model = UnifiedModel(build_backbone(name), 32, 'pinhole').to('meta')\n\
+        \x20   with MixedDevices() as mode:\n\
+        \x20       logits, position, track = model(torch.empty(2, 32, 3, 64, 64, device='meta'), (2.1, 2.1))\n\
+        \x20       (logits.sum() + position.sum() + track.sum()).backward()\n\
+        \x20   assert not mode.mixed, f'{name}: {sorted(mode.mixed)} given tensors on two devices'\n\
+        \x20   print(name, tuple(position.shape), position.device)\n";
+    let output = Command::new(venv_python())
+        .arg("-c")
+        .arg(script)
+        .env("PYTHONPATH", workspace().join("python"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let lines = String::from_utf8_lossy(&output.stdout).into_owned();
+    for name in ["i3d", "magvit", "slowfast", "transformer"] {
+        assert!(lines.contains(&format!("{name} (2, 3) meta")), "{lines}");
     }
 }
 

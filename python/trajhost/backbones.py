@@ -217,7 +217,7 @@ class SlowFast(nn.Module):
                 slow = self.fuse[i + 1](slow, fast)
         slow = slow.mean(dim=(3, 4)).permute(0, 2, 1)
         fast = fast.mean(dim=(3, 4)).permute(0, 2, 1)
-        index = torch.clamp(torch.arange(t) // self.alpha, max=slow.shape[1] - 1)
+        index = torch.clamp(torch.arange(t, device=slow.device) // self.alpha, max=slow.shape[1] - 1)
         return torch.cat([slow.index_select(1, index), fast], 2)
 
 
