@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The quality recipe on the PyTorch mirror with more compute (docs/training.md, "More compute"):
+# renders a training set, the test split of configs/data-randomised.ron and `eval --shifts`'
+# camera_far set (the same bytes) with trajhost-data, then trains the backbones side by side on
+# one GPU, MINUTES each, scoring both sets every minute (one JSON line each in OUT/<backbone>.jsonl).
+#
+#   bench/python/quality_mirror.sh WORK OUT [backbone ...]
+#   env: SAMPLES (training videos, 40000), MINUTES (5), DEVICE (cuda), PYTHON (python3),
+#        TRAJHOST_DATA (target/release/trajhost-data)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+work=$1 out=$2; shift 2
+backbones=${*:-i3d slowfast magvit transformer}
+data=${TRAJHOST_DATA:-target/release/trajhost-data}
+python=${PYTHON:-python3}
+minutes=${MINUTES:-5}
+mkdir -p "$work" "$out"
+# eval --shifts' camera_far set: 400 test videos, seed 42 ^ the shifts' salt, the camera 1.25-1.875x.
+sed -e 's/samples: 10000/samples: 400/' -e 's/seed: 42,/seed: 104372257824554,/' \
+    -e 's/split: (train: 0.8, val: 0.1, test: 0.1)/split: (train: 0.0, val: 0.0, test: 1.0)/' \
+    -e 's/camera_distance: (1.0, 1.25)/camera_distance: (1.25, 1.875)/' \
+    configs/data-randomised.ron > "$work/camera_far.ron"
+grep -q "camera_distance: (1.25, 1.875)" "$work/camera_far.ron"
+"$data" generate --config configs/data-randomised.ron --seed 1000 --samples "${SAMPLES:-40000}" \
+    --out "$work/train" > "$out/generate.log"
+"$data" generate --config configs/data-randomised.ron --out "$work/test" >> "$out/generate.log"
+"$data" generate --config "$work/camera_far.ron" --out "$work/camera_far" >> "$out/generate.log"
+for b in $backbones; do
+  PYTHONUNBUFFERED=1 "$python" bench/python/quality_mirror.py --backbone "$b" --train "$work/train" \
+      --minutes "$minutes" --device "${DEVICE:-cuda}" --eval test="$work/test":test \
+      --eval camera_far="$work/camera_far":all > "$out/$b.jsonl" 2> "$out/$b.err" &
+done
+wait
