@@ -22,7 +22,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 from safetensors import safe_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
@@ -103,7 +102,7 @@ def main():
 
     budget = args.minutes * 60
     start = time.perf_counter()
-    next_eval, step, seen, epoch = args.eval_every * 60, 0, 0, 0
+    next_eval, step, seen = args.eval_every * 60, 0, 0
     while True:
         order = torch.randperm(n, device=device)
         for first in range(0, n - BATCH + 1, BATCH):
@@ -130,7 +129,6 @@ def main():
             optimizer.step()
             step += 1
             seen += BATCH
-        epoch += 1
 
 
 if __name__ == "__main__":
