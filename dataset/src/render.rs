@@ -387,7 +387,7 @@ impl Blur {
                     // Tap k reads column x + k − r: clamped to the image outside [lo, hi), a
                     // plain slice (which vectorises) inside.
                     let lo = r.saturating_sub(k).clamp(x0, x1);
-                    let hi = (w + r - k).clamp(lo, x1);
+                    let hi = (w + r).saturating_sub(k).clamp(lo, x1);
                     for x in (x0..lo).chain(hi..x1) {
                         let sx = (x + k).saturating_sub(r).min(w - 1);
                         out[x - x0] += weight * line[sx] as f32;
@@ -513,6 +513,69 @@ mod tests {
             assert_eq!(whole, expected);
         }
         assert_ne!(sharp, blurred);
+    }
+
+    /// The blur as written down: every pixel the sum, in kernel order, of its clamped taps
+    /// across, then of those sums down.
+    fn reference_blur(blur: &Blur, src: &[u8]) -> Vec<u8> {
+        let (w, h, r) = (
+            blur.width as isize,
+            blur.height as isize,
+            blur.radius as isize,
+        );
+        let at = |i: isize, n: isize| i.clamp(0, n - 1) as usize;
+        let mut out = vec![0u8; src.len()];
+        for (src, out) in src
+            .chunks_exact((w * h) as usize)
+            .zip(out.chunks_exact_mut((w * h) as usize))
+        {
+            let across: Vec<f32> = (0..h * w)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    blur.weights.iter().enumerate().fold(0.0, |acc, (k, wt)| {
+                        acc + wt * src[y as usize * w as usize + at(x + k as isize - r, w)] as f32
+                    })
+                })
+                .collect();
+            for (i, px) in out.iter_mut().enumerate() {
+                let (x, y) = (i as isize % w, i as isize / w);
+                let acc = blur.weights.iter().enumerate().fold(0.0, |acc, (k, wt)| {
+                    acc + wt * across[at(y + k as isize - r, h) * w as usize + x as usize]
+                });
+                *px = (acc + 0.5).clamp(0.0, 255.0) as u8;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn any_blurred_rectangle_matches_the_written_down_blur_up_to_the_largest_radius() {
+        // The smallest image a config allows (16 px) and the largest blur (3 px: a kernel
+        // reaching 9 px each way), rectangles at every edge and in the middle.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let src: Vec<u8> = (0..3 * 16 * 16).map(|_| rng.next_u32() as u8).collect();
+        for sigma in [0.3, 1.0, 3.0] {
+            let mut blur = Blur::new(sigma, &src, 16, 16);
+            let expected = reference_blur(&blur, &src);
+            for rect in [
+                (0, 0, 16, 16),
+                (0, 0, 3, 5),
+                (13, 11, 16, 16),
+                (6, 0, 9, 16),
+                (5, 7, 6, 8),
+            ] {
+                let mut got = vec![0u8; src.len()];
+                blur.region(&src, &mut got, rect);
+                for c in 0..3 {
+                    for y in rect.1..rect.3 {
+                        for x in rect.0..rect.2 {
+                            let i = c * 256 + y * 16 + x;
+                            assert_eq!(got[i], expected[i], "sigma {sigma}, {rect:?}, ({x}, {y})");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
