@@ -190,6 +190,38 @@ fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
     }
 }
 
+/// A dataset folder from someone else: the package reads only the shard files inside it, and a
+/// manifest naming any other file is refused, naming it.
+#[test]
+fn the_package_reads_no_file_a_manifest_names_outside_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for entry in std::fs::read_dir(tiny_dataset()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, data.join(path.file_name().unwrap())).unwrap();
+    }
+    let manifest = data.join("manifest.json");
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json["shards"][0]["file"] = "../secret.safetensors".into();
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    let output = Command::new(venv_python())
+        .args([
+            "-c",
+            "import sys, trajhost; trajhost.Split(sys.argv[1], 'all')",
+        ])
+        .arg(&data)
+        .env("PYTHONPATH", workspace().join("python"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = text(&output);
+    assert!(
+        message.contains("'../secret.safetensors'") && message.contains("not a file name"),
+        "{message}"
+    );
+}
+
 #[test]
 fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -63,6 +63,18 @@ def focal(fov_deg, width, height):
     return fx, fx * width / height
 
 
+def shard_paths(directory, manifest):
+    """The shard files a manifest lists, each a plain file name inside `directory`: a manifest
+    from someone else names no other file."""
+    paths = []
+    for shard in manifest["shards"]:
+        name = shard["file"]
+        if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+            raise ValueError(f"{directory}/manifest.json lists shard {name!r}, not a file name in that folder")
+        paths.append(os.path.join(directory, name))
+    return paths
+
+
 class Split:
     """One split of a dataset folder ("train", "val", "test", or "all" samples): `videos` uint8
     (N, T, 3, H, W), `labels` int64 (N,), `target` float32 (N, 3), `track` float32 (N, T, 3),
@@ -79,8 +91,8 @@ class Split:
             raise ValueError(f"predict_future {predict_future}: {directory} labels {horizon} frames past the clip")
         seed, fractions = manifest["seed"], manifest["split"]["fractions"]
         parts = {"videos": [], "labels": [], "target": [], "track": [], "index": []}
-        for shard in manifest["shards"]:
-            with safe_open(os.path.join(directory, shard["file"]), "pt") as f:
+        for path in shard_paths(directory, manifest):
+            with safe_open(path, "pt") as f:
                 index = f.get_tensor("indices")
                 rows = torch.tensor([split in ("all", split_of(seed, int(i), fractions)) for i in index])
                 positions = f.get_tensor("positions")[rows]
