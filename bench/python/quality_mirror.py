@@ -26,7 +26,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from trajhost.backbones import build_backbone  # noqa: E402
-from trajhost.data import Split, focal, standardise  # noqa: E402
+from trajhost.data import Split, focal, shard_paths, standardise  # noqa: E402
 from trajhost.heads import UnifiedModel, compute_loss  # noqa: E402
 
 BATCH, LR, MIN_LR, WARMUP, DECAY, CLIP = 32, 2e-3, 1e-5, 100, 0.01, 1.0
@@ -35,13 +35,13 @@ PREDICT_FUTURE = 5
 
 
 def load_rows(directory, device):
-    """Every row of a dataset folder on `device`: uint8 videos, labels, targets, tracks."""
+    """Every row of a dataset folder on `device`: uint8 videos, labels, targets, tracks. Shard
+    by shard onto the device (`Split` would gather tens of GB in host memory first)."""
     with open(os.path.join(directory, "manifest.json")) as f:
         manifest = json.load(f)
     t = manifest["config"]["frames"]
-    shards = [os.path.join(directory, s["file"]) for s in manifest["shards"]]
     parts = {"videos": [], "labels": [], "target": [], "track": []}
-    for path in shards:
+    for path in shard_paths(directory, manifest):
         with safe_open(path, "pt") as f:
             positions = f.get_tensor("positions")
             parts["videos"].append(f.get_tensor("videos").to(device))
@@ -51,6 +51,14 @@ def load_rows(directory, device):
     rows = {k: torch.cat(v) for k, v in parts.items()}
     config = manifest["config"]
     return rows, focal(config["fov_deg"], config["width"], config["height"])
+
+
+def positive_minutes(text):
+    """A finite, positive number of minutes (NaN would never end the run)."""
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} minutes: expected a finite number above 0")
+    return value
 
 
 def evaluate(model, split, lens, device):
@@ -72,8 +80,8 @@ def main():
     parser.add_argument("--backbone", required=True)
     parser.add_argument("--train", required=True, help="a dataset folder; all its rows train")
     parser.add_argument("--eval", action="append", default=[], help="NAME=FOLDER[:SPLIT]")
-    parser.add_argument("--minutes", type=float, required=True)
-    parser.add_argument("--eval-every", type=float, default=1.0)
+    parser.add_argument("--minutes", type=positive_minutes, required=True)
+    parser.add_argument("--eval-every", type=positive_minutes, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
@@ -85,7 +93,11 @@ def main():
         name, _, where = spec.partition("=")
         folder, _, split = where.partition(":")
         evals[name] = Split(folder, split or "test", PREDICT_FUTURE)
+        if len(evals[name]) == 0:
+            parser.error(f"--eval {spec}: no sample of {folder} is in that split")
     data, lens = load_rows(args.train, device)
+    if len(data["labels"]) < BATCH:
+        parser.error(f"--train {args.train}: {len(data['labels'])} videos, fewer than a batch of {BATCH}")
     # standardise's table, on the device: a batch is indexed and converted there.
     table = standardise(torch.arange(256, dtype=torch.uint8)).to(device)
     n = len(data["labels"])

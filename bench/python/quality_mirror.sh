@@ -9,6 +9,7 @@
 #        TRAJHOST_DATA (target/release/trajhost-data)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+[ $# -ge 2 ] || { echo "usage: $0 WORK OUT [backbone ...]" >&2; exit 2; }
 work=$1 out=$2; shift 2
 backbones=${*:-i3d slowfast magvit transformer}
 data=${TRAJHOST_DATA:-target/release/trajhost-data}
@@ -16,18 +17,26 @@ python=${PYTHON:-python3}
 minutes=${MINUTES:-5}
 mkdir -p "$work" "$out"
 # eval --shifts' camera_far set: 400 test videos, seed 42 ^ the shifts' salt, the camera 1.25-1.875x.
-sed -e 's/samples: 10000/samples: 400/' -e 's/seed: 42,/seed: 104372257824554,/' \
-    -e 's/split: (train: 0.8, val: 0.1, test: 0.1)/split: (train: 0.0, val: 0.0, test: 1.0)/' \
-    -e 's/camera_distance: (1.0, 1.25)/camera_distance: (1.25, 1.875)/' \
-    configs/data-randomised.ron > "$work/camera_far.ron"
-grep -q "camera_distance: (1.25, 1.875)" "$work/camera_far.ron"
+far=$(cat configs/data-randomised.ron)
+for edit in "samples: 10000|samples: 400" "seed: 42,|seed: 104372257824554," \
+    "split: (train: 0.8, val: 0.1, test: 0.1)|split: (train: 0.0, val: 0.0, test: 1.0)" \
+    "camera_distance: (1.0, 1.25)|camera_distance: (1.25, 1.875)"; do
+  from=${edit%%|*} to=${edit#*|}
+  [[ $far == *"$from"* ]] || { echo "configs/data-randomised.ron no longer has '$from'" >&2; exit 1; }
+  far=${far/"$from"/"$to"}
+done
+printf '%s\n' "$far" > "$work/camera_far.ron"
 "$data" generate --config configs/data-randomised.ron --seed 1000 --samples "${SAMPLES:-40000}" \
     --out "$work/train" > "$out/generate.log"
 "$data" generate --config configs/data-randomised.ron --out "$work/test" >> "$out/generate.log"
 "$data" generate --config "$work/camera_far.ron" --out "$work/camera_far" >> "$out/generate.log"
+pids=()
 for b in $backbones; do
   PYTHONUNBUFFERED=1 "$python" bench/python/quality_mirror.py --backbone "$b" --train "$work/train" \
       --minutes "$minutes" --device "${DEVICE:-cuda}" --eval test="$work/test":test \
       --eval camera_far="$work/camera_far":all > "$out/$b.jsonl" 2> "$out/$b.err" &
+  pids+=($!)
 done
-wait
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[ $failed -eq 0 ] || { echo "a run failed: see $out/*.err" >&2; exit 1; }
