@@ -203,17 +203,8 @@ fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     mkfifo(&pipe);
     let mut reader = fifo_reader(&pipe);
     let emit = |out: &Path| {
-        let output = trajhost(
-            &[
-                "sweep",
-                sweep,
-                "--emit",
-                "slurm",
-                "--emit-out",
-                out.to_str().unwrap(),
-            ],
-            &[],
-        );
+        let out = out.to_str().unwrap();
+        let output = trajhost(&["sweep", sweep, "--emit", "slurm", "--emit-out", out], &[]);
         assert!(output.status.success(), "{}", text(&output));
     };
     emit(&pipe);
