@@ -433,7 +433,7 @@ pub fn infer_bench(b: &ModelBench) -> Result<Value> {
         loop {
             clock.restart();
             for batch in b.batches(split, &order, layout) {
-                let outputs = model.forward(&batch.videos, batch.lens, false)?;
+                let outputs = model.forward(&batch.videos, &batch.lenses, false)?;
                 if !b.floor {
                     let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
                     acc.add(&outputs, &batch, &losses);
@@ -528,14 +528,14 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     let tensors = params.len();
     let mut optimizer = AdamW::new(params, 0.01);
     let videos = random_video(2, BENCH_FRAMES, 64);
-    let lens = Lens::from_fov(50.0, 64, 64);
-    let outputs = model.forward(&videos, lens, true)?;
+    let lenses = Lens::table(&[Lens::from_fov(50.0, 64, 64); 2]);
+    let outputs = model.forward(&videos, &lenses, true)?;
     let batch = Batch {
         videos,
         labels: Tensor::from_slice(&[0i64, 1]),
         target: Tensor::zeros([2, 3], (tch::Kind::Float, Device::Cpu)),
         track: Tensor::zeros([2, BENCH_FRAMES, 3], (tch::Kind::Float, Device::Cpu)),
-        lens,
+        lenses,
     };
     compute_loss(&outputs, &batch, LossWeights::ALL_ONE)
         .total

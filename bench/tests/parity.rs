@@ -120,7 +120,10 @@ fn the_pinhole_lift_is_the_same_in_pytorch() {
         0.3f32, -0.2, 0.1, -0.9, 0.5, -0.4, 0.0, 0.0, 0.0, 0.7, 0.7, 5.0,
     ];
     for lens in [Lens::from_fov(50.0, 64, 64), Lens::from_fov(80.0, 48, 32)] {
-        let rust = lift(&Tensor::from_slice(&image).view([4, 3]), lens);
+        let rust = lift(
+            &Tensor::from_slice(&image).view([1, 4, 3]),
+            &Lens::table(&[lens]),
+        );
         let rust = Vec::<f64>::try_from(rust.to_kind(Kind::Double).flatten(0, -1)).unwrap();
         let script = format!(
             "import json, sys, torch\nsys.path.insert(0, 'python')\nfrom trajhost.heads import lift\nimage = torch.tensor({image:?}).view(4, 3)\nprint(json.dumps({{'lifted': lift(image, ({}, {})).flatten().tolist()}}))",

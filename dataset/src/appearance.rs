@@ -89,6 +89,22 @@ pub struct AppearanceConfig {
     pub blur: Range,
     /// Motion blur: the share of the frame interval the shutter stays open, 0–1.
     pub motion_blur: Range,
+    /// The lens's focal length as a multiple of `fov_deg`'s, 0.3–1. The camera is still placed
+    /// for `fov_deg`, so below 1 the whole clip is drawn smaller, as through a wider lens: the
+    /// ball looks as it would farther away while its labels keep its true depth. Each sample's
+    /// intrinsics record its lens. Left out (or `(1, 1)`), every sample has `fov_deg`'s lens.
+    #[serde(default = "unscaled", skip_serializing_if = "is_unscaled")]
+    pub focal_scale: Range,
+}
+
+/// `focal_scale` when a config leaves it out: the config's own lens (older configs, and their
+/// manifests, stay as they were written).
+fn unscaled() -> Range {
+    (1.0, 1.0)
+}
+
+fn is_unscaled(range: &Range) -> bool {
+    *range == unscaled()
 }
 
 /// The classic look's ground gap and camera distance ranges (drawn from the sample's main
@@ -121,6 +137,8 @@ pub struct Style {
     pub motion_blur: f64,
     /// Keys the noise texture.
     pub texture_seed: u32,
+    /// Multiplies the lens's focal length (`AppearanceConfig::focal_scale`).
+    pub focal_scale: f64,
 }
 
 impl Style {
@@ -147,6 +165,7 @@ impl Style {
             blur: 0.0,
             motion_blur: 0.0,
             texture_seed: 0,
+            focal_scale: 1.0,
         }
     }
 }
@@ -213,6 +232,7 @@ impl AppearanceConfig {
             pixel_noise: (0.0, 0.0),
             blur: (0.0, 0.0),
             motion_blur: (0.0, 0.0),
+            focal_scale: unscaled(),
         }
     }
 
@@ -271,13 +291,15 @@ impl AppearanceConfig {
             blur: draw(rng, self.blur) as f32,
             motion_blur: draw(rng, self.motion_blur),
             texture_seed: rng.gen(),
+            // Drawn last, so a config without it draws every other property as before.
+            focal_scale: draw(rng, self.focal_scale),
         }
     }
 
     /// Refuses an empty, inverted, non-finite or unphysical range, naming the field
     /// (`appearance.<field>`).
     pub fn check(&self) -> Result<(), Invalid> {
-        let ranges: [(&str, Range, f64, f64); 24] = [
+        let ranges: [(&str, Range, f64, f64); 25] = [
             ("ball_hue", self.ball_hue, -720.0, 720.0),
             ("ball_saturation", self.ball_saturation, 0.0, 1.0),
             ("ball_value", self.ball_value, 0.05, 1.0),
@@ -302,6 +324,9 @@ impl AppearanceConfig {
             ("pixel_noise", self.pixel_noise, 0.0, 0.1),
             ("blur", self.blur, 0.0, 3.0),
             ("motion_blur", self.motion_blur, 0.0, 1.0),
+            // Above 1 the auto camera's framing would cut the trajectory off; below 0.3 the
+            // ball shrinks under a pixel at 64×64.
+            ("focal_scale", self.focal_scale, 0.3, 1.0),
         ];
         for (field, (low, high), min, max) in ranges {
             let field = format!("appearance.{field}");
@@ -377,5 +402,39 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("appearance.camera_distance"));
+        bad.camera_distance = (1.0, 1.0);
+        for range in [(0.9, 1.1), (0.2, 0.5), (0.8, 0.6), (f64::NAN, 1.0)] {
+            bad.focal_scale = range;
+            assert!(
+                bad.check()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("appearance.focal_scale"),
+                "{range:?}"
+            );
+        }
+    }
+
+    /// Configs written before `focal_scale` read and write as they did, and drawing it last
+    /// leaves every other property of a sample's look as it was.
+    #[test]
+    fn focal_scale_defaults_to_the_configs_lens_and_changes_no_other_draw() {
+        let classic = AppearanceConfig::classic();
+        let text = ron::to_string(&classic).unwrap();
+        assert!(!text.contains("focal_scale"), "{text}");
+        assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), classic);
+        let mut scaled = classic.clone();
+        scaled.focal_scale = (0.5, 0.9);
+        let draw = |a: &AppearanceConfig| a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        let (plain, zoomed) = (draw(&classic), draw(&scaled));
+        assert_eq!(plain.focal_scale, 1.0);
+        assert!((0.5..0.9).contains(&zoomed.focal_scale));
+        assert_eq!(
+            Style {
+                focal_scale: 1.0,
+                ..zoomed
+            },
+            plain
+        );
     }
 }

@@ -100,11 +100,16 @@ pub fn plan_sample(cfg: &DataConfig, index: u64) -> SamplePlan {
     let ground_z = lo.z - BALL_RADIUS - crate::appearance::draw(&mut rng, gap);
     let (w, h) = (cfg.width, cfg.height);
     let distance = appearance.map_or(CLASSIC_CAMERA_DISTANCE, |a| a.camera_distance);
-    let cam = if cfg.auto_camera {
+    let mut cam = if cfg.auto_camera {
         Camera::auto(&world, BALL_RADIUS, cfg.fov_deg, w, h, distance, &mut rng)
     } else {
         Camera::fixed(&world, BALL_RADIUS, cfg.fov_deg, w, h)
     };
+    let style = style_of(cfg, index);
+    // Placed for `fov_deg`, seen through the sample's own lens (1 unless the appearance
+    // section scales it).
+    cam.fx *= style.focal_scale;
+    cam.fy *= style.focal_scale;
     let positions = world
         .iter()
         .flat_map(|&p| normalise(cam.to_camera(p)).to_array())
@@ -121,7 +126,7 @@ pub fn plan_sample(cfg: &DataConfig, index: u64) -> SamplePlan {
         labels,
         cam,
         ground_z,
-        style: style_of(cfg, index),
+        style,
         world,
         rng,
     }
@@ -183,6 +188,7 @@ mod appearance_tests {
         a.ground_gap = (0.1, 2.0);
         a.camera_distance = (1.0, 1.8);
         a.ground_hue = (0.0, 360.0);
+        a.focal_scale = (0.5, 1.0);
         cfg.appearance = Some(a);
         cfg.validate().unwrap();
         cfg
@@ -255,6 +261,32 @@ mod appearance_tests {
             }
         }
         assert!(checked > 100, "only {checked} frames checked");
+    }
+
+    /// A focal scale keeps the sample's trajectory and camera pose (so its labels) and records
+    /// the shorter lens in the intrinsics, which the ball-drawing test above holds the pixels to.
+    #[test]
+    fn a_focal_scale_keeps_the_labels_and_records_the_shorter_lens() {
+        let mut plain = DataConfig::tiny();
+        plain.appearance = Some(AppearanceConfig::classic());
+        let mut scaled = plain.clone();
+        scaled.appearance.as_mut().unwrap().focal_scale = (0.4, 0.9);
+        for index in 0..8 {
+            let (a, b) = (plan_sample(&plain, index), plan_sample(&scaled, index));
+            let scale = b.style.focal_scale;
+            assert!((0.4..0.9).contains(&scale), "{scale}");
+            assert_eq!(a.labels.positions, b.labels.positions);
+            assert_eq!(a.labels.extrinsics, b.labels.extrinsics);
+            let (ka, kb) = (a.labels.intrinsics, b.labels.intrinsics);
+            for (i, (x, y)) in ka.iter().zip(&kb).enumerate() {
+                let expected = if i == 0 || i == 4 {
+                    x * scale as f32
+                } else {
+                    *x
+                };
+                assert!((y - expected).abs() < 1e-4, "K[{i}]: {y} vs {expected}");
+            }
+        }
     }
 
     #[test]

@@ -107,6 +107,13 @@ impl Shard {
         &self.positions[i * len..(i + 1) * len]
     }
 
+    /// Sample `i`'s row-major 3×3 K.
+    pub fn intrinsics_of(&self, i: usize) -> [f32; 9] {
+        self.intrinsics[i * 9..(i + 1) * 9]
+            .try_into()
+            .expect("nine values per sample")
+    }
+
     pub fn params_of(&self, i: usize) -> &[f32] {
         let k = PARAM_FIELDS.len();
         &self.params[i * k..(i + 1) * k]

@@ -333,7 +333,7 @@ fn per_sample(
     let batch_size = trained.meta.config.batch_size;
     let layout = trained.model.backbone.input_layout();
     for batch in data::batches(split, &order, batch_size, device, layout) {
-        let outputs = tch::no_grad(|| trained.model.forward(&batch.videos, batch.lens, false))?;
+        let outputs = tch::no_grad(|| trained.model.forward(&batch.videos, &batch.lenses, false))?;
         let probabilities = outputs.logits.softmax(1, tch::Kind::Double);
         let rows = probabilities.size()[0];
         for row in 0..rows {
@@ -376,7 +376,7 @@ fn concat(splits: &[&SplitData]) -> SplitData {
         target: cat(|s| &s.target),
         track: cat(|s| &s.track),
         index: cat(|s| &s.index),
-        lens: splits[0].lens,
+        lenses: cat(|s| &s.lenses),
     }
 }
 

@@ -111,7 +111,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             Lens::from_fov(fov_deg, w as usize, h as usize)
         }
     };
-    let outputs = tch::no_grad(|| trained.model.forward(&video, lens, false))?;
+    let outputs = tch::no_grad(|| {
+        trained
+            .model
+            .forward(&video, &Lens::table(&[lens]).to_device(device), false)
+    })?;
     let probabilities: Vec<f64> = Vec::try_from(outputs.logits.softmax(1, Kind::Double).get(0))?;
     let position: Vec<f64> = Vec::try_from(outputs.position.get(0).to_kind(Kind::Double))?;
     let track: Vec<f64> = Vec::try_from(outputs.track.get(0).flatten(0, -1).to_kind(Kind::Double))?;

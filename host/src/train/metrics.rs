@@ -92,7 +92,7 @@ pub fn evaluate(
     tch::no_grad(|| -> Result<()> {
         let layout = model.backbone.input_layout();
         for batch in batches(split, &order, batch_size, device, layout) {
-            let outputs = model.forward(&batch.videos, batch.lens, false)?;
+            let outputs = model.forward(&batch.videos, &batch.lenses, false)?;
             let losses = compute_loss(&outputs, &batch, weights);
             acc.add(&outputs, &batch, &losses);
         }
@@ -149,7 +149,9 @@ mod tests {
             labels: Tensor::from_slice(&[0i64, 1, 2]),
             target: Tensor::zeros([3, 3], (Kind::Float, Device::Cpu)),
             track: Tensor::zeros([3, 2, 3], (Kind::Float, Device::Cpu)),
-            lens: crate::train::pinhole::Lens::from_fov(50.0, 64, 64),
+            lenses: crate::train::pinhole::Lens::table(
+                &[crate::train::pinhole::Lens::from_fov(50.0, 64, 64); 3],
+            ),
         };
         let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
         let mut acc = Accumulator::default();

@@ -15,7 +15,7 @@
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
-use super::pinhole::{self, Lens};
+use super::pinhole;
 use crate::config::PositionHead;
 use crate::plugin::PluginBackbone;
 use anyhow::{bail, Result};
@@ -96,9 +96,9 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float, standardised (`model_input`), seen through `lens` (which
-    /// only the pinhole head reads).
-    pub fn forward(&mut self, video: &Tensor, lens: Lens, train: bool) -> Result<Outputs> {
+    /// `video`: `(B, T, 3, H, W)` float, standardised (`model_input`), each seen through its row
+    /// of `lenses` (a [`pinhole::Lens::table`], which only the pinhole head reads).
+    pub fn forward(&mut self, video: &Tensor, lenses: &Tensor, train: bool) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);
         if t != self.frames {
             bail!(
@@ -113,7 +113,7 @@ impl UnifiedModel {
                 (track.shallow_clone(), track)
             }
             PositionHead::Pinhole => {
-                let track = pinhole::lift(&self.tracker.forward(&features), lens);
+                let track = pinhole::lift(&self.tracker.forward(&features), lenses);
                 let centred = &track - track.mean_dim(1, true, Kind::Float);
                 (track, centred)
             }

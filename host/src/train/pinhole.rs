@@ -49,18 +49,37 @@ impl Lens {
             focal_y: f64::from(k[4]) / f64::from(k[5]),
         }
     }
+
+    /// The row of a lens table that [`lift`] reads: `f·R / r₀`, `fx` and `fy`, each rounded to
+    /// f32 once, from f64, as a scalar would be.
+    fn row(self) -> [f32; LENS_COLUMNS] {
+        let depth_per_size = self.focal_x * BALL_RADIUS / REFERENCE_RADIUS;
+        [depth_per_size, self.focal_x, self.focal_y].map(|x| x as f32)
+    }
+
+    /// `(N, 3)` float: one row per lens, the table a split and its batches carry.
+    pub fn table(lenses: &[Lens]) -> Tensor {
+        let rows: Vec<f32> = lenses.iter().flat_map(|lens| lens.row()).collect();
+        Tensor::from_slice(&rows).view([lenses.len() as i64, LENS_COLUMNS as i64])
+    }
 }
 
-/// `image` `(..., 3)`: per frame `(u, v, s)` with `u = (x_px − cx) / (W/2)`, `v` likewise and
-/// `s = ln(REFERENCE_RADIUS / r)`, r the apparent radius in half widths → the ball's position in
-/// label coordinates `(..., 3)`.
-pub fn lift(image: &Tensor, lens: Lens) -> Tensor {
+const LENS_COLUMNS: usize = 3;
+
+/// `image` `(B, T, 3)`: per frame `(u, v, s)` with `u = (x_px − cx) / (W/2)`, `v` likewise and
+/// `s = ln(REFERENCE_RADIUS / r)`, r the apparent radius in half widths, seen through each
+/// sample's lens (`lenses`, a [`Lens::table`] of B rows) → the ball's position in label
+/// coordinates `(B, T, 3)`.
+pub fn lift(image: &Tensor, lenses: &Tensor) -> Tensor {
     let (u, v) = (image.select(-1, 0), image.select(-1, 1));
     let size = image.select(-1, 2).clamp(-SIZE_LIMIT, SIZE_LIMIT);
+    // (B, 1) columns, broadcast over the frames.
+    let column = |c: i64| lenses.select(1, c).unsqueeze(1);
+    let (depth_per_size, focal_x, focal_y) = (column(0), column(1), column(2));
     // z = f·R / r with f and r both in half widths.
-    let depth = size.exp() * (lens.focal_x * BALL_RADIUS / REFERENCE_RADIUS);
-    let x = &u * &depth / lens.focal_x;
-    let y = &v * &depth / lens.focal_y;
+    let depth = size.exp() * depth_per_size;
+    let x = &u * &depth / focal_x;
+    let y = &v * &depth / focal_y;
     Tensor::stack(
         &[
             x / NORM_SCALE,
@@ -107,7 +126,8 @@ mod tests {
                 .flat_map(|p| seen(p, labels.intrinsics))
                 .collect();
             for lens in [Lens::of(&config), Lens::from_intrinsics(labels.intrinsics)] {
-                let lifted = lift(&Tensor::from_slice(&image).view([-1, 3]), lens);
+                let image = Tensor::from_slice(&image).view([1, -1, 3]);
+                let lifted = lift(&image, &Lens::table(&[lens]));
                 let lifted =
                     Vec::<f64>::try_from(lifted.to_kind(Kind::Double).flatten(0, -1)).unwrap();
                 for (got, want) in lifted.iter().zip(&labels.positions) {
@@ -117,11 +137,45 @@ mod tests {
         }
     }
 
+    /// Each sample of a batch is lifted through its own lens: the same image read through a
+    /// lens of half the focal length is a ball at half the depth.
+    #[test]
+    fn each_sample_is_lifted_through_its_own_lens() {
+        let lens = Lens::from_fov(50.0, 64, 64);
+        let half = Lens {
+            focal_x: lens.focal_x / 2.0,
+            focal_y: lens.focal_y / 2.0,
+        };
+        let image = Tensor::from_slice(&[0.2f32, -0.1, 0.3])
+            .view([1, 1, 3])
+            .repeat([2, 1, 1]);
+        let lifted = lift(&image, &Lens::table(&[lens, half])).to_kind(Kind::Double);
+        let camera = |row: i64| {
+            let p = Vec::<f64>::try_from(lifted.get(row).flatten(0, -1)).unwrap();
+            [
+                p[0] * NORM_SCALE,
+                p[1] * NORM_SCALE,
+                p[2] * NORM_SCALE + NORM_DEPTH,
+            ]
+        };
+        let (a, b) = (camera(0), camera(1));
+        assert!((b[2] - a[2] / 2.0).abs() < 1e-5, "{a:?} {b:?}");
+        // Same direction from the camera: x/z and y/z are the image's, scaled by the lens.
+        assert!(
+            (b[0] / b[2] - 2.0 * a[0] / a[2]).abs() < 1e-5,
+            "{a:?} {b:?}"
+        );
+        assert!(
+            (b[1] / b[2] - 2.0 * a[1] / a[2]).abs() < 1e-5,
+            "{a:?} {b:?}"
+        );
+    }
+
     #[test]
     fn an_untrained_size_output_is_bounded() {
         let lens = Lens::from_fov(50.0, 64, 64);
-        let wild = Tensor::from_slice(&[0.0f64, 0.0, 1e6, 0.0, 0.0, -1e6]).view([2, 3]);
-        let lifted = lift(&wild, lens);
+        let wild = Tensor::from_slice(&[0.0f32, 0.0, 1e6, 0.0, 0.0, -1e6]).view([1, 2, 3]);
+        let lifted = lift(&wild, &Lens::table(&[lens]));
         assert!(bool::try_from(lifted.isfinite().all()).unwrap());
     }
 }

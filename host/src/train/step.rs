@@ -18,7 +18,7 @@ pub fn forward_step(
     weights: LossWeights,
 ) -> Result<(Outputs, Losses)> {
     tch::manual_seed((seed as i64) ^ global_step.wrapping_mul(0x9E37_79B9));
-    let outputs = model.forward(&batch.videos, batch.lens, true)?;
+    let outputs = model.forward(&batch.videos, &batch.lenses, true)?;
     let losses = compute_loss(&outputs, batch, weights);
     Ok((outputs, losses))
 }

@@ -12,7 +12,6 @@ pub mod render;
 pub mod stored;
 
 use super::model_input;
-use super::pinhole::Lens;
 use anyhow::{bail, Result};
 use std::sync::Arc;
 use tch::{Device, Tensor};
@@ -50,8 +49,8 @@ pub struct SplitData {
     pub track: Tensor,
     /// `(N,)` int64: each sample's index in the dataset.
     pub index: Tensor,
-    /// The lens every sample was rendered with.
-    pub lens: Lens,
+    /// `(N, 3)` float: the lens each sample was rendered with, as a [`Lens::table`](crate::train::pinhole::Lens::table).
+    pub lenses: Tensor,
 }
 
 impl SplitData {
@@ -99,7 +98,7 @@ impl SplitData {
             target: self.target.shallow_clone(),
             track: self.track.shallow_clone(),
             index: self.index.shallow_clone(),
-            lens: self.lens,
+            lenses: self.lenses.shallow_clone(),
         }
     }
 
@@ -117,7 +116,7 @@ impl SplitData {
             target: keep(&self.target),
             track: keep(&self.track),
             index: keep(&self.index),
-            lens: self.lens,
+            lenses: keep(&self.lenses),
         }
     }
 
@@ -157,7 +156,7 @@ impl SplitData {
             labels: self.labels.index_select(0, &index_tensor).to_device(device),
             target: self.target.index_select(0, &index_tensor).to_device(device),
             track: self.track.index_select(0, &index_tensor).to_device(device),
-            lens: self.lens,
+            lenses: self.lenses.index_select(0, &index_tensor).to_device(device),
         }
     }
 }
@@ -193,8 +192,8 @@ pub struct Batch {
     pub target: Tensor,
     /// `(B, T, 3)` the position in every input frame.
     pub track: Tensor,
-    /// The lens the videos were rendered with.
-    pub lens: Lens,
+    /// `(B, 3)` the lens each video was rendered with ([`Lens::table`](crate::train::pinhole::Lens::table)).
+    pub lenses: Tensor,
 }
 
 impl Batch {
@@ -205,7 +204,7 @@ impl Batch {
             labels: self.labels.shallow_clone(),
             target: self.target.shallow_clone(),
             track: self.track.shallow_clone(),
-            lens: self.lens,
+            lenses: self.lenses.shallow_clone(),
         }
     }
 }
@@ -251,6 +250,7 @@ mod tests {
     use super::stored::SplitBuilder;
     use super::*;
     use crate::train::model_input::{PIXEL_MEAN, PIXEL_STD};
+    use crate::train::pinhole::Lens;
     use tch::Kind;
 
     #[test]
@@ -266,11 +266,18 @@ mod tests {
     /// Five 2-frame 1×2×2 videos whose bytes are `10 × sample + position`.
     fn five_samples() -> SplitData {
         let lens = Lens::from_fov(50.0, 2, 2);
-        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2], lens, true);
+        let mut builder = SplitBuilder::with_capacity(5, [2, 3, 2, 2], true);
         for i in 0..5u8 {
             let video: Vec<u8> = (0..24u8).map(|b| 10 * i + b).collect();
             let target: Vec<f32> = (0..3).map(|k| f32::from(3 * i + k)).collect();
-            builder.push(u64::from(i), &video, i64::from(i % 4), &target, &[0.0; 6]);
+            builder.push(
+                u64::from(i),
+                &video,
+                i64::from(i % 4),
+                &target,
+                &[0.0; 6],
+                lens,
+            );
         }
         builder.finish()
     }

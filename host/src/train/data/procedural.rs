@@ -104,6 +104,7 @@ struct Rendered {
     label: i64,
     target: [f32; 3],
     track: Vec<f32>,
+    lens: Lens,
 }
 
 impl Rendered {
@@ -131,6 +132,7 @@ impl Rendered {
             label: i64::from(labels.label),
             target,
             track: track.to_vec(),
+            lens: Lens::from_intrinsics(labels.intrinsics),
         }
     }
 
@@ -142,9 +144,10 @@ impl Rendered {
             config.width as i64,
         );
         let n = samples.len() as i64;
-        let (mut labels, mut target, mut track, mut index) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut labels, mut target, mut track, mut index, mut lenses) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for s in samples {
+            lenses.push(s.lens);
             labels.push(s.label);
             target.extend_from_slice(&s.target);
             track.extend_from_slice(&s.track);
@@ -156,7 +159,7 @@ impl Rendered {
             target: Tensor::from_slice(&target).view([n, 3]),
             track: Tensor::from_slice(&track).view([n, t, 3]),
             index: Tensor::from_slice(&index),
-            lens: Lens::of(config),
+            lenses: Lens::table(&lenses),
         }
     }
 }
@@ -228,7 +231,7 @@ impl Procedural {
             labels: labels.labels.to_device(device),
             target: labels.target.to_device(device),
             track: labels.track.to_device(device),
-            lens: labels.lens,
+            lenses: labels.lenses.to_device(device),
         }
     }
 

@@ -20,14 +20,13 @@ pub(super) struct SplitBuilder {
     track: Vec<f32>,
     index: Vec<i64>,
     frames: i64,
-    lens: Lens,
+    lenses: Vec<Lens>,
 }
 
 impl SplitBuilder {
     pub(super) fn with_capacity(
         capacity: usize,
         video_shape: [i64; 4],
-        lens: Lens,
         keep_videos: bool,
     ) -> SplitBuilder {
         let [t, c, h, w] = video_shape;
@@ -41,12 +40,12 @@ impl SplitBuilder {
             track: Vec::with_capacity(3 * t as usize * capacity),
             index: Vec::with_capacity(capacity),
             frames: t,
-            lens,
+            lenses: Vec::with_capacity(capacity),
         }
     }
 
-    /// Appends one sample: its video's bytes, class, target position and the T positions of its
-    /// input frames.
+    /// Appends one sample: its video's bytes, class, target position, the T positions of its
+    /// input frames and the lens it was rendered with.
     pub(super) fn push(
         &mut self,
         index: u64,
@@ -54,6 +53,7 @@ impl SplitBuilder {
         label: i64,
         target: &[f32],
         track: &[f32],
+        lens: Lens,
     ) {
         assert_eq!(video.len(), self.video_len, "video size");
         assert_eq!(track.len() as i64, 3 * self.frames, "positions per video");
@@ -61,6 +61,7 @@ impl SplitBuilder {
         self.index.push(index as i64);
         self.target.extend_from_slice(target);
         self.track.extend_from_slice(track);
+        self.lenses.push(lens);
         if !self.keep_videos {
             return;
         }
@@ -85,7 +86,7 @@ impl SplitBuilder {
             target: Tensor::from_slice(&self.target).view([n, 3]),
             track: Tensor::from_slice(&self.track).view([n, self.frames, 3]),
             index: Tensor::from_slice(&self.index),
-            lens: self.lens,
+            lenses: Lens::table(&self.lenses),
         }
     }
 }
@@ -136,7 +137,7 @@ pub fn load_splits(
     let mut builders = [0, 1, 2].map(|s| {
         let split = Split::ALL[s];
         let capacity = dataset.indices(split).len();
-        SplitBuilder::with_capacity(capacity, video_shape, Lens::of(config), with_videos[s])
+        SplitBuilder::with_capacity(capacity, video_shape, with_videos[s])
     });
     for k in 0..dataset.num_shards() {
         dataset.verify_shard(k)?;
@@ -153,6 +154,7 @@ pub fn load_splits(
                 i64::from(shard.labels[i]),
                 &target,
                 track,
+                Lens::from_intrinsics(shard.intrinsics_of(i)),
             );
         }
     }
