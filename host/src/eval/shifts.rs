@@ -35,7 +35,14 @@ pub fn all() -> Vec<Shift> {
         Shift {
             name: "none",
             held_out: false,
-            describe: |_| "the training distribution".into(),
+            describe: |c| {
+                match appearance(c).focal_scale {
+                (1.0, 1.0) => "the training distribution".into(),
+                (low, high) => format!(
+                    "the training distribution through the config's own lens (trained with focal scales {low}–{high})"
+                ),
+            }
+            },
             apply: |_| {},
         },
         Shift {
@@ -202,6 +209,11 @@ fn shifted(base: &DataConfig, shift: &Shift, samples: usize) -> DataConfig {
         },
         ..base.clone()
     };
+    // Every set, the lens shifts included, is seen through the config's own lens: a training
+    // range of shorter lenses (`focal_scale`) is a way to train, not the condition tested.
+    if let Some(appearance) = &mut config.appearance {
+        appearance.focal_scale = (1.0, 1.0);
+    }
     (shift.apply)(&mut config);
     config
 }
@@ -334,5 +346,18 @@ mod tests {
             default_cache(&DataSource::Stored("data/10k".into())),
             Path::new("data/10k-shifts")
         );
+    }
+
+    #[test]
+    fn every_shifted_set_is_seen_through_the_configs_own_lens() {
+        let mut base = DataConfig::default_config();
+        let mut appearance = AppearanceConfig::classic();
+        appearance.focal_scale = (0.6, 1.0);
+        base.appearance = Some(appearance);
+        for shift in all() {
+            let config = shifted(&base, &shift, 400);
+            let focal_scale = config.appearance.map(|a| a.focal_scale);
+            assert_eq!(focal_scale, Some((1.0, 1.0)), "{}", shift.name);
+        }
     }
 }
