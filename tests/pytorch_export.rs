@@ -1,8 +1,8 @@
 //! `trajhost export` → the `trajhost` Python package: each built-in backbone, trained briefly
 //! through the binary and exported, loads `strict=True` in PyTorch and scores what `trajhost
-//! eval` scores (accuracy exactly, MSE within 1e-6), with the package installed by `pip` from
-//! the repository. Bad exports are refused, naming what is wrong, and overwrite nothing. Every
-//! model of the package runs on the device it is moved to.
+//! eval` scores (accuracy exactly, MSE within 1e-6) on clips each seen through a lens of its own,
+//! with the package installed by `pip` from the repository. Bad exports are refused, naming what
+//! is wrong, and overwrite nothing. Every model of the package runs on the device it is moved to.
 //!
 //! Needs the plugins built and the cached torch venv (`scripts/test` makes both).
 
@@ -83,10 +83,21 @@ fn installed_package(into: &Path) -> PathBuf {
     target
 }
 
+/// The tiny dataset's clips, each through a lens of its own (`focal_scale`), so that a pinhole
+/// head must read every sample's intrinsics, in PyTorch as in the host.
+fn lens_per_sample_dataset() -> tempfile::TempDir {
+    let mut config = trajhost_dataset::DataConfig::tiny();
+    let mut appearance = trajhost_dataset::appearance::AppearanceConfig::classic();
+    appearance.focal_scale = (0.5, 1.0);
+    config.appearance = Some(appearance);
+    common::generated(&config)
+}
+
 #[test]
 fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
     let dir = tempfile::tempdir().unwrap();
     let site = installed_package(dir.path());
+    let data = lens_per_sample_dataset();
     let mut expected = Vec::new();
     for (plugin, backbone, head) in BACKBONES {
         let run = train(dir.path(), plugin, backbone, head);
@@ -95,6 +106,8 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
             "eval",
             "--run",
             run.to_str().unwrap(),
+            "--data",
+            data.path().to_str().unwrap(),
             "--split",
             "all",
             "--threads",
@@ -125,7 +138,7 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
     let output = Command::new(venv_python())
         .arg("-c")
         .arg(script)
-        .arg(tiny_dataset())
+        .arg(data.path())
         .args(expected.iter().map(|(_, export, _)| export))
         .env("PYTHONPATH", &site)
         .current_dir(dir.path())

@@ -9,8 +9,10 @@ The one place these are defined for Python (docs/dataset.md has the file format)
   docs/dataset.md); the **track** is positions `0 .. T` (what the tracker is trained on);
 * **input**: uint8 RGB `(B, T, 3, H, W)` → float `p · (1 / 63.75) - 2`, in float32 exactly as
   the host computes it, so every pixel lies in [-2, 2] (`plugin-api/src/input.rs`);
-* **lens**: a pinhole position head reads the data's focal lengths in half widths,
-  `fx = 1 / tan(fov / 2)`, `fy = fx · W / H` (`host/src/train/pinhole.rs`).
+* **lens**: a pinhole position head reads each sample's focal lengths in half image sizes,
+  `fx / cx` and `fy / cy` of its intrinsics (`1 / tan(fov / 2)` and that `· W / H` for the
+  config's lens; an appearance section's `focal_scale` shortens it per sample;
+  `host/src/train/pinhole.rs`).
 """
 
 import json
@@ -78,7 +80,8 @@ def shard_paths(directory, manifest):
 class Split:
     """One split of a dataset folder ("train", "val", "test", or "all" samples): `videos` uint8
     (N, T, 3, H, W), `labels` int64 (N,), `target` float32 (N, 3), `track` float32 (N, T, 3),
-    `index` int64 (N,), ascending, and the lens `focal` (fx, fy)."""
+    `index` int64 (N,), ascending, and each sample's lens `focal` float64 (N, 2): (fx, fy) in
+    half image sizes."""
 
     def __init__(self, directory, split="test", predict_future=5):
         if split not in SPLITS + ("all",):
@@ -90,7 +93,7 @@ class Split:
         if not 1 <= predict_future <= horizon:
             raise ValueError(f"predict_future {predict_future}: {directory} labels {horizon} frames past the clip")
         seed, fractions = manifest["seed"], manifest["split"]["fractions"]
-        parts = {"videos": [], "labels": [], "target": [], "track": [], "index": []}
+        parts = {"videos": [], "labels": [], "target": [], "track": [], "index": [], "focal": []}
         for path in shard_paths(directory, manifest):
             with safe_open(path, "pt") as f:
                 index = f.get_tensor("indices")
@@ -101,9 +104,10 @@ class Split:
                 parts["target"].append(positions[:, t - 1 + predict_future])
                 parts["track"].append(positions[:, :t])
                 parts["index"].append(index[rows])
+                k = f.get_tensor("intrinsics")[rows].double()
+                parts["focal"].append(torch.stack([k[:, 0, 0] / k[:, 0, 2], k[:, 1, 1] / k[:, 1, 2]], 1))
         for key, values in parts.items():
             setattr(self, key, torch.cat(values))
-        self.focal = focal(config["fov_deg"], config["width"], config["height"])
 
     def __len__(self):
         return len(self.labels)

@@ -43,7 +43,7 @@ def evaluate(model, split, batch_size=16, device="cpu"):
     for start in range(0, n, batch_size):
         rows = slice(start, start + batch_size)
         video = standardise(split.videos[rows]).to(device)
-        logits, position, _ = model(video, split.focal)
+        logits, position, _ = model(video, split.focal[rows])
         correct += int((logits.argmax(1).cpu() == split.labels[rows]).sum())
         squared += (position.cpu() - split.target[rows]).square().sum(0, dtype=torch.float64)
     return {"samples": n, "accuracy": correct / n, "mse": float(squared.sum() / n / 3)}

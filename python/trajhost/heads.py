@@ -31,10 +31,19 @@ SIZE_LIMIT = 3.0
 
 
 def lift(image, focal):
-    """(..., 3) image position and log size → (..., 3) label coordinates (pinhole.rs `lift`)."""
-    focal_x, focal_y = focal
+    """(B, T, 3) image position and log size → (B, T, 3) label coordinates (pinhole.rs `lift`),
+    through one lens `focal` = (fx, fy) for every sample or a (B, 2) tensor of each sample's."""
+    if isinstance(focal, torch.Tensor):
+        # (B, 1) columns over the frames; f·R/r₀ rounded to float32 once, as the host does.
+        focal = focal.double()
+        focal_x, focal_y = focal[:, 0, None], focal[:, 1, None]
+        depth_per_size = (focal_x * BALL_RADIUS / REFERENCE_RADIUS).to(image.dtype)
+        focal_x, focal_y = focal_x.to(image.dtype), focal_y.to(image.dtype)
+    else:
+        focal_x, focal_y = focal
+        depth_per_size = focal_x * BALL_RADIUS / REFERENCE_RADIUS
     u, v = image[..., 0], image[..., 1]
-    depth = image[..., 2].clamp(-SIZE_LIMIT, SIZE_LIMIT).exp() * (focal_x * BALL_RADIUS / REFERENCE_RADIUS)
+    depth = image[..., 2].clamp(-SIZE_LIMIT, SIZE_LIMIT).exp() * depth_per_size
     x, y = u * depth / focal_x, v * depth / focal_y
     return torch.stack([x / NORM_SCALE, y / NORM_SCALE, (depth - NORM_DEPTH) / NORM_SCALE], -1)
 
