@@ -1269,7 +1269,7 @@ fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is
             "`appearance.blur`: (0.6, 0) is inverted",
         ),
         (
-            "ambient: (0.2, 0.75)",
+            "ambient: (0.35, 0.75)",
             "ambient: (NaN, 0.75)",
             "`appearance.ambient`",
         ),
