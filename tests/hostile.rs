@@ -511,6 +511,35 @@ fn a_checkpoint_missing_a_head_tensor_is_an_error_naming_it() {
     assert_clean_failure(&output, &["epoch-0001", &missing]);
 }
 
+/// A dataset from someone else whose shard gives a sample a K that is no lens (its hash
+/// recorded, so the shard loads): training refuses it naming the dataset, the sample and its
+/// intrinsics, before a NaN depth reaches the loss.
+#[test]
+fn a_dataset_sample_whose_intrinsics_are_no_lens_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_of_tiny_dataset(&data);
+    let manifest_path = data.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let shard = data.join(manifest["shards"][0]["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
+    // Sample 3's principal point at 0: every focal length ÷ 0.
+    bytes[start + 3 * 36 + 8..start + 3 * 36 + 12].copy_from_slice(&0f32.to_le_bytes());
+    std::fs::write(&shard, &bytes).unwrap();
+    manifest["shards"][0]["sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let config = write_config(dir.path(), "two.ron", &two_epochs());
+    let mut args = train_args("template", &config, &dir.path().join("run"), &[]);
+    let at = args.iter().position(|a| a == "--data").unwrap();
+    args[at + 1] = data.display().to_string();
+    let output = trajhost(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_clean_failure(&output, &["data", "sample 3", "intrinsics"]);
+}
+
 // Item 19: temp files of a killed write.
 
 #[test]

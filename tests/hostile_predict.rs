@@ -1,14 +1,15 @@
 //! `trajhost predict` on untrusted files (the GIF-bomb issue): a decompression bomb, a GIF of
 //! thousands of frames, `.npy` shapes that wrap, special files named like videos, a PNG folder
 //! with a frame of another size or a FIFO among its frames, an impossible recorded clip shape, an
-//! `--overlay` that is not a GIF and a model whose outputs are NaN. Each is refused with an
+//! `--overlay` that is not a GIF, a shard sample whose intrinsics are no lens and a model whose
+//! outputs are NaN. Each is refused with an
 //! ordinary exit code and a message naming the file and what is wrong — or, for the long GIF,
 //! read keeping only the frames the model needs — within bounded time and memory. Through the
 //! real binary on one tiny run trained once for this file.
 
 mod common;
 
-use common::{trained_template_run, workspace};
+use common::{tiny_dataset, trained_template_run, workspace};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -458,6 +459,44 @@ fn an_impossible_recorded_clip_shape_is_refused_naming_the_checkpoint_and_field(
             &["checkpoints/epoch-0001.json", "video_shape"],
         );
     }
+}
+
+/// A shard's sample whose K would make every depth NaN or infinite (a principal point at 0, a
+/// NaN focal length) is refused naming the file, the sample and its intrinsics; `--fov-deg`
+/// still reads it through a lens of the user's choosing.
+#[test]
+fn a_shard_sample_whose_intrinsics_are_no_lens_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = std::fs::read_dir(tiny_dataset())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .unwrap();
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
+    // Sample 1's K: fx NaN; sample 2's: cx 0.
+    bytes[start + 36..start + 40].copy_from_slice(&f32::NAN.to_le_bytes());
+    bytes[start + 72 + 8..start + 72 + 12].copy_from_slice(&0f32.to_le_bytes());
+    let damaged = dir.path().join("damaged.safetensors");
+    std::fs::write(&damaged, bytes).unwrap();
+    for sample in ["1", "2"] {
+        let m = predict(&run_dir(), &damaged, &["--sample", sample]);
+        refused(
+            &m,
+            &[
+                "damaged.safetensors",
+                &format!("sample {sample}"),
+                "intrinsics",
+            ],
+        );
+    }
+    succeeded(&predict(
+        &run_dir(),
+        &damaged,
+        &["--sample", "1", "--fov-deg", "50"],
+    ));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::eval::class_name;
 use crate::eval::trained::{self, CheckpointChoice, PluginChoice};
 use crate::train::model_input::standardise_floats;
 use crate::train::pinhole::Lens;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use image::imageops::FilterType;
 use image::RgbImage;
 use serde::Serialize;
@@ -104,7 +104,13 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let intrinsics = clip.truth.as_ref().map(|t| t.intrinsics);
     let fov_deg = args.fov_deg.unwrap_or(default.fov_deg);
     let lens = match (args.fov_deg, intrinsics) {
-        (None, Some(k)) => Lens::from_intrinsics(k),
+        (None, Some(k)) => Lens::from_intrinsics(k).with_context(|| {
+            format!(
+                "{} sample {} (--fov-deg gives a lens instead)",
+                args.video.display(),
+                args.sample.unwrap_or(0)
+            )
+        })?,
         // The clip was resized to the model's size; the lens keeps its aspect.
         _ => {
             let [_, h, w] = trained.video_shape;

@@ -5,6 +5,7 @@
 //! from size by construction instead of learning one renderer's depth cues, and still works
 //! when the lens changes, as long as the focal length is known.
 
+use anyhow::{bail, Result};
 use tch::Tensor;
 use trajhost_dataset::camera::{NORM_DEPTH, NORM_SCALE};
 use trajhost_dataset::trajectory::BALL_RADIUS;
@@ -42,12 +43,19 @@ impl Lens {
         Lens::from_fov(config.fov_deg, config.width, config.height)
     }
 
-    /// From a row-major 3×3 K whose principal point is the image centre (`fx / cx`).
-    pub fn from_intrinsics(k: [f32; 9]) -> Lens {
-        Lens {
+    /// From a row-major 3×3 K whose principal point is the image centre (`fx / cx`). A K from
+    /// a file is untrusted: focal lengths that are not finite or lie outside fields of view of
+    /// 0.1°–179.9° (half sizes 0.009–1100) are refused, before they turn a depth into NaN.
+    pub fn from_intrinsics(k: [f32; 9]) -> Result<Lens> {
+        let lens = Lens {
             focal_x: f64::from(k[0]) / f64::from(k[2]),
             focal_y: f64::from(k[4]) / f64::from(k[5]),
+        };
+        let plausible = |f: f64| (0.009..=1100.0).contains(&f);
+        if !plausible(lens.focal_x) || !plausible(lens.focal_y) {
+            bail!("its intrinsics {k:?} are no pinhole lens: fx / cx and fy / cy must lie within 0.009..=1100");
         }
+        Ok(lens)
     }
 
     /// The row of a lens table that [`lift`] reads: `f·R / r₀`, `fx` and `fy`, each rounded to
@@ -125,7 +133,10 @@ mod tests {
                 .chunks(3)
                 .flat_map(|p| seen(p, labels.intrinsics))
                 .collect();
-            for lens in [Lens::of(&config), Lens::from_intrinsics(labels.intrinsics)] {
+            for lens in [
+                Lens::of(&config),
+                Lens::from_intrinsics(labels.intrinsics).unwrap(),
+            ] {
                 let image = Tensor::from_slice(&image).view([1, -1, 3]);
                 let lifted = lift(&image, &Lens::table(&[lens]));
                 let lifted =
@@ -169,6 +180,23 @@ mod tests {
             (b[1] / b[2] - 2.0 * a[1] / a[2]).abs() < 1e-5,
             "{a:?} {b:?}"
         );
+    }
+
+    #[test]
+    fn intrinsics_that_are_no_lens_are_refused() {
+        let k = |fx: f32, cx: f32| [fx, 0.0, cx, 0.0, fx, cx, 0.0, 0.0, 1.0];
+        assert!(Lens::from_intrinsics(k(68.6, 32.0)).is_ok());
+        for bad in [
+            k(68.6, 0.0),
+            k(f32::NAN, 32.0),
+            k(-68.6, 32.0),
+            k(0.0, 32.0),
+            k(f32::INFINITY, 32.0),
+            k(1e30, 32.0),
+        ] {
+            let error = Lens::from_intrinsics(bad).unwrap_err().to_string();
+            assert!(error.contains("intrinsics"), "{error}");
+        }
     }
 
     #[test]

@@ -132,7 +132,8 @@ impl Rendered {
             label: i64::from(labels.label),
             target,
             track: track.to_vec(),
-            lens: Lens::from_intrinsics(labels.intrinsics),
+            lens: Lens::from_intrinsics(labels.intrinsics)
+                .expect("the generator's lenses are valid ones (focal_scale is validated)"),
         }
     }
 

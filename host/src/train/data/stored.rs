@@ -154,7 +154,9 @@ pub fn load_splits(
                 i64::from(shard.labels[i]),
                 &target,
                 track,
-                Lens::from_intrinsics(shard.intrinsics_of(i)),
+                Lens::from_intrinsics(shard.intrinsics_of(i)).with_context(|| {
+                    format!("dataset {}, sample {}", dir.display(), shard.indices[i])
+                })?,
             );
         }
     }
