@@ -35,14 +35,7 @@ pub fn all() -> Vec<Shift> {
         Shift {
             name: "none",
             held_out: false,
-            describe: |c| {
-                match appearance(c).focal_scale {
-                (1.0, 1.0) => "the training distribution".into(),
-                (low, high) => format!(
-                    "the training distribution through the config's own lens (trained with focal scales {low}–{high})"
-                ),
-            }
-            },
+            describe: describe_unshifted,
             apply: |_| {},
         },
         Shift {
@@ -152,6 +145,17 @@ pub fn all() -> Vec<Shift> {
             apply: |c| style(c).shading = vec![Shading::Outlined],
         },
     ]
+}
+
+/// The `none` row: the training looks, through the config's own lens where training drew
+/// shorter ones.
+fn describe_unshifted(c: &DataConfig) -> String {
+    match appearance(c).focal_scale {
+        (1.0, 1.0) => "the training distribution".into(),
+        (low, high) => {
+            format!("the training looks through the config's lens (trained with focal scales {low}–{high})")
+        }
+    }
 }
 
 /// The config's appearance section, or the classic look as one.

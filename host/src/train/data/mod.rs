@@ -49,7 +49,8 @@ pub struct SplitData {
     pub track: Tensor,
     /// `(N,)` int64: each sample's index in the dataset.
     pub index: Tensor,
-    /// `(N, 3)` float: the lens each sample was rendered with, as a [`Lens::table`](crate::train::pinhole::Lens::table).
+    /// `(N, 3)` float: the lens each sample was rendered with, as a
+    /// [`Lens::table`](crate::train::pinhole::Lens::table).
     pub lenses: Tensor,
 }
 
@@ -192,7 +193,8 @@ pub struct Batch {
     pub target: Tensor,
     /// `(B, T, 3)` the position in every input frame.
     pub track: Tensor,
-    /// `(B, 3)` the lens each video was rendered with ([`Lens::table`](crate::train::pinhole::Lens::table)).
+    /// `(B, 3)` the lens each video was rendered with (a
+    /// [`Lens::table`](crate::train::pinhole::Lens::table)).
     pub lenses: Tensor,
 }
 
