@@ -235,6 +235,42 @@ fn the_package_reads_no_file_a_manifest_names_outside_its_folder() {
     );
 }
 
+/// A shard whose sample has a K that is no lens (a principal point at 0, so every focal length
+/// infinite) is refused naming the file and the sample, as the host refuses it.
+#[test]
+fn the_package_refuses_a_sample_whose_intrinsics_are_no_lens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for entry in std::fs::read_dir(tiny_dataset()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, data.join(path.file_name().unwrap())).unwrap();
+    }
+    let shard = data.join("shard-00000.safetensors");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
+    bytes[start + 2 * 36 + 8..start + 2 * 36 + 12].copy_from_slice(&0f32.to_le_bytes());
+    std::fs::write(&shard, bytes).unwrap();
+    let output = Command::new(venv_python())
+        .args([
+            "-c",
+            "import sys, trajhost; trajhost.Split(sys.argv[1], 'all')",
+        ])
+        .arg(&data)
+        .env("PYTHONPATH", workspace().join("python"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = text(&output);
+    assert!(
+        message.contains("shard-00000.safetensors")
+            && message.contains("sample 2's intrinsics are no pinhole lens"),
+        "{message}"
+    );
+}
+
 #[test]
 fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();

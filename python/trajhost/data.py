@@ -28,6 +28,8 @@ PIXEL_STD = 0.25
 SPLITS = ("train", "val", "test")
 CLASSES = ("linear", "circular", "helical", "parabolic")
 _MASK = (1 << 64) - 1
+# Focal lengths in half image sizes a sample's lens may have (fields of view 0.1°–179.9°).
+FOCAL_LIMITS = (0.009, 1100.0)
 # The host converts through a table of float32 values (`pixels.rs`): p · scale + shift, each
 # step rounded to float32. Indexing the same table gives the same bits.
 _SCALE = np.float32(1.0 / (255.0 * PIXEL_STD))
@@ -105,7 +107,13 @@ class Split:
                 parts["track"].append(positions[:, :t])
                 parts["index"].append(index[rows])
                 k = f.get_tensor("intrinsics")[rows].double()
-                parts["focal"].append(torch.stack([k[:, 0, 0] / k[:, 0, 2], k[:, 1, 1] / k[:, 1, 2]], 1))
+                focal = torch.stack([k[:, 0, 0] / k[:, 0, 2], k[:, 1, 1] / k[:, 1, 2]], 1)
+                # Untrusted: a K that is no lens would make every depth NaN (pinhole.rs refuses it too).
+                bad = ~((focal >= FOCAL_LIMITS[0]) & (focal <= FOCAL_LIMITS[1])).all(1)
+                if bad.any():
+                    sample = int(index[rows][bad][0])
+                    raise ValueError(f"{path}: sample {sample}'s intrinsics are no pinhole lens (fx / cx and fy / cy must lie within {FOCAL_LIMITS})")
+                parts["focal"].append(focal)
         for key, values in parts.items():
             setattr(self, key, torch.cat(values))
 
