@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    assert_clean_failure, never_improving, plugin, text, tiny_dataset, tiny_train_config,
-    train_args, train_cli, trajhost, workspace,
+    assert_clean_failure, never_improving, plugin, set_intrinsic, text, tiny_dataset,
+    tiny_train_config, train_args, train_cli, trajhost, workspace,
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -523,13 +523,9 @@ fn a_dataset_sample_whose_intrinsics_are_no_lens_is_refused_naming_it() {
     let mut manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
     let shard = data.join(manifest["shards"][0]["file"].as_str().unwrap());
-    let mut bytes = std::fs::read(&shard).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
-    // Sample 3's principal point at 0: every focal length ÷ 0.
-    bytes[start + 3 * 36 + 8..start + 3 * 36 + 12].copy_from_slice(&0f32.to_le_bytes());
-    std::fs::write(&shard, &bytes).unwrap();
+    // Sample 3's principal point cx at 0: every focal length ÷ 0.
+    set_intrinsic(&shard, 3, 2, 0.0);
+    let bytes = std::fs::read(&shard).unwrap();
     manifest["shards"][0]["sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
     std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
     let config = write_config(dir.path(), "two.ron", &two_epochs());

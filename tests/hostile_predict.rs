@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{tiny_dataset, trained_template_run, workspace};
+use common::{set_intrinsic, tiny_dataset, trained_template_run, workspace};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -472,15 +472,11 @@ fn a_shard_sample_whose_intrinsics_are_no_lens_is_refused_naming_it() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "safetensors"))
         .unwrap();
-    let mut bytes = std::fs::read(&shard).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
-    // Sample 1's K: fx NaN; sample 2's: cx 0.
-    bytes[start + 36..start + 40].copy_from_slice(&f32::NAN.to_le_bytes());
-    bytes[start + 72 + 8..start + 72 + 12].copy_from_slice(&0f32.to_le_bytes());
     let damaged = dir.path().join("damaged.safetensors");
-    std::fs::write(&damaged, bytes).unwrap();
+    std::fs::copy(&shard, &damaged).unwrap();
+    // Sample 1's K: fx NaN; sample 2's: cx 0.
+    set_intrinsic(&damaged, 1, 0, f32::NAN);
+    set_intrinsic(&damaged, 2, 2, 0.0);
     for sample in ["1", "2"] {
         let m = predict(&run_dir(), &damaged, &["--sample", sample]);
         refused(

@@ -9,7 +9,9 @@
 mod common;
 
 use common::python::venv_python;
-use common::{fails, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace};
+use common::{
+    fails, set_intrinsic, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -208,31 +210,42 @@ fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
 #[test]
 fn the_package_reads_no_file_a_manifest_names_outside_its_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+    let data = copy_of_tiny_dataset(dir.path());
+    let manifest = data.join("manifest.json");
+    let mut json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    json["shards"][0]["file"] = "../secret.safetensors".into();
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    let message = split_refused(&data);
+    assert!(
+        message.contains("'../secret.safetensors'") && message.contains("not a file name"),
+        "{message}"
+    );
+}
+
+/// The tiny dataset copied into `dir/data`, to damage.
+fn copy_of_tiny_dataset(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
     std::fs::create_dir(&data).unwrap();
     for entry in std::fs::read_dir(tiny_dataset()).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, data.join(path.file_name().unwrap())).unwrap();
     }
-    let manifest = data.join("manifest.json");
-    let mut json: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-    json["shards"][0]["file"] = "../secret.safetensors".into();
-    std::fs::write(&manifest, json.to_string()).unwrap();
+    data
+}
+
+/// `trajhost.Split(data, 'all')` fails; what it said.
+fn split_refused(data: &Path) -> String {
     let output = Command::new(venv_python())
         .args([
             "-c",
             "import sys, trajhost; trajhost.Split(sys.argv[1], 'all')",
         ])
-        .arg(&data)
+        .arg(data)
         .env("PYTHONPATH", workspace().join("python"))
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let message = text(&output);
-    assert!(
-        message.contains("'../secret.safetensors'") && message.contains("not a file name"),
-        "{message}"
-    );
+    text(&output)
 }
 
 /// A shard whose sample has a K that is no lens (a principal point at 0, so every focal length
@@ -240,30 +253,10 @@ fn the_package_reads_no_file_a_manifest_names_outside_its_folder() {
 #[test]
 fn the_package_refuses_a_sample_whose_intrinsics_are_no_lens() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    for entry in std::fs::read_dir(tiny_dataset()).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, data.join(path.file_name().unwrap())).unwrap();
-    }
-    let shard = data.join("shard-00000.safetensors");
-    let mut bytes = std::fs::read(&shard).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
-    bytes[start + 2 * 36 + 8..start + 2 * 36 + 12].copy_from_slice(&0f32.to_le_bytes());
-    std::fs::write(&shard, bytes).unwrap();
-    let output = Command::new(venv_python())
-        .args([
-            "-c",
-            "import sys, trajhost; trajhost.Split(sys.argv[1], 'all')",
-        ])
-        .arg(&data)
-        .env("PYTHONPATH", workspace().join("python"))
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let message = text(&output);
+    let data = copy_of_tiny_dataset(dir.path());
+    // Sample 2's principal point cx at 0.
+    set_intrinsic(&data.join("shard-00000.safetensors"), 2, 2, 0.0);
+    let message = split_refused(&data);
     assert!(
         message.contains("shard-00000.safetensors")
             && message.contains("sample 2's intrinsics are no pinhole lens"),

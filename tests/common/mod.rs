@@ -115,6 +115,18 @@ pub fn generated(config: &trajhost_dataset::DataConfig) -> tempfile::TempDir {
     dir
 }
 
+/// Overwrites entry `entry` (row-major) of sample `sample`'s 3×3 K in the shard file `shard`,
+/// in place: a damaged camera for tests of untrusted datasets.
+pub fn set_intrinsic(shard: &Path, sample: usize, entry: usize, value: f32) {
+    let mut bytes = std::fs::read(shard).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = 8 + n + header["intrinsics"]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = start + 36 * sample + 4 * entry;
+    bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(shard, bytes).unwrap();
+}
+
 /// One tiny dataset per test binary: 64 videos of 8 frames at 32×32.
 pub fn tiny_dataset() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
