@@ -166,7 +166,8 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
 }
 
 /// A model moved to a device runs there, training too: no tensor the package makes stays on the
-/// CPU (it did in SlowFast's time fusion, which then failed on CUDA). Run on PyTorch's `meta`
+/// CPU (it did in SlowFast's time fusion, which then failed on CUDA), and the lenses a `Split`
+/// holds on the CPU follow the video. Run on PyTorch's `meta`
 /// device, which needs no GPU; an op given tensors on two devices is reported like CUDA's error.
 #[test]
 fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
@@ -188,7 +189,8 @@ fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
         for name in sorted(BACKBONES):\n\
         \x20   model = UnifiedModel(build_backbone(name), 32, 'pinhole').to('meta')\n\
         \x20   with MixedDevices() as mode:\n\
-        \x20       logits, position, track = model(torch.empty(2, 32, 3, 64, 64, device='meta'), (2.1, 2.1))\n\
+        \x20       lenses = torch.full((2, 2), 2.1, dtype=torch.float64)  # Split.focal's rows, on the CPU\n\
+        \x20       logits, position, track = model(torch.empty(2, 32, 3, 64, 64, device='meta'), lenses)\n\
         \x20       (logits.sum() + position.sum() + track.sum()).backward()\n\
         \x20   assert not mode.mixed, f'{name}: {sorted(mode.mixed)} given tensors on two devices'\n\
         \x20   print(name, tuple(position.shape), position.device)\n";

@@ -35,7 +35,7 @@ def lift(image, focal):
     through one lens `focal` = (fx, fy) for every sample or a (B, 2) tensor of each sample's."""
     if isinstance(focal, torch.Tensor):
         # (B, 1) columns over the frames; f·R/r₀ rounded to float32 once, as the host does.
-        focal = focal.double()
+        focal = focal.to(image.device, torch.float64)
         focal_x, focal_y = focal[:, 0, None], focal[:, 1, None]
         depth_per_size = (focal_x * BALL_RADIUS / REFERENCE_RADIUS).to(image.dtype)
         focal_x, focal_y = focal_x.to(image.dtype), focal_y.to(image.dtype)
