@@ -167,8 +167,8 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
 
 /// A model moved to a device runs there, training too: no tensor the package makes stays on the
 /// CPU (it did in SlowFast's time fusion, which then failed on CUDA), and the lenses a `Split`
-/// holds on the CPU follow the video. Run on PyTorch's `meta`
-/// device, which needs no GPU; an op given tensors on two devices is reported like CUDA's error.
+/// holds on the CPU follow the video. Run on PyTorch's `meta` device, which needs no GPU; an op
+/// given tensors on two devices is reported like CUDA's error.
 #[test]
 fn every_pytorch_model_runs_on_the_device_it_was_moved_to() {
     let script = "\
