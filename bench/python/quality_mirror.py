@@ -26,7 +26,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from trajhost.backbones import build_backbone  # noqa: E402
-from trajhost.data import Split, focal, shard_paths, standardise  # noqa: E402
+from trajhost.data import Split, shard_focal, shard_paths, standardise  # noqa: E402
 from trajhost.heads import UnifiedModel, compute_loss  # noqa: E402
 
 BATCH, LR, MIN_LR, WARMUP, DECAY, CLIP = 32, 2e-3, 1e-5, 100, 0.01, 1.0
@@ -35,12 +35,13 @@ PREDICT_FUTURE = 5
 
 
 def load_rows(directory, device):
-    """Every row of a dataset folder on `device`: uint8 videos, labels, targets, tracks. Shard
-    by shard onto the device (`Split` would gather tens of GB in host memory first)."""
+    """Every row of a dataset folder on `device`: uint8 videos, labels, targets, tracks and each
+    sample's lens. Shard by shard onto the device (`Split` would gather tens of GB in host memory
+    first)."""
     with open(os.path.join(directory, "manifest.json")) as f:
         manifest = json.load(f)
     t = manifest["config"]["frames"]
-    parts = {"videos": [], "labels": [], "target": [], "track": []}
+    parts = {"videos": [], "labels": [], "target": [], "track": [], "focal": []}
     for path in shard_paths(directory, manifest):
         with safe_open(path, "pt") as f:
             positions = f.get_tensor("positions")
@@ -48,9 +49,8 @@ def load_rows(directory, device):
             parts["labels"].append(f.get_tensor("labels").long().to(device))
             parts["target"].append(positions[:, t - 1 + PREDICT_FUTURE].to(device))
             parts["track"].append(positions[:, :t].to(device))
-    rows = {k: torch.cat(v) for k, v in parts.items()}
-    config = manifest["config"]
-    return rows, focal(config["fov_deg"], config["width"], config["height"])
+            parts["focal"].append(shard_focal(f, path).to(device))
+    return {k: torch.cat(v) for k, v in parts.items()}
 
 
 def positive_minutes(text):
@@ -61,13 +61,13 @@ def positive_minutes(text):
     return value
 
 
-def evaluate(model, split, lens, device):
+def evaluate(model, split, device):
     model.eval()
     correct, squared = 0, torch.zeros(3, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, len(split), 64):
             x = standardise(split.videos[start:start + 64]).to(device)
-            logits, position, _ = model(x, lens)
+            logits, position, _ = model(x, split.focal[start:start + 64])
             correct += (logits.argmax(1).cpu() == split.labels[start:start + 64]).sum().item()
             squared += ((position.cpu() - split.target[start:start + 64]) ** 2).sum(0).double()
     model.train()
@@ -95,7 +95,7 @@ def main():
         evals[name] = Split(folder, split or "test", PREDICT_FUTURE)
         if len(evals[name]) == 0:
             parser.error(f"--eval {spec}: no sample of {folder} is in that split")
-    data, lens = load_rows(args.train, device)
+    data = load_rows(args.train, device)
     if len(data["labels"]) < BATCH:
         parser.error(f"--train {args.train}: {len(data['labels'])} videos, fewer than a batch of {BATCH}")
     # standardise's table, on the device: a batch is indexed and converted there.
@@ -120,7 +120,7 @@ def main():
         for first in range(0, n - BATCH + 1, BATCH):
             elapsed = time.perf_counter() - start
             if elapsed >= next_eval or elapsed >= budget:
-                scores = {name: evaluate(model, s, lens, device) for name, s in evals.items()}
+                scores = {name: evaluate(model, s, device) for name, s in evals.items()}
                 report(minutes=elapsed / 60, videos_seen=seen, epochs=seen / n, step=step, **scores)
                 next_eval += args.eval_every * 60
                 if elapsed >= budget:
@@ -132,7 +132,7 @@ def main():
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[first:first + BATCH]
-            logits, position, track = model(table[data["videos"][index].int()], lens)
+            logits, position, track = model(table[data["videos"][index].int()], data["focal"][index])
             loss = compute_loss(logits, position, track, data["labels"][index], data["target"][index],
                                 data["track"][index], **WEIGHTS)[0]
             optimizer.zero_grad(set_to_none=True)

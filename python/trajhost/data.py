@@ -16,7 +16,6 @@ The one place these are defined for Python (docs/dataset.md has the file format)
 """
 
 import json
-import math
 import os
 
 import numpy as np
@@ -61,12 +60,6 @@ def split_of(seed, index, fractions):
     return "test"
 
 
-def focal(fov_deg, width, height):
-    """The lens in half widths, as a pinhole position head reads it."""
-    fx = 1.0 / math.tan(math.radians(fov_deg) * 0.5)
-    return fx, fx * width / height
-
-
 def shard_paths(directory, manifest):
     """The shard files a manifest lists, each a plain file name inside `directory`: a manifest
     from someone else names no other file."""
@@ -77,6 +70,19 @@ def shard_paths(directory, manifest):
             raise ValueError(f"{directory}/manifest.json lists shard {name!r}, not a file name in that folder")
         paths.append(os.path.join(directory, name))
     return paths
+
+
+def shard_focal(shard, path, rows=slice(None)):
+    """The lens of each of `rows` of an open shard, float64 (N, 2): (fx / cx, fy / cy) of its
+    intrinsics. Untrusted: a K that is no lens would make every depth NaN, so it is refused
+    naming the file and the sample (pinhole.rs refuses it too)."""
+    k = shard.get_tensor("intrinsics")[rows].double()
+    focal = torch.stack([k[:, 0, 0] / k[:, 0, 2], k[:, 1, 1] / k[:, 1, 2]], 1)
+    bad = ~((focal >= FOCAL_LIMITS[0]) & (focal <= FOCAL_LIMITS[1])).all(1)
+    if bad.any():
+        sample = int(shard.get_tensor("indices")[rows][bad][0])
+        raise ValueError(f"{path}: sample {sample}'s intrinsics are no pinhole lens (fx / cx and fy / cy must lie within {FOCAL_LIMITS})")
+    return focal
 
 
 class Split:
@@ -106,14 +112,7 @@ class Split:
                 parts["target"].append(positions[:, t - 1 + predict_future])
                 parts["track"].append(positions[:, :t])
                 parts["index"].append(index[rows])
-                k = f.get_tensor("intrinsics")[rows].double()
-                focal = torch.stack([k[:, 0, 0] / k[:, 0, 2], k[:, 1, 1] / k[:, 1, 2]], 1)
-                # Untrusted: a K that is no lens would make every depth NaN (pinhole.rs refuses it too).
-                bad = ~((focal >= FOCAL_LIMITS[0]) & (focal <= FOCAL_LIMITS[1])).all(1)
-                if bad.any():
-                    sample = int(index[rows][bad][0])
-                    raise ValueError(f"{path}: sample {sample}'s intrinsics are no pinhole lens (fx / cx and fy / cy must lie within {FOCAL_LIMITS})")
-                parts["focal"].append(focal)
+                parts["focal"].append(shard_focal(f, path, rows))
         for key, values in parts.items():
             setattr(self, key, torch.cat(values))
 

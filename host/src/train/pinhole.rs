@@ -9,7 +9,6 @@ use anyhow::{bail, Result};
 use tch::Tensor;
 use trajhost_dataset::camera::{NORM_DEPTH, NORM_SCALE};
 use trajhost_dataset::trajectory::BALL_RADIUS;
-use trajhost_dataset::DataConfig;
 
 /// The apparent radius, in half image widths, that a size output of 0 stands for: about the
 /// ball's size at the labels' mean depth with the default 50° lens (3.2 px of 64), so an
@@ -36,11 +35,6 @@ impl Lens {
             focal_x,
             focal_y: focal_x * width as f64 / height as f64,
         }
-    }
-
-    /// The lens every sample of `config` was rendered with.
-    pub fn of(config: &DataConfig) -> Lens {
-        Lens::from_fov(config.fov_deg, config.width, config.height)
     }
 
     /// From a row-major 3×3 K whose principal point is the image centre (`fx / cx`). A K from
@@ -103,6 +97,7 @@ mod tests {
     use super::*;
     use tch::Kind;
     use trajhost_dataset::sample::generate_sample;
+    use trajhost_dataset::DataConfig;
 
     /// What a perfect tracker reads off the image of a ball at `label`, projected in pixels
     /// with the sample's own K (as the renderer draws it: centre `K·p`, radius `fx·R/z`).
@@ -134,7 +129,7 @@ mod tests {
                 .flat_map(|p| seen(p, labels.intrinsics))
                 .collect();
             for lens in [
-                Lens::of(&config),
+                Lens::from_fov(fov, width, height),
                 Lens::from_intrinsics(labels.intrinsics).unwrap(),
             ] {
                 let image = Tensor::from_slice(&image).view([1, -1, 3]);
