@@ -27,6 +27,50 @@ pub fn conv3d(
     nn::conv(path, in_channels, out_channels, kernel, config)
 }
 
+/// Conv3d without a bias (BatchNorm follows) → BatchNorm3d, "same" padded: `(k - s + 1) / 2`
+/// per axis keeps ⌈size / s⌉ for even sizes (7/2 → 3, 3/1 → 1, 4/4 → 0). The unit of I3D's and
+/// SlowFast's ResNet-style stacks.
+#[derive(Debug)]
+pub struct ConvBn {
+    pub conv: nn::Conv3D,
+    pub bn: nn::BatchNorm,
+}
+
+impl ConvBn {
+    /// The convolution's variables go under `path / conv_name` (checkpoints and the PyTorch
+    /// key maps name it), BatchNorm's under `path / "bn"`, with BatchNorm's `eps`.
+    pub fn new(
+        path: nn::Path,
+        conv_name: &str,
+        channels: [i64; 2],
+        kernel: [i64; 3],
+        stride: [i64; 3],
+        eps: f64,
+    ) -> Self {
+        let padding = [0, 1, 2].map(|i| (kernel[i] - stride[i] + 1).max(0) / 2);
+        let [c_in, c_out] = channels;
+        let conv = conv3d(
+            &path / conv_name,
+            c_in,
+            c_out,
+            kernel,
+            stride,
+            padding,
+            false,
+        );
+        let config = nn::BatchNormConfig {
+            eps,
+            ..Default::default()
+        };
+        let bn = nn::batch_norm3d(&path / "bn", c_out, config);
+        ConvBn { conv, bn }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply(&self.conv).apply_t(&self.bn, train)
+    }
+}
+
 /// Re-initialises every linear and convolution layer in `vs` as PyTorch does by default:
 /// weights, and the biases beside them, uniform in ±1/√fan_in (fan_in = inputs per output).
 /// Norm layers, embeddings and buffers are left as they are.

@@ -33,7 +33,7 @@
 //! * `pretrained`: a local safetensors file holding every parameter and BatchNorm statistic
 //!   under this crate's names; names and shapes are checked and any mismatch is an error.
 
-use layers::{conv3d, pool_space, restore_time};
+use layers::{pool_space, restore_time, ConvBn};
 use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
@@ -123,28 +123,24 @@ const STAGES: [&[MixedSpec]; 3] = [
     ],
 ];
 
-/// Conv3d → BatchNorm → ReLU.
+/// Conv3d → BatchNorm (eps 1e-3, as in the TF original) → ReLU.
 #[derive(Debug)]
-struct Unit3D {
-    conv: nn::Conv3D,
-    bn: nn::BatchNorm,
-}
+struct Unit3D(ConvBn);
 
 impl Unit3D {
     fn new(path: nn::Path, c_in: i64, c_out: i64, kernel: [i64; 3], stride: [i64; 3]) -> Self {
-        // "Same" padding: (k - s + 1) / 2 keeps ⌈size / s⌉ for the even sizes used here.
-        let pad = [0, 1, 2].map(|i| (kernel[i] - stride[i] + 1).max(0) / 2);
-        let conv = conv3d(&path / "conv3d", c_in, c_out, kernel, stride, pad, false);
-        let config = nn::BatchNormConfig {
-            eps: 1e-3,
-            ..Default::default()
-        };
-        let bn = nn::batch_norm3d(&path / "bn", c_out, config);
-        Unit3D { conv, bn }
+        Unit3D(ConvBn::new(
+            path,
+            "conv3d",
+            [c_in, c_out],
+            kernel,
+            stride,
+            1e-3,
+        ))
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv).apply_t(&self.bn, train).relu()
+        self.0.forward(x, train).relu()
     }
 }
 

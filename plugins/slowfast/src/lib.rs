@@ -36,7 +36,7 @@
 //! * `stem_stride`: spatial stride of the stem convs (reference 2, cpu 4: with the pool,
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
-use layers::{conv3d, pool_space, restore_time};
+use layers::{conv3d, pool_space, restore_time, ConvBn};
 use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
@@ -112,26 +112,9 @@ impl ConfigRules for Config {
     }
 }
 
-/// Conv3d (no bias: BatchNorm follows) → BatchNorm, with "same" padding.
-#[derive(Debug)]
-struct ConvBn {
-    conv: nn::Conv3D,
-    bn: nn::BatchNorm,
-}
-
-impl ConvBn {
-    fn new(path: nn::Path, c_in: i64, c_out: i64, kernel: [i64; 3], stride: [i64; 3]) -> Self {
-        // (k - s + 1) / 2 keeps ⌈size / s⌉ for the sizes used here (7/2 → 3, 3/1 → 1, 4/4 → 0).
-        let pad = [0, 1, 2].map(|i| (kernel[i] - stride[i] + 1).max(0) / 2);
-        ConvBn {
-            conv: conv3d(&path / "conv", c_in, c_out, kernel, stride, pad, false),
-            bn: nn::batch_norm3d(&path / "bn", c_out, Default::default()),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv).apply_t(&self.bn, train)
-    }
+/// Conv3d → BatchNorm (PyTorch's eps), "same" padded.
+fn conv_bn(path: nn::Path, c_in: i64, c_out: i64, kernel: [i64; 3], stride: [i64; 3]) -> ConvBn {
+    ConvBn::new(path, "conv", [c_in, c_out], kernel, stride, 1e-5)
 }
 
 /// A ResNet bottleneck: `t×1×1` → `1×3×3` (spatial stride) → `1×1×1`, each with BatchNorm.
@@ -146,11 +129,11 @@ struct Bottleneck {
 impl Bottleneck {
     fn new(path: nn::Path, c_in: i64, inner: i64, c_out: i64, t: i64, stride: i64) -> Self {
         Bottleneck {
-            a: ConvBn::new(&path / "a", c_in, inner, [t, 1, 1], [1, 1, 1]),
-            b: ConvBn::new(&path / "b", inner, inner, [1, 3, 3], [1, stride, stride]),
-            c: ConvBn::new(&path / "c", inner, c_out, [1, 1, 1], [1, 1, 1]),
+            a: conv_bn(&path / "a", c_in, inner, [t, 1, 1], [1, 1, 1]),
+            b: conv_bn(&path / "b", inner, inner, [1, 3, 3], [1, stride, stride]),
+            c: conv_bn(&path / "c", inner, c_out, [1, 1, 1], [1, 1, 1]),
             shortcut: (c_in != c_out || stride != 1).then(|| {
-                ConvBn::new(
+                conv_bn(
                     &path / "shortcut",
                     c_in,
                     c_out,
@@ -217,8 +200,8 @@ impl Network for SlowFast {
     fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
         let (k, s) = (c.stem_kernel, c.stem_stride);
         let fast_width = c.width / c.beta_inv;
-        let slow_stem = ConvBn::new(root / "slow_stem", 3, c.width, [1, k, k], [1, s, s]);
-        let fast_stem = ConvBn::new(root / "fast_stem", 3, fast_width, [5, k, k], [1, s, s]);
+        let slow_stem = conv_bn(root / "slow_stem", 3, c.width, [1, k, k], [1, s, s]);
+        let fast_stem = conv_bn(root / "fast_stem", 3, fast_width, [5, k, k], [1, s, s]);
         let mut fuse = vec![Fuse::new(
             root / "fuse" / 0,
             fast_width,
