@@ -159,9 +159,9 @@ macro_rules! conformance_test {
 ///
 /// ```ignore
 /// preset_backbone_tests!(mynet::MyNet);
-/// preset_backbone_tests!(
+/// preset_backbone_tests! {
 ///     i3d::I3d, reference, snapshots = "../../snapshots", bad_value = ("(width: 0)", "width")
-/// );
+/// }
 /// ```
 ///
 /// The plugin's name is its crate's (as in its config errors) and the config its

@@ -7,12 +7,10 @@ use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::network::Built;
 use trajhost_plugin_api::Backbone;
 
-trajhost_plugin_api::preset_backbone_tests!(
-    i3d::I3d,
-    reference,
-    snapshots = "../../snapshots",
-    bad_value = ("(width: Some(0))", "width"),
-);
+trajhost_plugin_api::preset_backbone_tests! {
+    i3d::I3d, reference, snapshots = "../../snapshots",
+    bad_value = ("(width: Some(0))", "width")
+}
 
 #[test]
 fn knobs_scale_the_width_and_feature_dim() {

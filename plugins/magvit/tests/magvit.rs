@@ -5,12 +5,10 @@ use magvit::Config;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
-trajhost_plugin_api::preset_backbone_tests!(
-    magvit::Magvit,
-    reference,
-    snapshots = "../../snapshots",
-    bad_value = ("(groups: Some(5))", "groups"),
-);
+trajhost_plugin_api::preset_backbone_tests! {
+    magvit::Magvit, reference, snapshots = "../../snapshots",
+    bad_value = ("(groups: Some(5))", "groups")
+}
 
 #[test]
 fn causal_and_temporally_downsampled_variants_keep_t() {

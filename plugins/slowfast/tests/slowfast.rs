@@ -5,12 +5,10 @@ use slowfast::Config;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 
-trajhost_plugin_api::preset_backbone_tests!(
-    slowfast::SlowFast,
-    reference,
-    snapshots = "../../snapshots",
-    bad_value = ("(depths: Some([1, 1, 1]))", "depths"),
-);
+trajhost_plugin_api::preset_backbone_tests! {
+    slowfast::SlowFast, reference, snapshots = "../../snapshots",
+    bad_value = ("(depths: Some([1, 1, 1]))", "depths")
+}
 
 #[test]
 fn frame_counts_not_divisible_by_alpha_keep_t() {

@@ -5,12 +5,10 @@ use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::Backbone;
 use transformer::Config;
 
-trajhost_plugin_api::preset_backbone_tests!(
-    transformer::Transformer,
-    reference,
-    snapshots = "../../snapshots",
-    bad_value = ("(heads: Some(5))", "heads"),
-);
+trajhost_plugin_api::preset_backbone_tests! {
+    transformer::Transformer, reference, snapshots = "../../snapshots",
+    bad_value = ("(heads: Some(5))", "heads")
+}
 
 #[test]
 fn frames_beyond_max_frames_or_of_another_size_are_errors() {
