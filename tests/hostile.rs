@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    assert_clean_failure, never_improving, plugin, set_intrinsic, text, tiny_dataset,
-    tiny_train_config, train_args, train_cli, trajhost, workspace,
+    assert_clean_failure, edit_checkpoints, never_improving, plugin, set_intrinsic, text,
+    tiny_dataset, tiny_train_config, train_args, train_cli, trajhost, workspace,
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -899,19 +899,6 @@ fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason
 }
 
 // A run folder from someone else: the plugin it names is a name, never a file to open.
-
-/// Edits every checkpoint JSON of `run` with `edit`.
-fn edit_checkpoints(run: &Path, edit: impl Fn(&mut serde_json::Value)) {
-    for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let mut meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            edit(&mut meta);
-            std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
-        }
-    }
-}
 
 /// `dir/file` built from the C `source` as a shared library.
 fn shared_library(dir: &Path, file: &str, source: &str) -> PathBuf {

@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{set_intrinsic, tiny_dataset, trained_template_run, workspace};
+use common::{
+    edit_checkpoints, set_intrinsic, set_limit, tiny_dataset, trained_template_run, workspace,
+};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -66,16 +68,7 @@ fn measured(args: &[&str], limit: Duration) -> Measured {
         .stderr(Stdio::piped());
     // SAFETY: setrlimit is async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            let limit = libc::rlimit {
-                rlim_cur: ADDRESS_SPACE,
-                rlim_max: ADDRESS_SPACE,
-            };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        command.pre_exec(|| set_limit(libc::RLIMIT_AS, ADDRESS_SPACE));
     }
     let start = Instant::now();
     let mut child = command.spawn().expect("trajhost runs");
@@ -431,19 +424,6 @@ fn an_overlay_that_is_not_a_gif_is_refused_naming_the_flag() {
         &["--overlay", gif.to_str().unwrap()],
     ));
     assert!(std::fs::read(&gif).unwrap().starts_with(b"GIF89a"));
-}
-
-/// Every checkpoint JSON of `run`, as JSON values, handed to `change` and written back.
-fn edit_checkpoints(run: &Path, change: impl Fn(&mut serde_json::Value)) {
-    for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let mut meta: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-            change(&mut meta);
-            std::fs::write(&path, serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -14,6 +14,17 @@ fn template_model() -> trajhost::plugin::PluginBackbone {
         .unwrap()
 }
 
+/// The message of the `broken` plugin built with `fault`, run forward on a random `shape`.
+fn broken_forward_error(fault: &str, shape: &[i64]) -> String {
+    Plugin::load(&plugin("broken"))
+        .unwrap()
+        .build(&format!("(fault: {fault})"), Device::Cpu)
+        .unwrap()
+        .forward(&video(shape), false)
+        .unwrap_err()
+        .to_string()
+}
+
 fn video(shape: &[i64]) -> Tensor {
     Tensor::rand(shape, (Kind::Float, Device::Cpu))
 }
@@ -60,14 +71,7 @@ fn a_wrong_input_shape_is_an_error_naming_plugin_and_shape_and_the_host_lives_on
 
 #[test]
 fn a_panic_inside_a_plugin_comes_back_as_an_error() {
-    let mut model = Plugin::load(&plugin("broken"))
-        .unwrap()
-        .build("(fault: Panic)", Device::Cpu)
-        .unwrap();
-    let err = model
-        .forward(&video(&[1, 2, 3, 8, 8]), false)
-        .unwrap_err()
-        .to_string();
+    let err = broken_forward_error("Panic", &[1, 2, 3, 8, 8]);
     assert!(
         err.contains("plugin 'broken'") && err.contains("panicked"),
         "{err}"
@@ -112,14 +116,7 @@ fn a_panic_in_feature_dim_or_var_store_is_an_error_and_the_host_lives_on() {
 
 #[test]
 fn a_wrong_output_shape_is_refused_by_the_host() {
-    let mut model = Plugin::load(&plugin("broken"))
-        .unwrap()
-        .build("(fault: WrongShape)", Device::Cpu)
-        .unwrap();
-    let err = model
-        .forward(&video(&[2, 3, 3, 8, 8]), false)
-        .unwrap_err()
-        .to_string();
+    let err = broken_forward_error("WrongShape", &[2, 3, 3, 8, 8]);
     assert!(err.contains("returned features of shape [2, 8]"), "{err}");
     assert!(err.contains("[2, 3, 8]"), "{err}");
 }

@@ -710,16 +710,7 @@ impl Limited {
         if let Some(n) = open_files {
             // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
             unsafe {
-                command.pre_exec(move || {
-                    let limit = libc::rlimit {
-                        rlim_cur: n,
-                        rlim_max: n,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
+                command.pre_exec(move || common::set_limit(libc::RLIMIT_NOFILE, n));
             }
         }
         let mut child = command.spawn().expect("trajhost serve starts");

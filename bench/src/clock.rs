@@ -220,14 +220,19 @@ mod tests {
         assert!(report.get("blocks").is_none());
     }
 
-    #[test]
-    fn served_times_one_block_per_run_and_ends_at_stop() {
+    /// A served clock reading `commands`, and what it sends.
+    fn served(warmup: usize, block_steps: usize, commands: &'static str) -> (StepClock, Shared) {
         let out = Shared::default();
         let channel = Channel {
-            commands: Box::new(Cursor::new("run\nrun\nstop\nrun\n")),
+            commands: Box::new(Cursor::new(commands)),
             out: Box::new(out.clone()),
         };
-        let mut clock = StepClock::served(1, 2, channel);
+        (StepClock::served(warmup, block_steps, channel), out)
+    }
+
+    #[test]
+    fn served_times_one_block_per_run_and_ends_at_stop() {
+        let (mut clock, out) = served(1, 2, "run\nrun\nstop\nrun\n");
         let mut steps = 0;
         while !clock.step_done(3) {
             steps += 1;
@@ -252,12 +257,7 @@ mod tests {
 
     #[test]
     fn served_ends_after_warmup_when_input_closes() {
-        let out = Shared::default();
-        let channel = Channel {
-            commands: Box::new(Cursor::new("")),
-            out: Box::new(out.clone()),
-        };
-        let mut clock = StepClock::served(2, 5, channel);
+        let (mut clock, out) = served(2, 5, "");
         assert!(!clock.step_done(1));
         assert!(clock.step_done(1));
         assert_eq!(lines(&out), [json!({"ready": true})]);

@@ -139,20 +139,17 @@ pub fn params_report() -> Result<Value> {
         let backbone_params = backbone.parameter_count();
         let model = UnifiedModel::new(backbone, BENCH_FRAMES, PositionHead::Direct, Device::Cpu);
         let total = model.parameter_count();
-        let mut shapes: Vec<Vec<i64>> = model
-            .parameters()
-            .iter()
-            .filter(|(n, _)| n.starts_with("backbone."))
-            .map(|(_, t)| t.size())
-            .collect();
-        shapes.sort();
-        let mut head_shapes: Vec<Vec<i64>> = model
-            .parameters()
-            .iter()
-            .filter(|(n, _)| n.starts_with("heads."))
-            .map(|(_, t)| t.size())
-            .collect();
-        head_shapes.sort();
+        let parameters = model.parameters();
+        let shapes_under = |prefix: &str| {
+            let mut shapes: Vec<Vec<i64>> = parameters
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .map(|(_, t)| t.size())
+                .collect();
+            shapes.sort();
+            shapes
+        };
+        let (shapes, head_shapes) = (shapes_under("backbone."), shapes_under("heads."));
         out.insert(
             name.to_string(),
             json!({

@@ -118,12 +118,17 @@ fn provenance(r: &Value) -> String {
         s["pairs"],
         s["block_steps"],
         s["batch"],
-        if m["quick"].as_bool() == Some(true) {
-            " — **QUICK MODE: a harness check, the numbers mean nothing**"
-        } else {
-            ""
-        }
+        quick_mode_warning(m),
     )
+}
+
+/// The warning a quick (harness-check) measurement carries wherever its numbers are shown.
+fn quick_mode_warning(meta: &Value) -> &'static str {
+    if meta["quick"].as_bool() == Some(true) {
+        " — **QUICK MODE: a harness check, the numbers mean nothing**"
+    } else {
+        ""
+    }
 }
 
 /// Whether a row shows a lead: only where every pair does.
@@ -355,11 +360,7 @@ fn time_to_accuracy_table(r: &Value) -> Result<String> {
         m["samples"],
         m["minutes"],
         m["epochs"],
-        if m["quick"].as_bool() == Some(true) {
-            " — **QUICK MODE: a harness check, the numbers mean nothing**"
-        } else {
-            ""
-        }
+        quick_mode_warning(m),
     )?;
     writeln!(out, "| backbone | accuracy ≥ 90 % | MSE ≤ 0.05 | epochs run | best accuracy / MSE |\n| --- | ---: | ---: | ---: | --- |")?;
     for (name, row) in rows {

@@ -152,16 +152,21 @@ fn fit_circle(points: &[DVec2]) -> (DVec2, f64) {
     (centre + c, radius)
 }
 
+/// Each point's 2-D coordinates in the plane through `c` orthogonal to `normal`.
+fn in_plane(points: &[DVec3], c: DVec3, normal: DVec3) -> Vec<DVec2> {
+    let u = normal.any_orthonormal_vector();
+    let w = normal.cross(u);
+    points
+        .iter()
+        .map(|&p| DVec2::new((p - c).dot(u), (p - c).dot(w)))
+        .collect()
+}
+
 /// Plane + circle fit; RMS of the combined off-plane and radial residuals.
 fn circle_rms(points: &[DVec3]) -> f64 {
     let c = centroid(points);
     let normal = least_direction(points.iter().map(|&p| p - c));
-    let u = normal.any_orthonormal_vector();
-    let w = normal.cross(u);
-    let flat: Vec<DVec2> = points
-        .iter()
-        .map(|&p| DVec2::new((p - c).dot(u), (p - c).dot(w)))
-        .collect();
+    let flat = in_plane(points, c, normal);
     let (centre, radius) = fit_circle(&flat);
     let sq: f64 = points
         .iter()
@@ -181,12 +186,7 @@ fn helix_fit(points: &[DVec3]) -> (f64, f64) {
         (lag..n - lag).map(|k| points[k + lag] - 2.0 * points[k] + points[k - lag]),
     );
     let c = centroid(points);
-    let u = axis.any_orthonormal_vector();
-    let w = axis.cross(u);
-    let flat: Vec<DVec2> = points
-        .iter()
-        .map(|&p| DVec2::new((p - c).dot(u), (p - c).dot(w)))
-        .collect();
+    let flat = in_plane(points, c, axis);
     let (centre, radius) = fit_circle(&flat);
     let mut angles = Vec::with_capacity(n);
     let mut prev = 0.0;

@@ -56,19 +56,39 @@ pub fn target(path: &Path) -> Result<Target> {
     if kind.is_char_device() || kind.is_fifo() {
         return Ok(Target::Stream);
     }
-    let what = if kind.is_dir() {
+    bail!(
+        "{} is {}; refusing to replace it (give the path of a file)",
+        path.display(),
+        kind_name(kind)
+    )
+}
+
+/// `path` opened for appending, created if missing; the error names it.
+pub fn open_append(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// What a file of this type is, as messages say it: "a directory", "a FIFO", "a device"...
+pub fn kind_name(kind: std::fs::FileType) -> &'static str {
+    if kind.is_file() {
+        "a regular file"
+    } else if kind.is_dir() {
         "a directory"
-    } else if kind.is_block_device() {
-        "a block device"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
     } else if kind.is_socket() {
         "a socket"
+    } else if kind.is_symlink() {
+        "a symlink"
     } else {
         "not a regular file"
-    };
-    bail!(
-        "{} is {what}; refusing to replace it (give the path of a file)",
-        path.display()
-    )
+    }
 }
 
 /// Writes `bytes` to `path` atomically (see the module documentation).

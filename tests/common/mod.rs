@@ -127,6 +127,34 @@ pub fn set_intrinsic(shard: &Path, sample: usize, entry: usize, value: f32) {
     std::fs::write(shard, bytes).unwrap();
 }
 
+/// Every checkpoint JSON of `run`, as JSON values, handed to `change` and written back: a run
+/// folder from someone else.
+pub fn edit_checkpoints(run: &Path, change: impl Fn(&mut serde_json::Value)) {
+    for entry in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let mut meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            change(&mut meta);
+            std::fs::write(&path, serde_json::to_vec_pretty(&meta).unwrap()).unwrap();
+        }
+    }
+}
+
+/// Sets this process's soft and hard `resource` limit (a `libc::RLIMIT_*`) to `value`: for a
+/// `Command::pre_exec`, between fork and exec (setrlimit is async-signal-safe).
+pub fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: a plain system call on a value on the stack.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// One tiny dataset per test binary: 64 videos of 8 frames at 32×32.
 pub fn tiny_dataset() -> &'static std::path::Path {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();

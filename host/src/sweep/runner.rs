@@ -317,11 +317,7 @@ fn start(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     // Every attempt and phase appends to the same file, after a header line.
     let output = dir.join(TRAIN_OUTPUT);
-    let mut out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&output)
-        .with_context(|| format!("opening {}", output.display()))?;
+    let mut out = trajhost_fs::open_append(&output)?;
     let output_offset = out.metadata()?.len();
     {
         use std::io::Write;

@@ -132,37 +132,27 @@ impl UnifiedModel {
 
     /// Every trainable tensor by a unique name: `backbone.*` then `heads.*`.
     pub fn parameters(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> = self
-            .backbone
-            .parameters()
-            .into_iter()
-            .map(|(n, t)| (format!("backbone.{n}"), t))
-            .collect();
-        named.extend(self.head_tensors());
-        named
+        self.with_heads(self.backbone.parameters())
     }
 
     /// Parameters and buffers: what a checkpoint holds of the model.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> = self
-            .backbone
-            .state()
-            .into_iter()
-            .map(|(n, t)| (format!("backbone.{n}"), t))
-            .collect();
-        named.extend(self.head_tensors());
-        named
+        self.with_heads(self.backbone.state())
     }
 
-    fn head_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut heads: Vec<(String, Tensor)> = self
-            .heads
-            .variables()
-            .into_iter()
-            .map(|(n, t)| (format!("heads.{n}"), t))
-            .collect();
+    /// The backbone's tensors as `backbone.*`, then the heads' as `heads.*` in name order.
+    fn with_heads(&self, backbone: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+        let prefixed = |prefix: &str, tensors: Vec<(String, Tensor)>| {
+            tensors
+                .into_iter()
+                .map(move |(n, t)| (format!("{prefix}.{n}"), t))
+                .collect::<Vec<_>>()
+        };
+        let mut heads = prefixed("heads", self.heads.variables().into_iter().collect());
         heads.sort_by(|a, b| a.0.cmp(&b.0));
-        heads
+        let mut named = prefixed("backbone", backbone);
+        named.extend(heads);
+        named
     }
 
     pub fn parameter_count(&self) -> i64 {

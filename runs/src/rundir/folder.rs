@@ -54,27 +54,18 @@ impl RunLock {
 /// Refuses a run folder where a file a run writes is a FIFO, a device, a socket or a link to
 /// one: a write would block (or vanish into /dev/zero) instead of landing in the run.
 pub fn refuse_special_run_files(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::FileTypeExt;
     for name in RUN_ENTRIES.iter().filter(|n| **n != CHECKPOINTS) {
         let path = dir.join(name);
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
-        let kind = meta.file_type();
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else if kind.is_dir() {
-            "a directory"
-        } else {
+        if meta.is_file() {
             continue;
-        };
+        }
         bail!(
-            "{} is {what}, not a run file: training would block or lose what it writes there; remove it",
-            path.display()
+            "{} is {}, not a run file: training would block or lose what it writes there; remove it",
+            path.display(),
+            trajhost_fs::kind_name(meta.file_type())
         );
     }
     Ok(())

@@ -213,11 +213,7 @@ fn parse_history(path: &Path, text: &str) -> Result<Vec<EpochRecord>> {
 /// end of the file, never glued to the next one.
 pub fn append_record(dir: &Path, record: &EpochRecord) -> Result<()> {
     let path = dir.join(METRICS);
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut file = trajhost_fs::open_append(&path)?;
     let line = serde_json::to_string(record)? + "\n";
     file.write_all(line.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
