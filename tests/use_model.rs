@@ -301,9 +301,74 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
     assert!(
         report.contains("## Robustness")
             && report.contains("## Held-out styles")
-            && report.contains("| copy |"),
+            && report.contains("| copy |")
+            && report.contains(&format!("drawn from `{}`", robustness.data.unwrap())),
         "{report}"
     );
+}
+
+/// `robustness.json` is the table of the run's own data: shifts of another dataset go to a file
+/// of their own (`--shifts-out`), and every table says which data its sets were drawn from.
+#[test]
+fn shifts_of_other_data_never_replace_the_runs_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("copy");
+    let other = dir.path().join("other-data");
+    for (from, to) in [(run_dir(), &run), (tiny_dataset().to_path_buf(), &other)] {
+        let copied = std::process::Command::new("cp")
+            .args(["-r", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    }
+    let shifts = |extra: &[&str]| -> Vec<String> {
+        let cache = dir.path().join("shifts");
+        let base = ["eval", "--run", run.to_str().unwrap(), "--shifts"];
+        let samples = [
+            "--shift-samples",
+            "8",
+            "--shift-cache",
+            cache.to_str().unwrap(),
+        ];
+        base.iter()
+            .chain(&samples)
+            .chain(extra)
+            .map(|a| a.to_string())
+            .collect()
+    };
+    ok(&shifts(&[]));
+    let own = std::fs::read(run.join("robustness.json")).unwrap();
+    let recorded = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
+    let trained_on = std::path::absolute(tiny_dataset()).unwrap();
+    assert_eq!(recorded.data.as_deref(), trained_on.to_str());
+
+    // Another dataset without --shifts-out: refused before any set is generated.
+    let err = fails(&shifts(&["--data", other.to_str().unwrap()]));
+    for needle in ["other-data", "robustness.json", "--shifts-out"] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    assert_eq!(std::fs::read(run.join("robustness.json")).unwrap(), own);
+
+    // A folder is no file to write the table to: refused before the work too.
+    let err = fails(&shifts(&["--shifts-out", dir.path().to_str().unwrap()]));
+    assert!(
+        err.contains("--shifts-out") && err.contains("is a directory"),
+        "{err}"
+    );
+
+    let elsewhere = dir.path().join("other-robustness.json");
+    let data = other.to_str().unwrap();
+    ok(&shifts(&[
+        "--data",
+        data,
+        "--shifts-out",
+        elsewhere.to_str().unwrap(),
+    ]));
+    let theirs: trajhost::rundir::robustness::Robustness =
+        serde_json::from_slice(&std::fs::read(&elsewhere).unwrap()).unwrap();
+    let other_abs = std::path::absolute(&other).unwrap();
+    assert_eq!(theirs.data.as_deref(), other_abs.to_str());
+    assert_eq!(std::fs::read(run.join("robustness.json")).unwrap(), own);
 }
 
 #[test]

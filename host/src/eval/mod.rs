@@ -39,9 +39,13 @@ pub struct EvalArgs {
     #[arg(long)]
     pub predictions: Option<PathBuf>,
     /// Also evaluate on shifted test sets (generated once, cached) and write
-    /// <run>/robustness.json.
+    /// <run>/robustness.json (or --shifts-out).
     #[arg(long)]
     pub shifts: bool,
+    /// Write the robustness table here instead of <run>/robustness.json, which holds the table
+    /// of the run's own data: needed when --data is other data.
+    #[arg(long, requires = "shifts")]
+    pub shifts_out: Option<PathBuf>,
     /// Videos in each shifted test set.
     #[arg(long, default_value_t = 400, requires = "shifts")]
     pub shift_samples: usize,
@@ -115,6 +119,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         None => DataSource::parse(&data)?,
     };
     refuse_writing_over_inputs(args, &trained, &source)?;
+    if args.shifts && args.shifts_out.is_none() {
+        refuse_replacing_the_runs_own_table(args, &trained, &source)?;
+    }
     let report = evaluate_on(
         &mut trained,
         &args.run,
@@ -143,7 +150,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             device,
         )?;
         print!("{}", shifts::render(&robustness));
-        let path = crate::rundir::robustness::write(&args.run, &robustness)?;
+        let path =
+            crate::rundir::robustness::write(&args.run, args.shifts_out.as_deref(), &robustness)?;
         eprintln!("wrote {}", path.display());
     }
     Ok(())
@@ -163,6 +171,7 @@ fn refuse_non_utf8_paths(args: &EvalArgs) -> Result<()> {
         ("--out", args.out.as_ref()),
         ("--predictions", args.predictions.as_ref()),
         ("--shift-cache", args.shift_cache.as_ref()),
+        ("--shifts-out", args.shifts_out.as_ref()),
     ];
     for (flag, path) in paths {
         if let Some(path) = path.filter(|p| p.to_str().is_none()) {
@@ -182,11 +191,19 @@ fn refuse_writing_over_inputs(
     source: &DataSource,
 ) -> Result<()> {
     let tensors = trained.checkpoint.with_extension("safetensors");
-    let outputs = [("--out", &args.out), ("--predictions", &args.predictions)];
+    let outputs = [
+        ("--out", &args.out),
+        ("--predictions", &args.predictions),
+        ("--shifts-out", &args.shifts_out),
+    ];
     let outputs: Vec<Named> = outputs
         .iter()
         .filter_map(|(flag, path)| path.as_deref().map(|p| (*flag, p)))
         .collect();
+    // A directory or socket given as an output is refused now, not after minutes of work.
+    for (flag, path) in &outputs {
+        crate::atomic::target(path).context(flag.to_string())?;
+    }
     crate::atomic::refuse_outputs_over_inputs(
         &outputs,
         &[
@@ -195,6 +212,27 @@ fn refuse_writing_over_inputs(
             ("the checkpoint's tensors", &tensors),
             ("--data", source.input()),
         ],
+    )
+}
+
+/// `<run>/robustness.json` is the table of the data the run trained on (`compare` and the
+/// dashboard show it as the run's): shifts of other data need a file of their own.
+fn refuse_replacing_the_runs_own_table(
+    args: &EvalArgs,
+    trained: &Trained,
+    source: &DataSource,
+) -> Result<()> {
+    let Some(recorded) = &trained.meta.data else {
+        return Ok(()); // an older checkpoint: nothing to tell them apart by
+    };
+    if source.is_recorded(recorded) {
+        return Ok(());
+    }
+    bail!(
+        "--data {} is not the data this run trained on ({}): its shifts would replace the run's own table in {}; give --shifts-out FILE",
+        source.input().display(),
+        recorded.display(),
+        args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
     )
 }
 

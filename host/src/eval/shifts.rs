@@ -293,6 +293,7 @@ pub fn run(
         epoch: trained.meta.epoch,
         samples,
         seed: base.seed ^ SEED_SALT,
+        data: Some(source.spec()?.to_string_lossy().into_owned()),
         rows,
     })
 }
@@ -300,8 +301,11 @@ pub fn run(
 /// The robustness table as text.
 pub fn render(r: &Robustness) -> String {
     let mut text = format!(
-        "robustness of {} (epoch {}), {} test videos per set:\n",
-        r.run, r.epoch, r.samples
+        "robustness of {} (epoch {}), {} test videos per set, shifts of {}:\n",
+        r.run,
+        r.epoch,
+        r.samples,
+        r.data.as_deref().unwrap_or("the run's data")
     );
     let _ = writeln!(
         text,

@@ -65,6 +65,18 @@ impl DataSource {
         Ok(())
     }
 
+    /// Whether this is the data `recorded` (a checkpoint's `data`) names: the same kind, at
+    /// the same real path.
+    pub fn is_recorded(&self, recorded: &Path) -> bool {
+        let real = |path: &Path| std::fs::canonicalize(path).ok();
+        let recorded = match (DataSpec::parse(recorded), self) {
+            (DataSpec::Stored(dir), DataSource::Stored(_)) => dir,
+            (DataSpec::Procedural(Some(config)), DataSource::Procedural { .. }) => config,
+            _ => return false,
+        };
+        real(&recorded).is_some_and(|r| Some(r) == real(self.input()))
+    }
+
     /// What it reads: the dataset folder or the data config.
     pub fn input(&self) -> &Path {
         match self {

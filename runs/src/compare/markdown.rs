@@ -295,6 +295,27 @@ fn gate_decisions(md: &mut String, report: &Report) {
     }
 }
 
+/// Which data the runs' sets shift: one source, or each run's where they differ (then the
+/// columns do not compare like for like).
+fn drawn_from(runs: &[(&str, &Robustness)]) -> String {
+    let data = |r: &Robustness| r.data.clone().unwrap_or_else(|| "not recorded".into());
+    let mut sources: Vec<String> = runs.iter().map(|(_, r)| data(r)).collect();
+    sources.dedup();
+    match sources.as_slice() {
+        [one] => format!(", drawn from `{one}`"),
+        _ => {
+            let each: Vec<String> = runs
+                .iter()
+                .map(|(name, r)| format!("{name}: `{}`", data(r)))
+                .collect();
+            format!(
+                " — **the runs' sets come from different data**, so a column is not like for like ({})",
+                each.join(", ")
+            )
+        }
+    }
+}
+
 /// Accuracy and MSE on each shifted test set (`eval --shifts`), for the runs that have them:
 /// the shifts of the training look, then the held-out styles (the transfer test) apart.
 fn robustness(md: &mut String, report: &Report) {
@@ -328,8 +349,9 @@ fn robustness(md: &mut String, report: &Report) {
             .collect();
         let _ = writeln!(
             md,
-            "Each set has {} new videos (`trajhost eval --shifts`){}. {}.\n",
+            "Each set has {} new videos (`trajhost eval --shifts`){}{}. {}.\n",
             first.samples,
+            drawn_from(&runs),
             if held_out {
                 ""
             } else {
@@ -385,5 +407,34 @@ mod interval_tests {
         let (low, high) = wilson_interval(1.0, 1013).unwrap();
         assert!((low - 0.99622).abs() < 1e-4 && high == 1.0, "{low} {high}");
         assert_eq!(wilson_interval(0.5, 0), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(data: Option<&str>) -> Robustness {
+        Robustness {
+            run: "r".into(),
+            checkpoint: "c".into(),
+            epoch: 1,
+            samples: 8,
+            seed: 0,
+            data: data.map(Into::into),
+            rows: vec![],
+        }
+    }
+
+    #[test]
+    fn shifted_sets_of_different_data_are_said_not_to_compare() {
+        let (a, b) = (table(Some("/d/a")), table(Some("/d/b")));
+        assert_eq!(drawn_from(&[("x", &a), ("y", &a)]), ", drawn from `/d/a`");
+        let mixed = drawn_from(&[("x", &a), ("y", &b), ("z", &table(None))]);
+        assert!(mixed.contains("different data"), "{mixed}");
+        assert!(
+            mixed.contains("x: `/d/a`, y: `/d/b`, z: `not recorded`"),
+            "{mixed}"
+        );
     }
 }

@@ -19,6 +19,10 @@ pub struct Robustness {
     pub samples: usize,
     /// The seed every set was generated with (not the training data's: no video is shared).
     pub seed: u64,
+    /// The data whose config every set shifts (a dataset folder or `procedural:<config>`,
+    /// absolute); None in files from before the field.
+    #[serde(default)]
+    pub data: Option<String>,
     /// The unshifted set first, then one row per shift.
     pub rows: Vec<ShiftResult>,
 }
@@ -47,8 +51,9 @@ pub fn read(dir: &Path) -> Result<Option<Robustness>> {
     read_json(&dir.join(ROBUSTNESS))
 }
 
-pub fn write(dir: &Path, robustness: &Robustness) -> Result<PathBuf> {
-    let path = dir.join(ROBUSTNESS);
+/// Writes `robustness` to `path`, or to the run folder `dir`'s own file without one.
+pub fn write(dir: &Path, path: Option<&Path>, robustness: &Robustness) -> Result<PathBuf> {
+    let path = path.map_or_else(|| dir.join(ROBUSTNESS), Path::to_path_buf);
     write_json(&path, robustness)?;
     Ok(path)
 }
