@@ -95,6 +95,15 @@ pub struct AppearanceConfig {
     /// intrinsics record its lens. Left out (or `(1, 1)`), every sample has `fov_deg`'s lens.
     #[serde(default = "unscaled", skip_serializing_if = "is_unscaled")]
     pub focal_scale: Range,
+    /// The chance, 0–1, that a sample is drawn in grey (each pixel its luma, before the pixel
+    /// noise): a ball found by its colour is lost in these, so training with some teaches
+    /// finding it by brightness and shape. Left out (or 0), every sample is in colour.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grayscale: f64,
+}
+
+fn is_zero(chance: &f64) -> bool {
+    *chance == 0.0
 }
 
 /// `focal_scale` when a config leaves it out: the config's own lens (older configs, and their
@@ -139,6 +148,8 @@ pub struct Style {
     pub texture_seed: u32,
     /// Multiplies the lens's focal length (`AppearanceConfig::focal_scale`).
     pub focal_scale: f64,
+    /// Drawn in grey (`AppearanceConfig::grayscale`).
+    pub grayscale: bool,
 }
 
 impl Style {
@@ -166,6 +177,7 @@ impl Style {
             motion_blur: 0.0,
             texture_seed: 0,
             focal_scale: 1.0,
+            grayscale: false,
         }
     }
 }
@@ -233,6 +245,7 @@ impl AppearanceConfig {
             blur: (0.0, 0.0),
             motion_blur: (0.0, 0.0),
             focal_scale: unscaled(),
+            grayscale: 0.0,
         }
     }
 
@@ -291,8 +304,9 @@ impl AppearanceConfig {
             blur: draw(rng, self.blur) as f32,
             motion_blur: draw(rng, self.motion_blur),
             texture_seed: rng.gen(),
-            // Drawn last, so a config without it draws every other property as before.
+            // Drawn last, so a config without them draws every other property as before.
             focal_scale: draw(rng, self.focal_scale),
+            grayscale: self.grayscale > 0.0 && rng.gen::<f64>() < self.grayscale,
         }
     }
 
@@ -348,6 +362,12 @@ impl AppearanceConfig {
                     format!("({low}, {high}) must lie within {min}..={max}"),
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&self.grayscale) {
+            return Err(Invalid::new(
+                "appearance.grayscale",
+                format!("{} is no chance: give a number from 0 to 1", self.grayscale),
+            ));
         }
         if self.shading.is_empty() {
             return Err(Invalid::new(
@@ -413,6 +433,12 @@ mod tests {
                 "{range:?}"
             );
         }
+        bad.focal_scale = (1.0, 1.0);
+        for chance in [-0.1, 1.5, f64::NAN, f64::INFINITY] {
+            bad.grayscale = chance;
+            let err = bad.check().unwrap_err().to_string();
+            assert!(err.contains("appearance.grayscale"), "{chance}: {err}");
+        }
     }
 
     /// Configs written before `focal_scale` read and write as they did, and drawing it last
@@ -436,5 +462,34 @@ mod tests {
             },
             plain
         );
+    }
+
+    /// `grayscale` is left out of configs without it, and drawing it (last) changes no other
+    /// property; about its chance of samples come out grey.
+    #[test]
+    fn grayscale_defaults_to_colour_and_changes_no_other_draw() {
+        let classic = AppearanceConfig::classic();
+        assert!(!ron::to_string(&classic).unwrap().contains("grayscale"));
+        let mut grey = classic.clone();
+        grey.grayscale = 0.3;
+        let text = ron::to_string(&grey).unwrap();
+        assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), grey);
+        let draw = |a: &AppearanceConfig, seed| {
+            a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+        };
+        let mut drawn_grey = 0;
+        for seed in 0..1000 {
+            let (plain, maybe) = (draw(&classic, seed), draw(&grey, seed));
+            assert!(!plain.grayscale);
+            drawn_grey += maybe.grayscale as usize;
+            assert_eq!(
+                Style {
+                    grayscale: false,
+                    ..maybe
+                },
+                plain
+            );
+        }
+        assert!((250..350).contains(&drawn_grey), "{drawn_grey} of 1000");
     }
 }

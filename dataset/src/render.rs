@@ -71,6 +71,9 @@ pub fn render_video<R: RngCore>(
         if let Some(blur) = &mut blur {
             blur.apply(frame, &background, drawn);
         }
+        if style.grayscale {
+            to_grey(frame, plane);
+        }
     }
     let sigma = match style.pixel_noise {
         0.0 => pixel_noise,
@@ -78,6 +81,18 @@ pub fn render_video<R: RngCore>(
     };
     if sigma > 0.0 {
         add_noise(out, sigma, rng);
+    }
+}
+
+/// A planar RGB frame (`plane` pixels a channel) in grey: every channel its pixel's luma
+/// (ITU-R BT.601 weights).
+fn to_grey(frame: &mut [u8], plane: usize) {
+    let (r, rest) = frame.split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
+        let luma = 0.299 * *r as f32 + 0.587 * *g as f32 + 0.114 * *b as f32;
+        let luma = (luma + 0.5) as u8;
+        (*r, *g, *b) = (luma, luma, luma);
     }
 }
 
@@ -478,6 +493,25 @@ mod tests {
             &mut out,
         );
         out
+    }
+
+    /// A grey sample is grey in every pixel, and as bright as its colour twin.
+    #[test]
+    fn a_grey_style_draws_every_pixel_as_its_luma() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let colour = render(&Style::classic(), 0.0, &mut rng.clone());
+        let grey = Style {
+            grayscale: true,
+            ..Style::classic()
+        };
+        let grey = render(&grey, 0.0, &mut rng);
+        for (c, g) in colour.chunks_exact(3072).zip(grey.chunks_exact(3072)) {
+            for i in 0..1024 {
+                let [r, gr, b] = [c[i], c[1024 + i], c[2048 + i]].map(f32::from);
+                let luma = (0.299 * r + 0.587 * gr + 0.114 * b + 0.5) as u8;
+                assert_eq!([g[i], g[1024 + i], g[2048 + i]], [luma; 3]);
+            }
+        }
     }
 
     #[test]

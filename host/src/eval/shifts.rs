@@ -147,14 +147,24 @@ pub fn all() -> Vec<Shift> {
     ]
 }
 
-/// The `none` row: the training looks, through the config's own lens where training drew
-/// shorter ones.
+/// The `none` row: the training looks, in colour and through the config's own lens where
+/// training drew grey clips or shorter lenses.
 fn describe_unshifted(c: &DataConfig) -> String {
-    match appearance(c).focal_scale {
-        (1.0, 1.0) => "the training distribution".into(),
-        (low, high) => {
-            format!("the training looks through the config's lens (trained with focal scales {low}–{high})")
-        }
+    let a = appearance(c);
+    let mut trained_with = vec![];
+    let (low, high) = a.focal_scale;
+    if (low, high) != (1.0, 1.0) {
+        trained_with.push(format!("focal scales {low}–{high}"));
+    }
+    if a.grayscale > 0.0 {
+        trained_with.push(format!("{:.0}% grey clips", 100.0 * a.grayscale));
+    }
+    match trained_with.is_empty() {
+        true => "the training distribution".into(),
+        false => format!(
+            "the training looks, in colour, through the config's lens (trained with {})",
+            trained_with.join(" and ")
+        ),
     }
 }
 
@@ -213,10 +223,12 @@ fn shifted(base: &DataConfig, shift: &Shift, samples: usize) -> DataConfig {
         },
         ..base.clone()
     };
-    // Every set, the lens shifts included, is seen through the config's own lens: a training
-    // range of shorter lenses (`focal_scale`) is a way to train, not the condition tested.
+    // Every set, the lens shifts included, is seen in colour through the config's own lens: a
+    // training range of shorter lenses (`focal_scale`) or of grey clips (`grayscale`) is a way
+    // to train, not the condition tested.
     if let Some(appearance) = &mut config.appearance {
         appearance.focal_scale = (1.0, 1.0);
+        appearance.grayscale = 0.0;
     }
     (shift.apply)(&mut config);
     config
@@ -357,15 +369,16 @@ mod tests {
     }
 
     #[test]
-    fn every_shifted_set_is_seen_through_the_configs_own_lens() {
+    fn every_shifted_set_is_seen_in_colour_through_the_configs_own_lens() {
         let mut base = DataConfig::default_config();
         let mut appearance = AppearanceConfig::classic();
         appearance.focal_scale = (0.6, 1.0);
+        appearance.grayscale = 0.3;
         base.appearance = Some(appearance);
         for shift in all() {
             let config = shifted(&base, &shift, 400);
-            let focal_scale = config.appearance.map(|a| a.focal_scale);
-            assert_eq!(focal_scale, Some((1.0, 1.0)), "{}", shift.name);
+            let ways_to_train = config.appearance.map(|a| (a.focal_scale, a.grayscale));
+            assert_eq!(ways_to_train, Some(((1.0, 1.0), 0.0)), "{}", shift.name);
         }
     }
 }
