@@ -144,20 +144,31 @@ fn lead(r: Ratios) -> &'static str {
     }
 }
 
+/// A table's header and rule: `first`, then trajhost and every peer (numbers), then `extra`.
+fn sides_header(first: &str, peers: &[(String, String)], extra: &[&str]) -> String {
+    let mut header = format!("| {first} | trajhost |");
+    let mut rule = "| --- | ---: |".to_string();
+    for (_, label) in peers {
+        header += &format!(" {label} |");
+        rule += " ---: |";
+    }
+    for column in extra {
+        header += &format!(" {column} |");
+        rule += " --- |";
+    }
+    format!("{header}\n{rule}")
+}
+
 /// The throughput table: one column per side (median block, videos/s), the headline ratio
 /// against the row's best peer and the default-malloc ratio.
 fn throughput_table(r: &Value) -> Result<String> {
     let peers = peers(r);
     let mut out = String::new();
-    let mut header = "| row | trajhost |".to_string();
-    let mut rule = "| --- | ---: |".to_string();
-    for (_, label) in &peers {
-        write!(header, " {label} |")?;
-        rule.push_str(" ---: |");
-    }
-    header.push_str(" **trajhost / best peer** (median of pairs, min–max) | trajhost / PyTorch eager with default malloc (not like for like) |");
-    rule.push_str(" --- | --- |");
-    writeln!(out, "{header}\n{rule}")?;
+    let ratios = [
+        "**trajhost / best peer** (median of pairs, min–max)",
+        "trajhost / PyTorch eager with default malloc (not like for like)",
+    ];
+    writeln!(out, "{}", sides_header("row", &peers, &ratios))?;
     let models = r["models"]
         .as_object()
         .ok_or_else(|| anyhow!("no models"))?;
@@ -306,13 +317,8 @@ fn datagen_table(r: &Value) -> Result<String> {
 fn memory_table(r: &Value) -> Result<String> {
     let peers = peers(r);
     let mut out = String::new();
-    let mut header = "| peak RSS, MiB / minor faults per step | trajhost |".to_string();
-    let mut rule = "| --- | ---: |".to_string();
-    for (_, label) in &peers {
-        write!(header, " {label} |")?;
-        rule.push_str(" ---: |");
-    }
-    writeln!(out, "{header}\n{rule}")?;
+    let first = "peak RSS, MiB / minor faults per step";
+    writeln!(out, "{}", sides_header(first, &peers, &[]))?;
     for (name, m) in r["models"].as_object().into_iter().flatten() {
         for what in ["train", "infer"] {
             let Some(row) = Row::of(&m[what]) else {

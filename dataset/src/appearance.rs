@@ -474,9 +474,8 @@ mod tests {
         grey.grayscale = 0.3;
         let text = ron::to_string(&grey).unwrap();
         assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), grey);
-        let draw = |a: &AppearanceConfig, seed| {
-            a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
-        };
+        let draw =
+            |a: &AppearanceConfig, seed| a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let mut drawn_grey = 0;
         for seed in 0..1000 {
             let (plain, maybe) = (draw(&classic, seed), draw(&grey, seed));

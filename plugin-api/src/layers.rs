@@ -28,8 +28,8 @@ pub fn conv3d(
 }
 
 /// Conv3d without a bias (BatchNorm follows) → BatchNorm3d, "same" padded: `(k - s + 1) / 2`
-/// per axis keeps ⌈size / s⌉ for even sizes (7/2 → 3, 3/1 → 1, 4/4 → 0). The unit of I3D's and
-/// SlowFast's ResNet-style stacks.
+/// per axis keeps ⌈size / s⌉ for even sizes (7/2 → 3, 3/1 → 1, 4/4 → 0). I3D's Inception units
+/// and SlowFast's bottleneck layers are made of it.
 #[derive(Debug)]
 pub struct ConvBn {
     pub conv: nn::Conv3D,
