@@ -298,15 +298,15 @@ fn gate_decisions(md: &mut String, report: &Report) {
 /// Which data the runs' sets shift: one source, or each run's where they differ (then the
 /// columns do not compare like for like).
 fn drawn_from(runs: &[(&str, &Robustness)]) -> String {
-    let data = |r: &Robustness| r.data.clone().unwrap_or_else(|| "not recorded".into());
-    let mut sources: Vec<String> = runs.iter().map(|(_, r)| data(r)).collect();
+    let mut sources: Vec<Option<&str>> = runs.iter().map(|(_, r)| r.data.as_deref()).collect();
     sources.dedup();
     match sources.as_slice() {
-        [one] => format!(", drawn from `{one}`"),
+        [None] => String::new(), // files from before the field
+        [Some(one)] => format!(", drawn from `{one}`"),
         _ => {
             let each: Vec<String> = runs
                 .iter()
-                .map(|(name, r)| format!("{name}: `{}`", data(r)))
+                .map(|(name, r)| format!("{name}: `{}`", r.data.as_deref().unwrap_or("?")))
                 .collect();
             format!(
                 " — **the runs' sets come from different data**, so a column is not like for like ({})",
@@ -430,11 +430,10 @@ mod tests {
     fn shifted_sets_of_different_data_are_said_not_to_compare() {
         let (a, b) = (table(Some("/d/a")), table(Some("/d/b")));
         assert_eq!(drawn_from(&[("x", &a), ("y", &a)]), ", drawn from `/d/a`");
-        let mixed = drawn_from(&[("x", &a), ("y", &b), ("z", &table(None))]);
+        let old = table(None);
+        assert_eq!(drawn_from(&[("x", &old), ("y", &old)]), "");
+        let mixed = drawn_from(&[("x", &a), ("y", &b), ("z", &old)]);
         assert!(mixed.contains("different data"), "{mixed}");
-        assert!(
-            mixed.contains("x: `/d/a`, y: `/d/b`, z: `not recorded`"),
-            "{mixed}"
-        );
+        assert!(mixed.contains("x: `/d/a`, y: `/d/b`, z: `?`"), "{mixed}");
     }
 }
