@@ -30,6 +30,16 @@ fn eval(extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `predict --run <run> <video>` with `extra`, as arguments for [`ok`] or [`fails`].
+fn predict(run: &Path, video: &Path, extra: &[&str]) -> Vec<String> {
+    let (run, video) = (run.to_str().unwrap(), video.to_str().unwrap());
+    ["predict", "--run", run, video]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+}
+
 fn ok(args: &[impl AsRef<str>]) -> String {
     let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
     let output = trajhost(&args, &[]);
@@ -97,13 +107,7 @@ fn predict_on_a_gif_exported_from_a_test_shard_matches_eval_for_that_sample() {
             "--out",
             video.to_str().unwrap(),
         ]);
-        let json = ok(&[
-            "predict",
-            "--run",
-            run.to_str().unwrap(),
-            video.to_str().unwrap(),
-            "--json",
-        ]);
+        let json = ok(&predict(&run, &video, &["--json"]));
         let got: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(got["class"], first.class.as_str(), "{ext}");
         for axis in 0..3 {
@@ -144,26 +148,14 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
 
     let shard = tiny_dataset().join("shard-00000.safetensors");
     let overlay = dir.path().join("overlay.gif");
-    let printed = ok(&[
-        "predict",
-        "--run",
-        run.to_str().unwrap(),
-        shard.to_str().unwrap(),
-        "--sample",
-        "2",
-        "--overlay",
-        overlay.to_str().unwrap(),
-    ]);
+    let printed = ok(&predict(
+        &run,
+        &shard,
+        &["--sample", "2", "--overlay", overlay.to_str().unwrap()],
+    ));
     assert!(printed.contains("truth"), "{printed}");
     overlay_shows_the_markers_in_their_colours(&run, &shard, &overlay);
-    let err = fails(&[
-        "predict",
-        "--run",
-        run.to_str().unwrap(),
-        shard.to_str().unwrap(),
-        "--sample",
-        "999",
-    ]);
+    let err = fails(&predict(&run, &shard, &["--sample", "999"]));
     assert!(
         err.contains("--sample 999") && err.contains("16 samples"),
         "{err}"
@@ -178,15 +170,7 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
 fn overlay_shows_the_markers_in_their_colours(run: &Path, shard: &Path, overlay: &Path) {
     use image::AnimationDecoder;
     use trajhost::predict::overlay::{marker_pixel, GREEN, RED, SCALE, YELLOW};
-    let json = ok(&[
-        "predict",
-        "--run",
-        run.to_str().unwrap(),
-        shard.to_str().unwrap(),
-        "--sample",
-        "2",
-        "--json",
-    ]);
+    let json = ok(&predict(&run, &shard, &["--sample", "2", "--json"]));
     let said: serde_json::Value = serde_json::from_str(&json).unwrap();
     let position = |v: &serde_json::Value| -> [f64; 3] {
         let p: Vec<f64> = serde_json::from_value(v.clone()).unwrap();
