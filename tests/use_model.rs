@@ -170,7 +170,7 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
 fn overlay_shows_the_markers_in_their_colours(run: &Path, shard: &Path, overlay: &Path) {
     use image::AnimationDecoder;
     use trajhost::predict::overlay::{marker_pixel, GREEN, RED, SCALE, YELLOW};
-    let json = ok(&predict(&run, &shard, &["--sample", "2", "--json"]));
+    let json = ok(&predict(run, shard, &["--sample", "2", "--json"]));
     let said: serde_json::Value = serde_json::from_str(&json).unwrap();
     let position = |v: &serde_json::Value| -> [f64; 3] {
         let p: Vec<f64> = serde_json::from_value(v.clone()).unwrap();
