@@ -132,13 +132,31 @@ impl Attention {
             .apply(&self.qkv)
             .f_reshape([n, l, 3, self.heads, d / self.heads])?
             .f_permute([2, 0, 3, 1, 4])?;
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
-        let y = Tensor::f_scaled_dot_product_attention::<Tensor>(
-            &q, &k, &v, None, 0.0, false, None, false,
-        )?;
+        // `unbind`, not three `get`s: each `get`'s backward zero-fills a gradient the size of
+        // all of qkv and adds into it; unbind's stacks the three.
+        let [q, k, v]: [Tensor; 3] = qkv
+            .f_unbind(0)?
+            .try_into()
+            .map_err(|_| "transformer: qkv did not split in three")?;
+        let y = if q.device().is_cuda() {
+            Tensor::f_scaled_dot_product_attention::<Tensor>(
+                &q, &k, &v, None, 0.0, false, None, false,
+            )?
+        } else {
+            explicit_attention(&q, &k, &v)?
+        };
         let y = y.f_permute([0, 2, 1, 3])?.f_reshape([n, l, d])?;
         Ok(y.apply(&self.proj))
     }
+}
+
+/// softmax(q·kᵀ / √d)·v written out. On the CPU, libtorch's fused (flash) attention kernel is
+/// tuned for long sequences; at this model's lengths (16 patches, 32 frames) and head sizes the
+/// three plain kernels are faster (docs/bench.md).
+fn explicit_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor, BackboneError> {
+    let scale = (q.size()[q.dim() - 1] as f64).powf(-0.5);
+    let scores = q.f_mul_scalar(scale)?.f_matmul(&k.f_transpose(-2, -1)?)?;
+    Ok(scores.f_softmax(-1, Kind::Float)?.f_matmul(v)?)
 }
 
 #[derive(Debug)]
