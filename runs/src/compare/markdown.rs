@@ -1,5 +1,10 @@
 //! The comparison as Markdown: the results table, the plan's checklist, the curves, the
 //! confusion matrices, the gate's decisions and the folders that could not be read.
+//!
+//! Every string read from a run folder (names, plugins, phases, classes, the gate's reasons,
+//! the robustness file's shifts, descriptions and data) may come from someone else: it goes in
+//! through [`text`] or [`code`], so it shows as itself and cannot add links, images, HTML or
+//! table cells.
 
 use super::report::{Checked, Criterion, Report, RunReport};
 use crate::format::{bytes, percent1, seconds, thousands};
@@ -7,6 +12,48 @@ use crate::rundir::metrics::FinalMetrics;
 use crate::rundir::progress::RunState;
 use crate::rundir::robustness::Robustness;
 use std::fmt::Write as _;
+
+/// `s` as Markdown text that renders as itself: the characters that could open a link or an
+/// image (`[`), code, emphasis, a heading or a table cell are backslash-escaped, and `<` where
+/// it could open HTML or an autolink (before a letter, `/`, `!` or `?`); line breaks become
+/// spaces.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let opens_html = c == '<'
+            && chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_alphabetic() || "/!?".contains(*n));
+        match c {
+            '\\' | '`' | '*' | '~' | '[' | ']' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' if opens_html => out.push_str("\\<"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` as a Markdown code span in running text (not in a table, where `|` would end the cell):
+/// fenced by more backticks than any run inside it (CommonMark), line breaks as spaces.
+fn code(s: &str) -> String {
+    let body: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let longest_run = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    let pad = if body.starts_with('`') || body.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
+}
 
 pub fn render(report: &Report) -> String {
     let mut md = String::from("# Backbone comparison\n\n");
@@ -39,13 +86,13 @@ fn results_table(md: &mut String, report: &Report) {
     );
     *md += "| run | plugin | phase | epochs | accuracy |";
     for c in classes {
-        let _ = write!(md, " {c} |");
+        let _ = write!(md, " {} |", text(c));
     }
     *md += " MSE | mean-position MSE | constant-velocity MSE | curve-fit limit MSE | training time | videos/s | parameters | checkpoint |\n";
     *md += &"|---".repeat(13 + classes.len());
     *md += "|\n";
     for run in &report.runs {
-        let _ = write!(md, "| {} |", run.name);
+        let _ = write!(md, "| {} |", text(&run.name));
         match &run.metrics {
             Some(m) => result_cells(md, m, classes.len()),
             None => pending_cells(md, run, classes.len()),
@@ -56,9 +103,9 @@ fn results_table(md: &mut String, report: &Report) {
             if d.procedural {
                 let _ = writeln!(
                     md,
-                    "\n{} trained on data rendered on the fly (`{}`): {} distinct training videos.",
-                    run.name,
-                    d.source,
+                    "\n{} trained on data rendered on the fly ({}): {} distinct training videos.",
+                    text(&run.name),
+                    code(&d.source),
                     thousands(d.training_videos as i64)
                 );
             }
@@ -88,9 +135,9 @@ fn seed_table(md: &mut String, report: &Report) {
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {:.1}% ± {:.1} [{:.1}–{:.1}] | {:.4} ± {:.4} [{:.4}–{:.4}] |",
-            super::seeds::label(g),
-            g.plugin,
-            g.phase,
+            text(&super::seeds::label(g)),
+            text(&g.plugin),
+            text(&g.phase),
             g.seeds
                 .iter()
                 .map(|s| s.to_string())
@@ -120,9 +167,9 @@ fn seed_table(md: &mut String, report: &Report) {
         let _ = writeln!(
             md,
             "- {} − {}, {}: {:+.*}{unit} [{:+.*}, {:+.*}]: {}",
-            d.first,
-            d.second,
-            d.metric,
+            text(&d.first),
+            text(&d.second),
+            text(&d.metric),
             digits,
             scale * d.difference,
             digits,
@@ -167,8 +214,8 @@ fn result_cells(md: &mut String, m: &FinalMetrics, classes: usize) {
     let _ = write!(
         md,
         " {} | {} | {}{} | {} |",
-        m.plugin,
-        m.phase,
+        text(&m.plugin),
+        text(&m.phase),
         m.epochs_trained,
         m.stop_reason.table_note(),
         accuracy_with_interval(m.test.accuracy, m.test.samples)
@@ -224,7 +271,7 @@ fn checklist(md: &mut String, report: &Report) {
     *md += &"|---".repeat(names.len() + 2);
     *md += "|\n";
     for run in &report.runs {
-        let _ = write!(md, "| {} |", run.name);
+        let _ = write!(md, "| {} |", text(&run.name));
         for c in &run.checklist {
             let _ = write!(md, " {} |", mark(c));
         }
@@ -254,16 +301,16 @@ fn confusion_matrices(md: &mut String, report: &Report) {
     *md += "\n## Confusion matrices (test split; rows: true class, columns: predicted)\n";
     for run in &report.runs {
         let Some(m) = &run.metrics else { continue };
-        let _ = writeln!(md, "\n### {}\n", run.name);
+        let _ = writeln!(md, "\n### {}\n", text(&run.name));
         *md += "| true \\ predicted |";
         for c in classes {
-            let _ = write!(md, " {c} |");
+            let _ = write!(md, " {} |", text(c));
         }
         *md += "\n";
         *md += &"|---".repeat(classes.len() + 1);
         *md += "|\n";
         for (class, row) in classes.iter().zip(&m.test.confusion) {
-            let _ = write!(md, "| {class} |");
+            let _ = write!(md, "| {} |", text(class));
             for n in row.iter().take(classes.len()) {
                 let _ = write!(md, " {n} |");
             }
@@ -282,7 +329,7 @@ fn gate_decisions(md: &mut String, report: &Report) {
         let _ = writeln!(
             md,
             "\n### {}: {}\n",
-            run.name,
+            text(&run.name),
             if g.passed {
                 "passed, continues to the full run"
             } else {
@@ -290,7 +337,7 @@ fn gate_decisions(md: &mut String, report: &Report) {
             }
         );
         for r in &g.reasons {
-            let _ = writeln!(md, "- {r}");
+            let _ = writeln!(md, "- {}", text(r));
         }
     }
 }
@@ -302,11 +349,13 @@ fn drawn_from(runs: &[(&str, &Robustness)]) -> String {
     sources.dedup();
     match sources.as_slice() {
         [None] => String::new(), // files from before the field
-        [Some(one)] => format!(", drawn from `{one}`"),
+        [Some(one)] => format!(", drawn from {}", code(one)),
         _ => {
             let each: Vec<String> = runs
                 .iter()
-                .map(|(name, r)| format!("{name}: `{}`", r.data.as_deref().unwrap_or("?")))
+                .map(|(name, r)| {
+                    format!("{}: {}", text(name), code(r.data.as_deref().unwrap_or("?")))
+                })
                 .collect();
             format!(
                 " — **the runs' sets come from different data**, so a column is not like for like ({})",
@@ -345,7 +394,7 @@ fn robustness(md: &mut String, report: &Report) {
             .rows
             .iter()
             .filter(|r| r.held_out == held_out && r.shift != "none")
-            .map(|r| format!("`{}` = {}", r.shift, r.description))
+            .map(|r| format!("{} = {}", code(&r.shift), text(&r.description)))
             .collect();
         let _ = writeln!(
             md,
@@ -361,13 +410,13 @@ fn robustness(md: &mut String, report: &Report) {
         );
         *md += "| run |";
         for column in &columns {
-            let _ = write!(md, " {column} |");
+            let _ = write!(md, " {} |", text(column));
         }
         *md += "\n";
         *md += &"|---".repeat(columns.len() + 1);
         *md += "|\n";
         for (name, r) in &runs {
-            let _ = write!(md, "| {name} |");
+            let _ = write!(md, "| {} |", text(name));
             for column in &columns {
                 match r.rows.iter().find(|row| row.shift == *column) {
                     Some(row) => {
@@ -388,7 +437,13 @@ fn unreadable(md: &mut String, report: &Report) {
     *md += "\n## Unreadable run folders\n\n";
     *md += "Left out of the tables above:\n\n";
     for u in &report.unreadable {
-        let _ = writeln!(md, "- {} (`{}`): {}", u.name, u.path.display(), u.reason);
+        let _ = writeln!(
+            md,
+            "- {} ({}): {}",
+            text(&u.name),
+            code(&u.path.display().to_string()),
+            text(&u.reason)
+        );
     }
 }
 
@@ -424,6 +479,38 @@ mod tests {
             data: data.map(Into::into),
             rows: vec![],
         }
+    }
+
+    /// Every character of `markup` in `escaped` is escaped: an odd run of backslashes before it.
+    fn all_escaped(escaped: &str, markup: &[char]) -> bool {
+        let chars: Vec<char> = escaped.chars().collect();
+        chars.iter().enumerate().all(|(i, c)| {
+            let backslashes = chars[..i].iter().rev().take_while(|&&b| b == '\\').count();
+            !markup.contains(c) || backslashes % 2 == 1
+        })
+    }
+
+    #[test]
+    fn strings_from_run_folders_cannot_add_markup() {
+        let hostile = "a|b ![x](http://e/p.png) <img src=x> `c` *d* ~e~ \\| # h\n- item";
+        let escaped = text(hostile);
+        assert!(!escaped.contains('\n'), "{escaped}");
+        assert!(
+            all_escaped(&escaped, &['|', '[', ']', '<', '`', '*', '~', '#']),
+            "{escaped}"
+        );
+        assert_eq!(text("magvit-seed7 (lens 35°)"), "magvit-seed7 (lens 35°)");
+        assert_eq!(
+            text("accuracy 84.0% > 70.0%, MSE < 0.1"),
+            "accuracy 84.0% > 70.0%, MSE < 0.1"
+        );
+
+        assert_eq!(code("/data/a"), "`/data/a`");
+        assert_eq!(code("a`b|c"), "``a`b|c``");
+        assert_eq!(code("`x"), "`` `x ``");
+        assert_eq!(code("l1\nl2"), "`l1 l2`");
+        let mixed = drawn_from(&[("x|y", &table(Some("/d/a"))), ("z", &table(Some("/d/b`")))]);
+        assert!(mixed.contains("x\\|y: `/d/a`, z: `` /d/b` ``"), "{mixed}");
     }
 
     #[test]
