@@ -236,15 +236,20 @@ class Attention(nn.Module):
 
     def forward(self, x):
         n, l, d = x.shape
-        qkv = self.qkv(x).reshape(n, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        # As the plugin: unbind (not three selects, whose backward zero-fills all of qkv each),
-        # and on the CPU the attention written out (faster than the fused kernel at these sizes).
-        q, k, v = qkv.unbind(0)
-        if q.is_cuda:
-            y = F.scaled_dot_product_attention(q, k, v)
+        qkv = self.qkv(x)
+        if qkv.is_cuda:
+            q, k, v = qkv.reshape(n, l, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+            y = F.scaled_dot_product_attention(q, k, v).permute(0, 2, 1, 3).reshape(n, l, d)
         else:
-            y = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(-1) @ v
-        return self.proj(y.permute(0, 2, 1, 3).reshape(n, l, d))
+            # As the plugin on the CPU: the attention written out one head at a time, each head's
+            # q, k, v a view that bmm reads in place (faster there than the fused kernel, and
+            # than the heads batched, which need copies); one unbind, whose backward stacks.
+            h, head_dim = self.heads, d // self.heads
+            parts = qkv.reshape(n, l, 3 * h, head_dim).unbind(2)
+            y = torch.cat([
+                (torch.bmm(parts[i], parts[h + i].transpose(1, 2)) * head_dim ** -0.5).softmax(-1)
+                @ parts[2 * h + i] for i in range(h)], -1)
+        return self.proj(y)
 
 
 class Block(nn.Module):

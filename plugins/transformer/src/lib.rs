@@ -126,37 +126,53 @@ impl Attention {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor, BackboneError> {
-        let (n, l, d) = x.size3()?;
-        // (N, L, 3D) → 3 × (N, heads, L, D / heads).
-        let qkv = x
-            .apply(&self.qkv)
-            .f_reshape([n, l, 3, self.heads, d / self.heads])?
-            .f_permute([2, 0, 3, 1, 4])?;
-        // `unbind`, not three `get`s: each `get`'s backward zero-fills a gradient the size of
-        // all of qkv and adds into it; unbind's stacks the three.
-        let [q, k, v]: [Tensor; 3] = qkv
-            .f_unbind(0)?
-            .try_into()
-            .map_err(|_| "transformer: qkv did not split in three")?;
-        let y = if q.device().is_cuda() {
-            Tensor::f_scaled_dot_product_attention::<Tensor>(
-                &q, &k, &v, None, 0.0, false, None, false,
-            )?
+        let qkv = x.apply(&self.qkv); // (N, L, 3D): q, k, v, each heads × D / heads
+        let y = if qkv.device().is_cuda() {
+            fused_attention(&qkv, self.heads)?
         } else {
-            explicit_attention(&q, &k, &v)?
+            attention_by_head(&qkv, self.heads)?
         };
-        let y = y.f_permute([0, 2, 1, 3])?.f_reshape([n, l, d])?;
         Ok(y.apply(&self.proj))
     }
 }
 
-/// softmax(q·kᵀ / √d)·v written out. On the CPU, libtorch's fused (flash) attention kernel is
-/// tuned for long sequences; at this model's lengths (16 patches, 32 frames) and head sizes the
-/// three plain kernels are faster (docs/bench.md).
-fn explicit_attention(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor, BackboneError> {
-    let scale = (q.size()[q.dim() - 1] as f64).powf(-0.5);
-    let scores = q.f_mul_scalar(scale)?.f_matmul(&k.f_transpose(-2, -1)?)?;
-    Ok(scores.f_softmax(-1, Kind::Float)?.f_matmul(v)?)
+/// libtorch's fused attention kernel over `qkv` `(N, L, 3D)` → `(N, L, D)`.
+fn fused_attention(qkv: &Tensor, heads: i64) -> Result<Tensor, BackboneError> {
+    let (n, l, d3) = qkv.size3()?;
+    let d = d3 / 3;
+    // → 3 × (N, heads, L, D / heads). `unbind`, not three `get`s: each `get`'s backward
+    // zero-fills a gradient the size of all of qkv.
+    let [q, k, v]: [Tensor; 3] = qkv
+        .f_reshape([n, l, 3, heads, d / heads])?
+        .f_permute([2, 0, 3, 1, 4])?
+        .f_unbind(0)?
+        .try_into()
+        .map_err(|_| "transformer: qkv did not split in three")?;
+    let y = Tensor::f_scaled_dot_product_attention::<Tensor>(
+        &q, &k, &v, None, 0.0, false, None, false,
+    )?;
+    Ok(y.f_permute([0, 2, 1, 3])?.f_reshape([n, l, d])?)
+}
+
+/// The same function written out, one head at a time: softmax(q·kᵀ / √d)·v. On the CPU, at this
+/// model's lengths (16 patches, 32 frames), the fused kernel is slower than these plain ones, and
+/// a head's q, k and v are `(N, L, D / heads)` views of `qkv` that `bmm` reads in place, where
+/// the heads batched together need copies (docs/bench.md).
+fn attention_by_head(qkv: &Tensor, heads: i64) -> Result<Tensor, BackboneError> {
+    let (n, l, d3) = qkv.size3()?;
+    let head_dim = d3 / (3 * heads);
+    let scale = (head_dim as f64).powf(-0.5);
+    // One unbind (its backward stacks the gradients into one tensor) gives all 3 × heads views.
+    let parts = qkv.f_reshape([n, l, 3 * heads, head_dim])?.f_unbind(2)?;
+    let h = heads as usize;
+    let outputs = (0..h)
+        .map(|i| {
+            let (q, k, v) = (&parts[i], &parts[h + i], &parts[2 * h + i]);
+            let scores = q.f_bmm(&k.f_transpose(1, 2)?)?.f_mul_scalar(scale)?;
+            scores.f_softmax(-1, Kind::Float)?.f_bmm(v)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Tensor::f_cat(&outputs, -1)?)
 }
 
 #[derive(Debug)]
