@@ -169,7 +169,7 @@ fn attention_by_head(qkv: &Tensor, heads: i64) -> Result<Tensor, BackboneError> 
         .map(|i| {
             let (q, k, v) = (&parts[i], &parts[h + i], &parts[2 * h + i]);
             let scores = q.f_bmm(&k.f_transpose(1, 2)?)?.f_mul_scalar(scale)?;
-            scores.f_softmax(-1, Kind::Float)?.f_bmm(v)
+            scores.f_softmax(-1, scores.kind())?.f_bmm(v)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Tensor::f_cat(&outputs, -1)?)
