@@ -1,6 +1,6 @@
 //! `trajhost data <sub>`: the clap subcommands, embedded by the host binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -15,21 +15,14 @@ use crate::resources::{check_resources, usable_workers, MAX_WORKERS, WORKERS_PER
 pub enum DataCommand {
     /// Generate a dataset, or resume an interrupted generation into the same folder.
     Generate {
-        /// RON config; the embedded default (configs/data.ron) when omitted.
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        generation: Generation,
         /// Output folder (shards, manifest.json, PROGRESS.txt).
         #[arg(long)]
         out: PathBuf,
-        /// Worker threads (default: the config's `workers`); output does not depend on it.
-        #[arg(long)]
-        workers: Option<usize>,
         /// Override the config's seed.
         #[arg(long)]
         seed: Option<u64>,
-        /// Override the config's sample count.
-        #[arg(long)]
-        samples: Option<usize>,
         /// Replace a dataset made with a different config in OUT.
         #[arg(long)]
         force: bool,
@@ -56,22 +49,41 @@ pub enum DataCommand {
     },
     /// Time generation of the full default set (writes to a temp folder unless --out).
     Bench {
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[arg(long)]
-        samples: Option<usize>,
-        #[arg(long)]
-        workers: Option<usize>,
+        #[command(flatten)]
+        generation: Generation,
         #[arg(long)]
         out: Option<PathBuf>,
     },
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<DataConfig> {
-    Ok(match path {
-        Some(p) => DataConfig::from_file(p)?,
-        None => DataConfig::default_config(),
-    })
+/// What `generate` and `bench` generate, and with how many workers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Generation {
+    /// RON config; the embedded default (configs/data.ron) when omitted.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override the config's sample count.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Worker threads (default: the config's `workers`); output does not depend on it.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl Generation {
+    /// The config file (or the shipped default) with `seed` and the sample count applied and
+    /// checked, and the workers to use.
+    fn resolve(&self, seed: Option<u64>) -> anyhow::Result<(DataConfig, usize)> {
+        let mut cfg = match &self.config {
+            Some(p) => DataConfig::from_file(p)?,
+            None => DataConfig::default_config(),
+        };
+        cfg.seed = seed.unwrap_or(cfg.seed);
+        cfg.samples = self.samples.unwrap_or(cfg.samples);
+        cfg.validate()?;
+        let workers = resolve_workers(self.workers, cfg.workers)?;
+        Ok((cfg, workers))
+    }
 }
 
 /// `--workers`, else the config's `workers`, capped at what this machine can use (with a note).
@@ -93,18 +105,12 @@ fn resolve_workers(flag: Option<usize>, config: usize) -> anyhow::Result<usize> 
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Generate {
-            config,
+            generation,
             out,
-            workers,
             seed,
-            samples,
             force,
         } => {
-            let mut cfg = load_config(config.as_deref())?;
-            cfg.seed = seed.unwrap_or(cfg.seed);
-            cfg.samples = samples.unwrap_or(cfg.samples);
-            cfg.validate()?;
-            let workers = resolve_workers(workers, cfg.workers)?;
+            let (cfg, workers) = generation.resolve(seed)?;
             // Up front: what it will take, or the refusal when it cannot fit.
             check_out(&out)?;
             let needs = check_resources(&cfg, &out)?;
@@ -159,16 +165,8 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        DataCommand::Bench {
-            config,
-            samples,
-            workers,
-            out,
-        } => {
-            let mut cfg = load_config(config.as_deref())?;
-            cfg.samples = samples.unwrap_or(cfg.samples);
-            cfg.validate()?;
-            let workers = resolve_workers(workers, cfg.workers)?;
+        DataCommand::Bench { generation, out } => {
+            let (cfg, workers) = generation.resolve(None)?;
             let temp = tempfile::tempdir().context("creating a temp folder")?;
             let dir = out.unwrap_or_else(|| temp.path().join("bench"));
             // Timing a resume would measure nothing: insist on a fresh folder.
