@@ -108,10 +108,8 @@ fn provenance(r: &Value) -> String {
     let m = &r["meta"];
     let s = &m["settings"];
     format!(
-        "`{}`, {} UTC, commit {}, {} threads, `OMP_WAIT_POLICY` {}, torch {}; {} interleaved pairs of {}-step blocks per row, batch {}{}",
-        m["command"].as_str().unwrap_or("?"),
-        m["date"].as_str().unwrap_or("?").replace('T', " "),
-        m["commit"].as_str().unwrap_or("?"),
+        "{}, {} threads, `OMP_WAIT_POLICY` {}, torch {}; {} interleaved pairs of {}-step blocks per row, batch {}{}",
+        stamp(m),
         m["threads"],
         m["omp_wait_policy"].as_str().unwrap_or("?"),
         m["torch"].as_str().unwrap_or("?"),
@@ -119,6 +117,17 @@ fn provenance(r: &Value) -> String {
         s["block_steps"],
         s["batch"],
         quick_mode_warning(m),
+    )
+}
+
+/// The command, the time and the commit a measurement's `meta` records.
+fn stamp(meta: &Value) -> String {
+    let field = |name: &str| meta[name].as_str().unwrap_or("?").to_string();
+    format!(
+        "`{}`, {} UTC, commit {}",
+        field("command"),
+        field("date").replace('T', " "),
+        field("commit")
     )
 }
 
@@ -358,10 +367,8 @@ fn time_to_accuracy_table(r: &Value) -> Result<String> {
     let mut out = String::new();
     writeln!(
         out,
-        "Time to accuracy: `{}`, {} UTC, commit {}; `trajhost train` with {} on {} generated videos, at most {} min or {} epochs per backbone; seconds of training and validation (metrics.jsonl's `elapsed_seconds`) until validation first reaches the bar{}.\n",
-        m["command"].as_str().unwrap_or("?"),
-        m["date"].as_str().unwrap_or("?").replace('T', " "),
-        m["commit"].as_str().unwrap_or("?"),
+        "Time to accuracy: {}; `trajhost train` with {} on {} generated videos, at most {} min or {} epochs per backbone; seconds of training and validation (metrics.jsonl's `elapsed_seconds`) until validation first reaches the bar{}.\n",
+        stamp(m),
         m["config"].as_str().unwrap_or("?"),
         m["samples"],
         m["minutes"],
@@ -436,24 +443,22 @@ pub fn bench_block(r: &Value) -> Result<String> {
     if !is_current(r) {
         return Ok(stale(r));
     }
-    let mut out = format!("Measured with {}.\n\n", provenance(r));
-    out.push_str(&summary(r)?);
-    out.push('\n');
-    out.push_str(&throughput_table(r)?);
+    let mut sections = vec![summary(r)?, throughput_table(r)?];
     let cli = cli_table(r)?;
     if !cli.is_empty() {
-        out.push('\n');
-        out.push_str(&cli);
+        sections.push(cli);
     }
-    out.push('\n');
-    out.push_str(&boundary_table(r)?);
-    out.push('\n');
-    out.push_str(&datagen_table(r)?);
-    out.push('\n');
-    out.push_str(&memory_table(r)?);
-    out.push('\n');
-    out.push_str(&time_to_accuracy_table(r)?);
-    Ok(out)
+    sections.extend([
+        boundary_table(r)?,
+        datagen_table(r)?,
+        memory_table(r)?,
+        time_to_accuracy_table(r)?,
+    ]);
+    let measured = provenance(r);
+    Ok(format!(
+        "Measured with {measured}.\n\n{}",
+        sections.join("\n")
+    ))
 }
 
 /// The block for the README's speed section: the headline ratios and time to accuracy.
@@ -461,16 +466,16 @@ pub fn readme_block(r: &Value) -> Result<String> {
     if !is_current(r) {
         return Ok(stale(r));
     }
-    let mut out = format!(
-        "From `bench/results.json` ({}; all of it in [docs/bench.md](docs/bench.md)):\n\n",
-        provenance(r)
-    );
-    out.push_str(&summary(r)?);
-    out.push('\n');
-    out.push_str(&throughput_table(r)?);
-    out.push('\n');
-    out.push_str(&time_to_accuracy_table(r)?);
-    Ok(out)
+    let sections = [
+        summary(r)?,
+        throughput_table(r)?,
+        time_to_accuracy_table(r)?,
+    ];
+    Ok(format!(
+        "From `bench/results.json` ({}; all of it in [docs/bench.md](docs/bench.md)):\n\n{}",
+        provenance(r),
+        sections.join("\n")
+    ))
 }
 
 /// What a results file from before the like-for-like harness renders to: no numbers, since its
