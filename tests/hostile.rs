@@ -5,8 +5,9 @@
 mod common;
 
 use common::{
-    assert_clean_failure, edit_checkpoints, never_improving, plugin, set_intrinsic, text,
-    tiny_dataset, tiny_train_config, train_args, train_cli, trajhost, workspace,
+    args, assert_clean_failure, assert_contains_all, copy, edit_checkpoints, fails,
+    never_improving, plugin, set_intrinsic, succeeds, text, tiny_dataset, tiny_train_config,
+    train_args, train_cli, trajhost, workspace,
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -41,30 +42,33 @@ fn finished_run() -> &'static Path {
     .path()
 }
 
-/// A copy of the shared finished run (`run/`) and its config (`two.ron`) in a new folder.
-fn copy_of_finished_run() -> tempfile::TempDir {
+/// A copy of the shared finished run (`run/`) and its config (`two.ron`) in a new folder; the
+/// folder and the run in it.
+fn copy_of_finished_run() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     for entry in ["run", "two.ron"] {
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(finished_run().join(entry))
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success());
+        copy(&finished_run().join(entry), dir.path());
     }
-    dir
+    let run = dir.path().join("run");
+    (dir, run)
+}
+
+/// Resumes the copy of the finished run in `dir` for a third epoch, which must be refused,
+/// naming every needle.
+fn refused_resume(dir: &Path, needles: &[&str]) {
+    let (run, config) = (dir.join("run"), dir.join("two.ron"));
+    let output = train_cli(
+        "template",
+        &config,
+        &run,
+        &["--resume", "auto", "--epochs", "3"],
+    );
+    assert_clean_failure(&output, needles);
 }
 
 /// A copy of the shared tiny dataset at `to`, for tests that change or guard it.
 fn copy_of_tiny_dataset(to: &Path) {
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(tiny_dataset())
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy(tiny_dataset(), to);
 }
 
 /// Every file under `dir` (relative path → bytes), but run.log and the lock.
@@ -124,8 +128,7 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
     let c = std::ffi::CString::new(null.as_os_str().as_encoded_bytes()).unwrap();
     let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) };
     if made == 0 {
-        let output = trajhost(&["compare", run, "--out", null.to_str().unwrap()], &[]);
-        assert!(output.status.success(), "{}", text(&output));
+        succeeds(&args!["compare", run, "--out", null]);
         let kind = std::fs::metadata(&null).unwrap().file_type();
         assert!(kind.is_char_device(), "{null:?} is no longer a device");
         assert!(!dir.path().join("null_curves.png").exists());
@@ -136,23 +139,23 @@ fn compare_out_on_a_device_or_fifo_writes_in_place_and_nothing_beside_it() {
     let pipe = dir.path().join("pipe");
     mkfifo(&pipe);
     let mut reader = fifo_reader(&pipe);
-    let output = trajhost(&["compare", run, "--out", pipe.to_str().unwrap()], &[]);
-    assert!(output.status.success(), "{}", text(&output));
+    succeeds(&args!["compare", run, "--out", pipe]);
     assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
     assert!(read_available(&mut reader).contains("| run"));
     assert!(!dir.path().join("pipe_curves.png").exists());
 
     let sub = dir.path().join("sub");
     std::fs::create_dir(&sub).unwrap();
-    let output = trajhost(&["compare", run, "--out", sub.to_str().unwrap()], &[]);
-    assert_clean_failure(&output, &[sub.to_str().unwrap(), "directory"]);
+    fails(
+        &args!["compare", run, "--out", sub],
+        &[sub.to_str().unwrap(), "directory"],
+    );
     assert!(sub.is_dir() && std::fs::read_dir(&sub).unwrap().count() == 0);
     assert!(!dir.path().join("sub_curves.png").exists());
 
     // A regular path: the report and its curves beside it, readable by everyone.
     let report = dir.path().join("report.md");
-    let output = trajhost(&["compare", run, "--out", report.to_str().unwrap()], &[]);
-    assert!(output.status.success(), "{}", text(&output));
+    succeeds(&args!["compare", run, "--out", report]);
     assert_eq!(mode(&report), 0o644);
     assert_eq!(mode(&dir.path().join("report_curves.png")), 0o644);
 }
@@ -165,17 +168,7 @@ fn data_preview_out_on_a_fifo_writes_no_contact_sheet_beside_it() {
     // Drains the GIF as it comes (more than a pipe holds).
     let reading = pipe.clone();
     let reader = std::thread::spawn(move || std::fs::read(reading).unwrap().len());
-    let output = trajhost(
-        &[
-            "data",
-            "preview",
-            tiny_dataset().to_str().unwrap(),
-            "--out",
-            pipe.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output));
+    succeeds(&args!["data", "preview", tiny_dataset(), "--out", pipe]);
     assert!(reader.join().unwrap() > 0, "the GIF went through the pipe");
     assert!(std::fs::metadata(&pipe).unwrap().file_type().is_fifo());
     assert!(
@@ -204,8 +197,7 @@ fn sweep_emit_out_keeps_a_fifo_and_a_script_gets_an_executable_mode() {
     let mut reader = fifo_reader(&pipe);
     let emit = |out: &Path| {
         let out = out.to_str().unwrap();
-        let output = trajhost(&["sweep", sweep, "--emit", "slurm", "--emit-out", out], &[]);
-        assert!(output.status.success(), "{}", text(&output));
+        succeeds(&["sweep", sweep, "--emit", "slurm", "--emit-out", out]);
     };
     emit(&pipe);
     let meta = std::fs::metadata(&pipe).unwrap();
@@ -256,19 +248,7 @@ fn a_generated_dataset_is_readable_by_group_and_others() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let config = workspace().join("configs/data.ron");
-    let output = trajhost(
-        &[
-            "data",
-            "generate",
-            "--config",
-            config.to_str().unwrap(),
-            "--samples",
-            "16",
-            "--out",
-            data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let output = generate(&config, &data, &["--samples", "16"]);
     assert!(output.status.success(), "{}", text(&output));
     let mut checked = 0;
     for entry in std::fs::read_dir(&data).unwrap() {
@@ -283,8 +263,8 @@ fn a_generated_dataset_is_readable_by_group_and_others() {
 
 #[test]
 fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     let before = contents(&run);
     let output = train_cli("template", &config, &run, &[]);
     assert_clean_failure(
@@ -322,8 +302,8 @@ fn train_refuses_a_folder_holding_a_run_unless_resume_or_overwrite() {
 
 #[test]
 fn a_train_into_a_locked_folder_names_the_holder_and_touches_nothing() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     let before = contents(&run);
     // Hold the lock as another trajhost would.
     let lock = std::fs::OpenOptions::new()
@@ -420,8 +400,8 @@ fn damage_header(path: &Path) {
 
 #[test]
 fn resume_auto_skips_a_damaged_newest_checkpoint_for_an_older_good_one() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
     let output = train_cli("template", &config, &run, &["--resume", "auto"]);
@@ -436,8 +416,8 @@ fn resume_auto_skips_a_damaged_newest_checkpoint_for_an_older_good_one() {
 
 #[test]
 fn resume_auto_refuses_when_no_checkpoint_is_readable_naming_each() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     std::fs::write(run.join("checkpoints/epoch-0001.json"), "{ truncated").unwrap();
     damage_header(&run.join("checkpoints/epoch-0002.safetensors"));
     let before = contents(&run);
@@ -484,8 +464,8 @@ fn a_different_batch_size_cannot_resume_mid_epoch() {
 
 #[test]
 fn a_checkpoint_missing_a_head_tensor_is_an_error_naming_it() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     let json = run.join("checkpoints/epoch-0001.json");
     let tensors = run.join("checkpoints/epoch-0001.safetensors");
     let mut saved = tch::Tensor::read_safetensors(&tensors).unwrap();
@@ -532,16 +512,15 @@ fn a_dataset_sample_whose_intrinsics_are_no_lens_is_refused_naming_it() {
     let mut args = train_args("template", &config, &dir.path().join("run"), &[]);
     let at = args.iter().position(|a| a == "--data").unwrap();
     args[at + 1] = data.display().to_string();
-    let output = trajhost(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
-    assert_clean_failure(&output, &["data", "sample 3", "intrinsics"]);
+    fails(&args, &["data", "sample 3", "intrinsics"]);
 }
 
 // Item 19: temp files of a killed write.
 
 #[test]
 fn stray_temp_files_are_removed_when_a_run_starts() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
+    let config = dir.path().join("two.ron");
     let strays = [
         ".tmpAbC123",
         "checkpoints/.tmpXyZ789.safetensors",
@@ -588,8 +567,7 @@ fn fifos_named_like_run_files_do_not_hang_the_readers() {
         "validation_metrics.json",
         "run.log",
     ] {
-        let dir = copy_of_finished_run();
-        let run = dir.path().join("run");
+        let (dir, run) = copy_of_finished_run();
         std::fs::remove_file(run.join(file)).unwrap();
         mkfifo(&run.join(file));
         let run = run.to_str().unwrap();
@@ -623,7 +601,7 @@ fn fifos_named_like_run_files_do_not_hang_the_readers() {
 #[test]
 fn impossible_thread_counts_are_refused_with_a_message() {
     for threads in ["0", "-1", "100000", "many"] {
-        let output = trajhost(
+        fails(
             &[
                 "train",
                 "--plugin",
@@ -634,15 +612,13 @@ fn impossible_thread_counts_are_refused_with_a_message() {
                 "nowhere",
                 &format!("--threads={threads}"),
             ],
-            &[],
+            &["--threads"],
         );
-        assert_clean_failure(&output, &["--threads"]);
         for command in ["sweep", "pipeline"] {
-            let output = trajhost(
+            fails(
                 &[command, "nowhere.ron", &format!("--threads={threads}")],
-                &[],
+                &["--threads"],
             );
-            assert_clean_failure(&output, &["--threads"]);
         }
     }
 }
@@ -653,7 +629,7 @@ fn impossible_thread_counts_are_refused_with_a_message() {
 fn plugin_info_of(dir: &Path, name: &str, bytes: &[u8]) -> Output {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    trajhost(&["plugin", "info", path.to_str().unwrap()], &[])
+    trajhost(&args!["plugin", "info", path], &[])
 }
 
 #[test]
@@ -821,16 +797,16 @@ fn data_check_and_train_both_refuse_a_manifest_missing_a_shard() {
     manifest.shards.remove(1);
     manifest.save(&data).unwrap();
 
-    let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
-    assert_clean_failure(&output, &["shard 1 is shard-00002.safetensors"]);
+    fails(
+        &args!["data", "check", data],
+        &["shard 1 is shard-00002.safetensors"],
+    );
     let config = write_config(dir.path(), "two.ron", &two_epochs());
     let mut args = train_args("template", &config, &dir.path().join("run"), &[]);
     let at = args.iter().position(|a| a == "--data").unwrap() + 1;
     args[at] = data.display().to_string();
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let output = trajhost(&args, &[]);
-    assert_clean_failure(
-        &output,
+    fails(
+        &args,
         &["manifest.json", "shard 1 is shard-00002.safetensors"],
     );
 }
@@ -843,13 +819,7 @@ fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason
     let results = dir.path().join("results");
     std::fs::create_dir(&results).unwrap();
     for name in ["good", "bad_final", "bad_history"] {
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(finished_run().join("run"))
-            .arg(results.join(name))
-            .status()
-            .unwrap();
-        assert!(status.success());
+        copy(&finished_run().join("run"), &results.join(name));
     }
     std::fs::write(
         results.join("bad_final/final_metrics.json"),
@@ -868,19 +838,19 @@ fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason
     let markdown = String::from_utf8_lossy(&output.stdout);
     assert!(markdown.contains("| good | template |"), "{markdown}");
     assert!(markdown.contains("Unreadable run folders"), "{markdown}");
-    for needle in [
-        "bad_final",
-        "final_metrics.json",
-        "bad_history",
-        "metrics.jsonl:1",
-    ] {
-        assert!(markdown.contains(needle), "{needle}: {markdown}");
-    }
+    assert_contains_all(
+        &markdown,
+        &[
+            "bad_final",
+            "final_metrics.json",
+            "bad_history",
+            "metrics.jsonl:1",
+        ],
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("2 run folder(s) could not be read"));
 
-    let output = trajhost(&["compare", root, "--format", "json"], &[]);
-    assert!(output.status.success(), "{}", text(&output));
-    let report: trajhost::compare::Report = serde_json::from_slice(&output.stdout).unwrap();
+    let json = succeeds(&["compare", root, "--format", "json"]);
+    let report: trajhost::compare::Report = serde_json::from_str(&json).unwrap();
     let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["good"]);
     let unreadable: Vec<(&str, bool)> = report
@@ -891,11 +861,10 @@ fn compare_reports_the_readable_runs_and_lists_an_unreadable_one_with_its_reason
     assert_eq!(unreadable, [("bad_final", true), ("bad_history", true)]);
 
     // With nothing readable there is no report, and the reasons are the error.
-    let output = trajhost(
-        &["compare", results.join("bad_final").to_str().unwrap()],
-        &[],
+    fails(
+        &args!["compare", results.join("bad_final")],
+        &["bad_final", "final_metrics.json"],
     );
-    assert_clean_failure(&output, &["bad_final", "final_metrics.json"]);
 }
 
 // A run folder from someone else: the plugin it names is a name, never a file to open.
@@ -932,23 +901,20 @@ fn a_plugin_whose_stamp_is_data_is_refused_without_calling_it() {
         "libdata.so",
         "const char trajhost_plugin_stamp[64] = {1};\n",
     );
-    let output = trajhost(&["plugin", "info", data.to_str().unwrap()], &[]);
-    assert_clean_failure(
-        &output,
+    fails(
+        &args!["plugin", "info", data],
         &["libdata.so", "trajhost_plugin_stamp", "not a function"],
     );
     let none = shared_library(dir.path(), "libnone.so", "int other(void) { return 0; }\n");
-    let output = trajhost(&["plugin", "info", none.to_str().unwrap()], &[]);
-    assert_clean_failure(
-        &output,
+    fails(
+        &args!["plugin", "info", none],
         &["libnone.so", "exports no `trajhost_plugin_stamp`"],
     );
 }
 
 #[test]
 fn a_plugin_path_recorded_in_a_run_folder_is_never_opened() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (dir, run) = copy_of_finished_run();
     let marker = dir.path().join("opened");
     let library = library_that_reports_loading(&run.join("checkpoints"), &marker);
     let relative = library.strip_prefix(dir.path()).unwrap().to_str().unwrap();
@@ -972,32 +938,22 @@ fn a_plugin_path_recorded_in_a_run_folder_is_never_opened() {
 
 #[test]
 fn another_build_of_the_plugin_is_refused_unless_accepted() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
     edit_checkpoints(&run, |meta| {
         meta["plugin"]["sha256"] = "0".repeat(64).into()
     });
     let run_arg = run.to_str().unwrap();
-    let output = trajhost(&["eval", "--run", run_arg], &[]);
-    assert_clean_failure(
-        &output,
+    fails(
+        &["eval", "--run", run_arg],
         &["another build", "--accept-plugin-change", "0000"],
     );
-    let output = train_cli(
-        "template",
-        &config,
-        &run,
-        &["--resume", "auto", "--epochs", "3"],
-    );
-    assert_clean_failure(&output, &["another build", "--accept-plugin-change"]);
-    let output = trajhost(&["eval", "--run", run_arg, "--accept-plugin-change"], &[]);
-    assert!(output.status.success(), "{}", text(&output));
+    refused_resume(dir.path(), &["another build", "--accept-plugin-change"]);
+    succeeds(&["eval", "--run", run_arg, "--accept-plugin-change"]);
 }
 
 #[test]
 fn a_checkpoint_changed_after_it_was_written_is_refused_by_its_hash() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (_dir, run) = copy_of_finished_run();
     let tensors = run.join("checkpoints/epoch-0002.safetensors");
     let mut bytes = std::fs::read(&tensors).unwrap();
     let middle = bytes.len() / 2;
@@ -1008,15 +964,13 @@ fn a_checkpoint_changed_after_it_was_written_is_refused_by_its_hash() {
         vec!["eval", "--run", run_arg],
         vec!["predict", "--run", run_arg, "clip.gif"],
     ] {
-        let output = trajhost(&command, &[]);
-        assert_clean_failure(&output, &["epoch-0002", "damaged", "sha256"]);
+        fails(&command, &["epoch-0002", "damaged", "sha256"]);
     }
 }
 
 #[test]
 fn a_checkpoint_whose_weights_give_nan_fails_eval_naming_plugin_and_checkpoint() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (_dir, run) = copy_of_finished_run();
     let tensors = run.join("checkpoints/epoch-0002.safetensors");
     // Weights that are NaN but intact on disk: the checksum matches, the outputs cannot.
     let mut saved = tch::Tensor::read_safetensors(&tensors).unwrap();
@@ -1033,21 +987,21 @@ fn a_checkpoint_whose_weights_give_nan_fails_eval_naming_plugin_and_checkpoint()
             meta["tensors_sha256"] = trajhost_dataset::shard::sha256_hex(&bytes).into();
         }
     });
-    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
-    assert_clean_failure(&output, &["template", "epoch-0002", "not finite"]);
+    fails(
+        &args!["eval", "--run", run],
+        &["template", "epoch-0002", "not finite"],
+    );
 }
 
 #[test]
 fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (_dir, run) = copy_of_finished_run();
     for (file, bytes) in [("/dev/zero", 0), ("../../two.ron", 0), ("../run.log", 0)] {
         edit_checkpoints(&run, |meta| {
             meta["tensors_file"] = file.into();
             meta["tensors_bytes"] = bytes.into();
         });
-        let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
-        assert_clean_failure(&output, &[file]);
+        fails(&args!["eval", "--run", run], &[file]);
     }
 }
 
@@ -1055,8 +1009,8 @@ fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
 
 #[test]
 fn no_output_flag_writes_over_what_its_command_reads() {
-    let dir = copy_of_finished_run();
-    let (run, data) = (dir.path().join("run"), dir.path().join("data"));
+    let (dir, run) = copy_of_finished_run();
+    let data = dir.path().join("data");
     copy_of_tiny_dataset(&data);
     let clip = dir.path().join("clip.gif");
     std::fs::write(&clip, b"GIF89a").unwrap();
@@ -1147,9 +1101,7 @@ fn no_output_flag_writes_over_what_its_command_reads() {
         ),
     ];
     for (args, needles) in cases {
-        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let output = trajhost(&args, &[]);
-        assert_clean_failure(&output, needles);
+        fails(&args, needles);
     }
     assert_eq!(contents(&run), before_run);
     assert_eq!(contents(&data), before_data);
@@ -1161,14 +1113,15 @@ fn no_output_flag_writes_over_what_its_command_reads() {
 /// 1.7 GB of convolution weights; a width of 10^5 asked for 19 GB before).
 #[test]
 fn a_checkpoint_asking_for_a_huge_backbone_is_refused_without_building_it() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (_dir, run) = copy_of_finished_run();
     edit_checkpoints(&run, |meta| {
         meta["config"]["backbone"] = "(channels: 4000, feature_dim: 16)".into();
     });
     let start = std::time::Instant::now();
-    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
-    let message = assert_clean_failure(&output, &["config.backbone", "(channels: 4000"]);
+    let message = fails(
+        &args!["eval", "--run", run],
+        &["config.backbone", "(channels: 4000"],
+    );
     assert!(message.contains("MiB"), "{message}");
     assert!(
         start.elapsed() < std::time::Duration::from_secs(20),
@@ -1179,21 +1132,13 @@ fn a_checkpoint_asking_for_a_huge_backbone_is_refused_without_building_it() {
 #[test]
 fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
     use std::os::unix::ffi::OsStrExt;
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (dir, run) = copy_of_finished_run();
     let fifo = dir.path().join("epoch.json");
     mkfifo(&fifo);
-    let output = trajhost(
-        &[
-            "eval",
-            "--run",
-            run.to_str().unwrap(),
-            "--checkpoint",
-            fifo.to_str().unwrap(),
-        ],
-        &[],
+    fails(
+        &args!["eval", "--run", run, "--checkpoint", fifo],
+        &["epoch.json", "is not a regular file"],
     );
-    assert_clean_failure(&output, &["epoch.json", "is not a regular file"]);
 
     let odd = dir.path().join(std::ffi::OsStr::from_bytes(b"run-\xff"));
     std::fs::rename(&run, &odd).unwrap();
@@ -1208,9 +1153,8 @@ fn eval_refuses_special_recorded_and_non_utf8_paths_before_the_work() {
 
     // A checkpoint naming another file as its data config: refused unread, nothing echoed.
     edit_checkpoints(&run, |meta| meta["data"] = "procedural:/etc/passwd".into());
-    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
-    let message = assert_clean_failure(
-        &output,
+    let message = fails(
+        &args!["eval", "--run", run],
         &["procedural:/etc/passwd", "must be a .ron file", "--data"],
     );
     assert!(!message.contains("root"), "{message}");
@@ -1226,27 +1170,20 @@ fn a_config_that_is_a_device_or_fifo_is_refused_unread() {
     for config in [&zero, &fifo] {
         let spec = format!("procedural:{}", config.display());
         let out = dir.path().join("run");
-        let output = trajhost(
-            &[
-                "train",
-                "--plugin",
-                "template",
-                "--data",
-                &spec,
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            &[],
+        fails(
+            &args!["train", "--plugin", "template", "--data", &spec, "--out", out],
+            &[config.to_str().unwrap(), "not a regular file"],
         );
-        assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
         let output = train_cli("template", config, &out, &[]);
         assert_clean_failure(&output, &[config.to_str().unwrap(), "not a regular file"]);
     }
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::os::unix::fs::symlink("/dev/zero", data.join("manifest.json")).unwrap();
-    let output = trajhost(&["data", "check", data.to_str().unwrap()], &[]);
-    assert_clean_failure(&output, &["manifest.json", "not a regular file"]);
+    fails(
+        &args!["data", "check", data],
+        &["manifest.json", "not a regular file"],
+    );
 }
 
 #[test]
@@ -1260,9 +1197,7 @@ fn a_run_that_fails_says_so_in_its_progress_file() {
         &out,
         &["--backbone", "(fault: NanAfter(0))"],
     );
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let output = trajhost(&args, &[]);
-    assert_clean_failure(&output, &["NaN"]);
+    fails(&args, &["NaN"]);
     let progress = std::fs::read_to_string(out.join("PROGRESS.txt")).unwrap();
     assert!(progress.contains("status: failed\n"), "{progress}");
     let log = std::fs::read_to_string(out.join("run.log")).unwrap();
@@ -1313,28 +1248,15 @@ fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is
 
 #[test]
 fn special_or_huge_run_files_are_refused_not_waited_on_or_read_whole() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
     let progress = run.join("PROGRESS.txt");
     std::fs::remove_file(&progress).unwrap();
     mkfifo(&progress);
-    let output = train_cli(
-        "template",
-        &config,
-        &run,
-        &["--resume", "auto", "--epochs", "3"],
-    );
-    assert_clean_failure(&output, &["PROGRESS.txt", "is a FIFO"]);
+    refused_resume(dir.path(), &["PROGRESS.txt", "is a FIFO"]);
     std::fs::remove_file(&progress).unwrap();
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", run.join("validation_metrics.json")).unwrap();
-    let output = train_cli(
-        "template",
-        &config,
-        &run,
-        &["--resume", "auto", "--epochs", "3"],
-    );
-    assert_clean_failure(&output, &["validation_metrics.json", "is a device"]);
+    refused_resume(dir.path(), &["validation_metrics.json", "is a device"]);
     std::fs::remove_file(run.join("validation_metrics.json")).unwrap();
     // A sparse 4 GiB metrics file: refused by size, never read into memory.
     let metrics = std::fs::OpenOptions::new()
@@ -1342,11 +1264,13 @@ fn special_or_huge_run_files_are_refused_not_waited_on_or_read_whole() {
         .open(run.join("metrics.jsonl"))
         .unwrap();
     metrics.set_len(4 << 30).unwrap();
-    let output = trajhost(&["compare", run.to_str().unwrap()], &[]);
+    let output = trajhost(&args!["compare", run], &[]);
     assert!(text(&output).contains("metrics.jsonl"), "{}", text(&output));
     assert!(text(&output).contains("more than the"), "{}", text(&output));
-    let output = trajhost(&["plugin", "info", "/dev/zero"], &[]);
-    assert_clean_failure(&output, &["/dev/zero", "not a regular file"]);
+    fails(
+        &["plugin", "info", "/dev/zero"],
+        &["/dev/zero", "not a regular file"],
+    );
 }
 
 #[test]
@@ -1364,59 +1288,39 @@ fn data_preview_replaces_its_outputs_and_bounds_the_samples_per_class() {
     std::fs::hard_link(&shard, dir.path().join("x.gif")).unwrap();
     std::fs::hard_link(data.join("manifest.json"), dir.path().join("x.png")).unwrap();
     let gif = dir.path().join("x.gif");
-    let output = trajhost(
-        &[
-            "data",
-            "preview",
-            data.to_str().unwrap(),
-            "--out",
-            gif.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(output.status.success(), "{}", text(&output));
+    succeeds(&args!["data", "preview", data, "--out", gif]);
     assert_eq!(contents(&data), before);
-    let output = trajhost(
-        &[
+    fails(
+        &args![
             "data",
             "preview",
-            data.to_str().unwrap(),
+            data,
             "--out",
-            gif.to_str().unwrap(),
+            gif,
             "--per-class",
-            "1000000000",
+            "1000000000"
         ],
-        &[],
+        &["--per-class 1000000000", "at most"],
     );
-    assert_clean_failure(&output, &["--per-class 1000000000", "at most"]);
 }
 
 #[test]
 fn a_checkpoint_claiming_a_step_past_the_epoch_is_refused_on_resume() {
-    let dir = copy_of_finished_run();
-    let (run, config) = (dir.path().join("run"), dir.path().join("two.ron"));
+    let (dir, run) = copy_of_finished_run();
     edit_checkpoints(&run, |meta| {
         meta["step_in_epoch"] = 1_000_000_000_000u64.into()
     });
-    let output = train_cli(
-        "template",
-        &config,
-        &run,
-        &["--resume", "auto", "--epochs", "3"],
-    );
-    assert_clean_failure(&output, &["step_in_epoch 1000000000000", "batches"]);
+    refused_resume(dir.path(), &["step_in_epoch 1000000000000", "batches"]);
 }
 
 #[test]
 fn a_checkpoint_listing_a_tensor_the_model_lacks_names_it() {
-    let dir = copy_of_finished_run();
-    let run = dir.path().join("run");
+    let (_dir, run) = copy_of_finished_run();
     edit_checkpoints(&run, |meta| {
         meta["model_tensors"]
             .as_array_mut()
             .unwrap()
             .push(serde_json::json!(["evil", [1]]))
     });
-    let output = trajhost(&["eval", "--run", run.to_str().unwrap()], &[]);
-    assert_clean_failure(&output, &["epoch-0002", "'evil'"]);
+    fails(&args!["eval", "--run", run], &["epoch-0002", "'evil'"]);
 }

@@ -10,7 +10,7 @@
 mod common;
 
 use common::{
-    edit_checkpoints, set_intrinsic, set_limit, tiny_dataset, trained_template_run, workspace,
+    copy, edit_checkpoints, set_intrinsic, set_limit, tiny_dataset, trained_template_run, workspace,
 };
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -30,13 +30,7 @@ fn run_dir() -> PathBuf {
 /// A copy of the shared run, for tests that damage it.
 fn copy_of_run() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(run_dir())
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy(&run_dir(), dir.path());
     let run = dir.path().join("run");
     (dir, run)
 }
@@ -158,6 +152,13 @@ fn succeeded(m: &Measured) -> &str {
 // ---- hostile files, built here ----
 
 /// A `.npy` v1 file: `header` (the dict) padded as NumPy pads it, then `data`.
+/// `bytes` written to a new file `name` in `dir`; its path.
+fn written(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
 fn npy(path: &Path, header: &str, data: &[u8]) {
     std::fs::write(path, trajhost_dataset::export::npy_file(header, data)).unwrap();
 }
@@ -301,8 +302,7 @@ fn assert_adds_at_most(m: &Measured, mb: f64, what: &str) {
 fn the_35_byte_gif_bomb_is_refused_at_once_in_little_memory() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_dir();
-    let bomb = dir.path().join("bomb.gif");
-    std::fs::write(&bomb, gif_bomb()).unwrap();
+    let bomb = written(dir.path(), "bomb.gif", &gif_bomb());
     let m = predict(&run, &bomb, &[]);
     refused(&m, &["bomb.gif", "65535×65535", "at most 1024×1024"]);
     // Before the fix it asked for a 17 GB picture (13 GB resident before the OOM killer).
@@ -323,10 +323,9 @@ fn the_35_byte_gif_bomb_is_refused_at_once_in_little_memory() {
 fn a_gif_of_2000_frames_is_read_keeping_only_the_last_frames() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_dir();
-    let long = dir.path().join("long.gif");
     let bytes = wandering_gif(320, 320, 2000);
     assert!(bytes.len() < 60_000, "{} bytes", bytes.len());
-    std::fs::write(&long, bytes).unwrap();
+    let long = written(dir.path(), "long.gif", &bytes);
     let m = predict(&run, &long, &["--json"]);
     let printed = succeeded(&m);
     assert!(
@@ -352,11 +351,10 @@ fn npy_shapes_that_wrap_and_special_files_named_like_videos_are_refused_by_name(
     );
     refused(&predict(&run, &wraps, &[]), &["wraps.npy", "shape"]);
     // A header length past the end of the file, and one far past any header.
-    let cut = dir.path().join("cut.npy");
     let mut bytes = b"\x93NUMPY\x02\x00".to_vec();
     bytes.extend_from_slice(&u32::MAX.to_le_bytes());
     bytes.extend_from_slice(b"{'descr': '|u1'");
-    std::fs::write(&cut, bytes).unwrap();
+    let cut = written(dir.path(), "cut.npy", &bytes);
     refused(&predict(&run, &cut, &[]), &["cut.npy"]);
 
     for name in ["zero.npy", "zero.safetensors", "zero.gif"] {
@@ -372,10 +370,9 @@ fn npy_shapes_that_wrap_and_special_files_named_like_videos_are_refused_by_name(
         refused(&predict(&run, &fifo, &[]), &[name, "not a regular file"]);
     }
     // A safetensors header claiming 2^63 bytes.
-    let huge = dir.path().join("huge.safetensors");
     let mut bytes = (1u64 << 63).to_le_bytes().to_vec();
     bytes.extend_from_slice(b"{}");
-    std::fs::write(&huge, bytes).unwrap();
+    let huge = written(dir.path(), "huge.safetensors", &bytes);
     refused(&predict(&run, &huge, &[]), &["huge.safetensors"]);
 }
 

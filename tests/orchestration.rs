@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    final_metrics, snapshot_settings, split_metrics, text, tiny_dataset, tiny_train_config,
-    trajhost,
+    args, assert_contains_all, final_metrics, snapshot_settings, split_metrics, succeeds, text,
+    tiny_dataset, tiny_train_config, trajhost,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,7 +60,7 @@ fn template_sweep(dir: &Path, names: &[&str]) -> PathBuf {
     sweep_config(dir, &runs, USUAL_GATE)
 }
 
-fn run(args: &[&str]) -> (bool, String) {
+fn run(args: &[impl AsRef<str>]) -> (bool, String) {
     let output = trajhost(args, &[]);
     (output.status.success(), text(&output))
 }
@@ -171,29 +171,17 @@ fn a_seeded_sweep_trains_every_seed_and_compare_pools_them() {
         text.replace("runs: [", "seeds: [1, 2, 3], runs: ["),
     )
     .unwrap();
-    let (ok, out) = run(&["sweep", config.to_str().unwrap()]);
+    let (ok, out) = run(&args!["sweep", config]);
     assert!(ok, "{out}");
     let results = dir.path().join("results");
     let report = results.join("comparison.md");
-    let (ok, out) = run(&[
-        "compare",
-        results.to_str().unwrap(),
-        "--out",
-        report.to_str().unwrap(),
-    ]);
+    let (ok, out) = run(&args!["compare", results, "--out", report]);
     assert!(ok, "{out}");
     let md = std::fs::read_to_string(&report).unwrap();
     for seed in 1..=3 {
         let metrics: trajhost::rundir::metrics::FinalMetrics =
             read_json(&results.join(format!("wide-seed{seed}/validation_metrics.json")));
         assert_eq!(metrics.seed, Some(seed));
-    }
-    assert!(md.contains("## Over seeds"), "{md}");
-    for row in [
-        "| wide | template | validation | 1, 2, 3 |",
-        "| narrow | template | validation | 1, 2, 3 |",
-    ] {
-        assert!(md.contains(row), "{row} in\n{md}");
     }
     let verdicts = md
         .lines()
@@ -202,20 +190,25 @@ fn a_seeded_sweep_trains_every_seed_and_compare_pools_them() {
         .filter(|l| l.ends_with("**supported**") || l.ends_with("not supported by these seeds"))
         .count();
     assert_eq!(verdicts, 2, "accuracy and MSE, each with a verdict:\n{md}");
+    let rows = [
+        "## Over seeds",
+        "| wide | template | validation | 1, 2, 3 |",
+        "| narrow | template | validation | 1, 2, 3 |",
+    ];
+    assert_contains_all(&md, &rows);
 }
 
 #[test]
 fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results");
-    let runs = [("alpha", "template", TEMPLATE)];
+    let pipeline_with = |gate: &str| {
+        let config = sweep_config(dir.path(), &[("alpha", "template", TEMPLATE)], gate);
+        run(&args!["pipeline", config])
+    };
     // Nobody reaches 100% accuracy on 2 epochs of a tiny set: the gate stops the run.
-    let strict = sweep_config(
-        dir.path(),
-        &runs,
-        "(min_accuracy: 1.0, max_mse: 100.0, require_val_loss_improving: false)",
-    );
-    let (ok, out) = run(&["pipeline", strict.to_str().unwrap()]);
+    let (ok, out) =
+        pipeline_with("(min_accuracy: 1.0, max_mse: 100.0, require_val_loss_improving: false)");
     assert!(ok, "a gate stop is not a failure:\n{out}");
     let gate: GateDecision = read_json(&results.join("alpha/gate.json"));
     assert!(!gate.passed);
@@ -229,12 +222,9 @@ fn the_pipeline_gates_then_continues_only_passing_runs_in_the_same_folder() {
     assert!(pipeline["full"].is_null(), "{pipeline}");
 
     // A lenient gate: phase 1 is skipped (it finished), phase 2 resumes from epoch 2.
-    let lenient = sweep_config(
-        dir.path(),
-        &runs,
+    let (ok, out) = pipeline_with(
         "(min_accuracy: -1.0, max_mse: 100.0, require_val_loss_improving: true, improving_window: 2)",
     );
-    let (ok, out) = run(&["pipeline", lenient.to_str().unwrap()]);
     assert!(ok, "{out}");
     assert!(out.contains("phase 2 (full)"), "{out}");
     let gate: GateDecision = read_json(&results.join("alpha/gate.json"));
@@ -393,15 +383,14 @@ fn the_comparison_report_snapshot() {
         args.push(entry.unwrap().path().display().to_string());
     }
     args.extend(["--out".into(), out.display().to_string()]);
-    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let (ok, log) = run(&refs);
+    let (ok, log) = run(&args);
     assert!(ok, "{log}");
     let markdown = std::fs::read_to_string(&out).unwrap();
     let png = std::fs::read(results.join("comparison_curves.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
     snapshot_settings().bind(|| insta::assert_snapshot!("comparison_report", markdown));
 
-    let (ok, json) = run(&["compare", results.to_str().unwrap(), "--format", "json"]);
+    let (ok, json) = run(&args!["compare", results, "--format", "json"]);
     assert!(ok, "{json}");
     let report: trajhost::compare::Report = serde_json::from_str(&json).unwrap();
     let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
@@ -505,9 +494,7 @@ fn monitor_once_snapshot() {
     );
     snapshot_settings().bind(|| insta::assert_snapshot!("monitor_once", snapshot));
     let wide = once(Some("200"));
-    for header in ["PHASE", "PROGRESS", "VAL LOSS", "LAST HEARTBEAT"] {
-        assert!(wide.contains(header), "{header}:\n{wide}");
-    }
+    assert_contains_all(&wide, &["PHASE", "PROGRESS", "VAL LOSS", "LAST HEARTBEAT"]);
     let narrow = once(Some("50"));
     assert!(narrow.lines().all(|l| l.chars().count() <= 50), "{narrow}");
 }
@@ -600,6 +587,18 @@ fn alive(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether process `pid` is gone within `limit`, looking every 20 ms.
+fn gone_within(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while alive(pid) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 #[test]
 fn keepalive_forwards_signals_and_cleans_up_children() {
     let dir = tempfile::tempdir().unwrap();
@@ -634,14 +633,10 @@ fn keepalive_forwards_signals_and_cleans_up_children() {
         "no SIGKILL wait needed"
     );
     assert_eq!(output.status.code(), Some(128 + 15), "{}", text(&output));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while alive(grandchild) {
-        assert!(
-            Instant::now() < deadline,
-            "the command's child {grandchild} was left running"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        gone_within(grandchild, Duration::from_secs(3)),
+        "the command's child {grandchild} was left running"
+    );
 }
 
 #[test]
@@ -649,14 +644,14 @@ fn sweep_emits_a_slurm_job_array() {
     let dir = tempfile::tempdir().unwrap();
     let config = template_sweep(dir.path(), &["alpha", "beta"]);
     let script = dir.path().join("job.slurm");
-    let (ok, out) = run(&[
+    let (ok, out) = run(&args![
         "pipeline",
-        config.to_str().unwrap(),
+        config,
         "--emit",
         "slurm",
         "--emit-out",
-        script.to_str().unwrap(),
-        "--sbatch=--time=12:00:00",
+        script,
+        "--sbatch=--time=12:00:00"
     ]);
     assert!(ok, "{out}");
     let text = std::fs::read_to_string(&script).unwrap();
@@ -706,18 +701,8 @@ fn an_interrupted_slurm_task_checkpoints_and_does_not_exit_0() {
     let dir = tempfile::tempdir().unwrap();
     let config = long_run_sweep(dir.path(), "alpha", 200);
     let script = dir.path().join("job.slurm");
-    let emitted = trajhost(
-        &[
-            "sweep",
-            config.to_str().unwrap(),
-            "--emit",
-            "slurm",
-            "--emit-out",
-            script.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(emitted.status.success(), "{}", text(&emitted));
+    let (config, out) = (config.to_str().unwrap(), script.to_str().unwrap());
+    succeeds(&["sweep", config, "--emit", "slurm", "--emit-out", out]);
     let task = Command::new("bash")
         .arg(&script)
         .env("SLURM_ARRAY_TASK_ID", "0")
@@ -789,12 +774,8 @@ fn slurm_tasks_ask_for_the_cores_a_run_would_get_and_the_submit_hint_is_quoted()
             script.to_str().unwrap(),
         ];
         args.extend(extra);
-        let output = trajhost(&args, &[]);
-        assert!(output.status.success(), "{}", text(&output));
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            std::fs::read_to_string(&script).unwrap(),
-        )
+        let hint = succeeds(&args);
+        (hint, std::fs::read_to_string(&script).unwrap())
     };
     let (hint, job) = emit(&[]);
     let cpus = format!("#SBATCH --cpus-per-task={}\n", (cores / 2).max(1));
@@ -858,20 +839,16 @@ fn a_killed_sweep_leaves_no_trainer_behind_and_a_rerun_leaves_a_live_run_alone()
     assert!(alive(trainer));
     sweep.kill().unwrap();
     sweep.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while alive(trainer) {
-        assert!(
-            Instant::now() < deadline,
-            "the trainer (pid {trainer}) outlived its killed sweep by a minute"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        gone_within(trainer, Duration::from_secs(60)),
+        "the trainer (pid {trainer}) outlived its killed sweep by a minute"
+    );
 
     // A run folder another process holds: the re-run says so, does not fail it, touches
     // nothing in it.
     let lock = trajhost::atomic::FolderLock::acquire(&run_dir).unwrap();
     let outcome_before = std::fs::read(run_dir.join("sweep_outcome.json")).ok();
-    let (ok, out) = run(&["sweep", config.to_str().unwrap()]);
+    let (ok, out) = run(&args!["sweep", config]);
     drop(lock);
     assert!(!ok, "a run not trained is not a success:\n{out}");
     assert!(out.contains("in use by another trajhost process"), "{out}");

@@ -5,95 +5,80 @@
 mod common;
 
 use common::{
-    plugin_check, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+    args, assert_clean_failure, assert_contains_all, fails, plugin_check, succeeds, text,
+    tiny_dataset, tiny_train_config, train_args, workspace,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// `plugin check broken` with `fault`: it must fail, its report naming every needle.
+fn kit_fails(fault: &str, needles: &[&str]) -> String {
+    let (passed, report) = plugin_check("broken", &format!("(fault: {fault})"));
+    assert!(!passed, "{report}");
+    assert_contains_all(&report, needles);
+    report
+}
+
 #[test]
 fn a_trainable_tensor_outside_the_var_store_fails_the_kit() {
-    let (passed, report) = plugin_check("broken", "(fault: HiddenParameter)");
-    assert!(!passed, "{report}");
-    assert!(
-        report.contains("FAIL hidden parameters") && report.contains("outside the VarStore"),
-        "{report}"
-    );
     // (`broken` always holds an unused parameter, so its gradient check fails as well.)
-    assert!(report.contains("2 of 9 checks failed"), "{report}");
+    let needles = [
+        "FAIL hidden parameters",
+        "outside the VarStore",
+        "2 of 9 checks failed",
+    ];
+    kit_fails("HiddenParameter", &needles);
 }
 
 #[test]
 fn a_backbone_that_reads_memory_instead_of_values_fails_the_kit() {
-    let (passed, report) = plugin_check("broken", "(fault: ReadsMemoryOrder)");
-    assert!(!passed, "{report}");
-    assert!(
-        report.contains("FAIL any memory layout") && report.contains("reshape, not view"),
-        "{report}"
+    kit_fails(
+        "ReadsMemoryOrder",
+        &["FAIL any memory layout", "reshape, not view"],
     );
 }
 
-/// The kit probes with the values the host feeds, blank frames included: a backbone that
-/// divides by its clip's spread (NaN on a blank clip) fails, naming the clip.
+/// The kit probes with the values the host feeds (the range [-2, 2]), blank frames included: a
+/// backbone that divides by its clip's spread (NaN on a blank clip) fails, naming the clip.
 #[test]
 fn a_backbone_that_breaks_on_a_blank_clip_fails_the_kit_naming_the_clip() {
-    let (passed, report) = plugin_check("broken", "(fault: NanOnBlank)");
-    assert!(!passed, "{report}");
-    assert!(
-        report.contains("FAIL finite output") && report.contains("a black clip"),
-        "{report}"
-    );
-    assert!(
-        report.contains("[-2, 2]"),
-        "the range the host feeds: {report}"
+    kit_fails(
+        "NanOnBlank",
+        &["FAIL finite output", "a black clip", "[-2, 2]"],
     );
 }
 
 #[test]
 fn checks_that_need_the_output_shape_are_skipped_when_it_is_wrong() {
-    let (passed, report) = plugin_check("broken", "(fault: WrongShape)");
-    assert!(!passed, "{report}");
-    assert_eq!(
-        report.matches("returned features of shape").count(),
-        1,
-        "the shape error is reported once: {report}"
-    );
-    assert!(report.contains("FAIL output shape"), "{report}");
-    assert!(report.contains("skip finite output"), "{report}");
-    assert!(
-        report.contains("1 of 9 checks failed, 7 skipped"),
-        "{report}"
-    );
+    let needles = [
+        "FAIL output shape",
+        "skip finite output",
+        "1 of 9 checks failed, 7 skipped",
+    ];
+    let report = kit_fails("WrongShape", &needles);
+    let reported = report.matches("returned features of shape").count();
+    assert_eq!(reported, 1, "the shape error is reported once: {report}");
 }
 
 #[test]
 fn plugin_info_reports_the_output_shape_of_a_probe_forward() {
-    let out = trajhost(
-        &[
-            "plugin",
-            "info",
-            "template",
-            "--config",
-            "(feature_dim: 24)",
-        ],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("output       [2, 16, 24] for input [2, 16, 3, 64, 64]"),
-        "{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("input        (B, T, C, H, W), channel-major memory"),
-        "{}",
-        text(&out)
-    );
-    let speed = text(&out)
+    let info = succeeds(&[
+        "plugin",
+        "info",
+        "template",
+        "--config",
+        "(feature_dim: 24)",
+    ]);
+    let shapes = [
+        "output       [2, 16, 24] for input [2, 16, 3, 64, 64]",
+        "input        (B, T, C, H, W), channel-major memory",
+    ];
+    assert_contains_all(&info, &shapes);
+    let speed = info
         .lines()
         .find(|l| l.starts_with("speed"))
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("no speed line: {}", text(&out)));
+        .unwrap_or_else(|| panic!("no speed line: {info}"));
     let rate = |what: &str| -> f64 {
         speed
             .split(what)
@@ -113,26 +98,19 @@ fn a_directory_is_not_a_plugin_file() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("r2plus1d");
     std::fs::create_dir(&folder).unwrap();
-    let out = trajhost(&["plugin", "info", folder.to_str().unwrap()], &[]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("is a directory, not a plugin file"),
-        "{}",
-        text(&out)
-    );
+    let args = ["plugin", "info", folder.to_str().unwrap()];
+    fails(&args, &["is a directory, not a plugin file"]);
     // A bare name that is also a folder where trajhost runs: both are said.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trajhost"))
+    let out = Command::new(env!("CARGO_BIN_EXE_trajhost"))
         .args(["plugin", "info", "r2plus1d"])
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let said = text(&out);
-    assert!(
-        said.contains("r2plus1d is a directory, not a plugin file")
-            && said.contains("no plugin named 'r2plus1d'"),
-        "{said}"
-    );
+    let needles = [
+        "r2plus1d is a directory, not a plugin file",
+        "no plugin named 'r2plus1d'",
+    ];
+    assert_clean_failure(&out, &needles);
 }
 
 /// The target folder the workspace builds into (where this test's trajhost binary lives).
@@ -168,11 +146,7 @@ fn a_scaffolded_plugin_builds_tests_checks_and_trains_outside_the_workspace() {
     let dir = tempfile::tempdir().unwrap();
     assert!(!dir.path().starts_with(workspace()));
     let krate = dir.path().join("kitnet");
-    let out = trajhost(
-        &["plugin", "new", "kitnet", "--out", krate.to_str().unwrap()],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out));
+    succeeds(&args!["plugin", "new", "kitnet", "--out", krate]);
     let lib = std::fs::read_to_string(krate.join("src/lib.rs")).unwrap();
     assert!(
         lib.contains("pub struct Kitnet") && lib.contains("TODO"),
@@ -197,13 +171,10 @@ fn a_scaffolded_plugin_builds_tests_checks_and_trains_outside_the_workspace() {
     let tested = Instant::now();
 
     let plugin = workspace_target().join("release/libkitnet.so");
-    let check = trajhost(&["plugin", "check", plugin.to_str().unwrap()], &[]);
-    assert!(check.status.success(), "{}", text(&check));
-    assert!(text(&check).contains("conformance of plugin 'kitnet'"));
-    assert!(
-        text(&check).contains("all 9 checks passed"),
-        "{}",
-        text(&check)
+    let report = succeeds(&args!["plugin", "check", plugin]);
+    assert_contains_all(
+        &report,
+        &["conformance of plugin 'kitnet'", "all 9 checks passed"],
     );
 
     // Two training steps: one epoch, the training split in two batches.
@@ -214,10 +185,12 @@ fn a_scaffolded_plugin_builds_tests_checks_and_trains_outside_the_workspace() {
     let config_file = dir.path().join("two-steps.ron");
     std::fs::write(&config_file, ron::ser::to_string(&config).unwrap()).unwrap();
     let run = dir.path().join("run");
-    let args = train_args(plugin.to_str().unwrap(), &config_file, &run, &[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let train = trajhost(&args, &[]);
-    assert!(train.status.success(), "{}", text(&train));
+    succeeds(&train_args(
+        plugin.to_str().unwrap(),
+        &config_file,
+        &run,
+        &[],
+    ));
     let checkpoint = std::fs::read_to_string(run.join("checkpoints/epoch-0001.json")).unwrap();
     let meta: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
     assert_eq!(meta["global_step"], 2, "{checkpoint}");

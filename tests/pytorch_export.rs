@@ -10,7 +10,8 @@ mod common;
 
 use common::python::venv_python;
 use common::{
-    fails, set_intrinsic, text, tiny_dataset, tiny_train_config, train_args, trajhost, workspace,
+    args, fails, set_intrinsic, succeeds, text, tiny_dataset, tiny_train_config, train_args,
+    workspace,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -35,12 +36,6 @@ const BACKBONES: [(&str, &str, PositionHead); 4] = [
     ),
 ];
 
-fn ok(args: &[&str]) -> String {
-    let output = trajhost(args, &[]);
-    assert!(output.status.success(), "{args:?}: {}", text(&output));
-    text(&output)
-}
-
 /// `plugin` trained one epoch on the tiny dataset into `dir/<plugin>`.
 fn train(dir: &Path, plugin: &str, backbone: &str, head: PositionHead) -> PathBuf {
     let mut config = tiny_train_config("validation.ron", 1);
@@ -50,7 +45,7 @@ fn train(dir: &Path, plugin: &str, backbone: &str, head: PositionHead) -> PathBu
     std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
     let run = dir.join(plugin);
     let args = train_args(plugin, &config_path, &run, &[]);
-    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    succeeds(&args);
     run
 }
 
@@ -104,28 +99,23 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
     for (plugin, backbone, head) in BACKBONES {
         let run = train(dir.path(), plugin, backbone, head);
         let report = dir.path().join(format!("{plugin}-eval.json"));
-        ok(&[
+        succeeds(&args![
             "eval",
             "--run",
-            run.to_str().unwrap(),
+            run,
             "--data",
-            data.path().to_str().unwrap(),
+            data.path(),
             "--split",
             "all",
             "--threads",
             "1",
             "--out",
-            report.to_str().unwrap(),
+            report
         ]);
         let report: EvalReport = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
         let export = dir.path().join(format!("{plugin}-export"));
-        ok(&[
-            "export",
-            "--run",
-            run.to_str().unwrap(),
-            "--out",
-            export.to_str().unwrap(),
-        ]);
+        let (run, out) = (run.to_str().unwrap(), export.to_str().unwrap());
+        succeeds(&["export", "--run", run, "--out", out]);
         expected.push((plugin, export, report.metrics));
     }
     // What the README tells a PyTorch user to write.
@@ -276,68 +266,37 @@ fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
     let busy = dir.path().join("busy");
     std::fs::create_dir(&busy).unwrap();
     std::fs::write(busy.join("notes.txt"), "mine").unwrap();
-    let message = fails(&["export", "--run", run_arg, "--out", busy.to_str().unwrap()]);
-    assert!(
-        message.contains("busy") && message.contains("not empty"),
-        "{message}"
-    );
+    let refused = |run: &str, out: &Path, needles: &[&str]| {
+        fails(&args!["export", "--run", run, "--out", out], needles)
+    };
+    refused(run_arg, &busy, &["busy", "not empty"]);
     assert_eq!(
         std::fs::read_to_string(busy.join("notes.txt")).unwrap(),
         "mine"
     );
     let file = dir.path().join("file");
     std::fs::write(&file, "mine").unwrap();
-    let message = fails(&["export", "--run", run_arg, "--out", file.to_str().unwrap()]);
-    assert!(message.contains("not a folder"), "{message}");
+    refused(run_arg, &file, &["not a folder"]);
 
     // Into the run folder itself.
     let inside = run.join("export");
-    let message = fails(&[
-        "export",
-        "--run",
-        run_arg,
-        "--out",
-        inside.to_str().unwrap(),
-    ]);
-    assert!(message.contains("run folder"), "{message}");
+    refused(run_arg, &inside, &["run folder"]);
     assert!(!inside.exists());
 
     // A folder with no checkpoint, and a run of a backbone the package does not have.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = dir.path().join("out");
-    let message = fails(&[
-        "export",
-        "--run",
-        empty.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(message.contains("no complete checkpoint"), "{message}");
+    refused(empty.to_str().unwrap(), &out, &["no complete checkpoint"]);
     let template = common::trained_template_run(1);
-    let message = fails(&[
-        "export",
-        "--run",
-        template.path().join("run").to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(
-        message.contains("'template'") && message.contains("i3d"),
-        "{message}"
-    );
+    let template_run = template.path().join("run");
+    refused(template_run.to_str().unwrap(), &out, &["'template'", "i3d"]);
     assert!(!out.exists());
 
     // An empty folder is fine, and holds exactly the two files, nothing temporary beside it.
     let empty_out = dir.path().join("empty-out");
     std::fs::create_dir(&empty_out).unwrap();
-    ok(&[
-        "export",
-        "--run",
-        run_arg,
-        "--out",
-        empty_out.to_str().unwrap(),
-    ]);
+    succeeds(&args!["export", "--run", run_arg, "--out", empty_out]);
     let mut names: Vec<String> = std::fs::read_dir(&empty_out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{epoch_record, final_metrics, get, http, jsonl, progress_text, Browser, Served};
+use common::{
+    args, assert_contains_all, epoch_record, final_metrics, get, http, jsonl, progress_text,
+    Browser, Served,
+};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -377,17 +380,14 @@ fn no_path_leads_out_of_the_results_folder() {
 #[test]
 fn a_token_guards_every_request_and_other_addresses_need_one() {
     let (_dir, results) = results();
-    let refused = common::trajhost(
-        &["serve", results.to_str().unwrap(), "--addr", "0.0.0.0:0"],
-        &[],
-    );
+    let refused = common::trajhost(&args!["serve", results, "--addr", "0.0.0.0:0"], &[]);
     assert_eq!(refused.status.code(), Some(1));
     let message = common::text(&refused);
     assert!(
         message.contains("--addr 0.0.0.0:0 is reachable from other machines: give --token"),
         "{message}"
     );
-    let empty = common::trajhost(&["serve", results.to_str().unwrap(), "--token", ""], &[]);
+    let empty = common::trajhost(&args!["serve", results, "--token", ""], &[]);
     assert!(
         common::text(&empty).contains("--token is empty"),
         "{}",
@@ -406,22 +406,6 @@ fn a_token_guards_every_request_and_other_addresses_need_one() {
     assert_eq!(bare.status, 401);
     assert_eq!(bare.header("www-authenticate"), Some("Bearer"));
     assert!(!bare.body.contains("finished"));
-    assert_eq!(get(addr, "/api/runs?token=s3cre").status, 401);
-    assert_eq!(get(addr, "/?token=s3cret%20").status, 401);
-    assert_eq!(
-        http(
-            addr,
-            "GET",
-            "/api/runs",
-            &[("Authorization", "Bearer wrong")]
-        )
-        .status,
-        401
-    );
-    assert_eq!(
-        get(addr, "/files/finished/validation_metrics.json").status,
-        401
-    );
     let by_header = http(
         addr,
         "GET",
@@ -430,32 +414,28 @@ fn a_token_guards_every_request_and_other_addresses_need_one() {
     );
     assert_eq!(by_header.status, 200);
     assert_eq!(by_header.json()["runs"].as_array().unwrap().len(), 3);
-    assert_eq!(get(addr, "/api/runs?token=s3cret").status, 200);
-    assert_eq!(get(addr, "/?token=s3cret").status, 200);
-    assert_eq!(
-        get(addr, "/files/finished/validation_metrics.json?token=s3cret").status,
-        200
-    );
-    // With the token, any Host (a name the laptop knows the machine by) is fine...
-    assert_eq!(
-        http(
-            addr,
-            "GET",
-            "/api/runs?token=s3cret",
-            &[("Host", "trainer.lan:8686")]
-        )
-        .status,
-        200
-    );
-    // ...and the folder's boundary still holds.
-    assert_eq!(
-        get(addr, "/files/%2e%2e/secret.txt?token=s3cret").status,
-        400
-    );
-    assert_eq!(
-        get(addr, "/files/finished/leak.txt?token=s3cret").status,
-        403
-    );
+    let other_host = Some(("Host", "trainer.lan:8686"));
+    for (target, header, status) in [
+        ("/api/runs?token=s3cre", None, 401),
+        ("/?token=s3cret%20", None, 401),
+        ("/api/runs", Some(("Authorization", "Bearer wrong")), 401),
+        ("/files/finished/validation_metrics.json", None, 401),
+        ("/api/runs?token=s3cret", None, 200),
+        ("/?token=s3cret", None, 200),
+        (
+            "/files/finished/validation_metrics.json?token=s3cret",
+            None,
+            200,
+        ),
+        // With the token, any Host (a name the laptop knows the machine by) is fine...
+        ("/api/runs?token=s3cret", other_host, 200),
+        // ...and the folder's boundary still holds.
+        ("/files/%2e%2e/secret.txt?token=s3cret", None, 400),
+        ("/files/finished/leak.txt?token=s3cret", None, 403),
+    ] {
+        let answer = http(addr, "GET", target, header.as_slice());
+        assert_eq!(answer.status, status, "{target} {header:?}");
+    }
     drop(served);
 
     // The token from the environment keeps it out of `ps`.
@@ -518,14 +498,15 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
         "a finished run's test matrix, the others' latest validation one"
     );
     let text = drawn["text"].as_str().unwrap();
-    for expected in [
-        "passed: goes on to the full run",
-        "0.00056",
-        "mean position · constant velocity · curve-fit limit",
-        "✓ 90.0%",
-    ] {
-        assert!(text.contains(expected), "{expected} in:\n{text}");
-    }
+    assert_contains_all(
+        text,
+        &[
+            "passed: goes on to the full run",
+            "0.00056",
+            "mean position · constant velocity · curve-fit limit",
+            "✓ 90.0%",
+        ],
+    );
 
     dashboard_charts_and_table(&mut browser);
 
@@ -637,23 +618,17 @@ fn dashboard_charts_and_table(browser: &mut Browser) {
             assert!(digits <= 4, "tick {tick:?} is not a round number: {card}");
         }
     }
-    let finished = cards
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["run"] == "finished")
-        .unwrap();
+    let card_of = |run: &str| {
+        let cards = cards.as_array().unwrap();
+        cards.iter().find(|c| c["run"] == run).unwrap().clone()
+    };
+    let finished = card_of("finished");
     assert_eq!(
         finished["xticks"].as_array().unwrap()[..5],
         ["1", "2", "3", "4", "5"].map(serde_json::Value::from),
         "{finished}"
     );
-    let live = cards
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["run"] == "live")
-        .unwrap();
+    let live = card_of("live");
     assert!(
         live["refs"].as_u64().unwrap() >= 3,
         "baselines on a live run: {live}"
@@ -766,6 +741,15 @@ fn raw(addr: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+/// A GET request for `target` with `count` filler headers of `width` bytes each.
+fn padded_get(addr: &str, target: &str, count: usize, width: usize) -> String {
+    let mut head = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n");
+    for i in 0..count {
+        head += &format!("X-Filler-{i}: {}\r\n", "x".repeat(width));
+    }
+    head + "\r\n"
+}
+
 fn status_of(answer: &str) -> Option<u16> {
     answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
@@ -805,19 +789,10 @@ fn over_long_heads_are_refused_and_a_huge_header_costs_no_memory() {
     let long_line = format!("GET /{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", "a".repeat(9000));
     let answer = raw(&addr, long_line.as_bytes());
     assert_eq!(status_of(&answer), Some(414), "{answer:.200}");
-    let mut big_headers = format!("GET / HTTP/1.1\r\nHost: {addr}\r\n");
-    for i in 0..400 {
-        big_headers += &format!("X-Filler-{i}: {}\r\n", "b".repeat(60));
-    }
-    big_headers += "\r\n";
-    let answer = raw(&addr, big_headers.as_bytes());
+    let answer = raw(&addr, padded_get(&addr, "/", 400, 60).as_bytes());
     assert_eq!(status_of(&answer), Some(431), "{answer:.200}");
     // A head of normal size just under the limit is still fine.
-    let mut fine = format!("GET /api/runs HTTP/1.1\r\nHost: {addr}\r\n");
-    for i in 0..100 {
-        fine += &format!("X-Filler-{i}: {}\r\n", "c".repeat(100));
-    }
-    fine += "\r\n";
+    let fine = padded_get(&addr, "/api/runs", 100, 100);
     assert_eq!(status_of(&raw(&addr, fine.as_bytes())), Some(200));
 
     // Three clients each sending a 300 MB header: each is cut off early, and the server's

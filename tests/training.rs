@@ -3,12 +3,13 @@
 mod common;
 
 use common::{
-    generated, never_improving, plugin, snapshot_settings, text, tiny_dataset, tiny_train_config,
-    train_args, train_cli, trajhost, workspace,
+    assert_contains_all, generated, never_improving, plugin, snapshot_settings, succeeds, text,
+    tiny_dataset, tiny_train_config, train_args, train_cli, workspace,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
+use trajhost::rundir::metrics::StopReason;
 use trajhost::train::{self, checkpoint, Resume, TrainConfig, TrainOptions, TrainOutcome};
 
 fn tiny_config() -> TrainConfig {
@@ -41,6 +42,21 @@ fn train_in_process(options: TrainOptions) -> anyhow::Result<TrainOutcome> {
 /// A finished run's `validation_metrics.json`.
 fn validation_metrics(run: &Path) -> trajhost::rundir::metrics::FinalMetrics {
     serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap()).unwrap()
+}
+
+/// Trains with `options`, which must fail naming every needle; the error and its causes.
+fn training_fails(options: TrainOptions, needles: &[&str]) -> String {
+    let err = train_in_process(options).expect_err("training fails");
+    let message = format!("{err:#}");
+    assert_contains_all(&message, needles);
+    message
+}
+
+/// Trains `config` into `run`: the epochs trained and why the run stopped.
+fn trained_until_stop(run: &Path, config: TrainConfig) -> (usize, StopReason) {
+    train_in_process(options(run, config)).unwrap();
+    let final_metrics = validation_metrics(run);
+    (final_metrics.epochs_trained, final_metrics.stop_reason)
 }
 
 fn tensors(checkpoint: &Path) -> HashMap<String, Tensor> {
@@ -138,16 +154,8 @@ fn a_torchvision_network_trains_through_the_torchscript_plugin_and_resumes_exact
         .unwrap();
     assert!(saved.status.success(), "{}", text(&saved));
     let backbone = format!("(module: {:?})", module.to_str().unwrap());
-    let check = trajhost(
-        &["plugin", "check", "torchscript", "--config", &backbone],
-        &[],
-    );
-    assert!(check.status.success(), "{}", text(&check));
-    assert!(
-        text(&check).contains("all 9 checks passed"),
-        "{}",
-        text(&check)
-    );
+    let report = succeeds(&["plugin", "check", "torchscript", "--config", &backbone]);
+    assert!(report.contains("all 9 checks passed"), "{report}");
     let mut config = tiny_config();
     config.backbone = backbone;
     resumes_exactly_with(plugin("torchscript"), tiny_dataset(), config);
@@ -278,22 +286,20 @@ fn a_run_leaves_every_output_file_parseable() {
     train_in_process(options(run.path(), tiny_config())).unwrap();
     let dir = run.path();
     let progress = std::fs::read_to_string(dir.join("PROGRESS.txt")).unwrap();
-    for field in [
-        "run:",
-        "phase: validation",
-        "epoch: 3/3 (100.0%)",
-        "classification_accuracy:",
-        "prediction_mse:",
-        "total_loss:",
-        "elapsed:",
-        "eta:",
-        "last_update:",
-    ] {
-        assert!(
-            progress.contains(field),
-            "PROGRESS.txt lacks {field}:\n{progress}"
-        );
-    }
+    assert_contains_all(
+        &progress,
+        &[
+            "run:",
+            "phase: validation",
+            "epoch: 3/3 (100.0%)",
+            "classification_accuracy:",
+            "prediction_mse:",
+            "total_loss:",
+            "elapsed:",
+            "eta:",
+            "last_update:",
+        ],
+    );
     let records = trajhost::rundir::metrics::read_history(dir).unwrap();
     assert_eq!(
         records.iter().map(|r| r.epoch).collect::<Vec<_>>(),
@@ -412,17 +418,13 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
     let other = tempfile::tempdir().unwrap();
     let mut wider = config.clone();
     wider.backbone = "(channels: 12, feature_dim: 16)".into();
-    let err = train_in_process(TrainOptions {
+    let wider = TrainOptions {
         resume: Some(Resume::Path(saved.clone())),
         ..options(other.path(), wider)
-    })
-    .err()
-    .unwrap();
-    let message = format!("{err:#}");
-    assert!(
-        message.contains("does not fit this model's architecture")
-            && message.contains("backbone config"),
-        "{message}"
+    };
+    training_fails(
+        wider,
+        &["does not fit this model's architecture", "backbone config"],
     );
 
     // Clips of another length: the trajectory head's input differs, and the message says why.
@@ -430,32 +432,21 @@ fn a_checkpoint_of_another_plugin_or_architecture_is_refused() {
         frames: 12,
         ..trajhost_dataset::DataConfig::tiny()
     });
-    let err = train_in_process(TrainOptions {
+    let longer = TrainOptions {
         data: longer.path().to_path_buf(),
         resume: Some(Resume::Path(saved.clone())),
         ..options(other.path(), config.clone())
-    })
-    .err()
-    .unwrap();
-    let message = format!("{err:#}");
-    assert!(
-        message.contains("heads.trajectory_in") && message.contains("`frames`"),
-        "{message}"
-    );
+    };
+    training_fails(longer, &["heads.trajectory_in", "`frames`"]);
 
     let mut broken = config;
     broken.backbone = String::new();
-    let err = train_in_process(TrainOptions {
+    let broken = TrainOptions {
         plugin: plugin("broken"),
         resume: Some(Resume::Path(saved)),
         ..options(other.path(), broken)
-    })
-    .err()
-    .unwrap();
-    assert!(
-        format!("{err:#}").contains("was made for plugin 'template'"),
-        "{err:#}"
-    );
+    };
+    training_fails(broken, &["was made for plugin 'template'"]);
 }
 
 /// Without `--config`, `train` uses the shipped validation config from any folder (it looked
@@ -491,20 +482,17 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint()
     // 7 training calls and 1 validation call per epoch: the 10th call is epoch 2's second
     // step, step 9.
     config.backbone = "(fault: NanAfter(9))".into();
-    let err = train_in_process(TrainOptions {
+    let options = TrainOptions {
         plugin: plugin("broken"),
         ..options(run.path(), config)
-    })
-    .err()
-    .unwrap();
-    let message = format!("{err:#}");
+    };
     // The features went wrong first, so the plugin is named, not the loss.
-    assert!(
-        message.contains("the backbone plugin 'broken' returned NaN or Inf features")
-            && message.contains("at step 9"),
-        "{message}"
-    );
-    assert!(message.contains("epoch-0001.json"), "{message}");
+    let needles = [
+        "the backbone plugin 'broken' returned NaN or Inf features",
+        "at step 9",
+        "epoch-0001.json",
+    ];
+    training_fails(options, &needles);
     assert!(checkpoint::load(&run.path().join("checkpoints/epoch-0001.json")).is_ok());
 }
 
@@ -674,12 +662,8 @@ fn early_stopping_holds_across_a_resume() {
     // the run after epoch 3, however it was interrupted on the way.
     config.early_stopping = never_improving(2);
     let straight = tempfile::tempdir().unwrap();
-    train_in_process(options(straight.path(), config.clone())).unwrap();
-    let expected = validation_metrics(straight.path());
-    assert_eq!(
-        (expected.epochs_trained, expected.stop_reason),
-        (3, trajhost::rundir::metrics::StopReason::EarlyStopping)
-    );
+    let expected = trained_until_stop(straight.path(), config.clone());
+    assert_eq!(expected, (3, StopReason::EarlyStopping));
     // 7 steps an epoch: step 10 is inside epoch 2, step 14 ends it, step 17 is inside epoch 3.
     for stops in [vec![10], vec![14], vec![10, 17]] {
         let run = tempfile::tempdir().unwrap();
@@ -708,11 +692,8 @@ fn early_stopping_holds_across_a_resume() {
             "{stops:?}"
         );
         let got = validation_metrics(run.path());
-        assert_eq!(
-            (got.epochs_trained, got.stop_reason),
-            (expected.epochs_trained, expected.stop_reason),
-            "interrupted at steps {stops:?}"
-        );
+        let got = (got.epochs_trained, got.stop_reason);
+        assert_eq!(got, expected, "interrupted at steps {stops:?}");
         let epochs = trajhost::rundir::metrics::read_history(run.path()).unwrap();
         assert_eq!(epochs.len(), 3, "{stops:?}");
     }
@@ -779,34 +760,29 @@ fn kill_9_during_the_final_evaluation_then_resume_only_evaluates() {
     );
 }
 
+/// Early stopping and a time budget each end a run, checkpointed and evaluated, and say which.
 #[test]
-fn early_stopping_ends_the_run_and_says_so() {
-    let run = tempfile::tempdir().unwrap();
-    let mut config = tiny_config();
-    config.epochs = 5;
+fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
     // Nothing improves by 1e9, so the epoch after the first best is one too many.
-    config.early_stopping = never_improving(1);
-    train_in_process(options(run.path(), config)).unwrap();
-    let final_metrics = validation_metrics(run.path());
-    assert_eq!(final_metrics.epochs_trained, 2);
-    assert_eq!(
-        final_metrics.stop_reason,
-        trajhost::rundir::metrics::StopReason::EarlyStopping
-    );
-}
-
-#[test]
-fn a_time_budget_ends_the_run_with_a_test_evaluation() {
-    let run = tempfile::tempdir().unwrap();
-    let mut config = tiny_config();
-    config.epochs = 50;
-    config.time_budget_minutes = Some(0.0001);
-    train_in_process(options(run.path(), config)).unwrap();
-    let final_metrics = validation_metrics(run.path());
-    assert_eq!(final_metrics.epochs_trained, 1);
-    assert_eq!(
-        final_metrics.stop_reason,
-        trajhost::rundir::metrics::StopReason::TimeBudget
-    );
-    assert!(run.path().join("checkpoints/epoch-0001.json").exists());
+    let early = TrainConfig {
+        epochs: 5,
+        early_stopping: never_improving(1),
+        ..tiny_config()
+    };
+    // A budget that runs out in the first epoch.
+    let budget = TrainConfig {
+        epochs: 50,
+        time_budget_minutes: Some(0.0001),
+        ..tiny_config()
+    };
+    let cases = [
+        (early, (2, StopReason::EarlyStopping)),
+        (budget, (1, StopReason::TimeBudget)),
+    ];
+    for (config, expected) in cases {
+        let run = tempfile::tempdir().unwrap();
+        assert_eq!(trained_until_stop(run.path(), config), expected);
+        let last = format!("checkpoints/epoch-{:04}.json", expected.0);
+        assert!(run.path().join(&last).exists(), "{last} of {expected:?}");
+    }
 }

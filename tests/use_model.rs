@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fails, text, tiny_dataset, trained_template_run, trajhost};
+use common::{args, fails, succeeds, text, tiny_dataset, trained_template_run, trajhost};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use trajhost::eval::{EvalReport, SamplePrediction};
@@ -40,13 +40,6 @@ fn predict(run: &Path, video: &Path, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn ok(args: &[impl AsRef<str>]) -> String {
-    let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
-    let output = trajhost(&args, &[]);
-    assert!(output.status.success(), "{args:?}: {}", text(&output));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -54,7 +47,7 @@ fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
     let run = run_dir();
     // The dataset comes from the checkpoint; `last` is the default.
     // As the run trained: float sums depend on the thread count.
-    ok(&eval(&["--out", out.to_str().unwrap(), "--threads", "1"]));
+    succeeds(&eval(&["--out", out.to_str().unwrap(), "--threads", "1"]));
     let report: EvalReport = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let written: FinalMetrics =
         serde_json::from_slice(&std::fs::read(run.join("validation_metrics.json")).unwrap())
@@ -71,19 +64,20 @@ fn eval_reads_other_data_and_refuses_clips_of_another_shape_naming_both() {
         ..trajhost_dataset::DataConfig::tiny()
     });
     let data = other_seed.path().to_str().unwrap();
-    let printed = ok(&eval(&["--data", data, "--split", "all"]));
+    let printed = succeeds(&eval(&["--data", data, "--split", "all"]));
     assert!(printed.contains("64 videos"), "{printed}");
     let longer = common::generated(&trajhost_dataset::DataConfig {
         frames: 12,
         ..trajhost_dataset::DataConfig::tiny()
     });
-    let err = fails(&eval(&["--data", longer.path().to_str().unwrap()]));
-    assert!(
-        err.contains("12 frames of 32×32") && err.contains("reads 8 frames of 32×32"),
-        "{err}"
+    fails(
+        &eval(&["--data", longer.path().to_str().unwrap()]),
+        &["12 frames of 32×32", "reads 8 frames of 32×32"],
     );
-    let err = fails(&["eval", "--run", "/nonexistent/run"]);
-    assert!(err.contains("/nonexistent/run"), "{err}");
+    fails(
+        &["eval", "--run", "/nonexistent/run"],
+        &["/nonexistent/run"],
+    );
 }
 
 #[test]
@@ -91,23 +85,17 @@ fn predict_on_a_gif_exported_from_a_test_shard_matches_eval_for_that_sample() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_dir();
     let predictions = dir.path().join("p.jsonl");
-    ok(&eval(&["--predictions", predictions.to_str().unwrap()]));
+    succeeds(&eval(&["--predictions", predictions.to_str().unwrap()]));
     let text = std::fs::read_to_string(&predictions).unwrap();
     let first: SamplePrediction = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     let data = tiny_dataset().to_str().unwrap();
     for ext in ["gif", "npy"] {
         let video = dir.path().join(format!("sample.{ext}"));
         let index = first.index.to_string();
-        ok(&[
-            "data",
-            "export",
-            data,
-            "--index",
-            &index,
-            "--out",
-            video.to_str().unwrap(),
+        succeeds(&args![
+            "data", "export", data, "--index", &index, "--out", video
         ]);
-        let json = ok(&predict(&run, &video, &["--json"]));
+        let json = succeeds(&predict(&run, &video, &["--json"]));
         let got: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(got["class"], first.class.as_str(), "{ext}");
         for axis in 0..3 {
@@ -127,41 +115,23 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
     let dir = tempfile::tempdir().unwrap();
     let run = run_dir();
     let preview = dir.path().join("preview.gif");
-    ok(&[
-        "data",
-        "preview",
-        tiny_dataset().to_str().unwrap(),
-        "--out",
-        preview.to_str().unwrap(),
-    ]);
-    let output = trajhost(
-        &[
-            "predict",
-            "--run",
-            run.to_str().unwrap(),
-            preview.to_str().unwrap(),
-        ],
-        &[],
-    );
+    succeeds(&args!["data", "preview", tiny_dataset(), "--out", preview]);
+    let output = trajhost(&args!["predict", "--run", run, preview], &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert!(text(&output).contains("resized"), "{}", text(&output));
 
     let shard = tiny_dataset().join("shard-00000.safetensors");
     let overlay = dir.path().join("overlay.gif");
-    let printed = ok(&predict(
+    let printed = succeeds(&predict(
         &run,
         &shard,
         &["--sample", "2", "--overlay", overlay.to_str().unwrap()],
     ));
     assert!(printed.contains("truth"), "{printed}");
     overlay_shows_the_markers_in_their_colours(&run, &shard, &overlay);
-    let err = fails(&predict(&run, &shard, &["--sample", "999"]));
-    assert!(
-        err.contains("--sample 999") && err.contains("16 samples"),
-        "{err}"
-    );
-    let err = fails(&["predict", "--run", run.to_str().unwrap(), "/dev/null"]);
-    assert!(err.contains("/dev/null"), "{err}");
+    let sample_999 = predict(&run, &shard, &["--sample", "999"]);
+    fails(&sample_999, &["--sample 999", "16 samples"]);
+    fails(&args!["predict", "--run", run, "/dev/null"], &["/dev/null"]);
 }
 
 /// Every frame of the overlay holds the documented colours exactly: red at the predicted
@@ -170,7 +140,7 @@ fn predict_reads_a_preview_gif_and_a_shard_sample_and_draws_an_overlay() {
 fn overlay_shows_the_markers_in_their_colours(run: &Path, shard: &Path, overlay: &Path) {
     use image::AnimationDecoder;
     use trajhost::predict::overlay::{marker_pixel, GREEN, RED, SCALE, YELLOW};
-    let json = ok(&predict(run, shard, &["--sample", "2", "--json"]));
+    let json = succeeds(&predict(run, shard, &["--sample", "2", "--json"]));
     let said: serde_json::Value = serde_json::from_str(&json).unwrap();
     let position = |v: &serde_json::Value| -> [f64; 3] {
         let p: Vec<f64> = serde_json::from_value(v.clone()).unwrap();
@@ -224,11 +194,7 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
     let dir = tempfile::tempdir().unwrap();
     // A copy of the run, so this test's robustness.json does not meet the other tests.
     let run = dir.path().join("copy");
-    let copied = std::process::Command::new("cp")
-        .args(["-r", run_dir().to_str().unwrap(), run.to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    common::copy(&run_dir(), &run);
     let cache = dir.path().join("shifts");
     let args = [
         "eval",
@@ -240,7 +206,7 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
         "--shift-cache",
         cache.to_str().unwrap(),
     ];
-    let printed = ok(&args);
+    let printed = succeeds(&args);
     assert!(printed.contains("pixel_noise_0.1"), "{printed}");
     let robustness = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
     let shifts: Vec<&str> = robustness.rows.iter().map(|r| r.shift.as_str()).collect();
@@ -276,12 +242,12 @@ fn shifts_write_robustness_json_reuse_their_sets_and_compare_shows_them() {
     let sets = std::fs::read_dir(&cache).unwrap().count();
     assert_eq!(sets, 15);
     // A second run reuses the sets: the same numbers.
-    ok(&args);
+    succeeds(&args);
     let again = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
     assert_eq!(again.rows, robustness.rows);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 15);
 
-    let report = ok(&["compare", run.to_str().unwrap()]);
+    let report = succeeds(&args!["compare", run]);
     assert!(
         report.contains("## Robustness")
             && report.contains("## Held-out styles")
@@ -320,29 +286,24 @@ fn shifts_of_other_data_never_replace_the_runs_own_table() {
             .map(|a| a.to_string())
             .collect()
     };
-    ok(&shifts(&[]));
+    succeeds(&shifts(&[]));
     let own = std::fs::read(run.join("robustness.json")).unwrap();
     let recorded = trajhost::rundir::robustness::read(&run).unwrap().unwrap();
     let trained_on = std::path::absolute(tiny_dataset()).unwrap();
     assert_eq!(recorded.data.as_deref(), trained_on.to_str());
 
     // Another dataset without --shifts-out: refused before any set is generated.
-    let err = fails(&shifts(&["--data", other.to_str().unwrap()]));
-    for needle in ["other-data", "robustness.json", "--shifts-out"] {
-        assert!(err.contains(needle), "{needle}: {err}");
-    }
+    let needles = ["other-data", "robustness.json", "--shifts-out"];
+    fails(&shifts(&["--data", other.to_str().unwrap()]), &needles);
     assert_eq!(std::fs::read(run.join("robustness.json")).unwrap(), own);
 
     // A folder is no file to write the table to: refused before the work too.
-    let err = fails(&shifts(&["--shifts-out", dir.path().to_str().unwrap()]));
-    assert!(
-        err.contains("--shifts-out") && err.contains("is a directory"),
-        "{err}"
-    );
+    let into_a_folder = shifts(&["--shifts-out", dir.path().to_str().unwrap()]);
+    fails(&into_a_folder, &["--shifts-out", "is a directory"]);
 
     let elsewhere = dir.path().join("other-robustness.json");
     let data = other.to_str().unwrap();
-    ok(&shifts(&[
+    succeeds(&shifts(&[
         "--data",
         data,
         "--shifts-out",

@@ -24,12 +24,59 @@ pub fn plugin(name: &str) -> PathBuf {
     path
 }
 
+/// A command-line argument: a string, or a path (the tests' paths are UTF-8).
+pub trait Arg {
+    fn arg(&self) -> String;
+}
+
+impl Arg for str {
+    fn arg(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Arg for String {
+    fn arg(&self) -> String {
+        self.clone()
+    }
+}
+
+impl Arg for Path {
+    fn arg(&self) -> String {
+        self.to_str().expect("a UTF-8 path").to_string()
+    }
+}
+
+impl Arg for PathBuf {
+    fn arg(&self) -> String {
+        self.as_path().arg()
+    }
+}
+
+impl<T: Arg + ?Sized> Arg for &T {
+    fn arg(&self) -> String {
+        (**self).arg()
+    }
+}
+
+/// `args!["eval", "--run", run]`: command-line arguments from strings and paths alike.
+#[allow(unused_macros)]
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        [$($crate::common::Arg::arg(&$arg)),*]
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use args;
+
 /// Runs the trajhost binary with `args` and extra environment variables, in the workspace,
 /// under umask 022 (the usual one, whatever the test runner's is: file modes are checked).
-pub fn trajhost(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn trajhost(args: &[impl AsRef<str>], env: &[(&str, &str)]) -> Output {
     use std::os::unix::process::CommandExt;
     let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
-    command.args(args).current_dir(workspace());
+    command
+        .args(args.iter().map(|a| a.as_ref()))
+        .current_dir(workspace());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -46,16 +93,21 @@ pub fn trajhost(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// `trajhost train` with `plugin`, the tiny dataset, `config`, `--out out` and `extra`.
 #[allow(dead_code)]
 pub fn train_cli(plugin: &str, config: &Path, out: &Path, extra: &[&str]) -> Output {
-    let args = train_args(plugin, config, out, extra);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    trajhost(&args, &[])
+    trajhost(&train_args(plugin, config, out, extra), &[])
 }
 
-/// Runs `trajhost args`, which must be refused cleanly ([`assert_clean_failure`]); the message.
-#[allow(dead_code)]
-pub fn fails(args: &[impl AsRef<str>]) -> String {
+/// Runs `trajhost args`, which must succeed; its standard output.
+pub fn succeeds(args: &[impl AsRef<str>]) -> String {
+    let output = trajhost(args, &[]);
     let args: Vec<&str> = args.iter().map(|a| a.as_ref()).collect();
-    assert_clean_failure(&trajhost(&args, &[]), &[])
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `trajhost args`, which must be refused cleanly, naming every needle
+/// ([`assert_clean_failure`]); the message.
+pub fn fails(args: &[impl AsRef<str>], needles: &[&str]) -> String {
+    assert_clean_failure(&trajhost(args, &[]), needles)
 }
 
 /// Judges a refused command: an ordinary exit code (no signal, no panic) and a message holding
@@ -70,9 +122,7 @@ pub fn assert_clean_failure(output: &Output, needles: &[&str]) -> String {
         output.status
     );
     assert!(!message.contains("panicked"), "{message}");
-    for needle in needles {
-        assert!(message.contains(needle), "{needle:?} missing: {message}");
-    }
+    assert_contains_all(&message, needles);
     message
 }
 
@@ -86,6 +136,30 @@ pub fn plugin_check(plugin: &str, config: &str) -> (bool, String) {
     }
     let out = trajhost(&args, &[]);
     (out.status.success(), text(&out))
+}
+
+/// Copies `from` (a file or a folder, with its modes) to `to` (`cp -a`: into `to` when it is a
+/// folder).
+pub fn copy(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// Asserts that `text` holds every needle, naming the first one missing.
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle:?} missing: {text}");
+    }
 }
 
 pub fn text(output: &Output) -> String {
