@@ -16,7 +16,7 @@ pub enum DataCommand {
     /// Generate a dataset, or resume an interrupted generation into the same folder.
     Generate {
         #[command(flatten)]
-        generation: Generation,
+        generation: GenerationChoice,
         /// Output folder (shards, manifest.json, PROGRESS.txt).
         #[arg(long)]
         out: PathBuf,
@@ -50,7 +50,7 @@ pub enum DataCommand {
     /// Time generation of the full default set (writes to a temp folder unless --out).
     Bench {
         #[command(flatten)]
-        generation: Generation,
+        generation: GenerationChoice,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -58,7 +58,7 @@ pub enum DataCommand {
 
 /// What `generate` and `bench` generate, and with how many workers.
 #[derive(Debug, Clone, clap::Args)]
-pub struct Generation {
+pub struct GenerationChoice {
     /// RON config; the embedded default (configs/data.ron) when omitted.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -70,7 +70,7 @@ pub struct Generation {
     workers: Option<usize>,
 }
 
-impl Generation {
+impl GenerationChoice {
     /// The config file (or the shipped default) with `seed` and the sample count applied and
     /// checked, and the workers to use.
     fn resolve(&self, seed: Option<u64>) -> anyhow::Result<(DataConfig, usize)> {
