@@ -51,6 +51,7 @@ pub enum DataCommand {
     Bench {
         #[command(flatten)]
         generation: GenerationChoice,
+        /// A new or empty folder to keep what was generated (default: a temp folder, removed).
         #[arg(long)]
         out: Option<PathBuf>,
     },
