@@ -10,10 +10,12 @@ perfectly to the smaller balls: what geometry alone adds. Two readings of "as pr
 radius off by the same pixels (absolute) or by the same fraction (relative).
 
     python bench/python/far_camera_floor.py data/procedural-shifts/none-<hash> \\
-        data/procedural-shifts/camera_far-<hash> results/quality/magvit [more runs]
+        data/procedural-shifts/camera_far-<hash> results/quality/magvit [more runs or reports]
 
 The two sets are the ones `trajhost eval --run <run> --shifts` stored (robustness.json names
-them). Run it with the venv of scripts/setup-torch (numpy, safetensors).
+them). Each calibration source is a run folder (its test split's per-axis MSE) or the JSON of
+`trajhost eval --run <run> --data <the in-distribution set> --split all --out <report>` (that
+set's own). Run it with the venv of scripts/setup-torch (numpy, safetensors).
 """
 
 import glob
@@ -92,14 +94,22 @@ def calibrate(truth, per_axis, relative):
     return centre, radius
 
 
+def measured_per_axis(source):
+    """A run folder's test per-axis MSE, or an eval report's."""
+    if source.endswith(".json"):
+        with open(source) as f:
+            return json.load(f)["metrics"]["mse_per_axis"]
+    with open(source + "/final_metrics.json") as f:
+        return json.load(f)["test"]["mse_per_axis"]
+
+
 def main():
     none, far = last_frame_truth(sys.argv[1]), last_frame_truth(sys.argv[2])
     for name, truth in (("in distribution", none), ("farther camera", far)):
         radii = np.percentile(truth[3], [5, 50, 95]).round(2)
         print(f"ball radius at the last input frame, 5/50/95 %, {name}: {radii} px")
     for run in sys.argv[3:]:
-        with open(run + "/final_metrics.json") as f:
-            per_axis = json.load(f)["test"]["mse_per_axis"]
+        per_axis = measured_per_axis(run)
         for relative in (False, True):
             centre, radius = calibrate(none, per_axis, relative)
             at_home = lifted_mse(none, centre, radius, relative)
