@@ -786,3 +786,46 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
         assert!(run.path().join(&last).exists(), "{last} of {expected:?}");
     }
 }
+
+/// Mirror averaging (`eval --mirror-average`) makes the model mirror-symmetric: a clip's
+/// left-right mirror image gets the clip's answer mirrored (x negated, the rest equal), with
+/// either position head; the plain model, untrained, is not symmetric, so the averaging is what
+/// makes it so.
+#[test]
+fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
+    use trajhost::config::PositionHead;
+    use trajhost::train::model::{Outputs, UnifiedModel};
+    use trajhost::train::pinhole::Lens;
+    let video = Tensor::randn([2, 4, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let mirror_image = video.flip([-1]);
+    let lenses = Lens::table(&[Lens::from_fov(50.0, 32, 32), Lens::from_fov(40.0, 32, 32)]);
+    let negate_x = Tensor::from_slice(&[-1.0f32, 1.0, 1.0]);
+    let symmetric = |a: &Outputs, b: &Outputs| {
+        b.logits.allclose(&a.logits, 1e-5, 1e-6, false)
+            && b.position
+                .allclose(&(&a.position * &negate_x), 1e-5, 1e-6, false)
+            && b.track.allclose(&(&a.track * &negate_x), 1e-5, 1e-6, false)
+    };
+    for head in [PositionHead::Direct, PositionHead::Pinhole] {
+        let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
+            .unwrap()
+            .build("(channels: 8, feature_dim: 16)", Device::Cpu)
+            .unwrap();
+        let mut model = UnifiedModel::new(backbone, 4, head, Device::Cpu);
+        let answers = |model: &mut UnifiedModel| {
+            tch::no_grad(|| {
+                let a = model.forward(&video, &lenses, false).unwrap();
+                let b = model.forward(&mirror_image, &lenses, false).unwrap();
+                (a, b)
+            })
+        };
+        let (a, b) = answers(&mut model);
+        assert!(
+            !symmetric(&a, &b),
+            "{head:?}: the plain model is not symmetric"
+        );
+        model.mirror_average = true;
+        let (a, b) = answers(&mut model);
+        assert!(symmetric(&a, &b), "{head:?}: the averaged model is");
+    }
+}

@@ -20,7 +20,7 @@ fn run_dir() -> PathBuf {
     run().join("run")
 }
 
-/// `eval --run <the run>` with `extra`, as arguments for [`ok`] or [`fails`].
+/// `eval --run <the run>` with `extra`, as arguments for [`succeeds`] or [`fails`].
 fn eval(extra: &[&str]) -> Vec<String> {
     let run = run_dir().to_str().unwrap().to_string();
     ["eval", "--run", &run]
@@ -30,7 +30,7 @@ fn eval(extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// `predict --run <run> <video>` with `extra`, as arguments for [`ok`] or [`fails`].
+/// `predict --run <run> <video>` with `extra`, as arguments for [`succeeds`] or [`fails`].
 fn predict(run: &Path, video: &Path, extra: &[&str]) -> Vec<String> {
     let (run, video) = (run.to_str().unwrap(), video.to_str().unwrap());
     ["predict", "--run", run, video]
@@ -55,6 +55,38 @@ fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
     assert_eq!(report.metrics, written.test);
     assert_eq!(report.baselines, written.baselines);
     assert_eq!(report.epoch, 2);
+}
+
+/// `--mirror-average` runs the model on each clip and on its mirror image and averages the
+/// answers: the report says so, and its numbers are not the plain model's. The run's own
+/// robustness table stays the plain model's: shifted sets scored that way need a file of their
+/// own.
+#[test]
+fn eval_mirror_average_is_reported_and_kept_out_of_the_runs_robustness_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, mirrored) = (
+        dir.path().join("plain.json"),
+        dir.path().join("mirrored.json"),
+    );
+    succeeds(&eval(&["--out", plain.to_str().unwrap()]));
+    let printed = succeeds(&eval(&[
+        "--out",
+        mirrored.to_str().unwrap(),
+        "--mirror-average",
+    ]));
+    assert!(printed.contains("mirror-averaged"), "{printed}");
+    let read = |path: &Path| -> EvalReport {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let (plain, mirrored) = (read(&plain), read(&mirrored));
+    assert!(!plain.mirror_averaged && mirrored.mirror_averaged);
+    assert_ne!(plain.metrics.mse, mirrored.metrics.mse);
+    let needles = ["--mirror-average", "--shifts-out", "robustness.json"];
+    fails(&eval(&["--shifts", "--mirror-average"]), &needles);
+    assert!(
+        !run_dir().join("robustness.json").exists(),
+        "refused before the work"
+    );
 }
 
 #[test]
@@ -325,4 +357,28 @@ fn a_run_records_its_validation_baselines_when_training_starts() {
     assert!(baselines.constant_velocity_mse.is_finite());
     let limit = baselines.curve_fit_mse.expect("the curve-fit limit");
     assert!(limit < baselines.mean_position_mse, "{baselines:?}");
+}
+
+/// `predict --mirror-average`: the answer averaged with the mirror image's, and said so.
+#[test]
+fn predict_mirror_average_says_so_and_changes_the_answer() {
+    let run = run_dir();
+    let shard = tiny_dataset().join("shard-00000.safetensors");
+    let answer = |extra: &[&str]| -> serde_json::Value {
+        let extra = [&["--sample", "2", "--json"], extra].concat();
+        serde_json::from_str(&succeeds(&predict(&run, &shard, &extra))).unwrap()
+    };
+    let (plain, mirrored) = (answer(&[]), answer(&["--mirror-average"]));
+    assert_eq!(plain["mirror_averaged"], false);
+    assert_eq!(mirrored["mirror_averaged"], true);
+    assert_ne!(plain["position"], mirrored["position"]);
+    let printed = succeeds(&predict(
+        &run,
+        &shard,
+        &["--sample", "2", "--mirror-average"],
+    ));
+    assert!(
+        printed.contains("averaged with the mirror image's answer"),
+        "{printed}"
+    );
 }

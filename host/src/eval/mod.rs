@@ -52,6 +52,10 @@ pub struct EvalArgs {
     /// Where the shifted test sets are kept (default: <data>-shifts/ beside the dataset).
     #[arg(long, requires = "shifts")]
     pub shift_cache: Option<PathBuf>,
+    /// Average each answer with the model's answer for the clip's left-right mirror image, its
+    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
+    #[arg(long)]
+    pub mirror_average: bool,
     #[command(flatten)]
     pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
@@ -84,6 +88,9 @@ pub struct EvalReport {
     pub metrics: SplitMetrics,
     /// Against the dataset's own training split (or the evaluated split when it has none).
     pub baselines: Baselines,
+    /// Each answer averaged with the mirror image's (`--mirror-average`).
+    #[serde(default)]
+    pub mirror_averaged: bool,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -122,6 +129,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.shifts && args.shifts_out.is_none() {
         refuse_replacing_the_runs_own_table(args, &trained, &source)?;
     }
+    trained.model.mirror_average = args.mirror_average;
     let report = evaluate_on(
         &mut trained,
         &args.run,
@@ -222,6 +230,12 @@ fn refuse_replacing_the_runs_own_table(
     trained: &Trained,
     source: &DataSource,
 ) -> Result<()> {
+    if args.mirror_average {
+        bail!(
+            "--shifts --mirror-average would replace the plain model's table in {} with the mirror-averaged one's; give --shifts-out FILE",
+            args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
+        );
+    }
     let Some(recorded) = &trained.meta.data else {
         return Ok(()); // an older checkpoint: nothing to tell them apart by
     };
@@ -339,6 +353,7 @@ pub fn evaluate_on(
         split,
         metrics,
         baselines: baselines(reference, &evaluated, config.predict_future),
+        mirror_averaged: trained.model.mirror_average,
     })
 }
 
@@ -421,10 +436,13 @@ fn concat(splits: &[&SplitData]) -> SplitData {
 fn print_summary(r: &EvalReport) {
     let m = &r.metrics;
     println!(
-        "{} ({}, epoch {}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
+        "{} ({}, epoch{}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
         r.run,
         r.plugin,
-        r.epoch,
+        match r.mirror_averaged {
+            true => format!(" {}, mirror-averaged", r.epoch),
+            false => format!(" {}", r.epoch),
+        },
         r.data.display(),
         r.split,
         m.samples,

@@ -306,6 +306,7 @@ pub fn run(
         samples,
         seed: base.seed ^ SEED_SALT,
         data: Some(source.spec()?.to_string_lossy().into_owned()),
+        mirror_averaged: trained.model.mirror_average,
         rows,
     })
 }
@@ -313,9 +314,14 @@ pub fn run(
 /// The robustness table as text.
 pub fn render(r: &Robustness) -> String {
     let mut text = format!(
-        "robustness of {} (epoch {}), {} test videos per set, shifts of {}:\n",
+        "robustness of {} (epoch {}{}), {} test videos per set, shifts of {}:\n",
         r.run,
         r.epoch,
+        if r.mirror_averaged {
+            ", mirror-averaged"
+        } else {
+            ""
+        },
         r.samples,
         r.data.as_deref().unwrap_or("the run's data")
     );

@@ -43,6 +43,10 @@ pub struct PredictArgs {
     /// sample's own intrinsics, else the generator's default lens (50°).
     #[arg(long, value_parser = parse_fov)]
     pub fov_deg: Option<f64>,
+    /// Average the answer with the model's answer for the clip's left-right mirror image, its
+    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
+    #[arg(long)]
+    pub mirror_average: bool,
     #[command(flatten)]
     pub plugin: PluginChoice,
     #[arg(long, default_value = "cpu")]
@@ -65,6 +69,8 @@ pub struct Prediction {
     pub track: Vec<[f64; 3]>,
     /// A shard sample's own labels.
     pub truth: Option<Truth>,
+    /// The answer averaged with the mirror image's (`--mirror-average`).
+    pub mirror_averaged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +100,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let default = trajhost_dataset::DataConfig::default_config();
     let size = [default.height as i64, default.width as i64];
     let mut trained = trained::load(&args.run, &args.checkpoint, &args.plugin, device, size)?;
+    trained.model.mirror_average = args.mirror_average;
     let bounds = input::Bounds::for_clip(trained.video_shape)?;
     let clip = input::read(&args.video, args.sample, bounds)?;
     let (frames, adjustments) = fit(clip.frames, clip.total, trained.video_shape)?;
@@ -157,6 +164,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         frames_ahead,
         track: track.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
         truth,
+        mirror_averaged: args.mirror_average,
     };
     if let Some(path) = &args.overlay {
         let intrinsics = intrinsics.filter(|_| args.fov_deg.is_none());
@@ -235,6 +243,9 @@ pub fn render(p: &Prediction) -> String {
         probabilities.join(", "),
         p.frames_ahead
     );
+    if p.mirror_averaged {
+        text += "          averaged with the mirror image's answer\n";
+    }
     if let Some(t) = &p.truth {
         let [x, y, z] = t.position;
         let error = (0..3)

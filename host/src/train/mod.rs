@@ -6,6 +6,7 @@ pub mod data;
 pub mod libtorch_threads;
 pub mod loss;
 pub mod metrics;
+pub mod mirror;
 pub mod model;
 pub mod model_input;
 pub mod optim;

@@ -15,7 +15,7 @@
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
-use super::pinhole;
+use super::{mirror, pinhole};
 use crate::config::PositionHead;
 use crate::plugin::PluginBackbone;
 use anyhow::{bail, Result};
@@ -29,6 +29,8 @@ pub const FRAME_CODE: i64 = 8;
 
 pub struct UnifiedModel {
     pub backbone: PluginBackbone,
+    /// Inference answers averaged with the mirror image's (`mirror`); training never is.
+    pub mirror_average: bool,
     /// The heads' parameters, owned by the host.
     pub heads: nn::VarStore,
     /// The clip length the trajectory encoder was built for.
@@ -85,6 +87,7 @@ impl UnifiedModel {
         trajhost_plugin_api::layers::pytorch_default_init(&heads);
         UnifiedModel {
             backbone,
+            mirror_average: false,
             heads,
             frames,
             position_head,
@@ -99,6 +102,19 @@ impl UnifiedModel {
     /// `video`: `(B, T, 3, H, W)` float, standardised (`model_input`), each seen through its row
     /// of `lenses` (a [`pinhole::Lens::table`], which only the pinhole head reads).
     pub fn forward(&mut self, video: &Tensor, lenses: &Tensor, train: bool) -> Result<Outputs> {
+        if self.mirror_average && !train {
+            return mirror::averaged(self, video, lenses);
+        }
+        self.forward_once(video, lenses, train)
+    }
+
+    /// One pass of the backbone and the heads over `video`.
+    pub(super) fn forward_once(
+        &mut self,
+        video: &Tensor,
+        lenses: &Tensor,
+        train: bool,
+    ) -> Result<Outputs> {
         let t = video.size().get(1).copied().unwrap_or(0);
         if t != self.frames {
             bail!(

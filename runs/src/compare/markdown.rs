@@ -416,7 +416,12 @@ fn robustness(md: &mut String, report: &Report) {
         *md += &"|---".repeat(columns.len() + 1);
         *md += "|\n";
         for (name, r) in &runs {
-            let _ = write!(md, "| {} |", text(name));
+            let how = if r.mirror_averaged {
+                " (mirror-averaged)"
+            } else {
+                ""
+            };
+            let _ = write!(md, "| {}{how} |", text(name));
             for column in &columns {
                 match r.rows.iter().find(|row| row.shift == *column) {
                     Some(row) => {
@@ -477,6 +482,7 @@ mod tests {
             samples: 8,
             seed: 0,
             data: data.map(Into::into),
+            mirror_averaged: false,
             rows: vec![],
         }
     }

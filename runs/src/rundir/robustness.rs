@@ -23,6 +23,10 @@ pub struct Robustness {
     /// absolute); None in files from before the field.
     #[serde(default)]
     pub data: Option<String>,
+    /// Each answer averaged with the mirror image's (`eval --mirror-average`, which writes only
+    /// to a `--shifts-out` file: a run's own table is the plain model's).
+    #[serde(default)]
+    pub mirror_averaged: bool,
     /// The unshifted set first, then one row per shift.
     pub rows: Vec<ShiftResult>,
 }
