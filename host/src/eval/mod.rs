@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-use trained::{CheckpointChoice, PluginChoice, Trained};
+use trained::{CheckpointChoice, ModelChoice, Trained};
 
 /// `trajhost eval`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -52,12 +52,8 @@ pub struct EvalArgs {
     /// Where the shifted test sets are kept (default: <data>-shifts/ beside the dataset).
     #[arg(long, requires = "shifts")]
     pub shift_cache: Option<PathBuf>,
-    /// Average each answer with the model's answer for the clip's left-right mirror image, its
-    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
-    #[arg(long)]
-    pub mirror_average: bool,
     #[command(flatten)]
-    pub plugin: PluginChoice,
+    pub model: ModelChoice,
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// libtorch intra-op threads, 1 to 1024 (default: libtorch's choice). Float sums depend on
@@ -129,7 +125,6 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if args.shifts && args.shifts_out.is_none() {
         refuse_replacing_the_runs_own_table(args, &trained, &source)?;
     }
-    trained.model.mirror_average = args.mirror_average;
     let report = evaluate_on(
         &mut trained,
         &args.run,
@@ -230,7 +225,7 @@ fn refuse_replacing_the_runs_own_table(
     trained: &Trained,
     source: &DataSource,
 ) -> Result<()> {
-    if args.mirror_average {
+    if args.model.mirror_average {
         bail!(
             "--shifts --mirror-average would replace the plain model's table in {} with the mirror-averaged one's; give --shifts-out FILE",
             args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
@@ -265,7 +260,7 @@ fn load_trained(
         }
         None => [64, 64],
     };
-    trained::load(&args.run, &args.checkpoint, &args.plugin, device, size)
+    trained::load(&args.run, &args.checkpoint, &args.model, device, size)
 }
 
 /// One sample's prediction: a line of `eval --predictions`.

@@ -31,15 +31,20 @@ impl std::str::FromStr for CheckpointChoice {
     }
 }
 
-/// Which plugin file loads a run's model: `eval`'s and `predict`'s plugin flags.
+/// How `eval` and `predict` load a run's model and have it answer: the plugin file, and mirror
+/// averaging.
 #[derive(Debug, Default, clap::Args)]
-pub struct PluginChoice {
+pub struct ModelChoice {
     /// Use this plugin (a name or path) instead of the one the checkpoint names.
     #[arg(long)]
     pub plugin: Option<String>,
     /// Use the plugin even when its file differs from the build the run was trained with.
     #[arg(long)]
     pub accept_plugin_change: bool,
+    /// Average each answer with the model's answer for the clip's left-right mirror image, its
+    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
+    #[arg(long)]
+    pub mirror_average: bool,
 }
 
 pub struct Trained {
@@ -209,14 +214,14 @@ pub fn checkpoint_json(run: &Path, choice: &CheckpointChoice) -> Result<PathBuf>
 pub fn load(
     run: &Path,
     choice: &CheckpointChoice,
-    plugin: &PluginChoice,
+    choice_of_model: &ModelChoice,
     device: Device,
     fallback_size: [i64; 2],
 ) -> Result<Trained> {
     let json = checkpoint_json(run, choice)?;
     let loaded = checkpoint::load(&json)?;
     let meta = &loaded.meta;
-    let plugin_path = match &plugin.plugin {
+    let plugin_path = match &choice_of_model.plugin {
         Some(spec) => resolve_plugin(spec),
         None => resolve_recorded_plugin(&meta.plugin.name),
     }
@@ -228,7 +233,7 @@ pub fn load(
             where_it_was(&meta.plugin, run)
         )
     })?;
-    let accept_plugin_change = plugin.accept_plugin_change;
+    let accept_plugin_change = choice_of_model.accept_plugin_change;
     let plugin = Plugin::load(&plugin_path)?;
     let identity = PluginIdentity::of(&plugin);
     // Before anything is built: a checkpoint of another plugin or build costs no model.
@@ -265,6 +270,7 @@ pub fn load(
         .collect();
     checkpoint::check_fits(meta, &identity, accept_plugin_change, &shapes, &json)?;
     checkpoint::restore_model(&mut model, &loaded, &json)?;
+    model.mirror_average = choice_of_model.mirror_average;
     Ok(Trained {
         model,
         meta: loaded.meta,

@@ -7,7 +7,7 @@ pub mod overlay;
 
 use crate::device::parse_device;
 use crate::eval::class_name;
-use crate::eval::trained::{self, CheckpointChoice, PluginChoice};
+use crate::eval::trained::{self, CheckpointChoice, ModelChoice};
 use crate::train::model_input::standardise_floats;
 use crate::train::pinhole::Lens;
 use anyhow::{bail, Context, Result};
@@ -43,12 +43,8 @@ pub struct PredictArgs {
     /// sample's own intrinsics, else the generator's default lens (50°).
     #[arg(long, value_parser = parse_fov)]
     pub fov_deg: Option<f64>,
-    /// Average the answer with the model's answer for the clip's left-right mirror image, its
-    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
-    #[arg(long)]
-    pub mirror_average: bool,
     #[command(flatten)]
-    pub plugin: PluginChoice,
+    pub model: ModelChoice,
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
@@ -99,8 +95,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     let default = trajhost_dataset::DataConfig::default_config();
     let size = [default.height as i64, default.width as i64];
-    let mut trained = trained::load(&args.run, &args.checkpoint, &args.plugin, device, size)?;
-    trained.model.mirror_average = args.mirror_average;
+    let mut trained = trained::load(&args.run, &args.checkpoint, &args.model, device, size)?;
     let bounds = input::Bounds::for_clip(trained.video_shape)?;
     let clip = input::read(&args.video, args.sample, bounds)?;
     let (frames, adjustments) = fit(clip.frames, clip.total, trained.video_shape)?;
@@ -164,7 +159,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         frames_ahead,
         track: track.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
         truth,
-        mirror_averaged: args.mirror_average,
+        mirror_averaged: args.model.mirror_average,
     };
     if let Some(path) = &args.overlay {
         let intrinsics = intrinsics.filter(|_| args.fov_deg.is_none());
