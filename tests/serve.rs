@@ -79,6 +79,15 @@ fn results() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     std::fs::write(finished.join("checkpoints/epoch-0005.json"), "{}").unwrap();
     std::fs::write(finished.join("page.html"), "<script>alert(1)</script>").unwrap();
+    // A robustness table scored with mirror averaging (`eval --shifts-out` pointed at the run).
+    let shift = |name: &str, held_out: bool, mse: f64| {
+        serde_json::json!({"shift": name, "description": name, "data": "sets", "accuracy": 0.99,
+            "mse": mse, "accuracy_drop": 0.01, "mse_ratio": mse / 0.004, "held_out": held_out})
+    };
+    let robustness = serde_json::json!({"run": "finished", "checkpoint": "c", "epoch": 5,
+        "samples": 400, "seed": 1, "mirror_averaged": true,
+        "rows": [shift("none", false, 0.004), shift("style_checker", true, 0.0052)]});
+    std::fs::write(finished.join("robustness.json"), robustness.to_string()).unwrap();
     let live = run(
         "live",
         "training",
@@ -505,6 +514,9 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
             "0.00056",
             "mean position · constant velocity · curve-fit limit",
             "✓ 90.0%",
+            "robustness (eval --shifts, epoch 5, mirror-averaged)",
+            "held-out styles (eval --shifts, epoch 5, mirror-averaged)",
+            "style_checker",
         ],
     );
 
