@@ -25,9 +25,15 @@ use std::path::PathBuf;
 use trajhost_bench::*;
 use trajhost_plugin_api::InputLayout;
 
+const USAGE: &str = "usage: trajhost-bench <command> [--key value ...], the command one of params, forward-check, render, generate, train, infer, threads-check, batches, optim-check, report, docs (bench/src/main.rs says what each measures)";
+
 fn main() -> Result<()> {
     let mut argv = std::env::args().skip(1);
     let command = argv.next().unwrap_or_default();
+    if matches!(command.as_str(), "" | "-h" | "--help" | "help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let args = Args::parse(argv)?;
     if command == "report" || command == "docs" {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -71,9 +77,7 @@ fn main() -> Result<()> {
             },
         )?,
         "optim-check" => optim_check(&args.require("plugin")?, args.get("rounds", 20)?)?,
-        other => {
-            bail!("unknown command {other:?}: expected params, forward-check, render, generate, train, infer, report or docs")
-        }
+        other => bail!("unknown command {other:?}; {USAGE}"),
     };
     if let Some(object) = value.as_object_mut() {
         object.insert("allocator_tuned".into(), tuned.into());
