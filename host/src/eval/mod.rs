@@ -430,14 +430,14 @@ fn concat(splits: &[&SplitData]) -> SplitData {
 
 fn print_summary(r: &EvalReport) {
     let m = &r.metrics;
+    let epoch = match r.mirror_averaged {
+        true => format!("{}, mirror-averaged", r.epoch),
+        false => r.epoch.to_string(),
+    };
     println!(
-        "{} ({}, epoch{}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
+        "{} ({}, epoch {epoch}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
         r.run,
         r.plugin,
-        match r.mirror_averaged {
-            true => format!(" {}, mirror-averaged", r.epoch),
-            false => format!(" {}", r.epoch),
-        },
         r.data.display(),
         r.split,
         m.samples,
