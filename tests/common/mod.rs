@@ -284,10 +284,7 @@ pub fn trained_template_run(epochs: usize) -> tempfile::TempDir {
     let ron = ron::ser::to_string(&tiny_train_config("validation.ron", epochs)).unwrap();
     std::fs::write(&config, ron).unwrap();
     let template = plugin("template").display().to_string();
-    let args = train_args(&template, &config, &dir.path().join("run"), &[]);
-    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let output = trajhost(&args, &[]);
-    assert!(output.status.success(), "{}", text(&output));
+    succeeds(&train_args(&template, &config, &dir.path().join("run"), &[]));
     dir
 }
 
