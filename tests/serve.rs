@@ -973,3 +973,44 @@ fn a_run_folder_linked_from_outside_is_neither_listed_nor_served() {
     }
     assert_eq!(get(addr, "/files/linked/metrics.jsonl").status, 403);
 }
+
+/// `trajhost serve` hands over to the `trajhost-serve` beside it only when that binary was built
+/// with it: one left from another build (an older dashboard) is not run, and `trajhost` serves
+/// from its own process instead, saying why.
+#[test]
+fn a_lean_server_from_another_build_is_not_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, results) = results();
+    let bin = tempfile::tempdir().unwrap();
+    let trajhost = bin.path().join("trajhost");
+    common::copy(Path::new(env!("CARGO_BIN_EXE_trajhost")), &trajhost);
+    let ran = bin.path().join("ran");
+    let stale = bin.path().join("trajhost-serve");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = --build-id ] && {{ echo another-build; exit 0; }}\ntouch {}\nexit 3\n",
+        ran.display()
+    );
+    std::fs::write(&stale, script).unwrap();
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = std::process::Command::new(&trajhost)
+        .arg("serve")
+        .arg(&results)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        line.starts_with("serving "),
+        "{line}{}",
+        common::text(&output)
+    );
+    assert!(!ran.exists(), "the stale server was run");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_contains_all(&said, &["from another build", "serving from this process"]);
+}

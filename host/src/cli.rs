@@ -425,8 +425,8 @@ fn read_config(config: &str) -> Result<String> {
 }
 
 /// `trajhost serve ARGS` becomes `trajhost-serve ARGS` (beside this binary) in this same
-/// process: the server then runs without libtorch's ~380 MiB. Where that binary is missing or
-/// cannot start, this process serves.
+/// process: the server then runs without libtorch's ~380 MiB. Where that binary is missing,
+/// from another build (an older dashboard), or cannot start, this process serves.
 fn exec_lean_server() {
     use std::os::unix::process::CommandExt;
     let mut args = std::env::args_os().skip(1);
@@ -440,6 +440,16 @@ fn exec_lean_server() {
     else {
         return;
     };
+    let build = std::process::Command::new(&lean).arg("--build-id").output();
+    let same =
+        build.is_ok_and(|b| String::from_utf8_lossy(&b.stdout).trim() == crate::serve::BUILD);
+    if !same {
+        eprintln!(
+            "note: {} is from another build than this trajhost; serving from this process",
+            lean.display()
+        );
+        return;
+    }
     let error = std::process::Command::new(&lean).args(args).exec();
     eprintln!(
         "warning: could not start {} ({error}); serving from this process",

@@ -402,38 +402,10 @@ pub struct Served {
     pub addr: String,
 }
 
-/// `trajhost serve` runs `trajhost-serve` (the `runs` crate's binary) where it lies beside
-/// `trajhost`, and `cargo test -p trajhost` does not rebuild it: a stale one would test an old
-/// dashboard. So it must be newer than every source file of the `runs` crate.
-fn assert_lean_server_is_current() {
-    let lean = Path::new(env!("CARGO_BIN_EXE_trajhost")).with_file_name("trajhost-serve");
-    let Ok(built) = std::fs::metadata(&lean).and_then(|m| m.modified()) else {
-        return; // absent: `trajhost serve` serves from its own process, which is current
-    };
-    let mut folders = vec![workspace().join("runs/src")];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let changed = std::fs::metadata(&path).unwrap().modified().unwrap();
-                assert!(
-                    changed <= built,
-                    "{} is older than {}: run scripts/build (cargo test -p trajhost does not rebuild it)",
-                    lean.display(),
-                    path.display()
-                );
-            }
-        }
-    }
-}
-
 impl Served {
     /// Starts `trajhost serve root --addr addr extra...` with `env` and waits for its address.
     pub fn start(root: &Path, addr: &str, extra: &[&str], env: &[(&str, &str)]) -> Served {
         use std::io::BufRead;
-        assert_lean_server_is_current();
         let mut command = Command::new(env!("CARGO_BIN_EXE_trajhost"));
         command
             .arg("serve")

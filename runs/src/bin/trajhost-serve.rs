@@ -14,6 +14,11 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // Asked by `trajhost serve` before it hands over (`serve::BUILD`).
+    if std::env::args().nth(1).as_deref() == Some("--build-id") {
+        println!("{}", trajhost_runs::serve::BUILD);
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     match trajhost_runs::serve::run(&cli.args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,6 +20,10 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// This compile of the crate (`build.rs`): `trajhost-serve --build-id` prints it, and
+/// `trajhost serve` runs that binary only when it was linked against the same compile.
+pub const BUILD: &str = env!("TRAJHOST_RUNS_BUILD");
+
 /// `trajhost serve`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
