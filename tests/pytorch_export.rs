@@ -16,31 +16,38 @@ use common::{
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use trajhost::config::PositionHead;
+use trajhost::config::{Background, PositionHead};
 use trajhost::eval::EvalReport;
 
-/// (plugin, its configuration for 32×32 clips, position head).
-const BACKBONES: [(&str, &str, PositionHead); 4] = [
-    ("i3d", "(preset: \"cpu\")", PositionHead::Direct),
-    ("slowfast", "", PositionHead::Direct),
+/// (plugin, its configuration for 32×32 clips, position head, background): each head and each
+/// background with a channel-major (I3D, MAGVIT) and a time-major (Transformer) backbone.
+type Recipe = (PositionHead, Background);
+const BACKBONES: [(&str, &str, Recipe); 4] = [
+    (
+        "i3d",
+        "(preset: \"cpu\")",
+        (PositionHead::Direct, Background::SubtractMedian),
+    ),
+    ("slowfast", "", (PositionHead::Direct, Background::Keep)),
     // The Transformer's position embedding is sized for its image: an override to carry over.
     (
         "transformer",
         "(preset: \"cpu\", image_size: Some(32))",
-        PositionHead::Pinhole,
+        (PositionHead::Pinhole, Background::SubtractMedian),
     ),
     (
         "magvit",
         "(preset: \"cpu\", embedding_dim: Some(16))",
-        PositionHead::Pinhole,
+        (PositionHead::Pinhole, Background::Keep),
     ),
 ];
 
 /// `plugin` trained one epoch on the tiny dataset into `dir/<plugin>`.
-fn train(dir: &Path, plugin: &str, backbone: &str, head: PositionHead) -> PathBuf {
+fn train(dir: &Path, plugin: &str, backbone: &str, (head, background): Recipe) -> PathBuf {
     let mut config = tiny_train_config("validation.ron", 1);
     config.backbone = backbone.into();
     config.position_head = head;
+    config.background = background;
     let config_path = dir.join(format!("{plugin}.ron"));
     std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
     let run = dir.join(plugin);
@@ -96,8 +103,8 @@ fn every_backbone_exported_to_pytorch_scores_what_eval_scores() {
     let site = installed_package(dir.path());
     let data = lens_per_sample_dataset();
     let mut expected = Vec::new();
-    for (plugin, backbone, head) in BACKBONES {
-        let run = train(dir.path(), plugin, backbone, head);
+    for (plugin, backbone, recipe) in BACKBONES {
+        let run = train(dir.path(), plugin, backbone, recipe);
         let report = dir.path().join(format!("{plugin}-eval.json"));
         succeeds(&args![
             "eval",
@@ -259,7 +266,12 @@ fn the_package_refuses_a_sample_whose_intrinsics_are_no_lens() {
 #[test]
 fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let run = train(dir.path(), "magvit", "", PositionHead::Direct);
+    let run = train(
+        dir.path(),
+        "magvit",
+        "",
+        (PositionHead::Direct, Background::Keep),
+    );
     let run_arg = run.to_str().unwrap();
 
     // A folder that already holds something is left as it was.

@@ -72,38 +72,48 @@ fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
     resumes_exactly(tiny_dataset(), tiny_config());
 }
 
-/// The pinhole position head (image position and size, lifted through the lens) trains,
-/// checkpoints and resumes like the direct one, and its run records the head it was built with.
+/// The pinhole position head (image position and size, lifted through the lens) and the
+/// subtracted background train, checkpoint and resume like the defaults, and a run records what
+/// it was built with.
 #[test]
-fn a_pinhole_head_run_resumes_exactly_and_records_its_head() {
-    let config = TrainConfig {
-        position_head: trajhost::config::PositionHead::Pinhole,
+fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
+    use trajhost::config::{Background, PositionHead};
+    let pinhole = TrainConfig {
+        position_head: PositionHead::Pinhole,
         ..tiny_config()
     };
-    let run = resumes_exactly(tiny_dataset(), config);
-    let meta = checkpoint::load(&final_checkpoint(run.path()))
-        .unwrap()
-        .meta;
-    assert_eq!(
-        meta.config.position_head,
-        trajhost::config::PositionHead::Pinhole
-    );
-    // Resuming it with the direct head would give its tensors another meaning: refused.
-    let Err(err) = train_in_process(TrainOptions {
-        resume: Some(Resume::Auto),
-        data: tiny_dataset().to_path_buf(),
-        config: TrainConfig {
-            epochs: 4,
-            ..tiny_config()
-        },
-        ..options(run.path(), tiny_config())
-    }) else {
-        panic!("resumed with another head")
+    let subtracted = TrainConfig {
+        background: Background::SubtractMedian,
+        ..tiny_config()
     };
-    assert!(
-        format!("{err:#}").contains("position_head Pinhole"),
-        "{err:#}"
-    );
+    for (config, named) in [
+        (pinhole, "position_head Pinhole"),
+        (subtracted, "background SubtractMedian"),
+    ] {
+        let run = resumes_exactly(tiny_dataset(), config.clone());
+        let meta = checkpoint::load(&final_checkpoint(run.path()))
+            .unwrap()
+            .meta;
+        let recorded = (meta.config.position_head, meta.config.background);
+        assert_eq!(
+            recorded,
+            (config.position_head, config.background),
+            "{named}"
+        );
+        // Resuming it with the defaults would give its tensors another meaning: refused.
+        let Err(err) = train_in_process(TrainOptions {
+            resume: Some(Resume::Auto),
+            data: tiny_dataset().to_path_buf(),
+            config: TrainConfig {
+                epochs: 4,
+                ..tiny_config()
+            },
+            ..options(run.path(), tiny_config())
+        }) else {
+            panic!("resumed without {named}")
+        };
+        assert!(format!("{err:#}").contains(named), "{err:#}");
+    }
 }
 
 /// The tiny dataset's config, to render on the fly.
@@ -793,7 +803,7 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
 /// makes it so.
 #[test]
 fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
-    use trajhost::config::PositionHead;
+    use trajhost::config::{Background, PositionHead};
     use trajhost::train::model::{Outputs, UnifiedModel};
     use trajhost::train::pinhole::Lens;
     let video = Tensor::randn([2, 4, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
@@ -811,7 +821,7 @@ fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
             .unwrap()
             .build("(channels: 8, feature_dim: 16)", Device::Cpu)
             .unwrap();
-        let mut model = UnifiedModel::new(backbone, 4, head, Device::Cpu);
+        let mut model = UnifiedModel::new(backbone, 4, head, Background::Keep, Device::Cpu);
         let answers = |model: &mut UnifiedModel| {
             tch::no_grad(|| {
                 let a = model.forward(&video, &lenses, false).unwrap();

@@ -21,12 +21,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
-use trajhost::config::PositionHead;
+use trajhost::config::{Background, PositionHead};
 use trajhost::plugin::{resolve_plugin, Plugin};
 use trajhost::train::data::{batches, epoch_order, Batch, SplitData};
 use trajhost::train::loss::{compute_loss, LossWeights};
 use trajhost::train::metrics::Accumulator;
 use trajhost::train::model::UnifiedModel;
+use trajhost::train::model_input::InputForm;
 use trajhost::train::optim::{learning_rate, AdamW};
 use trajhost::train::pinhole::Lens;
 use trajhost::train::source::{DataSource, TrainingData};
@@ -137,7 +138,13 @@ pub fn params_report() -> Result<Value> {
         let backbone = plugin.build("", Device::Cpu)?;
         let feature_dim = backbone.feature_dim();
         let backbone_params = backbone.parameter_count();
-        let model = UnifiedModel::new(backbone, BENCH_FRAMES, PositionHead::Direct, Device::Cpu);
+        let model = UnifiedModel::new(
+            backbone,
+            BENCH_FRAMES,
+            PositionHead::Direct,
+            Background::Keep,
+            Device::Cpu,
+        );
         let total = model.parameter_count();
         let parameters = model.parameters();
         let shapes_under = |prefix: &str| {
@@ -329,9 +336,9 @@ impl ModelBench {
         &self,
         split: &'a SplitData,
         order: &[i64],
-        layout: InputLayout,
+        form: InputForm,
     ) -> Box<dyn Iterator<Item = Batch> + 'a> {
-        let mut fresh = batches(split, order, self.batch_size, Device::Cpu, layout);
+        let mut fresh = batches(split, order, self.batch_size, Device::Cpu, form);
         if !self.floor {
             return Box::new(fresh);
         }
@@ -363,6 +370,7 @@ fn model_and_data(b: &ModelBench) -> Result<(UnifiedModel, TrainingData)> {
         backbone,
         data.frames as i64,
         PositionHead::Direct,
+        Background::Keep,
         Device::Cpu,
     );
     Ok((model, data))
@@ -375,7 +383,7 @@ fn model_and_data(b: &ModelBench) -> Result<(UnifiedModel, TrainingData)> {
 pub fn train_bench(b: &ModelBench) -> Result<Value> {
     let (mut model, data) = model_and_data(b)?;
     let mut optimizer = AdamW::new(model.parameters(), b.weight_decay);
-    let (split, layout) = (&data.train, model.backbone.input_layout());
+    let (split, form) = (&data.train, model.input_form());
     let mut progress = Accumulator::default();
     let mut clock = b.clock();
     let mut epoch = 0;
@@ -383,7 +391,7 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
         epoch += 1;
         let order = epoch_order(split.len(), b.seed, epoch);
         clock.restart();
-        for batch in b.batches(split, &order, layout) {
+        for batch in b.batches(split, &order, form) {
             let global_step = clock.step();
             let (outputs, losses) = forward_step(
                 &mut model,
@@ -422,14 +430,14 @@ pub fn train_bench(b: &ModelBench) -> Result<Value> {
 /// accumulated per batch, sequential order.
 pub fn infer_bench(b: &ModelBench) -> Result<Value> {
     let (mut model, data) = model_and_data(b)?;
-    let (split, layout) = (&data.train, model.backbone.input_layout());
+    let (split, form) = (&data.train, model.input_form());
     let mut acc = Accumulator::default();
     let mut clock = b.clock();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
         loop {
             clock.restart();
-            for batch in b.batches(split, &order, layout) {
+            for batch in b.batches(split, &order, form) {
                 let outputs = model.forward(&batch.videos, &batch.lenses, false)?;
                 if !b.floor {
                     let losses = compute_loss(&outputs, &batch, LossWeights::ALL_ONE);
@@ -467,7 +475,7 @@ pub fn batches_bench(
     let mut faults = 0;
     for epoch in 0..rounds.div_ceil(split.len().div_ceil(batch_size)) + 1 {
         let order = epoch_order(split.len(), 42, epoch + 1);
-        let mut it = batches(split, &order, batch_size, Device::Cpu, layout);
+        let mut it = batches(split, &order, batch_size, Device::Cpu, layout.into());
         loop {
             let (before, start) = (minor_faults(), Instant::now());
             let Some(batch) = it.next() else { break };
@@ -520,7 +528,13 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
     let plugin = load_plugin(plugin)?;
     tch::manual_seed(0);
     let backbone = plugin.build("", Device::Cpu)?;
-    let mut model = UnifiedModel::new(backbone, BENCH_FRAMES, PositionHead::Direct, Device::Cpu);
+    let mut model = UnifiedModel::new(
+        backbone,
+        BENCH_FRAMES,
+        PositionHead::Direct,
+        Background::Keep,
+        Device::Cpu,
+    );
     let params = model.parameters();
     let tensors = params.len();
     let mut optimizer = AdamW::new(params, 0.01);

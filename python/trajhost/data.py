@@ -43,6 +43,19 @@ def standardise(videos):
     return _TABLE[videos.long()]
 
 
+# background="subtract_median" (`host/src/train/background.rs`): each pixel's lower median over
+# every stride-th frame, at most SAMPLED_FRAMES of them, is taken out of every frame.
+SAMPLED_FRAMES = 8
+BACKGROUNDS = ("keep", "subtract_median")
+
+
+def subtract_background(video):
+    """Standardised (B, T, C, H, W) video → each pixel's background taken out, as the host does
+    for a run trained with `background: subtract_median` (the same bits)."""
+    stride = max(1, -(-video.shape[1] // SAMPLED_FRAMES))
+    return video - video[:, ::stride].median(dim=1, keepdim=True).values
+
+
 def splitmix64(x):
     z = (x + 0x9E3779B97F4A7C15) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK

@@ -6,7 +6,7 @@
     print(trajhost.evaluate(model, test, info["batch_size"]))
 
 The folder holds `model.safetensors` (the state dict) and `model.json` (what to build: the
-backbone, its plugin configuration, the heads' clip length and position head, and the run it
+backbone, its plugin configuration, the heads' clip length, position head and background, and the run it
 came from).
 """
 
@@ -30,7 +30,9 @@ def load(directory, device="cpu"):
     if info.get("format") != FORMAT:
         raise ValueError(f"{directory}/model.json has format {info.get('format')}, this package reads {FORMAT}")
     backbone = build_backbone(info["backbone"], info["backbone_config"])
-    model = UnifiedModel(backbone, info["frames"], info["position_head"])
+    # Exports from before the field kept the background.
+    background = info.get("background", "keep")
+    model = UnifiedModel(backbone, info["frames"], info["position_head"], background)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
     return model.to(device).eval(), info
 

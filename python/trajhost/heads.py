@@ -12,11 +12,16 @@ With position_head="pinhole" (`host/src/train/pinhole.rs`) the tracker's three n
 ball's image position and log apparent size, lifted to label coordinates through the lens
 (`focal` = (fx / (W/2), fy / (H/2)); 1/tan(25°) for the default 50° lens), and the trajectory
 encoder reads the lifted track minus its mean.
+
+With background="subtract_median" the model takes each pixel's background out of its input first
+(`data.subtract_background`; the host does it while making the input, `model_input.rs`).
 """
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .data import BACKGROUNDS, subtract_background
 
 NUM_CLASSES = 4
 TRAJECTORY_HIDDEN = 128
@@ -75,12 +80,16 @@ class Heads(nn.Module):
 
 
 class UnifiedModel(nn.Module):
-    def __init__(self, backbone, frames=32, position_head="direct"):
+    def __init__(self, backbone, frames=32, position_head="direct", background="keep"):
         super().__init__()
+        assert background in BACKGROUNDS, background
+        self.background = background
         self.backbone = backbone
         self.heads = Heads(backbone.feature_dim, frames, position_head)
 
     def forward(self, video, focal=None):
+        if self.background == "subtract_median":
+            video = subtract_background(video)
         return self.heads(self.backbone(video), focal)
 
 

@@ -379,8 +379,8 @@ fn per_sample(
     let indices: Vec<i64> = Vec::try_from(&split.index)?;
     let mut lines = Vec::with_capacity(split.len());
     let batch_size = trained.meta.config.batch_size;
-    let layout = trained.model.backbone.input_layout();
-    for batch in data::batches(split, &order, batch_size, device, layout) {
+    let form = trained.model.input_form();
+    for batch in data::batches(split, &order, batch_size, device, form) {
         let outputs = tch::no_grad(|| trained.model.forward(&batch.videos, &batch.lenses, false))?;
         let probabilities = outputs.logits.softmax(1, tch::Kind::Double);
         let rows = probabilities.size()[0];

@@ -262,7 +262,14 @@ pub fn load(
             )
         })?;
     let backbone = build_within_recorded_size(&plugin, meta, device, &json)?;
-    let mut model = UnifiedModel::new(backbone, frames, meta.config.position_head, device);
+    let config = &meta.config;
+    let mut model = UnifiedModel::new(
+        backbone,
+        frames,
+        config.position_head,
+        config.background,
+        device,
+    );
     let shapes: Vec<(String, Vec<i64>)> = model
         .state()
         .into_iter()

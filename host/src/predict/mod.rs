@@ -8,14 +8,14 @@ pub mod overlay;
 use crate::device::parse_device;
 use crate::eval::class_name;
 use crate::eval::trained::{self, CheckpointChoice, ModelChoice};
-use crate::train::model_input::standardise_floats;
+use crate::train::model_input::{self, InputForm};
 use crate::train::pinhole::Lens;
 use anyhow::{bail, Context, Result};
 use image::imageops::FilterType;
 use image::RgbImage;
 use serde::Serialize;
 use std::path::PathBuf;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// `trajhost predict`'s arguments.
 #[derive(Debug, clap::Args)]
@@ -102,7 +102,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     for note in &adjustments {
         eprintln!("note: {note}");
     }
-    let video = to_tensor(&frames).to_device(device);
+    let video = to_tensor(&frames, device, trained.model.input_form());
     let intrinsics = clip.truth.as_ref().map(|t| t.intrinsics);
     let fov_deg = args.fov_deg.unwrap_or(default.fov_deg);
     let lens = match (args.fov_deg, intrinsics) {
@@ -210,8 +210,8 @@ fn fit(
     Ok((frames, notes))
 }
 
-/// `(1, T, 3, H, W)` float, standardised as in training.
-fn to_tensor(frames: &[RgbImage]) -> Tensor {
+/// `(1, T, 3, H, W)` float on `device`, the model's input made as in training and eval.
+fn to_tensor(frames: &[RgbImage], device: Device, form: InputForm) -> Tensor {
     let (w, h) = frames[0].dimensions();
     let mut bytes = Vec::with_capacity(frames.len() * 3 * (w * h) as usize);
     for frame in frames {
@@ -219,10 +219,8 @@ fn to_tensor(frames: &[RgbImage]) -> Tensor {
             bytes.extend(frame.pixels().map(|p| p.0[channel]));
         }
     }
-    let video = Tensor::from_slice(&bytes)
-        .view([1, frames.len() as i64, 3, h as i64, w as i64])
-        .to_kind(Kind::Float);
-    standardise_floats(video)
+    let clip = [frames.len() as i64, 3, h as i64, w as i64];
+    model_input::from_bytes(&[&bytes], clip, device, form)
 }
 
 pub fn render(p: &Prediction) -> String {

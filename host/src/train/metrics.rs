@@ -90,8 +90,8 @@ pub fn evaluate(
     let mut acc = Accumulator::default();
     let order: Vec<i64> = (0..split.len() as i64).collect();
     tch::no_grad(|| -> Result<()> {
-        let layout = model.backbone.input_layout();
-        for batch in batches(split, &order, batch_size, device, layout) {
+        let form = model.input_form();
+        for batch in batches(split, &order, batch_size, device, form) {
             let outputs = model.forward(&batch.videos, &batch.lenses, false)?;
             let losses = compute_loss(&outputs, &batch, weights);
             acc.add(&outputs, &batch, &losses);

@@ -1,5 +1,6 @@
 //! The training engine: unified model, loss, AdamW, checkpoints, the loop and its outputs.
 
+pub mod background;
 pub mod checkpoint;
 pub mod curve_fit;
 pub mod data;

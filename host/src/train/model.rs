@@ -15,8 +15,9 @@
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
+use super::model_input::InputForm;
 use super::{mirror, pinhole};
-use crate::config::PositionHead;
+use crate::config::{Background, PositionHead};
 use crate::plugin::PluginBackbone;
 use anyhow::{bail, Result};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
@@ -36,6 +37,8 @@ pub struct UnifiedModel {
     /// The clip length the trajectory encoder was built for.
     frames: i64,
     position_head: PositionHead,
+    /// Whether the input's background is taken out (`input_form`).
+    background: Background,
     tracker: nn::Linear,
     frame_code: nn::Linear,
     trajectory: nn::Sequential,
@@ -54,11 +57,13 @@ pub struct Outputs {
 }
 
 impl UnifiedModel {
-    /// Heads for clips of `frames` frames (the trajectory encoder reads each frame in order).
+    /// Heads for clips of `frames` frames (the trajectory encoder reads each frame in order),
+    /// reading positions as `position_head` says, from input in `background`'s form.
     pub fn new(
         backbone: PluginBackbone,
         frames: i64,
         position_head: PositionHead,
+        background: Background,
         device: Device,
     ) -> Self {
         let d = backbone.feature_dim();
@@ -91,6 +96,7 @@ impl UnifiedModel {
             heads,
             frames,
             position_head,
+            background,
             tracker,
             frame_code,
             trajectory,
@@ -99,7 +105,15 @@ impl UnifiedModel {
         }
     }
 
-    /// `video`: `(B, T, 3, H, W)` float, standardised (`model_input`), each seen through its row
+    /// The input this model reads: its backbone's memory layout, its run's background.
+    pub fn input_form(&self) -> InputForm {
+        InputForm {
+            layout: self.backbone.input_layout(),
+            background: self.background,
+        }
+    }
+
+    /// `video`: `(B, T, 3, H, W)` float in `input_form` (`model_input`), each seen through its row
     /// of `lenses` (a [`pinhole::Lens::table`], which only the pinhole head reads).
     pub fn forward(&mut self, video: &Tensor, lenses: &Tensor, train: bool) -> Result<Outputs> {
         if self.mirror_average && !train {

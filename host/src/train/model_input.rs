@@ -3,11 +3,43 @@
 //! Every batch's pixels are read once and written once, through a 256-entry table, straight
 //! into the memory layout the backbone asks for. libtorch's way (gather the bytes, convert to
 //! float, multiply, add, and the backbone's own copy into channel-major order) is five passes
-//! over a 50 MB batch, a visible share of a CPU training step (docs/bench.md).
+//! over a 50 MB batch, a visible share of a CPU training step (docs/bench.md). With
+//! `background: subtract_median` the same pass takes each pixel's background out
+//! (`background`), found on the video's bytes while they are in cache.
 
-use super::libtorch_threads;
+use super::{background, libtorch_threads};
+pub use crate::config::Background;
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::InputLayout;
+
+/// What the model reads: the memory layout its backbone asks for, and whether each pixel's
+/// background is taken out (the run's `background`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputForm {
+    pub layout: InputLayout,
+    pub background: Background,
+}
+
+/// A layout, with the background kept.
+impl From<InputLayout> for InputForm {
+    fn from(layout: InputLayout) -> Self {
+        InputForm {
+            layout,
+            background: Background::Keep,
+        }
+    }
+}
+
+impl InputForm {
+    /// `video`, standardised float `(B, T, C, H, W)` (`standardise_floats`), in this form's
+    /// background: for inputs that did not come through this module's byte paths.
+    pub fn finish(self, video: Tensor) -> Tensor {
+        match self.background {
+            Background::Keep => video,
+            Background::SubtractMedian => background::subtract_temporal_median(&video),
+        }
+    }
+}
 
 /// The centre and spread taken out of every pixel value (in [0, 1]): part of the plugin
 /// contract (`trajhost_plugin_api::input`), which the conformance kit probes with.
@@ -31,13 +63,15 @@ pub fn standardise_floats(mut videos: Tensor) -> Tensor {
 
 /// The model's input on `device` made from `videos` (see [`cpu_from_bytes`]). On a GPU the bytes
 /// travel as uint8 (a quarter of the floats) and are converted there.
-pub fn from_bytes(videos: &[&[u8]], clip: [i64; 4], device: Device, layout: InputLayout) -> Tensor {
+pub fn from_bytes(videos: &[&[u8]], clip: [i64; 4], device: Device, form: InputForm) -> Tensor {
     if device == Device::Cpu {
-        return cpu_from_bytes(videos, clip, layout);
+        return cpu_from_bytes(videos, clip, form);
     }
     let [t, c, h, w] = clip;
     let bytes = Tensor::from_slice(&videos.concat()).view([videos.len() as i64, t, c, h, w]);
-    standardise_floats(bytes.to_device(device).to_kind(Kind::Float))
+    form.finish(standardise_floats(
+        bytes.to_device(device).to_kind(Kind::Float),
+    ))
 }
 
 /// The model's input on `device` for `n` videos that `draw(i, bytes)` writes (every byte of
@@ -48,7 +82,7 @@ pub fn from_drawn(
     n: usize,
     clip: [i64; 4],
     device: Device,
-    layout: InputLayout,
+    form: InputForm,
     draw: impl Fn(usize, &mut [u8]) + Sync,
 ) -> Tensor {
     let len = clip.iter().product::<i64>() as usize;
@@ -57,17 +91,17 @@ pub fn from_drawn(
             static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         let table = table();
-        return fill_batch(n, clip, layout, |i, dst| {
+        return fill_batch(n, clip, form.layout, |i, dst| {
             SCRATCH.with_borrow_mut(|video| {
                 video.resize(len, 0);
                 draw(i, video);
-                convert(video, dst, clip, layout, &table)
+                convert(video, dst, clip, form, &table)
             })
         });
     }
     let bytes = draw_videos(n, len, draw);
     let rows: Vec<&[u8]> = bytes.chunks(len).collect();
-    from_bytes(&rows, clip, device, layout)
+    from_bytes(&rows, clip, device, form)
 }
 
 /// `n` videos of `len` bytes each that `draw(i, bytes)` writes, back to back, drawn on
@@ -83,12 +117,13 @@ pub fn draw_videos(n: usize, len: usize, draw: impl Fn(usize, &mut [u8]) + Sync)
 }
 
 /// The standardised `(B, T, C, H, W)` float input made from `videos`, each one `T·C·H·W` bytes
-/// in `(T, C, H, W)` order, laid out in memory as `layout` says (the shape is the same either
-/// way). Filled in parallel on libtorch's threads (`libtorch_threads`), between training steps.
-pub fn cpu_from_bytes(videos: &[&[u8]], clip: [i64; 4], layout: InputLayout) -> Tensor {
+/// in `(T, C, H, W)` order, in `form`: laid out in memory as its layout says (the shape is the
+/// same either way), its background taken out or not. Filled in parallel on libtorch's threads
+/// (`libtorch_threads`), between training steps.
+pub fn cpu_from_bytes(videos: &[&[u8]], clip: [i64; 4], form: InputForm) -> Tensor {
     let table = table();
-    fill_batch(videos.len(), clip, layout, |i, dst| {
-        convert(videos[i], dst, clip, layout, &table)
+    fill_batch(videos.len(), clip, form.layout, |i, dst| {
+        convert(videos[i], dst, clip, form, &table)
     })
 }
 
@@ -121,20 +156,37 @@ fn fill_batch(
     }
 }
 
-/// One video's bytes, `(T, C, H, W)`, → its standardised floats in `layout`'s order (a
-/// video's block is contiguous in either: the batch axis is outermost).
-fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], layout: InputLayout, table: &[f32; 256]) {
+/// One video's bytes, `(T, C, H, W)`, → its standardised floats in `form`'s layout (a video's
+/// block is contiguous in either: the batch axis is outermost). The background's median is
+/// taken of the bytes: standardising is strictly increasing, so it is the same pixel value,
+/// and `table[s] − table[m]` the same float subtraction as the float path's (tested).
+fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: &[f32; 256]) {
     let [t, c, h, w] = clip.map(|d| d as usize);
     assert_eq!(src.len(), t * c * h * w, "video size");
     let plane = h * w;
+    let median = match form.background {
+        Background::Keep => None,
+        Background::SubtractMedian => Some(background::median_plane(src, t, c * plane)),
+    };
     for (k, dst) in dst.chunks_exact_mut(plane).enumerate() {
-        let (frame, channel) = match layout {
+        let (frame, channel) = match form.layout {
             InputLayout::TimeMajor => (k / c, k % c),
             InputLayout::ChannelMajor => (k % t, k / t),
         };
         let start = (frame * c + channel) * plane;
-        for (d, &s) in dst.iter_mut().zip(&src[start..start + plane]) {
-            *d = table[s as usize];
+        let src = &src[start..start + plane];
+        match &median {
+            None => {
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = table[s as usize];
+                }
+            }
+            Some(median) => {
+                let median = &median[channel * plane..(channel + 1) * plane];
+                for ((d, &s), &m) in dst.iter_mut().zip(src).zip(median) {
+                    *d = table[s as usize] - table[m as usize];
+                }
+            }
         }
     }
 }
@@ -161,14 +213,56 @@ mod tests {
                 .view([2, 3, 3, 2, 2])
                 .to_kind(Kind::Float),
         );
-        for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
-            let got = cpu_from_bytes(&rows, clip, layout);
-            assert_eq!(got.size(), [2, 3, 3, 2, 2], "{layout:?}");
-            assert!(got.equal(&expected), "{layout:?}");
+        for form in forms() {
+            let got = cpu_from_bytes(&rows, clip, form);
+            assert_eq!(got.size(), [2, 3, 3, 2, 2], "{form:?}");
+            assert!(got.equal(&form.finish(expected.copy())), "{form:?}");
+            let contiguous = match form.layout {
+                InputLayout::TimeMajor => got,
+                InputLayout::ChannelMajor => got.permute([0, 2, 1, 3, 4]),
+            };
+            assert!(contiguous.is_contiguous(), "{form:?}");
         }
-        let channel_major = cpu_from_bytes(&rows, clip, InputLayout::ChannelMajor);
-        assert!(channel_major.permute([0, 2, 1, 3, 4]).is_contiguous());
-        assert!(cpu_from_bytes(&rows, clip, InputLayout::TimeMajor).is_contiguous());
+    }
+
+    /// Every layout with every background.
+    fn forms() -> Vec<InputForm> {
+        let layouts = [InputLayout::TimeMajor, InputLayout::ChannelMajor];
+        let backgrounds = [Background::Keep, Background::SubtractMedian];
+        layouts
+            .into_iter()
+            .flat_map(|layout| backgrounds.map(|background| InputForm { layout, background }))
+            .collect()
+    }
+
+    #[test]
+    fn the_background_is_taken_out_of_bytes_as_of_floats() {
+        // 32 frames of 3 × 5 × 70 bytes with many repeated values (ties in the medians).
+        let videos: Vec<Vec<u8>> = (0..2u32)
+            .map(|v| {
+                (0..32 * 3 * 5 * 70u32)
+                    .map(|i| ((v * 31 + i * 17 + i / 1050 * 3) % 9 * 28) as u8)
+                    .collect()
+            })
+            .collect();
+        let rows: Vec<&[u8]> = videos.iter().map(Vec::as_slice).collect();
+        let clip = [32, 3, 5, 70];
+        let kept = |layout| {
+            let background = Background::Keep;
+            cpu_from_bytes(&rows, clip, InputForm { layout, background })
+        };
+        for form in forms() {
+            let got = cpu_from_bytes(&rows, clip, form);
+            let expected = form.finish(kept(form.layout));
+            assert!(got.equal(&expected), "{form:?}");
+        }
+        let subtracted = InputForm {
+            layout: InputLayout::TimeMajor,
+            background: Background::SubtractMedian,
+        };
+        let got = cpu_from_bytes(&rows, clip, subtracted);
+        assert!(got.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        assert!(!got.equal(&kept(InputLayout::TimeMajor)));
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub struct TrainConfig {
     /// through the lens. A config without the field means `direct`, as before it existed.
     #[serde(default)]
     pub position_head: PositionHead,
+    /// What the backbone sees of each clip (`model_input`): `keep` the frames as they are, or
+    /// `subtract_median`, each pixel's median over the clip taken out of every frame, so that
+    /// only what moves (the ball and its shadow) is left. A config without the field means
+    /// `keep`, as before it existed.
+    #[serde(default)]
+    pub background: Background,
     /// Predict the ball's position this many frames after the last input frame.
     pub predict_future: usize,
     pub seed: u64,
@@ -124,6 +130,28 @@ pub enum PositionHead {
     /// `Linear(D, 3)` to the ball's image position and log apparent radius, lifted to 3-D with
     /// the data's focal length: depth comes from size by construction.
     Pinhole,
+}
+
+/// What the model's input keeps of the scene behind the ball.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Background {
+    /// The standardised frames as rendered.
+    #[default]
+    Keep,
+    /// Each pixel's median over the clip (a static camera's scene without the ball) taken out
+    /// of every frame.
+    SubtractMedian,
+}
+
+impl Background {
+    /// As a config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Background::Keep => "keep",
+            Background::SubtractMedian => "subtract_median",
+        }
+    }
 }
 
 /// How much each task's loss counts in the total; 0 disables a task.
@@ -276,6 +304,26 @@ mod tests {
         );
         let err = format!("{:#}", TrainConfig::parse(&text, "p.ron").unwrap_err());
         assert!(err.contains("pinhol") && err.contains("pinhole"), "{err}");
+    }
+
+    #[test]
+    fn the_background_is_kept_unless_a_config_subtracts_it() {
+        let v = TrainConfig::parse(VALIDATION, "validation.ron").unwrap();
+        assert_eq!(v.background, Background::Keep);
+        let with = |value: &str| {
+            let field = format!("background: {value},\n    predict_future:");
+            TrainConfig::parse(&VALIDATION.replace("predict_future:", &field), "b.ron")
+        };
+        assert_eq!(
+            with("subtract_median").unwrap().background,
+            Background::SubtractMedian
+        );
+        assert_eq!(with("keep").unwrap().background, Background::Keep);
+        let err = format!("{:#}", with("subtract").unwrap_err());
+        assert!(
+            err.contains("subtract_median") && err.contains("b.ron"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -11,13 +11,12 @@ pub mod procedural;
 pub mod render;
 pub mod stored;
 
-use super::model_input;
+use super::model_input::{self, InputForm};
 use anyhow::{bail, Result};
 use std::sync::Arc;
 use tch::{Device, Tensor};
 use trajhost_dataset::sample::generate_sample;
 use trajhost_dataset::DataConfig;
-use trajhost_plugin_api::InputLayout;
 
 /// Where a split's videos come from.
 pub enum Videos {
@@ -123,7 +122,7 @@ impl SplitData {
 
     /// The samples at `index` on `device`, videos standardised (`model_input`), on the CPU laid
     /// out as `layout` says.
-    fn batch(&self, index: &[i64], device: Device, layout: InputLayout) -> Batch {
+    fn batch(&self, index: &[i64], device: Device, form: InputForm) -> Batch {
         let videos = match &self.videos {
             Videos::Held(held) => {
                 assert!(
@@ -141,12 +140,12 @@ impl SplitData {
                     .iter()
                     .map(|&r| &bytes[r as usize * len..(r as usize + 1) * len])
                     .collect();
-                model_input::from_bytes(&rows, clip, device, layout)
+                model_input::from_bytes(&rows, clip, device, form)
             }
             Videos::Rendered(config) => {
                 let samples = self.sample_indices(Some(index));
                 let clip = render::clip(config);
-                model_input::from_drawn(samples.len(), clip, device, layout, |i, video| {
+                model_input::from_drawn(samples.len(), clip, device, form, |i, video| {
                     generate_sample(config, samples[i], video);
                 })
             }
@@ -229,22 +228,18 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<i64> {
 }
 
 /// Batches of the samples at `order` (a last, smaller batch included), each prepared when the
-/// caller asks for it, in the memory layout the model reads fastest.
+/// caller asks for it, in the model's input form (the memory layout it reads fastest).
 pub fn batches<'a>(
     split: &'a SplitData,
     order: &[i64],
     batch_size: usize,
     device: Device,
-    layout: InputLayout,
+    form: InputForm,
 ) -> impl Iterator<Item = Batch> + 'a {
     let (order, size) = (order.to_vec(), batch_size.max(1));
-    (0..order.len()).step_by(size).map(move |start| {
-        split.batch(
-            &order[start..(start + size).min(order.len())],
-            device,
-            layout,
-        )
-    })
+    (0..order.len())
+        .step_by(size)
+        .map(move |start| split.batch(&order[start..(start + size).min(order.len())], device, form))
 }
 
 #[cfg(test)]
@@ -254,6 +249,7 @@ mod tests {
     use crate::train::model_input::{PIXEL_MEAN, PIXEL_STD};
     use crate::train::pinhole::Lens;
     use tch::Kind;
+    use trajhost_plugin_api::InputLayout;
 
     #[test]
     fn epoch_order_is_a_seeded_permutation() {
@@ -288,8 +284,14 @@ mod tests {
     fn batches_follow_the_order_and_standardise_the_pixels() {
         let split = five_samples();
         let order = vec![3, 0, 4, 1, 2];
-        let got: Vec<Batch> =
-            batches(&split, &order, 2, Device::Cpu, InputLayout::TimeMajor).collect();
+        let got: Vec<Batch> = batches(
+            &split,
+            &order,
+            2,
+            Device::Cpu,
+            InputLayout::TimeMajor.into(),
+        )
+        .collect();
         assert_eq!(got.len(), 3, "two full batches and a last one of 1");
         let flat: Vec<i64> = got
             .iter()
@@ -314,8 +316,14 @@ mod tests {
     fn truncation_keeps_the_first_samples() {
         let split = five_samples().first(2);
         assert_eq!(split.len(), 2);
-        let got: Vec<Batch> =
-            batches(&split, &[1, 0], 8, Device::Cpu, InputLayout::TimeMajor).collect();
+        let got: Vec<Batch> = batches(
+            &split,
+            &[1, 0],
+            8,
+            Device::Cpu,
+            InputLayout::TimeMajor.into(),
+        )
+        .collect();
         let first = Vec::<f32>::try_from(got[0].videos.get(0).flatten(0, -1)).unwrap();
         let expected = (10.0 / 255.0 - PIXEL_MEAN) / PIXEL_STD;
         assert!((f64::from(first[0]) - expected).abs() < 1e-5);

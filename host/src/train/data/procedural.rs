@@ -11,7 +11,7 @@
 
 use super::render::clip;
 use super::{check_horizon, labels_from, Batch, SplitData, Videos};
-use crate::train::model_input;
+use crate::train::model_input::{self, InputForm};
 use crate::train::pinhole::Lens;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
@@ -20,7 +20,6 @@ use tch::{Device, Kind, Tensor};
 use trajhost_dataset::sample::{generate_sample, plan_sample, SampleLabels};
 use trajhost_dataset::split::{split_of, splitmix64};
 use trajhost_dataset::{DataConfig, Split};
-use trajhost_plugin_api::InputLayout;
 
 /// Validation, test and the baselines' training labels come from at most this many of the
 /// config's first indices: the sets of the 10K dataset (~2,000 videos to render per evaluation).
@@ -200,22 +199,22 @@ impl Procedural {
         steps: std::ops::Range<usize>,
         batch_size: usize,
         device: Device,
-        layout: InputLayout,
+        form: InputForm,
     ) -> impl Iterator<Item = Batch> + '_ {
         steps.map(move |step| {
             let indices = self.batch_indices(seed, epoch, step, batch_size);
-            self.batch(&indices, device, layout)
+            self.batch(&indices, device, form)
         })
     }
 
     /// The training batch of samples `indices`, rendered on libtorch's threads straight into
     /// the model's input (`model_input::from_drawn`).
-    fn batch(&self, indices: &[u64], device: Device, layout: InputLayout) -> Batch {
+    fn batch(&self, indices: &[u64], device: Device, form: InputForm) -> Batch {
         let config = &self.config;
         let labels: Vec<Mutex<Option<Rendered>>> =
             indices.iter().map(|_| Mutex::new(None)).collect();
         let videos =
-            model_input::from_drawn(indices.len(), clip(config), device, layout, |i, video| {
+            model_input::from_drawn(indices.len(), clip(config), device, form, |i, video| {
                 let rendered = Rendered::labels_of(config, indices[i], self.predict_future, video);
                 *labels[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(rendered);
             });
@@ -248,6 +247,8 @@ impl Procedural {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::model_input::Background;
+    use trajhost_plugin_api::InputLayout;
 
     fn source() -> Procedural {
         Procedural {
@@ -293,10 +294,13 @@ mod tests {
         }
         let rows: Vec<&[u8]> = expected.chunks(p.config.video_bytes()).collect();
         for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
-            let batch = p.batch(&indices, Device::Cpu, layout);
-            let want = model_input::cpu_from_bytes(&rows, clip(&p.config), layout);
-            assert!(batch.videos.equal(&want), "{layout:?}");
-            assert_eq!(Vec::<i64>::try_from(&batch.labels).unwrap(), truth);
+            for background in [Background::Keep, Background::SubtractMedian] {
+                let form = InputForm { layout, background };
+                let batch = p.batch(&indices, Device::Cpu, form);
+                let want = model_input::cpu_from_bytes(&rows, clip(&p.config), form);
+                assert!(batch.videos.equal(&want), "{form:?}");
+                assert_eq!(Vec::<i64>::try_from(&batch.labels).unwrap(), truth);
+            }
         }
     }
 

@@ -40,7 +40,7 @@ impl Run<'_> {
     ) -> Box<dyn Iterator<Item = Batch> + 'd> {
         let config = self.config;
         let (bs, device) = (config.batch_size, self.device);
-        let layout = self.model.backbone.input_layout();
+        let form = self.model.input_form();
         match &data.procedural {
             Some(p) => Box::new(p.batches(
                 config.seed,
@@ -48,12 +48,12 @@ impl Run<'_> {
                 at.step_in_epoch..self.steps_per_epoch,
                 bs,
                 device,
-                layout,
+                form,
             )),
             None => {
                 let order = epoch_order(data.train.len(), config.seed, epoch);
                 let skip = (at.step_in_epoch * bs).min(order.len());
-                Box::new(batches(&data.train, &order[skip..], bs, device, layout))
+                Box::new(batches(&data.train, &order[skip..], bs, device, form))
             }
         }
     }

@@ -15,7 +15,7 @@ use super::sinks::{self, RunOutputs};
 use super::source::{DataSource, TrainingData};
 use super::stopping::EarlyStoppingState;
 use crate::clock::unix_now;
-use crate::config::TrainConfig;
+use crate::config::{Background, TrainConfig};
 use crate::plugin::Plugin;
 use crate::rundir::folder;
 use crate::rundir::metrics::{self, SplitMetrics, StopReason};
@@ -154,10 +154,19 @@ impl<'a> Run<'a> {
         let backbone = plugin.build(&config.backbone, options.device)?;
         let source = DataSource::parse(&options.data)?;
         let video_shape = source.clip_shape()?;
+        // A median of one or two frames is the clip itself: nothing would be left to see.
+        if config.background == Background::SubtractMedian && video_shape[0] < 3 {
+            bail!(
+                "background: subtract_median needs clips of at least 3 frames; {} has {}",
+                options.data.display(),
+                video_shape[0]
+            );
+        }
         let model = UnifiedModel::new(
             backbone,
             video_shape[0],
             config.position_head,
+            config.background,
             options.device,
         );
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
@@ -214,11 +223,22 @@ impl<'a> Run<'a> {
     fn restore(&mut self, path: &Path) -> Result<Position> {
         let loaded = checkpoint::load(path)?;
         // The same tensors mean other things under another head: refused like another model.
-        let (saved, now) = (loaded.meta.config.position_head, self.config.position_head);
-        if saved != now {
+        let (saved, now) = (&loaded.meta.config, self.config);
+        if saved.position_head != now.position_head {
             bail!(
-                "checkpoint {} was trained with position_head {saved:?}, this config says {now:?}: resume with the checkpoint's head",
-                path.display()
+                "checkpoint {} was trained with position_head {:?}, this config says {:?}: resume with the checkpoint's head",
+                path.display(),
+                saved.position_head,
+                now.position_head
+            );
+        }
+        // The same tensors were trained on other input.
+        if saved.background != now.background {
+            bail!(
+                "checkpoint {} was trained with background {:?}, this config says {:?}: resume with the checkpoint's background",
+                path.display(),
+                saved.background,
+                now.background
             );
         }
         checkpoint::check_fits(
