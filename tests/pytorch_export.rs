@@ -331,4 +331,34 @@ fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
     assert_eq!(info["backbone"], "magvit");
     assert_eq!(info["frames"], 8);
     assert_eq!(info["epoch"], 1);
+    assert_eq!(info["background"], "keep");
+
+    // A model.json from someone else naming a background the package does not know is refused,
+    // naming the file and the value, before any model is built.
+    let mut unknown = info.clone();
+    unknown["background"] = "sideways".into();
+    std::fs::write(
+        empty_out.join("model.json"),
+        serde_json::to_vec(&unknown).unwrap(),
+    )
+    .unwrap();
+    let output = Command::new(venv_python())
+        .arg("-c")
+        .arg(
+            "import sys, trajhost
+try:
+    trajhost.load(sys.argv[1])
+except ValueError as e:
+    print(e)
+",
+        )
+        .arg(&empty_out)
+        .env("PYTHONPATH", workspace().join("python"))
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(
+        said.contains("model.json") && said.contains("'sideways'"),
+        "{said}"
+    );
 }

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from .backbones import build_backbone
-from .data import standardise
+from .data import BACKGROUNDS, standardise
 from .heads import UnifiedModel
 
 FORMAT = 1
@@ -32,6 +32,8 @@ def load(directory, device="cpu"):
     backbone = build_backbone(info["backbone"], info["backbone_config"])
     # Exports from before the field kept the background.
     background = info.get("background", "keep")
+    if background not in BACKGROUNDS:
+        raise ValueError(f"{directory}/model.json: background {background!r} is none of {BACKGROUNDS}")
     model = UnifiedModel(backbone, info["frames"], info["position_head"], background)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
     return model.to(device).eval(), info
