@@ -41,13 +41,13 @@ pub fn all() -> Vec<Shift> {
         Shift {
             name: "pixel_noise_0.05",
             held_out: false,
-            describe: |c| format!("pixel noise 0.05 (trained with {})", c.pixel_noise),
+            describe: |c| describe_noise(c, 0.05),
             apply: |c| c.pixel_noise = 0.05,
         },
         Shift {
             name: "pixel_noise_0.1",
             held_out: false,
-            describe: |c| format!("pixel noise 0.1 (trained with {})", c.pixel_noise),
+            describe: |c| describe_noise(c, 0.1),
             apply: |c| c.pixel_noise = 0.1,
         },
         Shift {
@@ -164,6 +164,18 @@ fn describe_unshifted(c: &DataConfig) -> String {
         false => format!(
             "the training looks, in colour, through the config's lens (trained with {})",
             trained_with.join(" and ")
+        ),
+    }
+}
+
+/// A noise row: the level the shift sets, and the noise training had — the config's level, plus
+/// the range each randomised look draws on top (which the shifted sets keep too).
+fn describe_noise(c: &DataConfig, level: f64) -> String {
+    match appearance(c).pixel_noise {
+        (_, 0.0) => format!("pixel noise {level} (trained with {})", c.pixel_noise),
+        (low, high) => format!(
+            "pixel noise {level} + each look's {low}–{high} (trained with {} + {low}–{high})",
+            c.pixel_noise
         ),
     }
 }
@@ -371,6 +383,31 @@ mod tests {
         assert_eq!(
             default_cache(&DataSource::Stored("data/10k".into())),
             Path::new("data/10k-shifts")
+        );
+    }
+
+    #[test]
+    fn the_noise_rows_say_what_noise_training_had() {
+        let noise_rows = |c: &DataConfig| -> Vec<String> {
+            let rows = all()
+                .into_iter()
+                .filter(|s| s.name.starts_with("pixel_noise"));
+            rows.map(|s| (s.describe)(c)).collect()
+        };
+        let mut base = DataConfig::default_config();
+        assert_eq!(
+            noise_rows(&base),
+            [
+                "pixel noise 0.05 (trained with 0)",
+                "pixel noise 0.1 (trained with 0)"
+            ]
+        );
+        let mut randomised = AppearanceConfig::classic();
+        randomised.pixel_noise = (0.0, 0.03);
+        base.appearance = Some(randomised);
+        assert_eq!(
+            noise_rows(&base)[1],
+            "pixel noise 0.1 + each look's 0–0.03 (trained with 0 + 0–0.03)"
         );
     }
 
