@@ -7,16 +7,14 @@
 //!
 //! The median is taken over every `stride(T)`-th frame, at most `SAMPLED_FRAMES` of them (a
 //! passing ball must cover a pixel in half of them either way, and sorting 8 values is a tenth
-//! of the work of 32), and is the lower one for an even count, as `torch.median` takes it; the
-//! difference is one float subtraction, so libtorch's `video - video[:, ::stride].median(1)`
-//! gives the same bits (tested): the PyTorch package does exactly that. Here it is a sorting
-//! network run over blocks of pixels held in cache: libtorch's median sorts each pixel's values
-//! one at a time (58 ms for a batch of 32 videos of 32 frames on one core, against the cost of
-//! one copy of the batch here; `model_input` runs it on the bytes while converting them, for
-//! next to nothing).
+//! of the work of 32), and is the lower one for an even count, as `torch.median` takes it. CPU
+//! batches get it from `median_plane`, a sorting network that `model_input` runs on each video's
+//! bytes while converting them (libtorch's median sorts each pixel's values one at a time: 58 ms
+//! a batch of 32 videos on one core); other inputs (a GPU batch) from libtorch's ops,
+//! `subtract_temporal_median`. Both give the same bits (tested), and so does the PyTorch
+//! package's `video - video[:, ::stride].median(1)`.
 
-use super::libtorch_threads;
-use tch::{Device, Kind, Tensor};
+use tch::Tensor;
 
 /// Pixels of one plane processed together.
 const BLOCK: usize = 64;
@@ -29,86 +27,12 @@ pub fn stride(frames: usize) -> usize {
     frames.div_ceil(SAMPLED_FRAMES).max(1)
 }
 
-/// `video` `(B, T, C, H, W)` minus each pixel's median over its sampled frames, in `video`'s
-/// memory layout. Pixel values must not be NaN (the model's input is made from bytes).
+/// `video` `(B, T, C, H, W)` minus each pixel's median over its sampled frames, on any device
+/// and in any layout.
 pub fn subtract_temporal_median(video: &Tensor) -> Tensor {
-    match cpu_planes(video) {
-        Some(planes) => subtract_on_cpu(video, planes),
-        None => libtorch_way(video),
-    }
-}
-
-/// The same with libtorch's own ops: any device, any layout.
-fn libtorch_way(video: &Tensor) -> Tensor {
     let frames = video.size()[1];
     let sampled = video.slice(1, 0, frames, stride(frames as usize) as i64);
     video - sampled.median_dim(1, true).0
-}
-
-/// How a CPU float video lies in memory, when this module can read it in place: runs of T
-/// frame planes of `plane` floats each, back to back.
-#[derive(Debug, Clone, Copy)]
-struct Planes {
-    frames: usize,
-    plane: usize,
-}
-
-fn cpu_planes(video: &Tensor) -> Option<Planes> {
-    if video.device() != Device::Cpu || video.kind() != Kind::Float || video.dim() != 5 {
-        return None;
-    }
-    let size: Vec<usize> = video.size().iter().map(|&d| d as usize).collect();
-    let [_, t, c, h, w] = size[..] else {
-        return None;
-    };
-    if video.is_contiguous() {
-        // Time-major: each video's frames are planes of C·H·W.
-        Some(Planes {
-            frames: t,
-            plane: c * h * w,
-        })
-    } else if video.permute([0, 2, 1, 3, 4]).is_contiguous() {
-        // Channel-major: each (video, channel)'s frames are planes of H·W.
-        Some(Planes {
-            frames: t,
-            plane: h * w,
-        })
-    } else {
-        None
-    }
-}
-
-fn subtract_on_cpu(video: &Tensor, planes: Planes) -> Tensor {
-    let out = video.empty_like();
-    assert_eq!(
-        out.stride(),
-        video.stride(),
-        "empty_like keeps a dense layout"
-    );
-    let Planes { frames, plane, .. } = planes;
-    if frames * plane == 0 {
-        return out;
-    }
-    // SAFETY: `video` is a dense CPU float tensor of `numel` elements (checked by `cpu_planes`)
-    // that this function only reads; `out` was allocated just above with the same layout and is
-    // not shared before it is returned. The chunks below split both without overlap.
-    let (src, dst) = unsafe {
-        (
-            std::slice::from_raw_parts(video.data_ptr() as *const f32, video.numel()),
-            std::slice::from_raw_parts_mut(out.data_ptr() as *mut f32, out.numel()),
-        )
-    };
-    let group = frames * plane;
-    let work: Vec<_> = src.chunks(group).zip(dst.chunks_mut(group)).collect();
-    libtorch_threads::for_each(work, |(src, dst)| {
-        let median = median_plane(src, frames, plane);
-        for (dst, src) in dst.chunks_exact_mut(plane).zip(src.chunks_exact(plane)) {
-            for ((d, s), m) in dst.iter_mut().zip(src).zip(&median) {
-                *d = s - m;
-            }
-        }
-    });
-    out
 }
 
 /// Each position's lower median over the sampled ones (`stride`) of `frames` planes of `plane`
@@ -196,27 +120,20 @@ fn median_network(n: usize) -> Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Values with many ties, as standardised bytes have.
-    fn video(shape: [i64; 5]) -> Tensor {
-        Tensor::randint(7, shape, (Kind::Float, Device::Cpu)) / 3.0 - 1.0
-    }
+    use tch::{Device, Kind};
 
     #[test]
-    fn equals_libtorchs_median_to_the_bit_in_both_layouts_and_any_clip_length() {
+    fn the_network_finds_libtorchs_median_to_the_bit_for_any_clip_length() {
         for frames in [1, 2, 3, 5, 8, 9, 17, 31, 32] {
-            let time_major = video([2, frames, 3, 5, 70]);
-            let channel_major = time_major
-                .permute([0, 2, 1, 3, 4])
-                .contiguous()
-                .permute([0, 2, 1, 3, 4]);
-            let expected = libtorch_way(&time_major);
-            for input in [&time_major, &channel_major] {
-                assert!(cpu_planes(input).is_some(), "read in place");
-                let got = subtract_temporal_median(input);
-                assert_eq!(got.stride(), input.stride(), "{frames} frames: layout kept");
-                assert!(got.equal(&expected), "{frames} frames");
-            }
+            // Values with many ties, as standardised bytes have.
+            let video = Tensor::randint(7, [1, frames, 3, 5, 70], (Kind::Float, Device::Cpu)) / 3.0;
+            let values: Vec<f32> = Vec::try_from(video.flatten(0, -1)).unwrap();
+            let plane = 3 * 5 * 70;
+            let median = median_plane(&values, frames as usize, plane);
+            let sampled = video.slice(1, 0, frames, stride(frames as usize) as i64);
+            let expected: Vec<f32> =
+                Vec::try_from(sampled.median_dim(1, false).0.flatten(0, -1)).unwrap();
+            assert_eq!(median, expected, "{frames} frames");
         }
     }
 
@@ -243,13 +160,5 @@ mod tests {
                 assert_eq!(out.double_value(&[0, t, 0, 0, x]), want, "frame {t}, x {x}");
             }
         }
-    }
-
-    #[test]
-    fn a_strided_video_takes_libtorchs_way() {
-        let input = video([2, 4, 3, 4, 4]).transpose(3, 4);
-        assert!(cpu_planes(&input).is_none());
-        let expected = libtorch_way(&input);
-        assert!(subtract_temporal_median(&input).equal(&expected));
     }
 }
