@@ -490,8 +490,8 @@ fn randomised_looks_render_to_pinned_bytes() {
     assert_eq!(
         listed,
         [
-            "c0db339bd5066b281c4a48df58b9f5c14dcf13dc2ce062f72c402024d8d7a1fb",
-            "2aaa5986f35f99cb391d985067bc6747fed01f7a676b218bbc71ff8e2f95f240",
+            "79606b7ceaac33d59cc9f2fc60df93f4c5741440c3a8a8cb2bdd2095bb8c2f12",
+            "7b79afc75d73a1f27b4fe5797e4d74d07a138ed398b8cbe37a9a3827dbfa1b59",
         ]
     );
 }
