@@ -1226,6 +1226,11 @@ fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is
             "`appearance.camera_distance`",
         ),
         (
+            "training_pixel_noise: Some((0.0, 0.08))",
+            "training_pixel_noise: Some((0.0, 0.5))",
+            "`appearance.training_pixel_noise`: (0, 0.5) must lie within 0..=0.1",
+        ),
+        (
             "shading: [shaded]",
             "shading: []",
             "`appearance.shading`: is empty",

@@ -85,6 +85,11 @@ pub struct AppearanceConfig {
     pub camera_distance: Range,
     /// Std-dev of additive pixel noise (fraction of full scale), on top of `pixel_noise`.
     pub pixel_noise: Range,
+    /// The training split's `pixel_noise` range, where it should differ: an augmentation that
+    /// leaves the validation and test splits (and every `eval --shifts` set) as `pixel_noise`
+    /// draws them. Left out, every split draws from `pixel_noise`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_pixel_noise: Option<Range>,
     /// Gaussian blur of every frame, std-dev in pixels.
     pub blur: Range,
     /// Motion blur: the share of the frame interval the shutter stays open, 0–1.
@@ -242,6 +247,7 @@ impl AppearanceConfig {
             ground_gap: CLASSIC_GROUND_GAP,
             camera_distance: CLASSIC_CAMERA_DISTANCE,
             pixel_noise: (0.0, 0.0),
+            training_pixel_noise: None,
             blur: (0.0, 0.0),
             motion_blur: (0.0, 0.0),
             focal_scale: unscaled(),
@@ -249,8 +255,14 @@ impl AppearanceConfig {
         }
     }
 
-    /// One sample's look, from its appearance stream.
-    pub fn draw<R: Rng>(&self, rng: &mut R) -> Style {
+    /// One sample's look, from its appearance stream. A sample of the training split
+    /// (`training`) takes its pixel noise from `training_pixel_noise` where there is one: the
+    /// same random draw mapped onto the other range, so nothing else about the sample changes.
+    pub fn draw<R: Rng>(&self, rng: &mut R, training: bool) -> Style {
+        let pixel_noise = match (training, self.training_pixel_noise) {
+            (true, Some(range)) => range,
+            _ => self.pixel_noise,
+        };
         let ball = hsv(
             draw(rng, self.ball_hue),
             draw(rng, self.ball_saturation),
@@ -300,7 +312,7 @@ impl AppearanceConfig {
             haze_distance: draw(rng, self.haze_distance) as f32,
             shadow_strength: draw(rng, self.shadow_strength) as f32,
             shadow_softness: draw(rng, self.shadow_softness),
-            pixel_noise: draw(rng, self.pixel_noise),
+            pixel_noise: draw(rng, pixel_noise),
             blur: draw(rng, self.blur) as f32,
             motion_blur: draw(rng, self.motion_blur),
             texture_seed: rng.gen(),
@@ -342,26 +354,11 @@ impl AppearanceConfig {
             // ball shrinks under a pixel at 64×64.
             ("focal_scale", self.focal_scale, 0.3, 1.0),
         ];
-        for (field, (low, high), min, max) in ranges {
-            let field = format!("appearance.{field}");
-            if !low.is_finite() || !high.is_finite() {
-                return Err(Invalid::new(
-                    field,
-                    format!("({low}, {high}) is not a range of finite numbers"),
-                ));
-            }
-            if low > high {
-                return Err(Invalid::new(
-                    field,
-                    format!("({low}, {high}) is inverted: the low end comes first"),
-                ));
-            }
-            if low < min || high > max {
-                return Err(Invalid::new(
-                    field,
-                    format!("({low}, {high}) must lie within {min}..={max}"),
-                ));
-            }
+        for (field, range, min, max) in ranges {
+            check_range(field, range, min, max)?;
+        }
+        if let Some(range) = self.training_pixel_noise {
+            check_range("training_pixel_noise", range, 0.0, 0.1)?;
         }
         if !(0.0..=1.0).contains(&self.grayscale) {
             return Err(Invalid::new(
@@ -385,6 +382,31 @@ impl AppearanceConfig {
     }
 }
 
+/// Refuses a range that is not finite, inverted, or outside `min..=max`, naming
+/// `appearance.<field>`.
+fn check_range(field: &str, (low, high): Range, min: f64, max: f64) -> Result<(), Invalid> {
+    let field = format!("appearance.{field}");
+    if !low.is_finite() || !high.is_finite() {
+        return Err(Invalid::new(
+            field,
+            format!("({low}, {high}) is not a range of finite numbers"),
+        ));
+    }
+    if low > high {
+        return Err(Invalid::new(
+            field,
+            format!("({low}, {high}) is inverted: the low end comes first"),
+        ));
+    }
+    if low < min || high > max {
+        return Err(Invalid::new(
+            field,
+            format!("({low}, {high}) must lie within {min}..={max}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,7 +423,7 @@ mod tests {
     #[test]
     fn the_classic_section_draws_the_classic_light_and_bad_ranges_are_named() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let style = AppearanceConfig::classic().draw(&mut rng);
+        let style = AppearanceConfig::classic().draw(&mut rng, false);
         let classic = Style::classic();
         assert!((style.light - classic.light).length() < 0.02, "{style:?}");
         assert!((style.ball - classic.ball).length() < 0.03, "{style:?}");
@@ -451,7 +473,8 @@ mod tests {
         assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), classic);
         let mut scaled = classic.clone();
         scaled.focal_scale = (0.5, 0.9);
-        let draw = |a: &AppearanceConfig| a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3));
+        let draw =
+            |a: &AppearanceConfig| a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(3), false);
         let (plain, zoomed) = (draw(&classic), draw(&scaled));
         assert_eq!(plain.focal_scale, 1.0);
         assert!((0.5..0.9).contains(&zoomed.focal_scale));
@@ -474,8 +497,9 @@ mod tests {
         grey.grayscale = 0.3;
         let text = ron::to_string(&grey).unwrap();
         assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), grey);
-        let draw =
-            |a: &AppearanceConfig, seed| a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let draw = |a: &AppearanceConfig, seed| {
+            a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), false)
+        };
         let mut drawn_grey = 0;
         for seed in 0..1000 {
             let (plain, maybe) = (draw(&classic, seed), draw(&grey, seed));

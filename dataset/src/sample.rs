@@ -9,6 +9,7 @@ use crate::appearance::{Style, CLASSIC_CAMERA_DISTANCE, CLASSIC_GROUND_GAP};
 use crate::camera::{normalise, Camera};
 use crate::config::DataConfig;
 use crate::render::render_video;
+use crate::split::{split_of, Split};
 use crate::trajectory::{bounds, Class, Trajectory, BALL_RADIUS, PARAM_FIELDS};
 
 /// Everything but the video for one sample.
@@ -33,11 +34,16 @@ pub fn sample_rng(seed: u64, index: u64) -> ChaCha8Rng {
 /// geometry, so adding an `appearance` section leaves trajectories, cameras and labels alone.
 const APPEARANCE_SALT: u64 = 0xA99E_A2A4_CE00_57E1;
 
-/// Sample `index`'s look: classic without an `appearance` section.
+/// Sample `index`'s look: classic without an `appearance` section. Its split decides only the
+/// pixel noise range (`training_pixel_noise`), so a sample looks the same in a stored dataset
+/// and rendered on the fly.
 pub fn style_of(cfg: &DataConfig, index: u64) -> Style {
     match &cfg.appearance {
         None => Style::classic(),
-        Some(appearance) => appearance.draw(&mut sample_rng(cfg.seed ^ APPEARANCE_SALT, index)),
+        Some(appearance) => appearance.draw(
+            &mut sample_rng(cfg.seed ^ APPEARANCE_SALT, index),
+            split_of(cfg.seed, index, &cfg.split) == Split::Train,
+        ),
     }
 }
 
@@ -306,5 +312,42 @@ mod appearance_tests {
         assert_eq!(la, lb, "same geometry and labels");
         assert_ne!(va, vb, "another look");
         assert_eq!(vb, vc, "a pure function of (config, seed, index)");
+    }
+
+    /// `training_pixel_noise` changes the training split's noise and nothing else: validation
+    /// and test samples render as without it, training samples as with `pixel_noise` set to
+    /// the training range.
+    #[test]
+    fn training_pixel_noise_widens_only_the_training_splits_noise() {
+        let mut scored = wide();
+        scored.appearance.as_mut().unwrap().pixel_noise = (0.0, 0.02);
+        let mut augmented = scored.clone();
+        augmented.appearance.as_mut().unwrap().training_pixel_noise = Some((0.0, 0.08));
+        augmented.validate().unwrap();
+        let mut wide_everywhere = scored.clone();
+        wide_everywhere.appearance.as_mut().unwrap().pixel_noise = (0.0, 0.08);
+        let video = |cfg: &DataConfig, index| {
+            let mut v = vec![0u8; cfg.video_bytes()];
+            let labels = generate_sample(cfg, index, &mut v);
+            (labels, v)
+        };
+        let (mut seen, mut widened) = ([0; 3], 0);
+        for index in 0..60 {
+            let split = split_of(scored.seed, index, &scored.split);
+            let expected = match split {
+                Split::Train => &wide_everywhere,
+                Split::Val | Split::Test => &scored,
+            };
+            assert_eq!(video(&augmented, index), video(expected, index), "{index}");
+            seen[split as usize] += 1;
+            widened += (split == Split::Train && video(&augmented, index) != video(&scored, index))
+                as usize;
+        }
+        assert!(seen.iter().all(|&n| n > 0), "every split checked: {seen:?}");
+        assert!(
+            widened > seen[0] / 2,
+            "{widened} of {} training samples",
+            seen[0]
+        );
     }
 }

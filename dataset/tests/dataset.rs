@@ -491,7 +491,7 @@ fn randomised_looks_render_to_pinned_bytes() {
         listed,
         [
             "79606b7ceaac33d59cc9f2fc60df93f4c5741440c3a8a8cb2bdd2095bb8c2f12",
-            "7b79afc75d73a1f27b4fe5797e4d74d07a138ed398b8cbe37a9a3827dbfa1b59",
+            "0dd212f0c09e919cc513a3ac5ed9f2f0ea447d88f48fe47dce47fdde2c3480d6",
         ]
     );
 }

@@ -169,12 +169,17 @@ fn describe_unshifted(c: &DataConfig) -> String {
 }
 
 /// A noise row: the level the shift sets, and the noise training had — the config's level, plus
-/// the range each randomised look draws on top (which the shifted sets keep too).
+/// the range each randomised look draws on top (which the shifted sets keep too; the training
+/// split may draw from a wider one).
 fn describe_noise(c: &DataConfig, level: f64) -> String {
-    match appearance(c).pixel_noise {
-        (_, 0.0) => format!("pixel noise {level} (trained with {})", c.pixel_noise),
+    let a = appearance(c);
+    let (train_low, train_high) = a.training_pixel_noise.unwrap_or(a.pixel_noise);
+    match a.pixel_noise {
+        (_, 0.0) if train_high == 0.0 => {
+            format!("pixel noise {level} (trained with {})", c.pixel_noise)
+        }
         (low, high) => format!(
-            "pixel noise {level} + each look's {low}–{high} (trained with {} + {low}–{high})",
+            "pixel noise {level} + each look's {low}–{high} (trained with {} + {train_low}–{train_high})",
             c.pixel_noise
         ),
     }
@@ -408,6 +413,11 @@ mod tests {
         assert_eq!(
             noise_rows(&base)[1],
             "pixel noise 0.1 + each look's 0–0.03 (trained with 0 + 0–0.03)"
+        );
+        base.appearance.as_mut().unwrap().training_pixel_noise = Some((0.0, 0.08));
+        assert_eq!(
+            noise_rows(&base)[1],
+            "pixel noise 0.1 + each look's 0–0.03 (trained with 0 + 0–0.08)"
         );
     }
 
