@@ -1329,3 +1329,83 @@ fn a_checkpoint_listing_a_tensor_the_model_lacks_names_it() {
     });
     fails(&args!["eval", "--run", run], &["epoch-0002", "'evil'"]);
 }
+
+/// A data config edited at the path a run recorded is other data: `eval` no longer takes it
+/// for the run's own (its test split would silently be another), and its shifts cannot
+/// replace the run's table.
+#[test]
+fn data_changed_since_training_is_not_taken_for_the_runs_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = data_config(
+        dir.path(),
+        &[
+            ("samples: 10000", "samples: 64"),
+            ("frames: 32", "frames: 8"),
+            ("width: 64", "width: 32"),
+            ("height: 64", "height: 32"),
+            ("checkpoint_interval: 2000", "checkpoint_interval: 16"),
+        ],
+    );
+    let spec = format!("procedural:{}", config.display());
+    let train_config = write_config(
+        dir.path(),
+        "one.ron",
+        &tiny_train_config("validation.ron", 1),
+    );
+    let run = dir.path().join("run");
+    succeeds(&args![
+        "train",
+        "--plugin",
+        "template",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--data",
+        spec,
+        "--config",
+        train_config,
+        "--out",
+        run
+    ]);
+    succeeds(&args!["eval", "--run", run, "--threads", "1"]);
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("pixel_noise: 0.0,"));
+    std::fs::write(
+        &config,
+        text.replace("pixel_noise: 0.0,", "pixel_noise: 0.05,"),
+    )
+    .unwrap();
+    fails(
+        &args!["eval", "--run", run, "--threads", "1"],
+        &[
+            config.to_str().unwrap(),
+            "has changed since this run trained on it",
+            "--data",
+        ],
+    );
+    succeeds(&args![
+        "eval",
+        "--run",
+        run,
+        "--threads",
+        "1",
+        "--data",
+        spec
+    ]);
+    fails(
+        &args![
+            "eval",
+            "--run",
+            run,
+            "--threads",
+            "1",
+            "--data",
+            spec,
+            "--shifts"
+        ],
+        &["as it was then", "--shifts-out"],
+    );
+    assert!(!run.join("robustness.json").exists());
+}

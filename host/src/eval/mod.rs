@@ -119,7 +119,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     };
     let source = match given {
         Some(source) => source,
-        None => DataSource::parse(&data)?,
+        None => {
+            let source = DataSource::parse(&data)?;
+            if !holds_what_it_held(&source, &trained)? {
+                bail!(
+                    "{} has changed since this run trained on it (checkpoint {} recorded other contents): give --data {} to score the run on it as it is now",
+                    source.input().display(),
+                    trained.checkpoint.display(),
+                    data.display()
+                );
+            }
+            source
+        }
     };
     refuse_writing_over_inputs(args, &trained, &source)?;
     if args.shifts && args.shifts_out.is_none() {
@@ -218,6 +229,16 @@ fn refuse_writing_over_inputs(
     )
 }
 
+/// Whether `source` holds what the run's data held when it trained (true for checkpoints from
+/// before the digest was recorded): a data config edited or a dataset regenerated at the same
+/// path since is other data.
+fn holds_what_it_held(source: &DataSource, trained: &Trained) -> Result<bool> {
+    Ok(match &trained.meta.data_digest {
+        Some(recorded) => source.digest()? == *recorded,
+        None => true,
+    })
+}
+
 /// `<run>/robustness.json` is the table of the data the run trained on (`compare` and the
 /// dashboard show it as the run's): shifts of other data need a file of their own.
 fn refuse_replacing_the_runs_own_table(
@@ -234,11 +255,11 @@ fn refuse_replacing_the_runs_own_table(
     let Some(recorded) = &trained.meta.data else {
         return Ok(()); // an older checkpoint: nothing to tell them apart by
     };
-    if source.is_recorded(recorded) {
+    if source.is_recorded(recorded) && holds_what_it_held(source, trained)? {
         return Ok(());
     }
     bail!(
-        "--data {} is not the data this run trained on ({}): its shifts would replace the run's own table in {}; give --shifts-out FILE",
+        "--data {} is not the data this run trained on ({}, as it was then): its shifts would replace the run's own table in {}; give --shifts-out FILE",
         source.input().display(),
         recorded.display(),
         args.run.join(crate::rundir::robustness::ROBUSTNESS).display()

@@ -80,6 +80,10 @@ pub struct CheckpointMeta {
     /// checkpoints from before the field.
     #[serde(default)]
     pub data: Option<PathBuf>,
+    /// [`DataSource::digest`](crate::train::source::DataSource::digest) of that data when
+    /// training started; None in checkpoints from before the field.
+    #[serde(default)]
+    pub data_digest: Option<String>,
     /// The clips the model was trained on, `[T, H, W]`, so `predict` can resize its input;
     /// None in checkpoints from before the field.
     #[serde(default)]

@@ -5,8 +5,10 @@
 use super::data::procedural::{self, Procedural};
 use super::data::{stored, SplitData};
 use anyhow::{bail, Result};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use trajhost_dataset::DataConfig;
+use trajhost_dataset::shard::hex;
+use trajhost_dataset::{DataConfig, Manifest};
 
 use crate::config::DataSpec;
 
@@ -75,6 +77,17 @@ impl DataSource {
             _ => return false,
         };
         real(&recorded).is_some_and(|r| Some(r) == real(self.input()))
+    }
+
+    /// A digest of what it holds — the data config's settings, or the dataset's manifest (each
+    /// shard's hash) — recorded in checkpoints, so that a path whose contents changed since a
+    /// run trained on it is not taken for that run's data.
+    pub fn digest(&self) -> Result<String> {
+        let bytes = match self {
+            DataSource::Stored(dir) => serde_json::to_vec(&Manifest::load(dir)?)?,
+            DataSource::Procedural { config, .. } => serde_json::to_vec(config)?,
+        };
+        Ok(hex(&Sha256::digest(bytes)))
     }
 
     /// What it reads: the dataset folder or the data config.

@@ -86,6 +86,7 @@ struct Run<'a> {
     /// Recorded in every checkpoint, for `eval` and `predict`.
     video_shape: [i64; 3],
     data: PathBuf,
+    data_digest: String,
     source: DataSource,
 }
 
@@ -182,6 +183,7 @@ impl<'a> Run<'a> {
             steps_per_epoch: 0,
             video_shape,
             data: source.spec()?,
+            data_digest: source.digest()?,
             source,
         })
     }
@@ -284,6 +286,7 @@ impl<'a> Run<'a> {
             tensors_sha256: None,
             stopped: at.stopped,
             data: Some(self.data.clone()),
+            data_digest: Some(self.data_digest.clone()),
             video_shape: Some(self.video_shape),
         };
         let dir = checkpoint::checkpoint_dir(&self.outputs.dir);
