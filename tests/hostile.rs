@@ -1368,7 +1368,15 @@ fn data_changed_since_training_is_not_taken_for_the_runs_own() {
         "--out",
         run
     ]);
-    succeeds(&args!["eval", "--run", run, "--threads", "1"]);
+    let eval = |extra: &[&str]| -> Vec<String> {
+        let run = run.display().to_string();
+        let mut args: Vec<String> = ["eval", "--run", &run, "--threads", "1"]
+            .map(String::from)
+            .into();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    succeeds(&eval(&[]));
 
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("pixel_noise: 0.0,"));
@@ -1378,33 +1386,16 @@ fn data_changed_since_training_is_not_taken_for_the_runs_own() {
     )
     .unwrap();
     fails(
-        &args!["eval", "--run", run, "--threads", "1"],
+        &eval(&[]),
         &[
             config.to_str().unwrap(),
             "has changed since this run trained on it",
             "--data",
         ],
     );
-    succeeds(&args![
-        "eval",
-        "--run",
-        run,
-        "--threads",
-        "1",
-        "--data",
-        spec
-    ]);
+    succeeds(&eval(&["--data", &spec]));
     fails(
-        &args![
-            "eval",
-            "--run",
-            run,
-            "--threads",
-            "1",
-            "--data",
-            spec,
-            "--shifts"
-        ],
+        &eval(&["--data", &spec, "--shifts"]),
         &["as it was then", "--shifts-out"],
     );
     assert!(!run.join("robustness.json").exists());
