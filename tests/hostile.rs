@@ -1331,8 +1331,8 @@ fn a_checkpoint_listing_a_tensor_the_model_lacks_names_it() {
 }
 
 /// A data config edited at the path a run recorded is other data: `eval` no longer takes it
-/// for the run's own (its test split would silently be another), and its shifts cannot
-/// replace the run's table.
+/// for the run's own (its test split would silently be another), its shifts cannot replace the
+/// run's table, and the run does not resume on it.
 #[test]
 fn data_changed_since_training_is_not_taken_for_the_runs_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -1399,4 +1399,30 @@ fn data_changed_since_training_is_not_taken_for_the_runs_own() {
         &["as it was then", "--shifts-out"],
     );
     assert!(!run.join("robustness.json").exists());
+
+    // Resuming it would go on training on other data: refused, the run untouched.
+    let before = contents(&run);
+    fails(
+        &args![
+            "train",
+            "--plugin",
+            "template",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--data",
+            spec,
+            "--config",
+            train_config,
+            "--out",
+            run,
+            "--resume",
+            "auto",
+            "--epochs",
+            "2"
+        ],
+        &[config.to_str().unwrap(), "has changed since checkpoint"],
+    );
+    assert_eq!(contents(&run), before);
 }
