@@ -1353,29 +1353,32 @@ fn data_changed_since_training_is_not_taken_for_the_runs_own() {
         &tiny_train_config("validation.ron", 1),
     );
     let run = dir.path().join("run");
-    succeeds(&args![
-        "train",
-        "--plugin",
-        "template",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--data",
-        spec,
-        "--config",
-        train_config,
-        "--out",
-        run
-    ]);
-    let eval = |extra: &[&str]| -> Vec<String> {
-        let run = run.display().to_string();
-        let mut args: Vec<String> = ["eval", "--run", &run, "--threads", "1"]
-            .map(String::from)
-            .into();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+    // `trajhost <command> <fixed> <extra>`, every argument a string.
+    let command = |fixed: &[&str], extra: &[&str]| -> Vec<String> {
+        fixed.iter().chain(extra).map(|s| s.to_string()).collect()
     };
+    let (run_arg, config_arg) = (
+        run.display().to_string(),
+        train_config.display().to_string(),
+    );
+    let train = |extra: &[&str]| {
+        let fixed = [
+            "train",
+            "--plugin",
+            "template",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+        ];
+        let fixed = [
+            &fixed[..],
+            &["--data", &spec, "--config", &config_arg, "--out", &run_arg],
+        ];
+        command(&fixed.concat(), extra)
+    };
+    let eval = |extra: &[&str]| command(&["eval", "--run", &run_arg, "--threads", "1"], extra);
+    succeeds(&train(&[]));
     succeeds(&eval(&[]));
 
     let text = std::fs::read_to_string(&config).unwrap();
@@ -1403,25 +1406,7 @@ fn data_changed_since_training_is_not_taken_for_the_runs_own() {
     // Resuming it would go on training on other data: refused, the run untouched.
     let before = contents(&run);
     fails(
-        &args![
-            "train",
-            "--plugin",
-            "template",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--data",
-            spec,
-            "--config",
-            train_config,
-            "--out",
-            run,
-            "--resume",
-            "auto",
-            "--epochs",
-            "2"
-        ],
+        &train(&["--resume", "auto", "--epochs", "2"]),
         &[config.to_str().unwrap(), "has changed since checkpoint"],
     );
     assert_eq!(contents(&run), before);
