@@ -121,7 +121,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         Some(source) => source,
         None => {
             let source = DataSource::parse(&data)?;
-            if !holds_what_it_held(&source, &trained)? {
+            if !source.is_as_recorded(&data, trained.meta.data_digest.as_deref())? {
                 bail!(
                     "{} has changed since this run trained on it (checkpoint {} recorded other contents): give --data {} to score the run on it as it is now",
                     source.input().display(),
@@ -229,16 +229,6 @@ fn refuse_writing_over_inputs(
     )
 }
 
-/// Whether `source` holds what the run's data held when it trained (true for checkpoints from
-/// before the digest was recorded): a data config edited or a dataset regenerated at the same
-/// path since is other data.
-fn holds_what_it_held(source: &DataSource, trained: &Trained) -> Result<bool> {
-    Ok(match &trained.meta.data_digest {
-        Some(recorded) => source.digest()? == *recorded,
-        None => true,
-    })
-}
-
 /// `<run>/robustness.json` is the table of the data the run trained on (`compare` and the
 /// dashboard show it as the run's): shifts of other data need a file of their own.
 fn refuse_replacing_the_runs_own_table(
@@ -255,7 +245,7 @@ fn refuse_replacing_the_runs_own_table(
     let Some(recorded) = &trained.meta.data else {
         return Ok(()); // an older checkpoint: nothing to tell them apart by
     };
-    if source.is_recorded(recorded) && holds_what_it_held(source, trained)? {
+    if source.is_as_recorded(recorded, trained.meta.data_digest.as_deref())? {
         return Ok(());
     }
     bail!(

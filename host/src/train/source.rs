@@ -79,14 +79,33 @@ impl DataSource {
         real(&recorded).is_some_and(|r| Some(r) == real(self.input()))
     }
 
-    /// A digest of what it holds — the data config's settings, or the dataset's manifest (each
-    /// shard's hash) — recorded in checkpoints, so that a path whose contents changed since a
-    /// run trained on it is not taken for that run's data.
+    /// Whether this is the data a checkpoint recorded (`recorded`, with `digest` where the
+    /// checkpoint has one): the same path, still holding what it held then. A data config
+    /// edited or a dataset regenerated at that path since is other data.
+    pub fn is_as_recorded(&self, recorded: &Path, digest: Option<&str>) -> Result<bool> {
+        if !self.is_recorded(recorded) {
+            return Ok(false);
+        }
+        Ok(match digest {
+            Some(digest) => self.digest()? == digest,
+            None => true, // a checkpoint from before the digest: the path is all it says
+        })
+    }
+
+    /// A digest of the data it holds — the data config's settings, and for a dataset each
+    /// shard's hash — recorded in checkpoints (`is_as_recorded`). The worker count is left out:
+    /// it changes no byte.
     pub fn digest(&self) -> Result<String> {
-        let bytes = match self {
-            DataSource::Stored(dir) => serde_json::to_vec(&Manifest::load(dir)?)?,
-            DataSource::Procedural { config, .. } => serde_json::to_vec(config)?,
+        let (mut config, shards) = match self {
+            DataSource::Stored(dir) => {
+                let manifest = Manifest::load(dir)?;
+                let shards = manifest.shards.into_iter().map(|s| s.sha256).collect();
+                (manifest.config, shards)
+            }
+            DataSource::Procedural { config, .. } => ((**config).clone(), Vec::new()),
         };
+        config.workers = 0;
+        let bytes = serde_json::to_vec(&(config, shards))?;
         Ok(hex(&Sha256::digest(bytes)))
     }
 
@@ -162,5 +181,25 @@ mod tests {
             DataSource::parse(Path::new("procedural:/nonexistent.ron")).unwrap_err()
         );
         assert!(err.contains("/nonexistent.ron"), "{err}");
+    }
+
+    #[test]
+    fn the_digest_follows_the_data_not_the_worker_count() {
+        let source = |config: DataConfig| DataSource::Procedural {
+            config_path: PathBuf::from("configs/data.ron"),
+            config: Box::new(config),
+        };
+        let config = DataConfig::default_config();
+        let digest = source(config.clone()).digest().unwrap();
+        let more_workers = DataConfig {
+            workers: config.workers + 3,
+            ..config.clone()
+        };
+        assert_eq!(source(more_workers).digest().unwrap(), digest);
+        let noisier = DataConfig {
+            pixel_noise: 0.05,
+            ..config
+        };
+        assert_ne!(source(noisier).digest().unwrap(), digest);
     }
 }

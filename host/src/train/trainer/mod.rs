@@ -245,8 +245,9 @@ impl<'a> Run<'a> {
         }
         // The same data path holding other data since (an edited config, a regenerated
         // dataset): the run would go on with other data. Another --data is the user's choice.
-        if let (Some(recorded), Some(digest)) = (&loaded.meta.data, &loaded.meta.data_digest) {
-            if self.source.is_recorded(recorded) && *digest != self.data_digest {
+        if let Some(recorded) = &loaded.meta.data {
+            let digest = loaded.meta.data_digest.as_deref();
+            if self.source.is_recorded(recorded) && !self.source.is_as_recorded(recorded, digest)? {
                 bail!(
                     "{} has changed since checkpoint {} was written (it recorded other contents): a resumed run would go on with other data; put the data back, or train a new run",
                     self.source.input().display(),
