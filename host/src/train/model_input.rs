@@ -7,6 +7,8 @@
 //! `background: subtract_median` the same pass takes each pixel's background out
 //! (`background`), found on the video's bytes while they are in cache.
 
+mod stream;
+
 use super::{background, libtorch_threads};
 pub use crate::config::Background;
 use tch::{Device, Kind, Tensor};
@@ -45,12 +47,14 @@ impl InputForm {
 /// contract (`trajhost_plugin_api::input`), which the conformance kit probes with.
 pub use trajhost_plugin_api::input::{PIXEL_MEAN, PIXEL_STD};
 
-/// The standardised value of each byte, computed as `standardise_floats` computes it in float32
-/// (a multiply, then an add), so both give the same bits.
+/// A byte's standardised value is `byte as f32 * SCALE + SHIFT` in float32 (a multiply, then
+/// an add), as `standardise_floats` computes it, so both give the same bits.
+const SCALE: f32 = (1.0 / (255.0 * PIXEL_STD)) as f32;
+const SHIFT: f32 = (-PIXEL_MEAN / PIXEL_STD) as f32;
+
+/// The standardised value of each byte.
 fn table() -> [f32; 256] {
-    let scale = (1.0 / (255.0 * PIXEL_STD)) as f32;
-    let shift = (-PIXEL_MEAN / PIXEL_STD) as f32;
-    std::array::from_fn(|p| p as f32 * scale + shift)
+    std::array::from_fn(|p| p as f32 * SCALE + SHIFT)
 }
 
 /// `(B, T, 3, H, W)` float pixel values in [0, 255] → standardised input, in place. For inputs
@@ -175,19 +179,10 @@ fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: 
         };
         let start = (frame * c + channel) * plane;
         let src = &src[start..start + plane];
-        match &median {
-            None => {
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = table[s as usize];
-                }
-            }
-            Some(median) => {
-                let median = &median[channel * plane..(channel + 1) * plane];
-                for ((d, &s), &m) in dst.iter_mut().zip(src).zip(median) {
-                    *d = table[s as usize] - table[m as usize];
-                }
-            }
-        }
+        let median = median
+            .as_ref()
+            .map(|median| &median[channel * plane..(channel + 1) * plane]);
+        stream::standardise(src, median, dst, table);
     }
 }
 
@@ -195,10 +190,15 @@ fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: 
 mod tests {
     use super::*;
 
-    /// Two 3-frame, 3-channel 2×2 videos with every byte value in them.
+    /// Two 3-frame, 3-channel 9×7 videos with every byte value in them (planes of 63 floats:
+    /// most start unaligned, and each has a tail after its 8-float stores).
     fn videos() -> Vec<Vec<u8>> {
         (0..2u32)
-            .map(|v| (0..36u32).map(|i| ((v * 97 + i * 7) % 256) as u8).collect())
+            .map(|v| {
+                (0..567u32)
+                    .map(|i| ((v * 97 + i * 7) % 256) as u8)
+                    .collect()
+            })
             .collect()
     }
 
@@ -206,16 +206,16 @@ mod tests {
     fn both_layouts_equal_libtorchs_conversion_to_the_bit() {
         let videos = videos();
         let rows: Vec<&[u8]> = videos.iter().map(Vec::as_slice).collect();
-        let clip = [3, 3, 2, 2];
+        let clip = [3, 3, 9, 7];
         let bytes: Vec<u8> = videos.concat();
         let expected = standardise_floats(
             Tensor::from_slice(&bytes)
-                .view([2, 3, 3, 2, 2])
+                .view([2, 3, 3, 9, 7])
                 .to_kind(Kind::Float),
         );
         for form in forms() {
             let got = cpu_from_bytes(&rows, clip, form);
-            assert_eq!(got.size(), [2, 3, 3, 2, 2], "{form:?}");
+            assert_eq!(got.size(), [2, 3, 3, 9, 7], "{form:?}");
             assert!(got.equal(&form.finish(expected.copy())), "{form:?}");
             let contiguous = match form.layout {
                 InputLayout::TimeMajor => got,
