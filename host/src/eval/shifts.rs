@@ -147,23 +147,27 @@ pub fn all() -> Vec<Shift> {
     ]
 }
 
-/// The `none` row: the training looks, in colour and through the config's own lens where
-/// training drew grey clips or shorter lenses.
+/// The `none` row: the training distribution, or where training drew more than the scored
+/// sets do (grey clips, shorter lenses, wider training noise), the looks as the test split
+/// draws them and what training drew besides.
 fn describe_unshifted(c: &DataConfig) -> String {
     let a = appearance(c);
-    let mut trained_with = vec![];
+    let mut also_drew = vec![];
     let (low, high) = a.focal_scale;
     if (low, high) != (1.0, 1.0) {
-        trained_with.push(format!("focal scales {low}–{high}"));
+        also_drew.push(format!("focal scales {low}–{high}"));
     }
     if a.grayscale > 0.0 {
-        trained_with.push(format!("{:.0}% grey clips", 100.0 * a.grayscale));
+        also_drew.push(format!("{:.0}% grey clips", 100.0 * a.grayscale));
     }
-    match trained_with.is_empty() {
+    if let Some((low, high)) = a.training_pixel_noise {
+        also_drew.push(format!("pixel noise {low}–{high}"));
+    }
+    match also_drew.is_empty() {
         true => "the training distribution".into(),
         false => format!(
-            "the training looks, in colour, through the config's lens (trained with {})",
-            trained_with.join(" and ")
+            "the training looks as the test split draws them (training also drew {})",
+            also_drew.join(" and ")
         ),
     }
 }
@@ -418,6 +422,25 @@ mod tests {
         assert_eq!(
             noise_rows(&base)[1],
             "pixel noise 0.1 + each look's 0–0.03 (trained with 0 + 0–0.08)"
+        );
+    }
+
+    #[test]
+    fn the_unshifted_row_says_what_training_drew_beyond_it() {
+        let none = |c: &DataConfig| (all()[0].describe)(c);
+        let mut base = DataConfig::default_config();
+        assert_eq!(none(&base), "the training distribution");
+        let mut appearance = AppearanceConfig::classic();
+        appearance.training_pixel_noise = Some((0.0, 0.08));
+        base.appearance = Some(appearance);
+        assert_eq!(
+            none(&base),
+            "the training looks as the test split draws them (training also drew pixel noise 0–0.08)"
+        );
+        base.appearance.as_mut().unwrap().focal_scale = (0.8, 1.0);
+        assert_eq!(
+            none(&base),
+            "the training looks as the test split draws them (training also drew focal scales 0.8–1 and pixel noise 0–0.08)"
         );
     }
 
