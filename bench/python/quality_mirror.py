@@ -7,7 +7,8 @@ Training data: every row of a stored dataset (`trajhost-data generate --config
 configs/data-randomised.ron --seed S --samples N`), held on the device as uint8. Recipe: batch
 32, AdamW lr 2e-3 (decay 0.01 on tensors of rank > 1 only, as the host's), 100 warm-up steps then
 a cosine to 1e-5 that follows the clock, gradient norm clipped to 1, loss weights 1 / 10 / 30,
-the pinhole position head, the `cpu` preset. Each `--eval NAME=FOLDER[:SPLIT]` set is scored
+the pinhole position head, the `cpu` preset, each pixel's background taken out (`--background`:
+`subtract_median` as configs/quality.ron since 2026-12-05, `keep` for the recipe before). Each `--eval NAME=FOLDER[:SPLIT]` set is scored
 (accuracy, MSE, MSE per axis) every `--eval-every` minutes and at the end; one JSON line each.
 
     python3 bench/python/quality_mirror.py --backbone i3d --train data/train --minutes 6 \
@@ -26,7 +27,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from trajhost.backbones import build_backbone  # noqa: E402
-from trajhost.data import Split, shard_focal, shard_paths, standardise  # noqa: E402
+from trajhost.data import BACKGROUNDS, Split, shard_focal, shard_paths, standardise  # noqa: E402
 from trajhost.heads import UnifiedModel, compute_loss  # noqa: E402
 
 BATCH, LR, MIN_LR, WARMUP, DECAY, CLIP = 32, 2e-3, 1e-5, 100, 0.01, 1.0
@@ -84,6 +85,7 @@ def main():
     parser.add_argument("--eval-every", type=positive_minutes, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--background", choices=BACKGROUNDS, default="subtract_median")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -103,14 +105,14 @@ def main():
     n = len(data["labels"])
     frames = data["videos"].shape[1]
     torch.manual_seed(args.seed)
-    model = UnifiedModel(build_backbone(args.backbone), frames, "pinhole").to(device)
+    model = UnifiedModel(build_backbone(args.backbone), frames, "pinhole", args.background).to(device)
     decay = [p for p in model.parameters() if p.dim() > 1]
     plain = [p for p in model.parameters() if p.dim() <= 1]
     groups = [dict(params=decay, weight_decay=DECAY), dict(params=plain, weight_decay=0.0)]
     optimizer = torch.optim.AdamW(groups, lr=LR, fused=device.type == "cuda")
 
     def report(**fields):
-        print(json.dumps(dict(backbone=args.backbone, train_rows=n, **fields)), flush=True)
+        print(json.dumps(dict(backbone=args.backbone, background=args.background, train_rows=n, **fields)), flush=True)
 
     budget = args.minutes * 60
     start = time.perf_counter()

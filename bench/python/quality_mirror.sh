@@ -6,7 +6,10 @@
 #
 #   bench/python/quality_mirror.sh WORK OUT [backbone ...]
 #   env: SAMPLES (training videos, 40000), MINUTES (5), DEVICE (cuda), PYTHON (python3),
-#        TRAJHOST_DATA (target/release/trajhost-data)
+#        TRAJHOST_DATA (target/release/trajhost-data), BACKGROUND (subtract_median, as
+#        configs/quality.ron; keep for the recipe before)
+# Every training video is drawn as a training-split sample (the config's split set to train
+# only), so each has the training split's wider pixel noise, as the quality runs' videos do.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -ge 2 ] || { echo "usage: $0 WORK OUT [backbone ...]" >&2; exit 2; }
@@ -26,14 +29,19 @@ for edit in "samples: 10000|samples: 400" "seed: 42,|seed: 104372257824554," \
   far=${far/"$from"/"$to"}
 done
 printf '%s\n' "$far" > "$work/camera_far.ron"
-"$data" generate --config configs/data-randomised.ron --seed 1000 --samples "${SAMPLES:-40000}" \
+split="split: (train: 0.8, val: 0.1, test: 0.1)"
+train=$(cat configs/data-randomised.ron)
+[[ $train == *"$split"* ]] || { echo "configs/data-randomised.ron no longer has '$split'" >&2; exit 1; }
+printf '%s\n' "${train/"$split"/"split: (train: 1.0, val: 0.0, test: 0.0)"}" > "$work/train.ron"
+"$data" generate --config "$work/train.ron" --seed 1000 --samples "${SAMPLES:-40000}" \
     --out "$work/train" > "$out/generate.log"
 "$data" generate --config configs/data-randomised.ron --out "$work/test" >> "$out/generate.log"
 "$data" generate --config "$work/camera_far.ron" --out "$work/camera_far" >> "$out/generate.log"
 pids=()
 for b in $backbones; do
   PYTHONUNBUFFERED=1 "$python" bench/python/quality_mirror.py --backbone "$b" --train "$work/train" \
-      --minutes "$minutes" --device "${DEVICE:-cuda}" --eval test="$work/test":test \
+      --minutes "$minutes" --device "${DEVICE:-cuda}" --background "${BACKGROUND:-subtract_median}" \
+      --eval test="$work/test":test \
       --eval camera_far="$work/camera_far":all > "$out/$b.jsonl" 2> "$out/$b.err" &
   pids+=($!)
 done
