@@ -8,8 +8,9 @@ configs/data-randomised.ron --seed S --samples N`), held on the device as uint8.
 32, AdamW lr 2e-3 (decay 0.01 on tensors of rank > 1 only, as the host's), 100 warm-up steps then
 a cosine to 1e-5 that follows the clock, gradient norm clipped to 1, loss weights 1 / 10 / 30,
 the pinhole position head, the `cpu` preset, each pixel's background taken out (`--background`:
-`subtract_median` as configs/quality.ron since 2026-12-05, `keep` for the recipe before). Each `--eval NAME=FOLDER[:SPLIT]` set is scored
-(accuracy, MSE, MSE per axis) every `--eval-every` minutes and at the end; one JSON line each.
+`subtract_median` as configs/quality.ron since 2026-12-05, `keep` for the recipe before). Each
+`--eval NAME=FOLDER[:SPLIT]` set is scored (accuracy, MSE, MSE per axis) every `--eval-every`
+minutes and at the end; one JSON line each.
 
     python3 bench/python/quality_mirror.py --backbone i3d --train data/train --minutes 6 \
         --eval test=data/10k:test --eval camera_far=data/far:all
@@ -112,7 +113,8 @@ def main():
     optimizer = torch.optim.AdamW(groups, lr=LR, fused=device.type == "cuda")
 
     def report(**fields):
-        print(json.dumps(dict(backbone=args.backbone, background=args.background, train_rows=n, **fields)), flush=True)
+        fields = dict(backbone=args.backbone, background=args.background, train_rows=n, **fields)
+        print(json.dumps(fields), flush=True)
 
     budget = args.minutes * 60
     start = time.perf_counter()
