@@ -3,7 +3,7 @@
 //! A training batch's floats (50 MB at 32 videos) are more than the last-level cache, and the
 //! backbone reads them only after the whole batch is written. Plain stores first read every
 //! destination line into the cache (write-allocate) and evict what the step needs; AVX2's
-//! non-temporal stores skip both, a quarter less time per batch (docs/bench.md). The values
+//! non-temporal stores skip both: a batch takes 10–25 % less time (docs/bench.md). The values
 //! are computed as the byte table's are, a float multiply then an add (`SCALE`, `SHIFT`), so
 //! every path gives the same bits (tested).
 
