@@ -7,7 +7,9 @@
 #   bench/python/quality_mirror.sh WORK OUT [backbone ...]
 #   env: SAMPLES (training videos, 40000), MINUTES (5), DEVICE (cuda), PYTHON (python3),
 #        TRAJHOST_DATA (target/release/trajhost-data), BACKGROUND (subtract_median, as
-#        configs/quality.ron; keep for the recipe before)
+#        configs/quality.ron; keep for the recipe before), FOCAL_SCALE (e.g. "0.8, 1.0": the
+#        training videos drawn through that lens range, appearance.focal_scale; the scored sets
+#        keep the config's lens)
 # Every training video is drawn as a training-split sample (the config's split set to train
 # only), so each has the training split's wider pixel noise, as the quality runs' videos do.
 set -euo pipefail
@@ -32,7 +34,14 @@ printf '%s\n' "$far" > "$work/camera_far.ron"
 split="split: (train: 0.8, val: 0.1, test: 0.1)"
 train=$(cat configs/data-randomised.ron)
 [[ $train == *"$split"* ]] || { echo "configs/data-randomised.ron no longer has '$split'" >&2; exit 1; }
-printf '%s\n' "${train/"$split"/"split: (train: 1.0, val: 0.0, test: 0.0)"}" > "$work/train.ron"
+train=${train/"$split"/"split: (train: 1.0, val: 0.0, test: 0.0)"}
+if [ -n "${FOCAL_SCALE:-}" ]; then
+  blur="        motion_blur: (0.0, 0.0),"
+  [[ $train == *"$blur"* ]] || { echo "configs/data-randomised.ron no longer has '$blur'" >&2; exit 1; }
+  train=${train/"$blur"/"$blur
+        focal_scale: ($FOCAL_SCALE),"}
+fi
+printf '%s\n' "$train" > "$work/train.ron"
 "$data" generate --config "$work/train.ron" --seed 1000 --samples "${SAMPLES:-40000}" \
     --out "$work/train" > "$out/generate.log"
 "$data" generate --config configs/data-randomised.ron --out "$work/test" >> "$out/generate.log"
