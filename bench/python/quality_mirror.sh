@@ -36,9 +36,10 @@ train=$(cat configs/data-randomised.ron)
 [[ $train == *"$split"* ]] || { echo "configs/data-randomised.ron no longer has '$split'" >&2; exit 1; }
 train=${train/"$split"/"split: (train: 1.0, val: 0.0, test: 0.0)"}
 if [ -n "${FOCAL_SCALE:-}" ]; then
-  blur="        motion_blur: (0.0, 0.0),"
-  [[ $train == *"$blur"* ]] || { echo "configs/data-randomised.ron no longer has '$blur'" >&2; exit 1; }
-  train=${train/"$blur"/"$blur
+  # The appearance section's last line, after which the lens range goes.
+  last="        motion_blur: (0.0, 0.0),"
+  [[ $train == *"$last"* ]] || { echo "configs/data-randomised.ron no longer has '$last'" >&2; exit 1; }
+  train=${train/"$last"/"$last
         focal_scale: ($FOCAL_SCALE),"}
 fi
 printf '%s\n' "$train" > "$work/train.ron"
