@@ -129,7 +129,7 @@ fn the_run_folder_crate_needs_no_libtorch() {
 }
 
 /// The dataset crate in layers — the spec (classes, limits, looks, the config), then
-/// trajectories, cameras and the pipeline's shape, rendering and storage, samples, the manifest
+/// trajectories, the shifted test sets' configs, cameras and the pipeline's shape, rendering and storage, samples, the manifest
 /// and the resource check, then generating, loading, checking and showing, and the CLI — each
 /// module importing only from layers below its own (docs/architecture.md).
 #[test]
@@ -137,7 +137,7 @@ fn the_dataset_crate_imports_only_downwards() {
     const LAYERS: &[&[&str]] = &[
         &["class", "limits", "appearance", "progress"],
         &["config"],
-        &["trajectory", "split", "error", "pipeline"],
+        &["trajectory", "split", "error", "pipeline", "shifts"],
         &["camera", "stream"],
         &["render", "shard", "validity"],
         &["sample"],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The quality recipe on the PyTorch mirror with more compute (docs/training.md, "More compute"):
-# renders a training set, the test split of configs/data-randomised.ron and `eval --shifts`'
-# camera_far set (the same bytes) with trajhost-data, then trains the backbones side by side on
-# one GPU, MINUTES each, scoring both sets every minute (one JSON line each in OUT/<backbone>.jsonl).
+# renders a training set, the test split of configs/data-randomised.ron and every set of `eval
+# --shifts` (`trajhost-data shifts`: the same bytes) with trajhost-data, then trains the backbones
+# side by side on one GPU, MINUTES of training each, scoring every set each minute (one JSON line
+# each in OUT/<backbone>.jsonl; the sets are listed in OUT/shifts.tsv).
 #
 #   bench/python/quality_mirror.sh WORK OUT [backbone ...]
 #   env: SAMPLES (training videos, 40000), MINUTES (5), DEVICE (cuda), PYTHON (python3),
@@ -21,16 +22,6 @@ data=${TRAJHOST_DATA:-target/release/trajhost-data}
 python=${PYTHON:-python3}
 minutes=${MINUTES:-5}
 mkdir -p "$work" "$out"
-# eval --shifts' camera_far set: 400 test videos, seed 42 ^ the shifts' salt, the camera 1.25-1.875x.
-far=$(cat configs/data-randomised.ron)
-for edit in "samples: 10000|samples: 400" "seed: 42,|seed: 104372257824554," \
-    "split: (train: 0.8, val: 0.1, test: 0.1)|split: (train: 0.0, val: 0.0, test: 1.0)" \
-    "camera_distance: (1.0, 1.25)|camera_distance: (1.25, 1.875)"; do
-  from=${edit%%|*} to=${edit#*|}
-  [[ $far == *"$from"* ]] || { echo "configs/data-randomised.ron no longer has '$from'" >&2; exit 1; }
-  far=${far/"$from"/"$to"}
-done
-printf '%s\n' "$far" > "$work/camera_far.ron"
 split="split: (train: 0.8, val: 0.1, test: 0.1)"
 train=$(cat configs/data-randomised.ron)
 [[ $train == *"$split"* ]] || { echo "configs/data-randomised.ron no longer has '$split'" >&2; exit 1; }
@@ -46,13 +37,15 @@ printf '%s\n' "$train" > "$work/train.ron"
 "$data" generate --config "$work/train.ron" --seed 1000 --samples "${SAMPLES:-40000}" \
     --out "$work/train" > "$out/generate.log"
 "$data" generate --config configs/data-randomised.ron --out "$work/test" >> "$out/generate.log"
-"$data" generate --config "$work/camera_far.ron" --out "$work/camera_far" >> "$out/generate.log"
+# eval --shifts' sets, the same bytes as trajhost's (held-out styles, farther camera, noise, ...).
+"$data" shifts --config configs/data-randomised.ron --out "$work/shifts" > "$out/shifts.tsv"
+evals=(--eval test="$work/test":test)
+while IFS=$'\t' read -r name _ dir; do evals+=(--eval "$name=$dir:all"); done < "$out/shifts.tsv"
 pids=()
 for b in $backbones; do
   PYTHONUNBUFFERED=1 "$python" bench/python/quality_mirror.py --backbone "$b" --train "$work/train" \
       --minutes "$minutes" --device "${DEVICE:-cuda}" --background "${BACKGROUND:-subtract_median}" \
-      --eval test="$work/test":test \
-      --eval camera_far="$work/camera_far":all > "$out/$b.jsonl" 2> "$out/$b.err" &
+      "${evals[@]}" > "$out/$b.jsonl" 2> "$out/$b.err" &
   pids+=($!)
 done
 failed=0

@@ -10,6 +10,7 @@ use crate::config::DataConfig;
 use crate::generate::{check_out, generate, GenerateOptions};
 use crate::preview::write_preview;
 use crate::resources::{check_resources, usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
+use crate::shifts;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum DataCommand {
@@ -26,6 +27,24 @@ pub enum DataCommand {
         /// Replace a dataset made with a different config in OUT.
         #[arg(long)]
         force: bool,
+    },
+    /// Render the shifted test sets `trajhost eval --shifts` scores a model on (the held-out
+    /// styles, a farther camera, noise, jitter, other lenses) without a model: the same videos in
+    /// the folders eval's cache uses (`eval --shifts --shift-cache OUT` reuses them), for a model
+    /// trajhost does not run. Prints each set's name, `held-out` or `shift`, and folder.
+    Shifts {
+        /// RON config of the training data; the embedded default (configs/data.ron) when omitted.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Videos in each set (eval's --shift-samples).
+        #[arg(long, default_value_t = 400)]
+        shift_samples: usize,
+        /// Worker threads (default: the config's `workers`); output does not depend on it.
+        #[arg(long)]
+        workers: Option<usize>,
+        /// The folder the sets go in, one subfolder each.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Validate a dataset folder; exits non-zero listing every failed check.
     Check { dir: PathBuf },
@@ -130,6 +149,42 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 report.generated,
                 report.seconds
             );
+        }
+        DataCommand::Shifts {
+            config,
+            shift_samples,
+            workers,
+            out,
+        } => {
+            if shift_samples == 0 {
+                bail!("--shift-samples must be at least 1, got 0");
+            }
+            let base = match &config {
+                Some(p) => DataConfig::from_file(p)?,
+                None => DataConfig::default_config(),
+            };
+            base.validate()?;
+            let workers = resolve_workers(workers, base.workers)?;
+            check_out(&out)?;
+            for shift in shifts::all() {
+                let cfg = shifts::shifted(&base, &shift, shift_samples);
+                cfg.validate()?;
+                let dir = shifts::set_dir(&out, shift.name, &cfg);
+                check_resources(&cfg, &dir)?;
+                generate(
+                    &cfg,
+                    &dir,
+                    &GenerateOptions {
+                        workers,
+                        force: false,
+                    },
+                )
+                .with_context(|| {
+                    format!("rendering the {} set in {}", shift.name, dir.display())
+                })?;
+                let kind = if shift.held_out { "held-out" } else { "shift" };
+                println!("{}\t{kind}\t{}", shift.name, dir.display());
+            }
         }
         DataCommand::Check { dir } => {
             let report = check_dataset(&dir)?;

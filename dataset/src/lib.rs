@@ -24,6 +24,7 @@ pub mod render;
 pub mod resources;
 pub mod sample;
 pub mod shard;
+pub mod shifts;
 pub mod split;
 pub mod stream;
 pub mod trajectory;

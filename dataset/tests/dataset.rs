@@ -495,3 +495,56 @@ fn randomised_looks_render_to_pinned_bytes() {
         ]
     );
 }
+
+/// `data shifts` renders every set `eval --shifts` scores, each in the folder eval's cache
+/// would use and with the config eval would give it, so eval reuses them and a model trajhost
+/// does not run can be scored on the same videos.
+#[test]
+fn data_shifts_renders_every_set_where_eval_looks_for_it() {
+    use trajhost_dataset::cli::{run, DataCommand};
+    use trajhost_dataset::shifts;
+    let temp = tempfile::tempdir().unwrap();
+    let config = temp.path().join("data.ron");
+    let mut text = include_str!("../../configs/data-randomised.ron").to_string();
+    for (from, to) in [("frames: 32", "frames: 8"), ("width: 64", "width: 32")] {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, to);
+    }
+    let text = text.replace("height: 64", "height: 32");
+    std::fs::write(&config, &text).unwrap();
+    let base = DataConfig::from_file(&config).unwrap();
+    let out = temp.path().join("sets");
+    let command = |shift_samples| DataCommand::Shifts {
+        config: Some(config.clone()),
+        shift_samples,
+        workers: Some(2),
+        out: out.clone(),
+    };
+    run(command(4)).unwrap();
+    let all = shifts::all();
+    assert!(all.iter().filter(|s| s.held_out).count() >= 7);
+    for shift in &all {
+        let expected = shifts::shifted(&base, shift, 4);
+        let dir = shifts::set_dir(&out, shift.name, &expected);
+        let manifest = Manifest::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", shift.name));
+        assert_eq!(manifest.config, expected, "{}", shift.name);
+        assert!(check_dataset(&dir).unwrap().ok(), "{}", shift.name);
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), all.len());
+    // Run again, it finds every set complete and renders nothing new.
+    let before = files(&shifts::set_dir(
+        &out,
+        "none",
+        &shifts::shifted(&base, &all[0], 4),
+    ));
+    run(command(4)).unwrap();
+    let after = files(&shifts::set_dir(
+        &out,
+        "none",
+        &shifts::shifted(&base, &all[0], 4),
+    ));
+    assert_eq!(before, after);
+    // No videos is refused, naming the flag.
+    let err = run(command(0)).unwrap_err().to_string();
+    assert!(err.contains("--shift-samples"), "{err}");
+}
