@@ -53,6 +53,12 @@ pub struct AppearanceConfig {
     pub ball_saturation: Range,
     pub ball_value: Range,
     pub shading: Vec<Shading>,
+    /// How much darker two stripes on the ball are, 0–1: a pattern on its surface, two dark bands
+    /// across it in a direction drawn per sample (its middle and the ends of that direction
+    /// light, so never a dark rim or a dark side), so the inside of the ball need not be one
+    /// bright patch. Left out (or `(0, 0)`), a plain ball.
+    #[serde(default = "plain_ball", skip_serializing_if = "is_plain_ball")]
+    pub ball_stripes: Range,
     /// Strength of the highlight, 0–1.
     pub specular: Range,
     /// Light direction, degrees: azimuth around the view axis (0 = from the camera's upper
@@ -111,6 +117,15 @@ fn is_zero(chance: &f64) -> bool {
     *chance == 0.0
 }
 
+/// `ball_stripes` when a config leaves it out: no stripes.
+fn plain_ball() -> Range {
+    (0.0, 0.0)
+}
+
+fn is_plain_ball(range: &Range) -> bool {
+    *range == plain_ball()
+}
+
 /// `focal_scale` when a config leaves it out: the config's own lens (older configs, and their
 /// manifests, stay as they were written).
 fn unscaled() -> Range {
@@ -155,6 +170,10 @@ pub struct Style {
     pub focal_scale: f64,
     /// Drawn in grey (`AppearanceConfig::grayscale`).
     pub grayscale: bool,
+    /// How much darker the ball's dark stripes are (`AppearanceConfig::ball_stripes`; 0 plain).
+    pub stripes: f32,
+    /// The unit direction in the image plane (z = 0) the stripes lie across.
+    pub stripe_axis: Vec3,
 }
 
 impl Style {
@@ -183,6 +202,8 @@ impl Style {
             texture_seed: 0,
             focal_scale: 1.0,
             grayscale: false,
+            stripes: 0.0,
+            stripe_axis: Vec3::Z,
         }
     }
 }
@@ -227,6 +248,7 @@ impl AppearanceConfig {
             ball_saturation: (0.92, 0.92),
             ball_value: (0.95, 0.95),
             shading: vec![Shading::Shaded],
+            ball_stripes: plain_ball(),
             specular: (0.45, 0.45),
             light_azimuth: (0.0, 0.0),
             light_elevation: (58.0, 58.0),
@@ -295,7 +317,7 @@ impl AppearanceConfig {
         let cell = draw(rng, self.ground_scale) as f32;
         let line_half_width = (draw(rng, self.line_width) as f32) * cell;
         let line = ground * (1.0 - draw(rng, self.line_contrast) as f32);
-        Style {
+        let mut style = Style {
             ball,
             shading,
             ambient,
@@ -319,16 +341,26 @@ impl AppearanceConfig {
             // Drawn last, so a config without them draws every other property as before.
             focal_scale: draw(rng, self.focal_scale),
             grayscale: self.grayscale > 0.0 && rng.gen::<f64>() < self.grayscale,
+            stripes: 0.0,
+            stripe_axis: Vec3::Z,
+        };
+        // After the fields above, so a config without stripes draws them as before.
+        if !is_plain_ball(&self.ball_stripes) {
+            style.stripes = draw(rng, self.ball_stripes) as f32;
+            let angle = rng.gen_range(0.0f32..std::f32::consts::PI);
+            style.stripe_axis = Vec3::new(angle.cos(), angle.sin(), 0.0);
         }
+        style
     }
 
     /// Refuses an empty, inverted, non-finite or unphysical range, naming the field
     /// (`appearance.<field>`).
     pub fn check(&self) -> Result<(), Invalid> {
-        let ranges: [(&str, Range, f64, f64); 25] = [
+        let ranges: [(&str, Range, f64, f64); 26] = [
             ("ball_hue", self.ball_hue, -720.0, 720.0),
             ("ball_saturation", self.ball_saturation, 0.0, 1.0),
             ("ball_value", self.ball_value, 0.05, 1.0),
+            ("ball_stripes", self.ball_stripes, 0.0, 1.0),
             ("specular", self.specular, 0.0, 1.0),
             ("light_azimuth", self.light_azimuth, -360.0, 360.0),
             ("light_elevation", self.light_elevation, 0.0, 90.0),
@@ -514,5 +546,39 @@ mod tests {
             );
         }
         assert!((250..350).contains(&drawn_grey), "{drawn_grey} of 1000");
+    }
+
+    /// `ball_stripes` is left out of configs without it (a plain ball), drawing it (last)
+    /// changes no other property, and a bad range is refused by name.
+    #[test]
+    fn ball_stripes_default_to_a_plain_ball_and_change_no_other_draw() {
+        let classic = AppearanceConfig::classic();
+        assert!(!ron::to_string(&classic).unwrap().contains("stripes"));
+        let mut striped = classic.clone();
+        striped.ball_stripes = (0.2, 0.9);
+        let text = ron::to_string(&striped).unwrap();
+        assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), striped);
+        let draw = |a: &AppearanceConfig, seed| {
+            a.draw(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), false)
+        };
+        for seed in 0..100 {
+            let (plain, maybe) = (draw(&classic, seed), draw(&striped, seed));
+            assert_eq!(plain.stripes, 0.0);
+            assert!((0.2..0.9).contains(&maybe.stripes), "{}", maybe.stripes);
+            assert!((maybe.stripe_axis.length() - 1.0).abs() < 1e-4);
+            assert_eq!(
+                Style {
+                    stripes: 0.0,
+                    stripe_axis: plain.stripe_axis,
+                    ..maybe
+                },
+                plain
+            );
+        }
+        for range in [(0.5, 0.2), (-0.1, 0.5), (0.0, 1.5), (f64::NAN, 0.5)] {
+            striped.ball_stripes = range;
+            let err = striped.check().unwrap_err().to_string();
+            assert!(err.contains("appearance.ball_stripes"), "{range:?}: {err}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use glam::{DVec3, Vec3};
 use rand::RngCore;
+use std::f32::consts::TAU;
 
 use crate::appearance::{GroundPattern, Shading, Style};
 use crate::camera::Camera;
@@ -289,18 +290,24 @@ fn draw_ball(
             if cover <= 0.0 {
                 continue;
             }
+            let n = Vec3::new(dx, dy, -(1.0 - d2.min(1.0)).sqrt());
+            // Two dark bands across the ball, where the surface's offset along the stripe axis
+            // is 0.25–0.75 of the radius either way: a pattern on the surface, not the light.
+            let ball = match style.stripes > 0.0 && (TAU * n.dot(style.stripe_axis)).cos() < 0.0 {
+                true => style.ball * (1.0 - style.stripes),
+                false => style.ball,
+            };
             let colour = match style.shading {
                 Shading::Shaded => {
-                    let n = Vec3::new(dx, dy, -(1.0 - d2.min(1.0)).sqrt());
                     let diffuse = n.dot(style.light).max(0.0);
                     let spec = n.dot(half).max(0.0).powi(16) * style.specular;
                     // Generous ambient: at 1–3 px radius every pixel must still read as "ball".
-                    style.ball * (style.ambient + style.diffuse * diffuse) + Vec3::splat(spec)
+                    ball * (style.ambient + style.diffuse * diffuse) + Vec3::splat(spec)
                 }
-                Shading::Flat => style.ball,
+                Shading::Flat => ball,
                 // The outer pixel of the rim, at least, is dark.
-                Shading::Outlined if d2.sqrt() * r > r - 1.0 => style.ball * 0.25,
-                Shading::Outlined => style.ball,
+                Shading::Outlined if d2.sqrt() * r > r - 1.0 => ball * 0.25,
+                Shading::Outlined => ball,
             };
             let k = y * w + x;
             for (c, value) in colour.to_array().into_iter().enumerate() {
@@ -512,6 +519,54 @@ mod tests {
                 assert_eq!([g[i], g[1024 + i], g[2048 + i]], [luma; 3]);
             }
         }
+    }
+
+    /// Stripes darken bands of the ball and nothing else: the same pixels change, none gets
+    /// brighter, and some get as dark as the stripes say.
+    #[test]
+    fn stripes_darken_bands_inside_the_balls_outline() {
+        let cam = Camera::look_at(DVec3::new(-1.0, 0.0, 0.2), DVec3::ZERO, 50.0, 32, 32);
+        let draw = |stripes: f32| {
+            let style = Style {
+                shading: Shading::Flat,
+                shadow_strength: 0.0,
+                stripes,
+                stripe_axis: Vec3::new(0.0, 1.0, 0.0),
+                ..Style::classic()
+            };
+            let mut out = vec![0u8; 3072];
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            render_video(
+                &cam,
+                -1.0,
+                &[DVec3::ZERO],
+                1,
+                (32, 32),
+                &style,
+                0.0,
+                &mut rng,
+                &mut out,
+            );
+            out
+        };
+        let (plain, striped) = (draw(0.0), draw(0.8));
+        let pc = cam.to_camera(DVec3::ZERO);
+        let (u, v) = cam.project(pc);
+        let r = cam.fx * BALL_RADIUS / pc.z;
+        assert!(r > 3.0, "a ball big enough to show stripes: {r}");
+        let mut darker = 0;
+        for i in 0..1024 {
+            let (x, y) = ((i % 32) as f64 + 0.5, (i / 32) as f64 + 0.5);
+            let (p, s) = (plain[i] as f32, striped[i] as f32);
+            if (x - u).hypot(y - v) > r + 1.0 {
+                assert_eq!(s, p, "pixel {i}, outside the ball, changed");
+            }
+            assert!(s <= p + 1.0, "pixel {i}: {s} brighter than {p}");
+            if s < 0.5 * p {
+                darker += 1;
+            }
+        }
+        assert!(darker >= 4, "{darker} pixels darkened");
     }
 
     #[test]

@@ -195,6 +195,7 @@ mod appearance_tests {
         a.camera_distance = (1.0, 1.8);
         a.ground_hue = (0.0, 360.0);
         a.focal_scale = (0.5, 1.0);
+        a.ball_stripes = (0.0, 0.9);
         cfg.appearance = Some(a);
         cfg.validate().unwrap();
         cfg
