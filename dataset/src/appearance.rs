@@ -203,7 +203,7 @@ impl Style {
             focal_scale: 1.0,
             grayscale: false,
             stripes: 0.0,
-            stripe_axis: Vec3::Z,
+            stripe_axis: Vec3::X,
         }
     }
 }
@@ -342,7 +342,7 @@ impl AppearanceConfig {
             focal_scale: draw(rng, self.focal_scale),
             grayscale: self.grayscale > 0.0 && rng.gen::<f64>() < self.grayscale,
             stripes: 0.0,
-            stripe_axis: Vec3::Z,
+            stripe_axis: Vec3::X,
         };
         // After the fields above, so a config without stripes draws them as before.
         if !is_plain_ball(&self.ball_stripes) {

@@ -521,8 +521,8 @@ mod tests {
         }
     }
 
-    /// Stripes darken bands of the ball and nothing else: the same pixels change, none gets
-    /// brighter, and some get as dark as the stripes say.
+    /// Stripes darken bands of the ball and nothing else: nothing outside the ball changes, no
+    /// pixel gets brighter, and some get as dark as the stripes say.
     #[test]
     fn stripes_darken_bands_inside_the_balls_outline() {
         let cam = Camera::look_at(DVec3::new(-1.0, 0.0, 0.2), DVec3::ZERO, 50.0, 32, 32);
