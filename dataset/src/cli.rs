@@ -1,6 +1,6 @@
 //! `trajhost data <sub>`: the clap subcommands, embedded by the host binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -94,16 +94,21 @@ impl GenerationChoice {
     /// The config file (or the shipped default) with `seed` and the sample count applied and
     /// checked, and the workers to use.
     fn resolve(&self, seed: Option<u64>) -> anyhow::Result<(DataConfig, usize)> {
-        let mut cfg = match &self.config {
-            Some(p) => DataConfig::from_file(p)?,
-            None => DataConfig::default_config(),
-        };
+        let mut cfg = config_or_default(self.config.as_deref())?;
         cfg.seed = seed.unwrap_or(cfg.seed);
         cfg.samples = self.samples.unwrap_or(cfg.samples);
         cfg.validate()?;
         let workers = resolve_workers(self.workers, cfg.workers)?;
         Ok((cfg, workers))
     }
+}
+
+/// The RON config at `path`, or the shipped default (configs/data.ron) without one.
+fn config_or_default(path: Option<&Path>) -> anyhow::Result<DataConfig> {
+    Ok(match path {
+        Some(p) => DataConfig::from_file(p)?,
+        None => DataConfig::default_config(),
+    })
 }
 
 /// `--workers`, else the config's `workers`, capped at what this machine can use (with a note).
@@ -159,10 +164,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             if shift_samples == 0 {
                 bail!("--shift-samples must be at least 1, got 0");
             }
-            let base = match &config {
-                Some(p) => DataConfig::from_file(p)?,
-                None => DataConfig::default_config(),
-            };
+            let base = config_or_default(config.as_deref())?;
             base.validate()?;
             let workers = resolve_workers(workers, base.workers)?;
             check_out(&out)?;
