@@ -7,10 +7,9 @@ use anyhow::{bail, Context};
 
 use crate::check::check_dataset;
 use crate::config::DataConfig;
-use crate::generate::{check_out, generate, GenerateOptions};
+use crate::generate::{check_out, generate, generate_shifted_sets, GenerateOptions};
 use crate::preview::write_preview;
 use crate::resources::{check_resources, usable_workers, MAX_WORKERS, WORKERS_PER_CORE};
-use crate::shifts;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum DataCommand {
@@ -167,23 +166,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let base = config_or_default(config.as_deref())?;
             base.validate()?;
             let workers = resolve_workers(workers, base.workers)?;
-            check_out(&out)?;
-            for shift in shifts::all() {
-                let cfg = shifts::shifted(&base, &shift, shift_samples);
-                cfg.validate()?;
-                let dir = shifts::set_dir(&out, shift.name, &cfg);
-                check_resources(&cfg, &dir)?;
-                generate(
-                    &cfg,
-                    &dir,
-                    &GenerateOptions {
-                        workers,
-                        force: false,
-                    },
-                )
-                .with_context(|| {
-                    format!("rendering the {} set in {}", shift.name, dir.display())
-                })?;
+            for (shift, dir) in generate_shifted_sets(&base, &out, shift_samples, workers)? {
                 let kind = if shift.held_out { "held-out" } else { "shift" };
                 println!("{}\t{kind}\t{}", shift.name, dir.display());
             }

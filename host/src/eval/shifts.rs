@@ -10,8 +10,9 @@ use crate::train::source::DataSource;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use trajhost_dataset::shifts::{all, set_dir, shifted, SEED_SALT};
-use trajhost_dataset::{generate, GenerateOptions, Manifest};
+use trajhost_dataset::generate::generate_shifted_sets;
+use trajhost_dataset::shifts::SEED_SALT;
+use trajhost_dataset::Manifest;
 
 /// `data/10k` → `data/10k-shifts`; a procedural source's sets go to `data/procedural-shifts`.
 pub fn default_cache(source: &DataSource) -> PathBuf {
@@ -42,21 +43,14 @@ pub fn run(
         }
         DataSource::Procedural { config, .. } => (**config).clone(),
     };
+    let sets = generate_shifted_sets(&base, cache, samples, base.workers).with_context(|| {
+        format!(
+            "generating the shifted test sets in {} (--shift-cache chooses the folder)",
+            cache.display()
+        )
+    })?;
     let mut rows: Vec<ShiftResult> = Vec::new();
-    for shift in all() {
-        let config = shifted(&base, &shift, samples);
-        let dir = set_dir(cache, shift.name, &config);
-        let options = GenerateOptions {
-            workers: config.workers,
-            force: false,
-        };
-        generate(&config, &dir, &options).with_context(|| {
-            format!(
-                "generating the {} test set in {} (--shift-cache chooses the folder)",
-                shift.name,
-                dir.display()
-            )
-        })?;
+    for (shift, dir) in sets {
         let source = DataSource::Stored(dir.clone());
         let report = evaluate_on(trained, run, &dir, &source, SplitChoice::Test, device, None)?;
         let (accuracy, mse) = (report.metrics.accuracy, report.metrics.mse);
