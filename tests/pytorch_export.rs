@@ -20,13 +20,13 @@ use trajhost::config::{Background, PositionHead};
 use trajhost::eval::EvalReport;
 
 /// (plugin, its configuration for 32×32 clips, position head, background): each head and each
-/// background with a channel-major (I3D, MAGVIT) and a time-major (Transformer) backbone.
+/// background, with a channel-major (I3D, MAGVIT) and a time-major (Transformer) backbone.
 type Recipe = (PositionHead, Background);
 const BACKBONES: [(&str, &str, Recipe); 4] = [
     (
         "i3d",
         "(preset: \"cpu\")",
-        (PositionHead::Direct, Background::SubtractMedian),
+        (PositionHead::Pinhole, Background::Keep),
     ),
     ("slowfast", "", (PositionHead::Direct, Background::Keep)),
     // The Transformer's position embedding is sized for its image: an override to carry over.
@@ -38,7 +38,7 @@ const BACKBONES: [(&str, &str, Recipe); 4] = [
     (
         "magvit",
         "(preset: \"cpu\", embedding_dim: Some(16))",
-        (PositionHead::Pinhole, Background::Keep),
+        (PositionHead::Fovea, Background::SubtractMedian),
     ),
 ];
 

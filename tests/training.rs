@@ -72,14 +72,18 @@ fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
     resumes_exactly(tiny_dataset(), tiny_config());
 }
 
-/// The pinhole position head (image position and size, lifted through the lens) and the
-/// subtracted background train, checkpoint and resume like the defaults, and a run records what
-/// it was built with.
+/// The pinhole position head (image position and size, lifted through the lens), the fovea
+/// (the same, corrected at full resolution) and the subtracted background train, checkpoint and
+/// resume like the defaults, and a run records what it was built with.
 #[test]
 fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
     use trajhost::config::{Background, PositionHead};
     let pinhole = TrainConfig {
         position_head: PositionHead::Pinhole,
+        ..tiny_config()
+    };
+    let fovea = TrainConfig {
+        position_head: PositionHead::Fovea,
         ..tiny_config()
     };
     let subtracted = TrainConfig {
@@ -88,6 +92,7 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
     };
     for (config, named) in [
         (pinhole, "position_head Pinhole"),
+        (fovea, "position_head Fovea"),
         (subtracted, "background SubtractMedian"),
     ] {
         let run = resumes_exactly(tiny_dataset(), config.clone());
@@ -797,6 +802,56 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
     }
 }
 
+/// The fovea reads where the backbone's tracker points and passes no gradient back through
+/// where it looked, so that tracker is trained on the true track as well: one training step's
+/// loss reaches both the tracker and the fovea's correction.
+#[test]
+fn a_training_step_reaches_the_fovea_and_the_tracker_it_corrects() {
+    use trajhost::config::{Background, LossWeights, PositionHead};
+    use trajhost::train::data::Batch;
+    use trajhost::train::loss::compute_loss;
+    use trajhost::train::model::UnifiedModel;
+    use trajhost::train::pinhole::Lens;
+    let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
+        .unwrap()
+        .build("(channels: 8, feature_dim: 16)", Device::Cpu)
+        .unwrap();
+    let mut model = UnifiedModel::new(
+        backbone,
+        4,
+        PositionHead::Fovea,
+        Background::Keep,
+        Device::Cpu,
+    );
+    let float = (tch::Kind::Float, Device::Cpu);
+    let lenses = Lens::table(&[Lens::from_fov(50.0, 32, 32); 2]);
+    let batch = Batch {
+        videos: Tensor::randn([2, 4, 3, 32, 32], float),
+        labels: Tensor::from_slice(&[0i64, 1]),
+        target: Tensor::randn([2, 3], float) * 0.3,
+        track: Tensor::randn([2, 4, 3], float) * 0.3,
+        lenses: lenses.shallow_clone(),
+    };
+    let outputs = model.forward(&batch.videos, &lenses, true).unwrap();
+    let weights = LossWeights {
+        classification: 1.0,
+        prediction: 10.0,
+        tracking: 10.0,
+    };
+    compute_loss(&outputs, &batch, weights).total.backward();
+    let gradient = |name: &str| {
+        let (_, tensor) = model
+            .parameters()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        f64::try_from(tensor.grad().abs().sum(tch::Kind::Float)).unwrap()
+    };
+    for name in ["heads.tracker.weight", "heads.fovea_out.weight"] {
+        assert!(gradient(name) > 0.0, "{name} gets no gradient");
+    }
+}
+
 /// Mirror averaging (`eval --mirror-average`) makes the model mirror-symmetric: a clip's
 /// left-right mirror image gets the clip's answer mirrored (x negated, the rest equal), with
 /// either position head; the plain model, untrained, is not symmetric, so the averaging is what
@@ -816,7 +871,11 @@ fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
                 .allclose(&(&a.position * &negate_x), 1e-5, 1e-6, false)
             && b.track.allclose(&(&a.track * &negate_x), 1e-5, 1e-6, false)
     };
-    for head in [PositionHead::Direct, PositionHead::Pinhole] {
+    for head in [
+        PositionHead::Direct,
+        PositionHead::Pinhole,
+        PositionHead::Fovea,
+    ] {
         let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
             .unwrap()
             .build("(channels: 8, feature_dim: 16)", Device::Cpu)

@@ -11,7 +11,9 @@ loss = w_c · cross-entropy + w_p · MSE(future) + w_t · MSE(track, true positi
 With position_head="pinhole" (`host/src/train/pinhole.rs`) the tracker's three numbers are the
 ball's image position and log apparent size, lifted to label coordinates through the lens
 (`focal` = (fx / (W/2), fy / (H/2)); 1/tan(25°) for the default 50° lens), and the trajectory
-encoder reads the lifted track minus its mean.
+encoder reads the lifted track minus its mean. With position_head="fovea" (`host/src/train/fovea.rs`)
+the tracker's image position and size are first corrected by a small CNN reading each input
+frame, at full resolution, in a square around them.
 
 With background="subtract_median" the model takes each pixel's background out of its input first
 (`data.subtract_background`; the host does it while making the input, `model_input.rs`).
@@ -33,6 +35,10 @@ NORM_SCALE = 1.2
 # pinhole.rs: the apparent radius (half widths) a size output of 0 means, and the size clamp.
 REFERENCE_RADIUS = 0.1
 SIZE_LIMIT = 3.0
+# fovea.rs: samples per side of a cut-out, and its half width in estimated radii.
+CROP_SIDE = 12
+CROP_RADII = 2.5
+POSITION_HEADS = ("direct", "pinhole", "fovea")
 
 
 def lift(image, focal):
@@ -53,10 +59,26 @@ def lift(image, focal):
     return torch.stack([x / NORM_SCALE, y / NORM_SCALE, (depth - NORM_DEPTH) / NORM_SCALE], -1)
 
 
+def crops(video, estimate):
+    """(B·T, 3, CROP_SIDE, CROP_SIDE): each frame of `video` (B, T, 3, H, W) resampled bilinearly
+    on a square centred on its row of `estimate` (B, T, 3), 2·CROP_RADII estimated radii wide
+    (fovea.rs `crops`)."""
+    b, t, c, h, w = video.shape
+    frames = video.reshape(b * t, c, h, w).float()
+    steps = (torch.arange(CROP_SIDE, dtype=torch.float32, device=video.device) * 2 + 1) / CROP_SIDE - 1
+    radius = (-estimate[..., 2].clamp(-SIZE_LIMIT, SIZE_LIMIT)).exp() * REFERENCE_RADIUS * CROP_RADII
+    half = torch.stack([radius, radius * (w / h)], -1).reshape(-1, 1, 1, 2)
+    centre = estimate.reshape(-1, 3)[:, :2].reshape(-1, 1, 1, 2)
+    offsets = torch.stack([steps.view(1, -1).expand(CROP_SIDE, CROP_SIDE),
+                           steps.view(-1, 1).expand(CROP_SIDE, CROP_SIDE)], -1)[None]
+    grid = centre + offsets * half
+    return F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False), half
+
+
 class Heads(nn.Module):
     def __init__(self, d, frames=32, position_head="direct"):
         super().__init__()
-        assert position_head in ("direct", "pinhole"), position_head
+        assert position_head in POSITION_HEADS, position_head
         self.frames = frames
         self.position_head = position_head
         self.tracker = nn.Linear(d, 3)
@@ -65,11 +87,38 @@ class Heads(nn.Module):
         self.trajectory_hidden = nn.Linear(TRAJECTORY_HIDDEN, TRAJECTORY_HIDDEN)
         self.classifier = nn.Linear(d + TRAJECTORY_HIDDEN, NUM_CLASSES)
         self.predictor = nn.Linear(TRAJECTORY_HIDDEN, 3)
+        if position_head == "fovea":
+            self.fovea_conv1 = nn.Conv2d(3, 8, 3, padding=1)
+            self.fovea_conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+            self.fovea_conv3 = nn.Conv2d(16, 16, 3, stride=2, padding=1)
+            self.fovea_out = nn.Linear(16 * (CROP_SIDE // 4) ** 2, 3)
+            nn.init.zeros_(self.fovea_out.weight)
+            nn.init.zeros_(self.fovea_out.bias)
 
-    def forward(self, features, focal=None):
+    def refine(self, video, estimate):
+        """The tracker's image position and size, corrected by what the fovea reads around them
+        (fovea.rs `Fovea::refine`)."""
+        estimate = estimate.detach()
+        b, t = estimate.shape[:2]
+        x, half = crops(video, estimate)
+        x = F.relu(self.fovea_conv3(F.relu(self.fovea_conv2(F.relu(self.fovea_conv1(x))))))
+        correction = self.fovea_out(x.flatten(1)).view(b, t, 3)
+        half = half.view(b, t, 2)
+        return torch.stack([estimate[..., 0] + correction[..., 0] * half[..., 0],
+                            estimate[..., 1] + correction[..., 1] * half[..., 1],
+                            estimate[..., 2] + correction[..., 2]], -1)
+
+    def forward(self, features, focal=None, video=None):
         track = self.tracker(features)
         shape = track
-        if self.position_head == "pinhole":
+        # The fovea's uncorrected track, kept in training for its own loss (model.rs
+        # `Outputs::estimate`): compute_loss(..., estimate=model.heads.estimate).
+        self.estimate = None
+        if self.position_head == "fovea":
+            if self.training:
+                self.estimate = lift(track, focal)
+            track = self.refine(video, track)
+        if self.position_head in ("pinhole", "fovea"):
             track = lift(track, focal)
             shape = track - track.mean(1, keepdim=True)
         per_frame = torch.cat([self.frame_code(features), shape], 2)
@@ -90,14 +139,18 @@ class UnifiedModel(nn.Module):
     def forward(self, video, focal=None):
         if self.background == "subtract_median":
             video = subtract_background(video)
-        return self.heads(self.backbone(video), focal)
+        return self.heads(self.backbone(video), focal, video)
 
 
-def compute_loss(logits, position, track, labels, target, true_track, w_class=1.0, w_pred=1.0, w_track=1.0):
+def compute_loss(logits, position, track, labels, target, true_track, w_class=1.0, w_pred=1.0, w_track=1.0,
+                 estimate=None):
+    """loss.rs: `estimate`, the fovea's uncorrected track, is trained as the track is."""
     classification = F.cross_entropy(logits, labels)
     prediction = F.mse_loss(position, target)
     tracking = F.mse_loss(track, true_track)
     total = w_class * classification + w_pred * prediction + w_track * tracking
+    if estimate is not None:
+        total = total + w_track * F.mse_loss(estimate, true_track)
     return total, classification, prediction, tracking
 
 

@@ -23,6 +23,13 @@ pub fn compute_loss(outputs: &Outputs, batch: &Batch, weights: LossWeights) -> L
         .mse_loss(&batch.target, tch::Reduction::Mean);
     let tracking = outputs.track.mse_loss(&batch.track, tch::Reduction::Mean);
     let mut total = outputs.logits.zeros_like().sum(Kind::Float);
+    // The backbone's own track, where a fovea corrects it, is trained as the track is: the fovea
+    // looks where it points.
+    if let Some(estimate) = &outputs.estimate {
+        if weights.tracking > 0.0 {
+            total += estimate.mse_loss(&batch.track, tch::Reduction::Mean) * weights.tracking;
+        }
+    }
     for (term, weight) in [
         (&classification, weights.classification),
         (&prediction, weights.prediction),

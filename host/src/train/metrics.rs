@@ -143,6 +143,7 @@ mod tests {
             ]),
             position: Tensor::from_slice2(&[[1.0f32, 0., 0.], [0., 0., 0.], [0., 0., 2.]]),
             track: Tensor::ones([3, 2, 3], (Kind::Float, Device::Cpu)),
+            estimate: None,
         };
         let batch = Batch {
             videos: Tensor::zeros([3], (Kind::Float, Device::Cpu)),

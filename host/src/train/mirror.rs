@@ -18,6 +18,7 @@ pub fn averaged(model: &mut UnifiedModel, video: &Tensor, lenses: &Tensor) -> Re
         logits: (direct.logits + mirrored.logits) / 2.0,
         position: (direct.position + mirrored.position) / 2.0,
         track: (direct.track + mirrored.track) / 2.0,
+        estimate: None,
     })
 }
 
@@ -41,5 +42,6 @@ fn unmirrored(outputs: Outputs) -> Outputs {
         logits: outputs.logits,
         position: negate_x(outputs.position),
         track: negate_x(outputs.track),
+        estimate: None,
     }
 }

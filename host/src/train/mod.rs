@@ -4,6 +4,7 @@ pub mod background;
 pub mod checkpoint;
 pub mod curve_fit;
 pub mod data;
+pub mod fovea;
 pub mod libtorch_threads;
 pub mod loss;
 pub mod metrics;

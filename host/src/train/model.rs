@@ -15,6 +15,7 @@
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
 
+use super::fovea::Fovea;
 use super::model_input::InputForm;
 use super::{mirror, pinhole};
 use crate::config::{Background, PositionHead};
@@ -44,6 +45,8 @@ pub struct UnifiedModel {
     trajectory: nn::Sequential,
     classifier: nn::Linear,
     predictor: nn::Linear,
+    /// The full-resolution correction of `position_head: fovea`.
+    fovea: Option<Fovea>,
 }
 
 /// What the model predicts for a batch of B videos.
@@ -54,6 +57,9 @@ pub struct Outputs {
     pub position: Tensor,
     /// `(B, T, 3)` the ball's position in every input frame.
     pub track: Tensor,
+    /// `(B, T, 3)` with `position_head: fovea`, in training: the backbone's own track, before
+    /// the fovea's correction (it has a loss of its own: the fovea looks where it points).
+    pub estimate: Option<Tensor>,
 }
 
 impl UnifiedModel {
@@ -90,6 +96,8 @@ impl UnifiedModel {
         let predictor = linear("predictor", TRAJECTORY_HIDDEN, 3);
         // As the backbones: tch's default weights are 2.45× PyTorch's and learned slower.
         trajhost_plugin_api::layers::pytorch_default_init(&heads);
+        // After it: the fovea's correction starts at zero.
+        let fovea = (position_head == PositionHead::Fovea).then(|| Fovea::new(&root));
         UnifiedModel {
             backbone,
             mirror_average: false,
@@ -102,6 +110,7 @@ impl UnifiedModel {
             trajectory,
             classifier,
             predictor,
+            fovea,
         }
     }
 
@@ -137,13 +146,22 @@ impl UnifiedModel {
             );
         }
         let features = self.backbone.forward(video, train)?;
+        let mut estimate = None;
         let (track, shape) = match self.position_head {
             PositionHead::Direct => {
                 let track = self.tracker.forward(&features);
                 (track.shallow_clone(), track)
             }
-            PositionHead::Pinhole => {
-                let track = pinhole::lift(&self.tracker.forward(&features), lenses);
+            PositionHead::Pinhole | PositionHead::Fovea => {
+                let mut image = self.tracker.forward(&features);
+                if let Some(fovea) = &self.fovea {
+                    let refined = fovea.refine(video, &image);
+                    if train {
+                        estimate = Some(pinhole::lift(&image, lenses));
+                    }
+                    image = refined;
+                }
+                let track = pinhole::lift(&image, lenses);
                 let centred = &track - track.mean_dim(1, true, Kind::Float);
                 (track, centred)
             }
@@ -157,6 +175,7 @@ impl UnifiedModel {
             logits,
             position,
             track,
+            estimate,
         })
     }
 

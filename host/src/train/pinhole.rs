@@ -68,6 +68,16 @@ impl Lens {
 
 const LENS_COLUMNS: usize = 3;
 
+/// The apparent radius, in half widths, that a size output `s` stands for (`lift`'s reading).
+pub fn apparent_radius(size: &Tensor) -> Tensor {
+    (-size.clamp(-SIZE_LIMIT, SIZE_LIMIT)).exp() * REFERENCE_RADIUS
+}
+
+/// The size output that stands for an apparent radius of `radius` half widths.
+pub fn size_output(radius: f64) -> f64 {
+    (REFERENCE_RADIUS / radius).ln()
+}
+
 /// `image` `(B, T, 3)`: per frame `(u, v, s)` with `u = (x_px − cx) / (W/2)`, `v` likewise and
 /// `s = ln(REFERENCE_RADIUS / r)`, r the apparent radius in half widths, seen through each
 /// sample's lens (`lenses`, a [`Lens::table`] of B rows) → the ball's position in label

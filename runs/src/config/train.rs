@@ -130,6 +130,9 @@ pub enum PositionHead {
     /// `Linear(D, 3)` to the ball's image position and log apparent radius, lifted to 3-D with
     /// the data's focal length: depth comes from size by construction.
     Pinhole,
+    /// `Pinhole`, its estimate corrected by a small CNN that reads each input frame at full
+    /// resolution around it (the host's `train::fovea`).
+    Fovea,
 }
 
 /// What the model's input keeps of the scene behind the ball.
