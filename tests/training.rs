@@ -30,13 +30,19 @@ fn options(out: &Path, config: TrainConfig) -> TrainOptions {
     }
 }
 
-/// `train::train`, one at a time in this test process: libtorch's random generator is global,
-/// so a training that seeds it while another draws from it (to initialise a model) changes the
-/// other's weights — and the tests that compare two runs' weights would fail now and then.
+/// `train::train`, one at a time in this test process ([`drawing_randomly`]).
 fn train_in_process(options: TrainOptions) -> anyhow::Result<TrainOutcome> {
+    drawing_randomly(|| train::train(options))
+}
+
+/// `work` alone among this process's tests that draw from libtorch's random generator: it is
+/// global, so a training that seeds it while another test draws from it (to initialise a model,
+/// or for random input) changes the training's weights — and the tests that compare two runs'
+/// weights would fail now and then.
+fn drawing_randomly<T>(work: impl FnOnce() -> T) -> T {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    train::train(options)
+    work()
 }
 
 /// A finished run's `validation_metrics.json`.
@@ -807,6 +813,10 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
 /// loss reaches both the tracker and the fovea's correction.
 #[test]
 fn a_training_step_reaches_the_fovea_and_the_tracker_it_corrects() {
+    drawing_randomly(a_training_step_reaches_the_fovea_and_the_tracker)
+}
+
+fn a_training_step_reaches_the_fovea_and_the_tracker() {
     use trajhost::config::{Background, LossWeights, PositionHead};
     use trajhost::train::data::Batch;
     use trajhost::train::loss::compute_loss;
@@ -858,6 +868,10 @@ fn a_training_step_reaches_the_fovea_and_the_tracker_it_corrects() {
 /// makes it so.
 #[test]
 fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
+    drawing_randomly(a_mirror_averaged_model_is_mirror_symmetric)
+}
+
+fn a_mirror_averaged_model_is_mirror_symmetric() {
     use trajhost::config::{Background, PositionHead};
     use trajhost::train::model::{Outputs, UnifiedModel};
     use trajhost::train::pinhole::Lens;

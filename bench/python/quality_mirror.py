@@ -7,8 +7,9 @@ Training data: every row of a stored dataset (`trajhost-data generate --config
 configs/data-randomised.ron --seed S --samples N`), held on the device as uint8. Recipe: batch
 32, AdamW lr 2e-3 (decay 0.01 on tensors of rank > 1 only, as the host's), 100 warm-up steps then
 a cosine to 1e-5 that follows the clock, gradient norm clipped to 1, loss weights 1 / 10 / 30,
-the pinhole position head, the `cpu` preset, each pixel's background taken out (`--background`:
-`subtract_median` as configs/quality.ron since 2026-12-05, `keep` for the recipe before). Each
+the fovea position head (`--position-head`: `fovea` as configs/quality.ron since 2026-12-05,
+`pinhole` for the recipe before), the `cpu` preset, each pixel's background taken out
+(`--background`: `subtract_median` as configs/quality.ron, `keep` for the recipe before that). Each
 `--eval NAME=FOLDER[:SPLIT]` set is scored (accuracy, MSE, MSE per axis) every `--eval-every`
 minutes of training and at the end; one JSON line each. The clock (`--minutes`, and the cosine
 that follows it) counts training only, so scoring more sets takes no training time.
@@ -88,6 +89,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--background", choices=BACKGROUNDS, default="subtract_median")
+    parser.add_argument("--position-head", choices=("pinhole", "fovea"), default="fovea")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -107,14 +109,15 @@ def main():
     n = len(data["labels"])
     frames = data["videos"].shape[1]
     torch.manual_seed(args.seed)
-    model = UnifiedModel(build_backbone(args.backbone), frames, "pinhole", args.background).to(device)
+    model = UnifiedModel(build_backbone(args.backbone), frames, args.position_head, args.background).to(device)
     decay = [p for p in model.parameters() if p.dim() > 1]
     plain = [p for p in model.parameters() if p.dim() <= 1]
     groups = [dict(params=decay, weight_decay=DECAY), dict(params=plain, weight_decay=0.0)]
     optimizer = torch.optim.AdamW(groups, lr=LR, fused=device.type == "cuda")
 
     def report(**fields):
-        fields = dict(backbone=args.backbone, background=args.background, train_rows=n, **fields)
+        fields = dict(backbone=args.backbone, background=args.background, position_head=args.position_head,
+                      train_rows=n, **fields)
         print(json.dumps(fields), flush=True)
 
     budget = args.minutes * 60
@@ -141,7 +144,7 @@ def main():
             index = order[first:first + BATCH]
             logits, position, track = model(table[data["videos"][index].int()], data["focal"][index])
             loss = compute_loss(logits, position, track, data["labels"][index], data["target"][index],
-                                data["track"][index], **WEIGHTS)[0]
+                                data["track"][index], **WEIGHTS, estimate=model.heads.estimate)[0]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)

@@ -35,9 +35,11 @@ NORM_SCALE = 1.2
 # pinhole.rs: the apparent radius (half widths) a size output of 0 means, and the size clamp.
 REFERENCE_RADIUS = 0.1
 SIZE_LIMIT = 3.0
-# fovea.rs: samples per side of a cut-out, and its half width in estimated radii.
+# fovea.rs: samples per side of a cut-out, its half width in estimated radii, and the limit on
+# its centre.
 CROP_SIDE = 12
 CROP_RADII = 2.5
+CENTRE_LIMIT = 4.0
 POSITION_HEADS = ("direct", "pinhole", "fovea")
 
 
@@ -68,7 +70,7 @@ def crops(video, estimate):
     steps = (torch.arange(CROP_SIDE, dtype=torch.float32, device=video.device) * 2 + 1) / CROP_SIDE - 1
     radius = (-estimate[..., 2].clamp(-SIZE_LIMIT, SIZE_LIMIT)).exp() * REFERENCE_RADIUS * CROP_RADII
     half = torch.stack([radius, radius * (w / h)], -1).reshape(-1, 1, 1, 2)
-    centre = estimate.reshape(-1, 3)[:, :2].reshape(-1, 1, 1, 2)
+    centre = estimate.reshape(-1, 3)[:, :2].clamp(-CENTRE_LIMIT, CENTRE_LIMIT).reshape(-1, 1, 1, 2)
     offsets = torch.stack([steps.view(1, -1).expand(CROP_SIDE, CROP_SIDE),
                            steps.view(-1, 1).expand(CROP_SIDE, CROP_SIDE)], -1)[None]
     grid = centre + offsets * half

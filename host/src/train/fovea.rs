@@ -20,6 +20,10 @@ pub const CROP_SIDE: i64 = 12;
 /// A cut-out's half width, in estimated ball radii: the ball's own radius plus room for the
 /// estimate's error.
 pub const CROP_RADII: f64 = 2.5;
+/// Cut-outs are centred within ±this in image coordinates (±1 the frame's edges): one centred
+/// farther out sees nothing of the frame either way, and an untrained or damaged tracker's
+/// huge output must not reach the sampler as a coordinate.
+const CENTRE_LIMIT: f64 = 4.0;
 
 /// The CNN that reads a cut-out.
 pub struct Fovea {
@@ -103,6 +107,7 @@ pub fn crops(video: &Tensor, estimate: &Tensor) -> Tensor {
     let centre = estimate
         .reshape([-1, 3])
         .narrow(1, 0, 2)
+        .clamp(-CENTRE_LIMIT, CENTRE_LIMIT)
         .reshape([-1, 1, 1, 2]);
     // grid[n, i, j] = (x, y) of row i, column j.
     let offsets = Tensor::stack(
@@ -158,6 +163,17 @@ mod tests {
         let crop = crops(&video, &smaller).select(0, 0).select(0, 0);
         let total = f64::try_from(crop.sum(Kind::Float)).unwrap();
         assert!((total - 4.0).abs() < 1e-4, "{total}");
+    }
+
+    /// A tracker's wild output (far outside the frame, or huge) cuts out nothing: zeros, not a
+    /// sampler fed a coordinate of 1e30.
+    #[test]
+    fn a_wild_estimate_cuts_out_zeros() {
+        let video = Tensor::ones([1, 2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let estimate = Tensor::from_slice(&[1e30f32, 0.0, 0.0, -7.0, 3e9, 0.0]).view([1, 2, 3]);
+        let crop = crops(&video, &estimate);
+        assert_eq!(crop.size(), [2, 3, CROP_SIDE, CROP_SIDE]);
+        assert_eq!(f64::try_from(crop.abs().sum(Kind::Float)).unwrap(), 0.0);
     }
 
     /// An untrained fovea keeps the estimate as it is; what it returns has the estimate's shape.
