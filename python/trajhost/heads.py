@@ -94,6 +94,12 @@ class Heads(nn.Module):
             self.fovea_conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
             self.fovea_conv3 = nn.Conv2d(16, 16, 3, stride=2, padding=1)
             self.fovea_out = nn.Linear(16 * (CROP_SIDE // 4) ** 2, 3)
+            # As the host builds them (model.rs): the convolutions with tch's initialisation
+            # (Kaiming-uniform, ReLU gain, zero biases), the last layer at zero.
+            for conv in (self.fovea_conv1, self.fovea_conv2, self.fovea_conv3):
+                bound = (6.0 / conv.weight[0].numel()) ** 0.5
+                nn.init.uniform_(conv.weight, -bound, bound)
+                nn.init.zeros_(conv.bias)
             nn.init.zeros_(self.fovea_out.weight)
             nn.init.zeros_(self.fovea_out.bias)
 

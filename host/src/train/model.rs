@@ -14,6 +14,8 @@
 //! and `pinhole::lift` turns them into 3-D with the data's lens, and the trajectory encoder reads
 //! the track relative to its mean: a curve's shape and its next step do not depend on where it
 //! is, so a camera farther away than any in training moves no input of the encoder but depth.
+//! With `position_head: fovea` the image position and size are first corrected by `fovea`, which
+//! reads each frame at full resolution around them.
 
 use super::fovea::Fovea;
 use super::model_input::InputForm;
@@ -96,7 +98,8 @@ impl UnifiedModel {
         let predictor = linear("predictor", TRAJECTORY_HIDDEN, 3);
         // As the backbones: tch's default weights are 2.45× PyTorch's and learned slower.
         trajhost_plugin_api::layers::pytorch_default_init(&heads);
-        // After it: the fovea's correction starts at zero.
+        // Built after it, so that its last layer stays zero (an untrained fovea keeps the
+        // estimate); its convolutions keep tch's own initialisation, as measured.
         let fovea = (position_head == PositionHead::Fovea).then(|| Fovea::new(&root));
         UnifiedModel {
             backbone,
