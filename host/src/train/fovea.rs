@@ -67,11 +67,8 @@ impl Fovea {
     pub fn refine(&self, video: &Tensor, estimate: &Tensor) -> Tensor {
         let estimate = estimate.detach();
         let (b, t) = (estimate.size()[0], estimate.size()[1]);
-        let correction = self
-            .reader
-            .forward(&crops(video, &estimate))
-            .view([b, t, 3]);
-        let half = half_widths(&estimate, video);
+        let (cut_outs, half) = crops(video, &estimate);
+        let correction = self.reader.forward(&cut_outs).view([b, t, 3]);
         let (half_x, half_y) = (half.select(-1, 0), half.select(-1, 1));
         Tensor::stack(
             &[
@@ -96,14 +93,15 @@ fn half_widths(estimate: &Tensor, video: &Tensor) -> Tensor {
 
 /// `(B·T, 3, CROP_SIDE, CROP_SIDE)`: each frame of `video` `(B, T, 3, H, W)` resampled
 /// (bilinearly, zeros outside the frame) on a square grid centred on its row of `estimate`
-/// `(B, T, 3)`, 2·`CROP_RADII` estimated radii wide.
-pub fn crops(video: &Tensor, estimate: &Tensor) -> Tensor {
+/// `(B, T, 3)`, 2·`CROP_RADII` estimated radii wide; and those half widths, `(B, T, 2)`
+/// ([`half_widths`]), which the corrections are measured in.
+pub fn crops(video: &Tensor, estimate: &Tensor) -> (Tensor, Tensor) {
     let size = video.size();
     let frames = video.reshape([-1, size[2], size[3], size[4]]);
     let options = (Kind::Float, video.device());
     // Sample centres across [−1, 1], as `align_corners: false` places pixel centres.
     let steps = (Tensor::arange(CROP_SIDE, options) * 2.0 + 1.0) / CROP_SIDE as f64 - 1.0;
-    let half = half_widths(estimate, video).reshape([-1, 1, 1, 2]);
+    let half = half_widths(estimate, video);
     let centre = estimate
         .reshape([-1, 3])
         .narrow(1, 0, 2)
@@ -118,9 +116,10 @@ pub fn crops(video: &Tensor, estimate: &Tensor) -> Tensor {
         -1,
     )
     .unsqueeze(0);
-    let grid = centre + offsets * half;
+    let grid = centre + offsets * half.reshape([-1, 1, 1, 2]);
     // Bilinear (0), zeros outside (0).
-    frames.to_kind(Kind::Float).grid_sampler(&grid, 0, 0, false)
+    let cut_outs = frames.to_kind(Kind::Float).grid_sampler(&grid, 0, 0, false);
+    (cut_outs, half)
 }
 
 #[cfg(test)]
@@ -144,7 +143,7 @@ mod tests {
         let r = CROP_SIDE as f64 / (w as f64 / 2.0) / (2.0 * CROP_RADII);
         let s = pinhole::size_output(r);
         let estimate = Tensor::from_slice(&[u as f32, v as f32, s as f32]).view([1, 1, 3]);
-        let crop = crops(&video, &estimate).select(0, 0).select(0, 0);
+        let crop = crops(&video, &estimate).0.select(0, 0).select(0, 0);
         // One sample per pixel: the bright pixel lands on one of the four middle samples whole.
         let lit: Vec<f32> = Vec::try_from(crop.flatten(0, -1)).unwrap();
         let lit_at: Vec<usize> = (0..lit.len()).filter(|&i| lit[i] > 0.0).collect();
@@ -160,7 +159,7 @@ mod tests {
         // the bright pixel's samples add up to four times as much.
         let smaller =
             Tensor::from_slice(&[u as f32, v as f32, (s + 2f64.ln()) as f32]).view([1, 1, 3]);
-        let crop = crops(&video, &smaller).select(0, 0).select(0, 0);
+        let crop = crops(&video, &smaller).0.select(0, 0).select(0, 0);
         let total = f64::try_from(crop.sum(Kind::Float)).unwrap();
         assert!((total - 4.0).abs() < 1e-4, "{total}");
     }
@@ -171,7 +170,7 @@ mod tests {
     fn a_wild_estimate_cuts_out_zeros() {
         let video = Tensor::ones([1, 2, 3, 16, 16], (Kind::Float, Device::Cpu));
         let estimate = Tensor::from_slice(&[1e30f32, 0.0, 0.0, -7.0, 3e9, 0.0]).view([1, 2, 3]);
-        let crop = crops(&video, &estimate);
+        let (crop, _) = crops(&video, &estimate);
         assert_eq!(crop.size(), [2, 3, CROP_SIDE, CROP_SIDE]);
         assert_eq!(f64::try_from(crop.abs().sum(Kind::Float)).unwrap(), 0.0);
     }
