@@ -96,6 +96,14 @@ pub struct AppearanceConfig {
     /// draws them. Left out, every split draws from `pixel_noise`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_pixel_noise: Option<Range>,
+    /// The training split's `focal_scale` range, where it should differ: shorter lenses as an
+    /// augmentation (balls drawn as small as a farther camera's) that leaves the validation
+    /// and test splits as `focal_scale` draws them. Left out, every split draws from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_focal_scale: Option<Range>,
+    /// The training split's `ball_stripes` range, where it should differ (as above).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_ball_stripes: Option<Range>,
     /// Gaussian blur of every frame, std-dev in pixels.
     pub blur: Range,
     /// Motion blur: the share of the frame interval the shutter stays open, 0–1.
@@ -270,6 +278,8 @@ impl AppearanceConfig {
             camera_distance: CLASSIC_CAMERA_DISTANCE,
             pixel_noise: (0.0, 0.0),
             training_pixel_noise: None,
+            training_focal_scale: None,
+            training_ball_stripes: None,
             blur: (0.0, 0.0),
             motion_blur: (0.0, 0.0),
             focal_scale: unscaled(),
@@ -278,13 +288,17 @@ impl AppearanceConfig {
     }
 
     /// One sample's look, from its appearance stream. A sample of the training split
-    /// (`training`) takes its pixel noise from `training_pixel_noise` where there is one: the
-    /// same random draw mapped onto the other range, so nothing else about the sample changes.
+    /// (`training`) takes its pixel noise, focal scale and stripes from the `training_*` ranges
+    /// where there are some: the same random draws mapped onto the other ranges, so nothing
+    /// else about the sample changes.
     pub fn draw<R: Rng>(&self, rng: &mut R, training: bool) -> Style {
-        let pixel_noise = match (training, self.training_pixel_noise) {
-            (true, Some(range)) => range,
-            _ => self.pixel_noise,
+        let for_split = |range: Range, training_range: Option<Range>| match training {
+            true => training_range.unwrap_or(range),
+            false => range,
         };
+        let pixel_noise = for_split(self.pixel_noise, self.training_pixel_noise);
+        let focal_scale = for_split(self.focal_scale, self.training_focal_scale);
+        let ball_stripes = for_split(self.ball_stripes, self.training_ball_stripes);
         let ball = hsv(
             draw(rng, self.ball_hue),
             draw(rng, self.ball_saturation),
@@ -339,14 +353,14 @@ impl AppearanceConfig {
             motion_blur: draw(rng, self.motion_blur),
             texture_seed: rng.gen(),
             // Drawn last, so a config without them draws every other property as before.
-            focal_scale: draw(rng, self.focal_scale),
+            focal_scale: draw(rng, focal_scale),
             grayscale: self.grayscale > 0.0 && rng.gen::<f64>() < self.grayscale,
             stripes: 0.0,
             stripe_axis: Vec3::X,
         };
         // After the fields above, so a config without stripes draws them as before.
-        if !is_plain_ball(&self.ball_stripes) {
-            style.stripes = draw(rng, self.ball_stripes) as f32;
+        if !is_plain_ball(&ball_stripes) {
+            style.stripes = draw(rng, ball_stripes) as f32;
             let angle = rng.gen_range(0.0f32..std::f32::consts::PI);
             style.stripe_axis = Vec3::new(angle.cos(), angle.sin(), 0.0);
         }
@@ -389,8 +403,15 @@ impl AppearanceConfig {
         for (field, range, min, max) in ranges {
             check_range(field, range, min, max)?;
         }
-        if let Some(range) = self.training_pixel_noise {
-            check_range("training_pixel_noise", range, 0.0, 0.1)?;
+        let training_ranges = [
+            ("training_pixel_noise", self.training_pixel_noise, 0.0, 0.1),
+            ("training_focal_scale", self.training_focal_scale, 0.3, 1.0),
+            ("training_ball_stripes", self.training_ball_stripes, 0.0, 1.0),
+        ];
+        for (field, range, min, max) in training_ranges {
+            if let Some(range) = range {
+                check_range(field, range, min, max)?;
+            }
         }
         if !(0.0..=1.0).contains(&self.grayscale) {
             return Err(Invalid::new(
@@ -492,6 +513,35 @@ mod tests {
             bad.grayscale = chance;
             let err = bad.check().unwrap_err().to_string();
             assert!(err.contains("appearance.grayscale"), "{chance}: {err}");
+        }
+    }
+
+    /// The training split's ranges are left out of configs without them and refused by name
+    /// outside their fields' bounds.
+    #[test]
+    fn training_ranges_are_optional_and_bounded_like_their_fields() {
+        let classic = AppearanceConfig::classic();
+        assert!(!ron::to_string(&classic).unwrap().contains("training"));
+        let mut bad = classic.clone();
+        bad.training_focal_scale = Some((0.8, 1.0));
+        bad.training_ball_stripes = Some((0.0, 0.8));
+        let text = ron::to_string(&bad).unwrap();
+        assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), bad);
+        bad.check().unwrap();
+        for (range, field) in [
+            ((0.2, 1.0), "training_focal_scale"),
+            ((0.9, 1.1), "training_focal_scale"),
+            ((f64::NAN, 1.0), "training_focal_scale"),
+        ] {
+            bad.training_focal_scale = Some(range);
+            let err = bad.check().unwrap_err().to_string();
+            assert!(err.contains(&format!("appearance.{field}")), "{err}");
+        }
+        bad.training_focal_scale = None;
+        for range in [(0.8, 0.2), (-0.1, 0.5), (0.0, 1.5)] {
+            bad.training_ball_stripes = Some(range);
+            let err = bad.check().unwrap_err().to_string();
+            assert!(err.contains("appearance.training_ball_stripes"), "{err}");
         }
     }
 

@@ -315,40 +315,76 @@ mod appearance_tests {
         assert_eq!(vb, vc, "a pure function of (config, seed, index)");
     }
 
-    /// `training_pixel_noise` changes the training split's noise and nothing else: validation
-    /// and test samples render as without it, training samples as with `pixel_noise` set to
-    /// the training range.
-    #[test]
-    fn training_pixel_noise_widens_only_the_training_splits_noise() {
-        let mut scored = wide();
-        scored.appearance.as_mut().unwrap().pixel_noise = (0.0, 0.02);
-        let mut augmented = scored.clone();
-        augmented.appearance.as_mut().unwrap().training_pixel_noise = Some((0.0, 0.08));
-        augmented.validate().unwrap();
-        let mut wide_everywhere = scored.clone();
-        wide_everywhere.appearance.as_mut().unwrap().pixel_noise = (0.0, 0.08);
-        let video = |cfg: &DataConfig, index| {
+    /// A `training_*` range changes the training split and nothing else: validation and test
+    /// samples render (and are labelled) as without it, training samples as if the range it
+    /// stands for were set to it everywhere.
+    fn assert_only_the_training_split_changes(
+        scored: &DataConfig,
+        set_training: impl Fn(&mut AppearanceConfig),
+        set_everywhere: impl Fn(&mut AppearanceConfig),
+    ) {
+        let with = |set: &dyn Fn(&mut AppearanceConfig)| {
+            let mut cfg = scored.clone();
+            set(cfg.appearance.as_mut().unwrap());
+            cfg.validate().unwrap();
+            cfg
+        };
+        let (augmented, everywhere) = (with(&set_training), with(&set_everywhere));
+        let sample = |cfg: &DataConfig, index| {
             let mut v = vec![0u8; cfg.video_bytes()];
             let labels = generate_sample(cfg, index, &mut v);
             (labels, v)
         };
-        let (mut seen, mut widened) = ([0; 3], 0);
+        let (mut seen, mut changed) = ([0; 3], 0);
         for index in 0..60 {
             let split = split_of(scored.seed, index, &scored.split);
             let expected = match split {
-                Split::Train => &wide_everywhere,
-                Split::Val | Split::Test => &scored,
+                Split::Train => &everywhere,
+                Split::Val | Split::Test => scored,
             };
-            assert_eq!(video(&augmented, index), video(expected, index), "{index}");
+            let augmented = sample(&augmented, index);
+            assert_eq!(augmented, sample(expected, index), "{index}");
             seen[split as usize] += 1;
-            widened += (split == Split::Train && video(&augmented, index) != video(&scored, index))
-                as usize;
+            changed += (split == Split::Train && augmented != sample(scored, index)) as usize;
         }
         assert!(seen.iter().all(|&n| n > 0), "every split checked: {seen:?}");
         assert!(
-            widened > seen[0] / 2,
-            "{widened} of {} training samples",
+            changed > seen[0] / 2,
+            "{changed} of {} training samples",
             seen[0]
+        );
+    }
+
+    #[test]
+    fn training_pixel_noise_widens_only_the_training_splits_noise() {
+        let mut scored = wide();
+        scored.appearance.as_mut().unwrap().pixel_noise = (0.0, 0.02);
+        assert_only_the_training_split_changes(
+            &scored,
+            |a| a.training_pixel_noise = Some((0.0, 0.08)),
+            |a| a.pixel_noise = (0.0, 0.08),
+        );
+    }
+
+    #[test]
+    fn training_focal_scale_shortens_only_the_training_splits_lenses() {
+        let mut scored = wide();
+        scored.appearance.as_mut().unwrap().focal_scale = (1.0, 1.0);
+        assert_only_the_training_split_changes(
+            &scored,
+            |a| a.training_focal_scale = Some((0.7, 1.0)),
+            |a| a.focal_scale = (0.7, 1.0),
+        );
+    }
+
+    #[test]
+    fn training_ball_stripes_stripe_only_the_training_splits_balls() {
+        let mut scored = wide();
+        scored.appearance.as_mut().unwrap().ball_stripes = (0.0, 0.0);
+        assert_only_the_training_split_changes(
+            &scored,
+            |a| a.training_ball_stripes = Some((0.2, 0.8)),
+            |a| a.ball_stripes = (0.2, 0.8),
         );
     }
 }

@@ -147,9 +147,12 @@ pub fn all() -> Vec<Shift> {
 fn describe_unshifted(c: &DataConfig) -> String {
     let a = appearance(c);
     let mut also_drew = vec![];
-    let (low, high) = a.focal_scale;
+    let (low, high) = a.training_focal_scale.unwrap_or(a.focal_scale);
     if (low, high) != (1.0, 1.0) {
         also_drew.push(format!("focal scales {low}–{high}"));
+    }
+    if let Some((low, high)) = a.training_ball_stripes {
+        also_drew.push(format!("balls with stripes {low}–{high}"));
     }
     if a.grayscale > 0.0 {
         also_drew.push(format!("{:.0}% grey clips", 100.0 * a.grayscale));
@@ -319,6 +322,14 @@ mod tests {
         assert_eq!(
             none(&base),
             "the training looks as the test split draws them (training also drew focal scales 0.8–1 and pixel noise 0–0.08)"
+        );
+        let appearance = base.appearance.as_mut().unwrap();
+        appearance.focal_scale = (1.0, 1.0);
+        appearance.training_focal_scale = Some((0.7, 1.0));
+        appearance.training_ball_stripes = Some((0.0, 0.8));
+        assert_eq!(
+            none(&base),
+            "the training looks as the test split draws them (training also drew focal scales 0.7–1 and balls with stripes 0–0.8 and pixel noise 0–0.08)"
         );
     }
 
