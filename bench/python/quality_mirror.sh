@@ -8,9 +8,9 @@
 #   bench/python/quality_mirror.sh WORK OUT [backbone ...]
 #   env: SAMPLES (training videos, 40000), MINUTES (5), DEVICE (cuda), PYTHON (python3),
 #        TRAJHOST_DATA (target/release/trajhost-data), BACKGROUND (subtract_median, as
-#        configs/quality.ron; keep for the recipe before), FOCAL_SCALE (e.g. "0.8, 1.0": the
-#        training videos drawn through that lens range, appearance.focal_scale; the scored sets
-#        keep the config's lens)
+#        configs/quality.ron; keep for the recipe before), FOCAL_SCALE (e.g. "1.0, 1.0": the
+#        training videos' lens range, appearance.training_focal_scale, in place of the config's;
+#        the scored sets keep the config's lens)
 # Every training video is drawn as a training-split sample (the config's split set to train
 # only), so each has the training split's wider pixel noise, as the quality runs' videos do.
 set -euo pipefail
@@ -27,11 +27,9 @@ train=$(cat configs/data-randomised.ron)
 [[ $train == *"$split"* ]] || { echo "configs/data-randomised.ron no longer has '$split'" >&2; exit 1; }
 train=${train/"$split"/"split: (train: 1.0, val: 0.0, test: 0.0)"}
 if [ -n "${FOCAL_SCALE:-}" ]; then
-  # The appearance section's last line, after which the lens range goes.
-  last="        motion_blur: (0.0, 0.0),"
-  [[ $train == *"$last"* ]] || { echo "configs/data-randomised.ron no longer has '$last'" >&2; exit 1; }
-  train=${train/"$last"/"$last
-        focal_scale: ($FOCAL_SCALE),"}
+  lens="training_focal_scale: Some((0.8, 1.0))"
+  [[ $train == *"$lens"* ]] || { echo "configs/data-randomised.ron no longer has '$lens'" >&2; exit 1; }
+  train=${train/"$lens"/"training_focal_scale: Some(($FOCAL_SCALE))"}
 fi
 printf '%s\n' "$train" > "$work/train.ron"
 "$data" generate --config "$work/train.ron" --seed 1000 --samples "${SAMPLES:-40000}" \

@@ -406,7 +406,12 @@ impl AppearanceConfig {
         let training_ranges = [
             ("training_pixel_noise", self.training_pixel_noise, 0.0, 0.1),
             ("training_focal_scale", self.training_focal_scale, 0.3, 1.0),
-            ("training_ball_stripes", self.training_ball_stripes, 0.0, 1.0),
+            (
+                "training_ball_stripes",
+                self.training_ball_stripes,
+                0.0,
+                1.0,
+            ),
         ];
         for (field, range, min, max) in training_ranges {
             if let Some(range) = range {
