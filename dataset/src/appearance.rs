@@ -403,20 +403,19 @@ impl AppearanceConfig {
         for (field, range, min, max) in ranges {
             check_range(field, range, min, max)?;
         }
+        // The training split's ranges have the bounds of the fields they stand for.
         let training_ranges = [
-            ("training_pixel_noise", self.training_pixel_noise, 0.0, 0.1),
-            ("training_focal_scale", self.training_focal_scale, 0.3, 1.0),
-            (
-                "training_ball_stripes",
-                self.training_ball_stripes,
-                0.0,
-                1.0,
-            ),
+            ("pixel_noise", self.training_pixel_noise),
+            ("focal_scale", self.training_focal_scale),
+            ("ball_stripes", self.training_ball_stripes),
         ];
-        for (field, range, min, max) in training_ranges {
-            if let Some(range) = range {
-                check_range(field, range, min, max)?;
-            }
+        for (field, range) in training_ranges {
+            let Some(range) = range else { continue };
+            let (_, _, min, max) = ranges
+                .iter()
+                .find(|bounded| bounded.0 == field)
+                .expect("every training range stands for a bounded field");
+            check_range(&format!("training_{field}"), range, *min, *max)?;
         }
         if !(0.0..=1.0).contains(&self.grayscale) {
             return Err(Invalid::new(
