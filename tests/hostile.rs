@@ -1005,6 +1005,34 @@ fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
     }
 }
 
+/// A checkpoint's config is checked as a config file is: one asking for a billion looks of the
+/// fovea (a loop per frame) or a NaN learning rate is refused, naming the checkpoint and field.
+#[test]
+fn a_checkpoint_whose_config_no_config_file_could_hold_is_refused() {
+    let (_dir, run) = copy_of_finished_run();
+    for (field, value, needle) in [
+        (
+            "fovea_passes",
+            serde_json::json!(1_000_000_000u64),
+            "1 to 4",
+        ),
+        ("lr", serde_json::json!(-1.0), "positive"),
+    ] {
+        edit_checkpoints(&run, |meta| {
+            meta["config"]["position_head"] = "fovea".into();
+            meta["config"]["fovea_passes"] = 1.into();
+            meta["config"][field] = value.clone();
+        });
+        let run = run.to_str().unwrap();
+        for command in [
+            vec!["eval", "--run", run],
+            vec!["predict", "--run", run, "clip.gif"],
+        ] {
+            fails(&command, &["epoch-0002", field, needle]);
+        }
+    }
+}
+
 // One rule for every output flag: nothing a command reads is written over.
 
 #[test]

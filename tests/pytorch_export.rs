@@ -47,6 +47,10 @@ fn train(dir: &Path, plugin: &str, backbone: &str, (head, background): Recipe) -
     let mut config = tiny_train_config("validation.ron", 1);
     config.backbone = backbone.into();
     config.position_head = head;
+    // A fovea looks twice in inference, as configs/quality.ron's: the package must too.
+    if head == PositionHead::Fovea {
+        config.fovea_passes = 2;
+    }
     config.background = background;
     let config_path = dir.join(format!("{plugin}.ron"));
     std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();

@@ -90,6 +90,7 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
     };
     let fovea = TrainConfig {
         position_head: PositionHead::Fovea,
+        fovea_passes: 2,
         ..tiny_config()
     };
     let subtracted = TrainConfig {
@@ -105,10 +106,14 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
         let meta = checkpoint::load(&final_checkpoint(run.path()))
             .unwrap()
             .meta;
-        let recorded = (meta.config.position_head, meta.config.background);
+        let recorded = (
+            meta.config.position_head,
+            meta.config.fovea_passes,
+            meta.config.background,
+        );
         assert_eq!(
             recorded,
-            (config.position_head, config.background),
+            (config.position_head, config.fovea_passes, config.background),
             "{named}"
         );
         // Resuming it with the defaults would give its tensors another meaning: refused.
@@ -860,6 +865,42 @@ fn a_training_step_reaches_the_fovea_and_the_tracker() {
     for name in ["heads.tracker.weight", "heads.fovea_out.weight"] {
         assert!(gradient(name) > 0.0, "{name} gets no gradient");
     }
+}
+
+/// `fovea_passes` is an inference setting: a fovea that has learned something (its last layer
+/// no longer zero) moves a second look's answer away from the first's in inference, while a
+/// training step looks once whatever it says.
+#[test]
+fn the_fovea_looks_again_in_inference_only() {
+    drawing_randomly(the_fovea_looks_again_in_inference_only_drawn)
+}
+
+fn the_fovea_looks_again_in_inference_only_drawn() {
+    use trajhost::config::{Background, PositionHead};
+    use trajhost::train::model::UnifiedModel;
+    use trajhost::train::pinhole::Lens;
+    let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
+        .unwrap()
+        .build("(channels: 8, feature_dim: 16)", Device::Cpu)
+        .unwrap();
+    let mut model = UnifiedModel::new(
+        backbone,
+        4,
+        PositionHead::Fovea,
+        Background::Keep,
+        Device::Cpu,
+    );
+    let mut last_layer = model.heads.variables()["fovea_out.weight"].shallow_clone();
+    tch::no_grad(|| last_layer.copy_(&(Tensor::randn_like(&last_layer) * 0.1)));
+    let video = Tensor::randn([2, 4, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
+    let lenses = Lens::table(&[Lens::from_fov(50.0, 32, 32); 2]);
+    let mut track = |passes: usize, train: bool| {
+        model.fovea_passes = passes;
+        tch::no_grad(|| model.forward(&video, &lenses, train).unwrap().track)
+    };
+    let (once, twice) = (track(1, false), track(2, false));
+    assert!(!twice.allclose(&once, 1e-4, 1e-5, false), "{once} {twice}");
+    assert!(track(2, true).allclose(&track(1, true), 0.0, 0.0, false));
 }
 
 /// Mirror averaging (`eval --mirror-average`) makes the model mirror-symmetric: a clip's

@@ -115,6 +115,7 @@ fn describe(meta: &CheckpointMeta, json: &Path, run: &Path) -> Result<Value> {
         "frames": frames,
         "video_shape": meta.video_shape,
         "position_head": config.position_head,
+        "fovea_passes": config.fovea_passes,
         "background": config.background,
         "predict_future": config.predict_future,
         "batch_size": config.batch_size,

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from .backbones import build_backbone
 from .data import BACKGROUNDS, standardise
-from .heads import UnifiedModel
+from .heads import MAX_FOVEA_PASSES, UnifiedModel
 
 FORMAT = 1
 
@@ -34,7 +34,11 @@ def load(directory, device="cpu"):
     background = info.get("background", "keep")
     if background not in BACKGROUNDS:
         raise ValueError(f"{directory}/model.json: background {background!r} is none of {BACKGROUNDS}")
-    model = UnifiedModel(backbone, info["frames"], info["position_head"], background)
+    # Exports from before the field looked once.
+    passes = info.get("fovea_passes", 1)
+    if not isinstance(passes, int) or not 1 <= passes <= MAX_FOVEA_PASSES:
+        raise ValueError(f"{directory}/model.json: fovea_passes {passes!r} is not 1 to {MAX_FOVEA_PASSES}")
+    model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
     return model.to(device).eval(), info
 

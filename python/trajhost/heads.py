@@ -13,7 +13,8 @@ ball's image position and log apparent size, lifted to label coordinates through
 (`focal` = (fx / (W/2), fy / (H/2)); 1/tan(25°) for the default 50° lens), and the trajectory
 encoder reads the lifted track minus its mean. With position_head="fovea" (`host/src/train/fovea.rs`)
 the tracker's image position and size are first corrected by a small CNN reading each input
-frame, at full resolution, in a square around them.
+frame, at full resolution, in a square around them; in inference `fovea_passes` times, each
+square around the last correction (training looks once).
 
 With background="subtract_median" the model takes each pixel's background out of its input first
 (`data.subtract_background`; the host does it while making the input, `model_input.rs`).
@@ -41,6 +42,8 @@ CROP_SIDE = 12
 CROP_RADII = 2.5
 CENTRE_LIMIT = 4.0
 POSITION_HEADS = ("direct", "pinhole", "fovea")
+# runs/src/config/train.rs: the most `fovea_passes` a config may ask for.
+MAX_FOVEA_PASSES = 4
 
 
 def lift(image, focal):
@@ -78,11 +81,13 @@ def crops(video, estimate):
 
 
 class Heads(nn.Module):
-    def __init__(self, d, frames=32, position_head="direct"):
+    def __init__(self, d, frames=32, position_head="direct", fovea_passes=1):
         super().__init__()
         assert position_head in POSITION_HEADS, position_head
+        assert fovea_passes == 1 or position_head == "fovea", fovea_passes
         self.frames = frames
         self.position_head = position_head
+        self.fovea_passes = fovea_passes
         self.tracker = nn.Linear(d, 3)
         self.frame_code = nn.Linear(d, FRAME_CODE)
         self.trajectory_in = nn.Linear(frames * (FRAME_CODE + 3), TRAJECTORY_HIDDEN)
@@ -103,9 +108,15 @@ class Heads(nn.Module):
             nn.init.zeros_(self.fovea_out.weight)
             nn.init.zeros_(self.fovea_out.bias)
 
-    def refine(self, video, estimate):
-        """The tracker's image position and size, corrected by what the fovea reads around them
-        (fovea.rs `Fovea::refine`)."""
+    def refine(self, video, estimate, passes=1):
+        """The tracker's image position and size, corrected by what the fovea reads around them,
+        `passes` times (fovea.rs `Fovea::refine`)."""
+        for _ in range(passes):
+            estimate = self.look(video, estimate)
+        return estimate
+
+    def look(self, video, estimate):
+        """One correction of `estimate` (fovea.rs `Fovea::look`)."""
         estimate = estimate.detach()
         b, t = estimate.shape[:2]
         x, half = crops(video, estimate)
@@ -125,7 +136,7 @@ class Heads(nn.Module):
         if self.position_head == "fovea":
             if self.training:
                 self.estimate = lift(track, focal)
-            track = self.refine(video, track)
+            track = self.refine(video, track, 1 if self.training else self.fovea_passes)
         if self.position_head in ("pinhole", "fovea"):
             track = lift(track, focal)
             shape = track - track.mean(1, keepdim=True)
@@ -137,12 +148,12 @@ class Heads(nn.Module):
 
 
 class UnifiedModel(nn.Module):
-    def __init__(self, backbone, frames=32, position_head="direct", background="keep"):
+    def __init__(self, backbone, frames=32, position_head="direct", background="keep", fovea_passes=1):
         super().__init__()
         assert background in BACKGROUNDS, background
         self.background = background
         self.backbone = backbone
-        self.heads = Heads(backbone.feature_dim, frames, position_head)
+        self.heads = Heads(backbone.feature_dim, frames, position_head, fovea_passes)
 
     def forward(self, video, focal=None):
         if self.background == "subtract_median":

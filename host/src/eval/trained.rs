@@ -278,6 +278,7 @@ pub fn load(
     checkpoint::check_fits(meta, &identity, accept_plugin_change, &shapes, &json)?;
     checkpoint::restore_model(&mut model, &loaded, &json)?;
     model.mirror_average = choice_of_model.mirror_average;
+    model.fovea_passes = config.fovea_passes;
     Ok(Trained {
         model,
         meta: loaded.meta,

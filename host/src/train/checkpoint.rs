@@ -171,6 +171,11 @@ pub fn read_meta(json: &Path) -> Result<CheckpointMeta> {
             meta.format
         );
     }
+    // Its config is someone else's file: held to what a config file may say (a billion fovea
+    // passes would loop on every frame).
+    meta.config
+        .validate()
+        .with_context(|| format!("checkpoint {}: field `config`", json.display()))?;
     // The tensors lie beside the JSON: a name from the file, never a path elsewhere.
     let plain = Path::new(&meta.tensors_file).file_name() == Some(meta.tensors_file.as_ref())
         && meta.tensors_file.ends_with(".safetensors");

@@ -63,8 +63,20 @@ impl Fovea {
     }
 
     /// `video` `(B, T, 3, H, W)`, `estimate` `(B, T, 3)` the tracker's image position and size
-    /// (`pinhole::lift`'s input) → the same, corrected by what each frame's cut-out shows.
-    pub fn refine(&self, video: &Tensor, estimate: &Tensor) -> Tensor {
+    /// (`pinhole::lift`'s input) → the same, corrected by what each frame's cut-out shows;
+    /// `passes` times, each cut-out centred and sized by the last correction. Looking again
+    /// where the ball now seems to be sees it centred and at the cut-out's usual scale, as the
+    /// first look sees it only when the tracker is right (docs/training.md, "Looking twice").
+    pub fn refine(&self, video: &Tensor, estimate: &Tensor, passes: usize) -> Tensor {
+        let mut refined = self.look(video, estimate);
+        for _ in 1..passes {
+            refined = self.look(video, &refined);
+        }
+        refined
+    }
+
+    /// One look: the correction read from cut-outs around `estimate`, applied to it.
+    fn look(&self, video: &Tensor, estimate: &Tensor) -> Tensor {
         let estimate = estimate.detach();
         let (b, t) = (estimate.size()[0], estimate.size()[1]);
         let (cut_outs, half) = crops(video, &estimate);
@@ -175,6 +187,27 @@ mod tests {
         assert_eq!(f64::try_from(crop.abs().sum(Kind::Float)).unwrap(), 0.0);
     }
 
+    /// Each look starts where the last one ended: a fovea that always reads "the ball is 0.25
+    /// larger in log size than you think" moves the size by 0.25 per look, and the position not.
+    #[test]
+    fn each_look_corrects_the_last_ones_answer() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let fovea = Fovea::new(&vs.root());
+        let mut bias = vs.variables()["fovea_out.bias"].shallow_clone();
+        tch::no_grad(|| bias.copy_(&Tensor::from_slice(&[0.0f32, 0.0, 0.25])));
+        let video = Tensor::randn([1, 2, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let estimate = Tensor::from_slice(&[0.1f32, -0.2, 0.3, 0.0, 0.5, -0.4]).view([1, 2, 3]);
+        for passes in 1..=3 {
+            let refined = fovea.refine(&video, &estimate, passes);
+            let moved = &refined - &estimate;
+            let step = Tensor::from_slice(&[0.0f32, 0.0, 0.25 * passes as f32]);
+            assert!(
+                moved.allclose(&step.view([1, 1, 3]), 1e-6, 1e-6, false),
+                "{passes}: {moved}"
+            );
+        }
+    }
+
     /// An untrained fovea keeps the estimate as it is; what it returns has the estimate's shape.
     #[test]
     fn an_untrained_fovea_keeps_the_estimate() {
@@ -182,7 +215,7 @@ mod tests {
         let fovea = Fovea::new(&vs.root());
         let video = Tensor::randn([2, 3, 3, 16, 16], (Kind::Float, Device::Cpu));
         let estimate = Tensor::randn([2, 3, 3], (Kind::Float, Device::Cpu)) * 0.2;
-        let refined = fovea.refine(&video, &estimate);
+        let refined = fovea.refine(&video, &estimate, 1);
         assert!(refined.allclose(&estimate, 1e-6, 1e-6, false), "{refined}");
     }
 }

@@ -35,6 +35,9 @@ pub struct UnifiedModel {
     pub backbone: PluginBackbone,
     /// Inference answers averaged with the mirror image's (`mirror`); training never is.
     pub mirror_average: bool,
+    /// How many times the fovea looks in inference (`TrainConfig::fovea_passes`); training
+    /// looks once.
+    pub fovea_passes: usize,
     /// The heads' parameters, owned by the host.
     pub heads: nn::VarStore,
     /// The clip length the trajectory encoder was built for.
@@ -104,6 +107,7 @@ impl UnifiedModel {
         UnifiedModel {
             backbone,
             mirror_average: false,
+            fovea_passes: 1,
             heads,
             frames,
             position_head,
@@ -158,7 +162,8 @@ impl UnifiedModel {
             PositionHead::Pinhole | PositionHead::Fovea => {
                 let mut image = self.tracker.forward(&features);
                 if let Some(fovea) = &self.fovea {
-                    let refined = fovea.refine(video, &image);
+                    let passes = if train { 1 } else { self.fovea_passes };
+                    let refined = fovea.refine(video, &image, passes);
                     if train {
                         estimate = Some(pinhole::lift(&image, lenses));
                     }

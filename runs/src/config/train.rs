@@ -40,6 +40,11 @@ pub struct TrainConfig {
     /// through the lens. A config without the field means `direct`, as before it existed.
     #[serde(default)]
     pub position_head: PositionHead,
+    /// With `position_head: fovea`: how many times the fovea looks in inference (validation,
+    /// test, eval, predict), each look cut out around the last one's answer; training looks
+    /// once. A config without the field means 1, as before it existed.
+    #[serde(default = "one_look")]
+    pub fovea_passes: usize,
     /// What the backbone sees of each clip (`model_input`): `keep` the frames as they are, or
     /// `subtract_median`, each pixel's median over the clip taken out of every frame, so that
     /// only what moves (the ball and its shadow) is left. A config without the field means
@@ -135,6 +140,14 @@ pub enum PositionHead {
     Fovea,
 }
 
+/// The most `fovea_passes` a config may ask for: each costs a fovea's forward pass per frame,
+/// and a third look measured no better than a second (docs/training.md, "Looking twice").
+pub const MAX_FOVEA_PASSES: usize = 4;
+
+fn one_look() -> usize {
+    1
+}
+
 /// What the model's input keeps of the scene behind the ball.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,6 +222,21 @@ impl TrainConfig {
             if value == 0 {
                 return Err(Invalid::new(field, "must be at least 1"));
             }
+        }
+        if !(1..=MAX_FOVEA_PASSES).contains(&self.fovea_passes) {
+            return Err(Invalid::new(
+                "fovea_passes",
+                format!("must be 1 to {MAX_FOVEA_PASSES}; got {}", self.fovea_passes),
+            ));
+        }
+        if self.fovea_passes > 1 && self.position_head != PositionHead::Fovea {
+            return Err(Invalid::new(
+                "fovea_passes",
+                format!(
+                    "is {}, but `position_head` is {:?}: only the fovea looks again",
+                    self.fovea_passes, self.position_head
+                ),
+            ));
         }
         // Every float is finite (RON reads `NaN` and `inf`) and within its range.
         let number = |field: &str, value: f64, positive: bool| {
@@ -307,6 +335,36 @@ mod tests {
         );
         let err = format!("{:#}", TrainConfig::parse(&text, "p.ron").unwrap_err());
         assert!(err.contains("pinhol") && err.contains("pinhole"), "{err}");
+    }
+
+    /// The fovea looks once unless a config says more, and only the fovea looks again.
+    #[test]
+    fn fovea_passes_are_one_unless_a_fovea_config_asks_for_up_to_four() {
+        assert_eq!(
+            TrainConfig::parse(VALIDATION, "v.ron")
+                .unwrap()
+                .fovea_passes,
+            1
+        );
+        let with = |head: &str, passes: &str| {
+            let fields =
+                format!("position_head: {head},\n    fovea_passes: {passes},\n    predict_future:");
+            TrainConfig::parse(&VALIDATION.replace("predict_future:", &fields), "f.ron")
+        };
+        assert_eq!(with("fovea", "2").unwrap().fovea_passes, 2);
+        assert_eq!(with("fovea", "4").unwrap().fovea_passes, 4);
+        for (head, passes, needle) in [
+            ("fovea", "0", "1 to 4"),
+            ("fovea", "5", "1 to 4"),
+            ("fovea", "99999999999999999999", "fovea_passes"),
+            ("pinhole", "2", "only the fovea"),
+        ] {
+            let err = format!("{:#}", with(head, passes).unwrap_err());
+            assert!(
+                err.contains("fovea_passes") && err.contains("f.ron") && err.contains(needle),
+                "{head} {passes}: {err}"
+            );
+        }
     }
 
     #[test]

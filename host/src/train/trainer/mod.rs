@@ -163,13 +163,14 @@ impl<'a> Run<'a> {
                 video_shape[0]
             );
         }
-        let model = UnifiedModel::new(
+        let mut model = UnifiedModel::new(
             backbone,
             video_shape[0],
             config.position_head,
             config.background,
             options.device,
         );
+        model.fovea_passes = config.fovea_passes;
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
         Ok(Run {
             config,
