@@ -36,7 +36,7 @@ def load(directory, device="cpu"):
         raise ValueError(f"{directory}/model.json: background {background!r} is none of {BACKGROUNDS}")
     # Exports from before the field looked once.
     passes = info.get("fovea_passes", 1)
-    if not isinstance(passes, int) or not 1 <= passes <= MAX_FOVEA_PASSES:
+    if type(passes) is not int or not 1 <= passes <= MAX_FOVEA_PASSES:
         raise ValueError(f"{directory}/model.json: fovea_passes {passes!r} is not 1 to {MAX_FOVEA_PASSES}")
     model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
