@@ -233,8 +233,9 @@ impl TrainConfig {
             return Err(Invalid::new(
                 "fovea_passes",
                 format!(
-                    "is {}, but `position_head` is {:?}: only the fovea looks again",
-                    self.fovea_passes, self.position_head
+                    "is {}, but `position_head` is {}: only the fovea looks again",
+                    self.fovea_passes,
+                    format!("{:?}", self.position_head).to_lowercase()
                 ),
             ));
         }
@@ -357,7 +358,7 @@ mod tests {
             ("fovea", "0", "1 to 4"),
             ("fovea", "5", "1 to 4"),
             ("fovea", "99999999999999999999", "fovea_passes"),
-            ("pinhole", "2", "only the fovea"),
+            ("pinhole", "2", "`position_head` is pinhole: only the fovea"),
         ] {
             let err = format!("{:#}", with(head, passes).unwrap_err());
             assert!(
