@@ -813,6 +813,17 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
     }
 }
 
+/// The template backbone (8 channels, 16 features) under `head`, for clips of 4 frames, input
+/// kept as it is.
+fn small_model(head: trajhost::config::PositionHead) -> trajhost::train::model::UnifiedModel {
+    let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
+        .unwrap()
+        .build("(channels: 8, feature_dim: 16)", Device::Cpu)
+        .unwrap();
+    let keep = trajhost::config::Background::Keep;
+    trajhost::train::model::UnifiedModel::new(backbone, 4, head, keep, Device::Cpu)
+}
+
 /// The fovea reads where the backbone's tracker points and passes no gradient back through
 /// where it looked, so that tracker is trained on the true track as well: one training step's
 /// loss reaches both the tracker and the fovea's correction.
@@ -822,22 +833,11 @@ fn a_training_step_reaches_the_fovea_and_the_tracker_it_corrects() {
 }
 
 fn a_training_step_reaches_the_fovea_and_the_tracker() {
-    use trajhost::config::{Background, LossWeights, PositionHead};
+    use trajhost::config::{LossWeights, PositionHead};
     use trajhost::train::data::Batch;
     use trajhost::train::loss::compute_loss;
-    use trajhost::train::model::UnifiedModel;
     use trajhost::train::pinhole::Lens;
-    let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("(channels: 8, feature_dim: 16)", Device::Cpu)
-        .unwrap();
-    let mut model = UnifiedModel::new(
-        backbone,
-        4,
-        PositionHead::Fovea,
-        Background::Keep,
-        Device::Cpu,
-    );
+    let mut model = small_model(PositionHead::Fovea);
     let float = (tch::Kind::Float, Device::Cpu);
     let lenses = Lens::table(&[Lens::from_fov(50.0, 32, 32); 2]);
     let batch = Batch {
@@ -876,20 +876,9 @@ fn the_fovea_looks_again_in_inference_only() {
 }
 
 fn the_fovea_looks_again_in_inference_only_drawn() {
-    use trajhost::config::{Background, PositionHead};
-    use trajhost::train::model::UnifiedModel;
+    use trajhost::config::PositionHead;
     use trajhost::train::pinhole::Lens;
-    let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
-        .unwrap()
-        .build("(channels: 8, feature_dim: 16)", Device::Cpu)
-        .unwrap();
-    let mut model = UnifiedModel::new(
-        backbone,
-        4,
-        PositionHead::Fovea,
-        Background::Keep,
-        Device::Cpu,
-    );
+    let mut model = small_model(PositionHead::Fovea);
     let mut last_layer = model.heads.variables()["fovea_out.weight"].shallow_clone();
     tch::no_grad(|| last_layer.copy_(&(Tensor::randn_like(&last_layer) * 0.1)));
     let video = Tensor::randn([2, 4, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
@@ -913,7 +902,7 @@ fn a_mirror_averaged_model_answers_a_mirrored_clip_with_the_mirrored_answer() {
 }
 
 fn a_mirror_averaged_model_is_mirror_symmetric() {
-    use trajhost::config::{Background, PositionHead};
+    use trajhost::config::PositionHead;
     use trajhost::train::model::{Outputs, UnifiedModel};
     use trajhost::train::pinhole::Lens;
     let video = Tensor::randn([2, 4, 3, 32, 32], (tch::Kind::Float, Device::Cpu));
@@ -931,11 +920,7 @@ fn a_mirror_averaged_model_is_mirror_symmetric() {
         PositionHead::Pinhole,
         PositionHead::Fovea,
     ] {
-        let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
-            .unwrap()
-            .build("(channels: 8, feature_dim: 16)", Device::Cpu)
-            .unwrap();
-        let mut model = UnifiedModel::new(backbone, 4, head, Background::Keep, Device::Cpu);
+        let mut model = small_model(head);
         let answers = |model: &mut UnifiedModel| {
             tch::no_grad(|| {
                 let a = model.forward(&video, &lenses, false).unwrap();
