@@ -382,3 +382,59 @@ fn predict_mirror_average_says_so_and_changes_the_answer() {
         "{printed}"
     );
 }
+
+/// `--fovea-passes N` scores a fovea run with N looks instead of its own: the report says so and
+/// its numbers are not the run's; the run's own robustness table is not written that way, and a
+/// run without a fovea, 0 or more than 4 looks are refused naming the flag.
+#[test]
+fn eval_fovea_passes_rescores_a_fovea_run_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::tiny_train_config("validation.ron", 2);
+    config.position_head = trajhost::config::PositionHead::Fovea;
+    let config_path = dir.path().join("fovea.ron");
+    std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
+    let fovea_run = dir.path().join("run");
+    let template = common::plugin("template").display().to_string();
+    succeeds(&common::train_args(
+        &template,
+        &config_path,
+        &fovea_run,
+        &[],
+    ));
+    let report = |extra: &[&str]| -> EvalReport {
+        let out = dir.path().join("eval.json");
+        let (run, out_arg) = (fovea_run.to_str().unwrap(), out.to_str().unwrap());
+        let mut command = vec!["eval", "--run", run, "--threads", "1", "--out", out_arg];
+        command.extend_from_slice(extra);
+        let printed = succeeds(&command);
+        if !extra.is_empty() {
+            assert!(printed.contains("3 fovea looks"), "{printed}");
+        }
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+    };
+    let (own, three) = (report(&[]), report(&["--fovea-passes", "3"]));
+    assert_eq!((own.fovea_passes, three.fovea_passes), (None, Some(3)));
+    assert_ne!(own.metrics.mse, three.metrics.mse);
+    let fovea_run = fovea_run.to_str().unwrap();
+    fails(
+        &[
+            "eval",
+            "--run",
+            fovea_run,
+            "--shifts",
+            "--fovea-passes",
+            "3",
+        ],
+        &["--fovea-passes", "robustness.json", "--shifts-out"],
+    );
+    for passes in ["0", "5"] {
+        fails(
+            &["eval", "--run", fovea_run, "--fovea-passes", passes],
+            &["--fovea-passes", "1 to 4"],
+        );
+    }
+    fails(
+        &eval(&["--fovea-passes", "2"]),
+        &["--fovea-passes", "only the fovea"],
+    );
+}

@@ -87,6 +87,9 @@ pub struct EvalReport {
     /// Each answer averaged with the mirror image's (`--mirror-average`).
     #[serde(default)]
     pub mirror_averaged: bool,
+    /// The fovea's looks, where `--fovea-passes` made them other than the run's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fovea_passes: Option<usize>,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -242,6 +245,12 @@ fn refuse_replacing_the_runs_own_table(
             args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
         );
     }
+    if let Some(passes) = trained.fovea_passes_override() {
+        bail!(
+            "--shifts --fovea-passes {passes} would replace the run's own table in {} with one of other looks; give --shifts-out FILE",
+            args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
+        );
+    }
     let Some(recorded) = &trained.meta.data else {
         return Ok(()); // an older checkpoint: nothing to tell them apart by
     };
@@ -360,6 +369,7 @@ pub fn evaluate_on(
         metrics,
         baselines: baselines(reference, &evaluated, config.predict_future),
         mirror_averaged: trained.model.mirror_average,
+        fovea_passes: trained.fovea_passes_override(),
     })
 }
 
@@ -441,10 +451,13 @@ fn concat(splits: &[&SplitData]) -> SplitData {
 
 fn print_summary(r: &EvalReport) {
     let m = &r.metrics;
-    let epoch = match r.mirror_averaged {
+    let mut epoch = match r.mirror_averaged {
         true => format!("{}, mirror-averaged", r.epoch),
         false => r.epoch.to_string(),
     };
+    if let Some(passes) = r.fovea_passes {
+        epoch += &format!(", {passes} fovea looks");
+    }
     println!(
         "{} ({}, epoch {epoch}) on {} [{:?}, {} videos]: accuracy {:.2}%, MSE {:.5} (mean-position {:.4}, constant-velocity {:.4}, curve-fit limit {})",
         r.run,

@@ -81,21 +81,26 @@ pub fn run(
         seed: base.seed ^ SEED_SALT,
         data: Some(source.spec()?.to_string_lossy().into_owned()),
         mirror_averaged: trained.model.mirror_average,
+        fovea_passes: trained.fovea_passes_override(),
         rows,
     })
 }
 
 /// The robustness table as text.
 pub fn render(r: &Robustness) -> String {
+    let mirrored = if r.mirror_averaged {
+        ", mirror-averaged"
+    } else {
+        ""
+    };
+    let looks = r
+        .fovea_passes
+        .map(|passes| format!(", {passes} fovea looks"))
+        .unwrap_or_default();
     let mut text = format!(
-        "robustness of {} (epoch {}{}), {} test videos per set, shifts of {}:\n",
+        "robustness of {} (epoch {}{mirrored}{looks}), {} test videos per set, shifts of {}:\n",
         r.run,
         r.epoch,
-        if r.mirror_averaged {
-            ", mirror-averaged"
-        } else {
-            ""
-        },
         r.samples,
         r.data.as_deref().unwrap_or("the run's data")
     );

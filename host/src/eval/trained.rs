@@ -5,6 +5,7 @@
 use crate::plugin::{resolve_plugin, resolve_recorded_plugin, Plugin, PluginBackbone};
 use crate::train::checkpoint::{self, CheckpointMeta, PluginIdentity};
 use crate::train::model::UnifiedModel;
+use crate::train::TrainConfig;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::Device;
@@ -45,6 +46,10 @@ pub struct ModelChoice {
     /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
     #[arg(long)]
     pub mirror_average: bool,
+    /// Let the fovea look this many times (1–4) instead of the run's own `fovea_passes`: to
+    /// score a run from before the field with two looks, say (docs/training.md, "Looking twice").
+    #[arg(long, value_name = "N")]
+    pub fovea_passes: Option<usize>,
 }
 
 pub struct Trained {
@@ -58,6 +63,13 @@ pub struct Trained {
 }
 
 impl Trained {
+    /// The fovea's looks where `--fovea-passes` made them other than the run's own: what a
+    /// report records beside its numbers.
+    pub fn fovea_passes_override(&self) -> Option<usize> {
+        let passes = self.model.fovea_passes;
+        (passes != self.meta.config.fovea_passes).then_some(passes)
+    }
+
     /// Refuses outputs that are not finite (`what` says which): damaged weights or a backbone
     /// that produces NaN/Inf, named with the plugin and the checkpoint rather than reported as
     /// a score.
@@ -279,6 +291,17 @@ pub fn load(
     checkpoint::restore_model(&mut model, &loaded, &json)?;
     model.mirror_average = choice_of_model.mirror_average;
     model.fovea_passes = config.fovea_passes;
+    if let Some(passes) = choice_of_model.fovea_passes {
+        // Checked as the config would be: a range, and only a fovea looks again.
+        let asked = TrainConfig {
+            fovea_passes: passes,
+            ..config.clone()
+        };
+        asked
+            .validate()
+            .map_err(|invalid| anyhow!("--fovea-passes {passes}: {}", invalid.message))?;
+        model.fovea_passes = passes;
+    }
     Ok(Trained {
         model,
         meta: loaded.meta,

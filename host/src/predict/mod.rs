@@ -67,6 +67,9 @@ pub struct Prediction {
     pub truth: Option<Truth>,
     /// The answer averaged with the mirror image's (`--mirror-average`).
     pub mirror_averaged: bool,
+    /// The fovea's looks, where `--fovea-passes` made them other than the run's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fovea_passes: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,6 +163,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         track: track.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
         truth,
         mirror_averaged: args.model.mirror_average,
+        fovea_passes: trained.fovea_passes_override(),
     };
     if let Some(path) = &args.overlay {
         let intrinsics = intrinsics.filter(|_| args.fov_deg.is_none());
@@ -238,6 +242,9 @@ pub fn render(p: &Prediction) -> String {
     );
     if p.mirror_averaged {
         text += "          averaged with the mirror image's answer\n";
+    }
+    if let Some(passes) = p.fovea_passes {
+        text += &format!("          the fovea looking {passes} times\n");
     }
     if let Some(t) = &p.truth {
         let [x, y, z] = t.position;

@@ -483,6 +483,7 @@ mod tests {
             seed: 0,
             data: data.map(Into::into),
             mirror_averaged: false,
+            fovea_passes: None,
             rows: vec![],
         }
     }

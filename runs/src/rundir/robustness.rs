@@ -27,6 +27,10 @@ pub struct Robustness {
     /// to a `--shifts-out` file: a run's own table is the plain model's).
     #[serde(default)]
     pub mirror_averaged: bool,
+    /// The fovea's looks, where `eval --fovea-passes` made them other than the run's own (which
+    /// writes only to a `--shifts-out` file too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fovea_passes: Option<usize>,
     /// The unshifted set first, then one row per shift.
     pub rows: Vec<ShiftResult>,
 }
