@@ -1006,7 +1006,8 @@ fn a_checkpoint_tensors_file_is_a_name_beside_it_never_a_path() {
 }
 
 /// A checkpoint's config is checked as a config file is: one asking for a billion looks of the
-/// fovea (a loop per frame) or a NaN learning rate is refused, naming the checkpoint and field.
+/// fovea (a loop per frame) or a negative learning rate is refused, naming the checkpoint and
+/// field.
 #[test]
 fn a_checkpoint_whose_config_no_config_file_could_hold_is_refused() {
     let (_dir, run) = copy_of_finished_run();
