@@ -16,34 +16,40 @@ use common::{
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use trajhost::config::{Background, PositionHead};
+use trajhost::config::{Background, Colour, PositionHead};
 use trajhost::eval::EvalReport;
 
-/// (plugin, its configuration for 32×32 clips, position head, background): each head and each
-/// background, with a channel-major (I3D, MAGVIT) and a time-major (Transformer) backbone.
-type Recipe = (PositionHead, Background);
+/// (plugin, its configuration for 32×32 clips, position head, background, colour): each head,
+/// background and colour, with a channel-major (I3D, MAGVIT) and a time-major (Transformer)
+/// backbone; MAGVIT's is configs/quality.ron's.
+type Recipe = (PositionHead, Background, Colour);
 const BACKBONES: [(&str, &str, Recipe); 4] = [
     (
         "i3d",
         "(preset: \"cpu\")",
-        (PositionHead::Pinhole, Background::Keep),
+        (PositionHead::Pinhole, Background::Keep, Colour::HueFree),
     ),
-    ("slowfast", "", (PositionHead::Direct, Background::Keep)),
+    (
+        "slowfast",
+        "",
+        (PositionHead::Direct, Background::Keep, Colour::Rgb),
+    ),
     // The Transformer's position embedding is sized for its image: an override to carry over.
     (
         "transformer",
         "(preset: \"cpu\", image_size: Some(32))",
-        (PositionHead::Pinhole, Background::SubtractMedian),
+        (PositionHead::Pinhole, Background::SubtractMedian, Colour::Rgb),
     ),
     (
         "magvit",
         "(preset: \"cpu\", embedding_dim: Some(16))",
-        (PositionHead::Fovea, Background::SubtractMedian),
+        (PositionHead::Fovea, Background::SubtractMedian, Colour::HueFree),
     ),
 ];
 
 /// `plugin` trained one epoch on the tiny dataset into `dir/<plugin>`.
-fn train(dir: &Path, plugin: &str, backbone: &str, (head, background): Recipe) -> PathBuf {
+fn train(dir: &Path, plugin: &str, backbone: &str, recipe: Recipe) -> PathBuf {
+    let (head, background, colour) = recipe;
     let mut config = tiny_train_config("validation.ron", 1);
     config.backbone = backbone.into();
     config.position_head = head;
@@ -52,6 +58,7 @@ fn train(dir: &Path, plugin: &str, backbone: &str, (head, background): Recipe) -
         config.fovea_passes = 2;
     }
     config.background = background;
+    config.colour = colour;
     let config_path = dir.join(format!("{plugin}.ron"));
     std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
     let run = dir.join(plugin);
@@ -274,7 +281,7 @@ fn exports_of_nothing_or_onto_something_are_refused_naming_it() {
         dir.path(),
         "magvit",
         "",
-        (PositionHead::Direct, Background::Keep),
+        (PositionHead::Direct, Background::Keep, Colour::Rgb),
     );
     let run_arg = run.to_str().unwrap();
 

@@ -79,11 +79,11 @@ fn an_interrupted_and_resumed_run_ends_with_the_same_weights() {
 }
 
 /// The pinhole position head (image position and size, lifted through the lens), the fovea
-/// (the same, corrected at full resolution) and the subtracted background train, checkpoint and
-/// resume like the defaults, and a run records what it was built with.
+/// (the same, corrected at full resolution), the subtracted background and hue-free colour
+/// train, checkpoint and resume like the defaults, and a run records what it was built with.
 #[test]
 fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
-    use trajhost::config::{Background, PositionHead};
+    use trajhost::config::{Background, Colour, PositionHead};
     let pinhole = TrainConfig {
         position_head: PositionHead::Pinhole,
         ..tiny_config()
@@ -97,10 +97,15 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
         background: Background::SubtractMedian,
         ..tiny_config()
     };
+    let hue_free = TrainConfig {
+        colour: Colour::HueFree,
+        ..tiny_config()
+    };
     for (config, named) in [
         (pinhole, "position_head Pinhole"),
         (fovea, "position_head Fovea"),
         (subtracted, "background SubtractMedian"),
+        (hue_free, "colour hue_free"),
     ] {
         let run = resumes_exactly(tiny_dataset(), config.clone());
         let meta = checkpoint::load(&final_checkpoint(run.path()))
@@ -110,10 +115,17 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
             meta.config.position_head,
             meta.config.fovea_passes,
             meta.config.background,
+            meta.config.colour,
+        );
+        let asked = (
+            config.position_head,
+            config.fovea_passes,
+            config.background,
+            config.colour,
         );
         assert_eq!(
             recorded,
-            (config.position_head, config.fovea_passes, config.background),
+            asked,
             "{named}"
         );
         // Resuming it with the defaults would give its tensors another meaning: refused.
@@ -814,13 +826,16 @@ fn early_stopping_or_a_time_budget_ends_the_run_and_says_so() {
 }
 
 /// The template backbone (8 channels, 16 features) under `head`, for clips of 4 frames, input
-/// kept as it is.
+/// kept as it is (its background and its colour).
 fn small_model(head: trajhost::config::PositionHead) -> trajhost::train::model::UnifiedModel {
     let backbone = trajhost::plugin::Plugin::load(&plugin("template"))
         .unwrap()
         .build("(channels: 8, feature_dim: 16)", Device::Cpu)
         .unwrap();
-    let keep = trajhost::config::Background::Keep;
+    let keep = (
+        trajhost::config::Background::Keep,
+        trajhost::config::Colour::Rgb,
+    );
     trajhost::train::model::UnifiedModel::new(backbone, 4, head, keep, Device::Cpu)
 }
 

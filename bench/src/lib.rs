@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{Device, Tensor};
-use trajhost::config::{Background, PositionHead};
+use trajhost::config::{Background, Colour, PositionHead};
 use trajhost::plugin::{resolve_plugin, Plugin};
 use trajhost::train::data::{batches, epoch_order, Batch, SplitData};
 use trajhost::train::loss::{compute_loss, LossWeights};
@@ -142,7 +142,7 @@ pub fn params_report() -> Result<Value> {
             backbone,
             BENCH_FRAMES,
             PositionHead::Direct,
-            Background::Keep,
+            (Background::Keep, Colour::Rgb),
             Device::Cpu,
         );
         let total = model.parameter_count();
@@ -370,7 +370,7 @@ fn model_and_data(b: &ModelBench) -> Result<(UnifiedModel, TrainingData)> {
         backbone,
         data.frames as i64,
         PositionHead::Direct,
-        Background::Keep,
+        (Background::Keep, Colour::Rgb),
         Device::Cpu,
     );
     Ok((model, data))
@@ -532,7 +532,7 @@ pub fn optim_check(plugin: &str, rounds: usize) -> Result<Value> {
         backbone,
         BENCH_FRAMES,
         PositionHead::Direct,
-        Background::Keep,
+        (Background::Keep, Colour::Rgb),
         Device::Cpu,
     );
     let params = model.parameters();

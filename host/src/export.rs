@@ -117,6 +117,7 @@ fn describe(meta: &CheckpointMeta, json: &Path, run: &Path) -> Result<Value> {
         "position_head": config.position_head,
         "fovea_passes": config.fovea_passes,
         "background": config.background,
+        "colour": config.colour,
         "predict_future": config.predict_future,
         "batch_size": config.batch_size,
         "classes": trajhost_dataset::Class::NAMES,

@@ -47,6 +47,10 @@ def standardise(videos):
 # every stride-th frame, at most SAMPLED_FRAMES of them, is taken out of every frame.
 SAMPLED_FRAMES = 8
 BACKGROUNDS = ("keep", "subtract_median")
+COLOURS = ("rgb", "hue_free")
+# hue_free.rs: 1/3 and 1/√3 in float32, multiplied by as the host does (the same bits).
+_ONE_THIRD = 1.0 / 3.0
+_INV_SQRT_3 = 0.57735026
 
 
 def subtract_background(video):
@@ -54,6 +58,18 @@ def subtract_background(video):
     for a run trained with `background: subtract_median` (the same bits)."""
     stride = max(1, -(-video.shape[1] // SAMPLED_FRAMES))
     return video - video[:, ::stride].median(dim=1, keepdim=True).values
+
+
+def hue_free(video):
+    """Standardised (B, T, 3, H, W) video → each pixel's colour as (its component along the grey
+    axis, its distance from that axis, 0), as the host does for a run trained with
+    `colour: hue_free` (`host/src/train/hue_free.rs`; the same bits)."""
+    r, g, b = video.unbind(2)
+    total = r + g + b
+    mean = total * torch.tensor(_ONE_THIRD, dtype=torch.float32).item()
+    distance = ((r - mean).square() + (g - mean).square() + (b - mean).square()).sqrt()
+    grey = total * torch.tensor(_INV_SQRT_3, dtype=torch.float32).item()
+    return torch.stack([grey, distance, torch.zeros_like(distance)], 2)
 
 
 def splitmix64(x):

@@ -6,8 +6,8 @@
     print(trajhost.evaluate(model, test, info["batch_size"]))
 
 The folder holds `model.safetensors` (the state dict) and `model.json` (what to build: the
-backbone, its plugin configuration, the heads' clip length, position head and background, and the run it
-came from).
+backbone, its plugin configuration, the heads' clip length, position head, background and colour, and the
+run it came from).
 """
 
 import json
@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from .backbones import build_backbone
-from .data import BACKGROUNDS, standardise
+from .data import BACKGROUNDS, COLOURS, standardise
 from .heads import MAX_FOVEA_PASSES, UnifiedModel
 
 FORMAT = 1
@@ -34,11 +34,15 @@ def load(directory, device="cpu"):
     background = info.get("background", "keep")
     if background not in BACKGROUNDS:
         raise ValueError(f"{directory}/model.json: background {background!r} is none of {BACKGROUNDS}")
+    # Exports from before the field kept the colour as rendered.
+    colour = info.get("colour", "rgb")
+    if colour not in COLOURS:
+        raise ValueError(f"{directory}/model.json: colour {colour!r} is none of {COLOURS}")
     # Exports from before the field looked once.
     passes = info.get("fovea_passes", 1)
     if type(passes) is not int or not 1 <= passes <= MAX_FOVEA_PASSES:
         raise ValueError(f"{directory}/model.json: fovea_passes {passes!r} is not 1 to {MAX_FOVEA_PASSES}")
-    model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes)
+    model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes, colour)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
     return model.to(device).eval(), info
 

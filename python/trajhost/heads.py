@@ -17,14 +17,15 @@ frame, at full resolution, in a square around them; in inference `fovea_passes` 
 square around the last correction (training looks once).
 
 With background="subtract_median" the model takes each pixel's background out of its input first
-(`data.subtract_background`; the host does it while making the input, `model_input.rs`).
+(`data.subtract_background`; the host does it while making the input, `model_input.rs`), and with
+colour="hue_free" then makes each pixel's colour hue-free (`data.hue_free`, `hue_free.rs`).
 """
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import BACKGROUNDS, subtract_background
+from .data import BACKGROUNDS, COLOURS, hue_free, subtract_background
 
 NUM_CLASSES = 4
 TRAJECTORY_HIDDEN = 128
@@ -148,16 +149,21 @@ class Heads(nn.Module):
 
 
 class UnifiedModel(nn.Module):
-    def __init__(self, backbone, frames=32, position_head="direct", background="keep", fovea_passes=1):
+    def __init__(self, backbone, frames=32, position_head="direct", background="keep", fovea_passes=1,
+                 colour="rgb"):
         super().__init__()
         assert background in BACKGROUNDS, background
+        assert colour in COLOURS, colour
         self.background = background
+        self.colour = colour
         self.backbone = backbone
         self.heads = Heads(backbone.feature_dim, frames, position_head, fovea_passes)
 
     def forward(self, video, focal=None):
         if self.background == "subtract_median":
             video = subtract_background(video)
+        if self.colour == "hue_free":
+            video = hue_free(video)
         return self.heads(self.backbone(video), focal, video)
 
 

@@ -279,7 +279,7 @@ pub fn load(
         backbone,
         frames,
         config.position_head,
-        config.background,
+        (config.background, config.colour),
         device,
     );
     let shapes: Vec<(String, Vec<i64>)> = model

@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod curve_fit;
 pub mod data;
 pub mod fovea;
+pub mod hue_free;
 pub mod libtorch_threads;
 pub mod loss;
 pub mod metrics;

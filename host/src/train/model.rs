@@ -20,7 +20,7 @@
 use super::fovea::Fovea;
 use super::model_input::InputForm;
 use super::{mirror, pinhole};
-use crate::config::{Background, PositionHead};
+use crate::config::{Background, Colour, PositionHead};
 use crate::plugin::PluginBackbone;
 use anyhow::{bail, Result};
 use tch::{nn, nn::Module, Device, Kind, Tensor};
@@ -43,8 +43,10 @@ pub struct UnifiedModel {
     /// The clip length the trajectory encoder was built for.
     frames: i64,
     position_head: PositionHead,
-    /// Whether the input's background is taken out (`input_form`).
+    /// Whether the input's background is taken out, and how its colour is carried
+    /// (`input_form`).
     background: Background,
+    colour: Colour,
     tracker: nn::Linear,
     frame_code: nn::Linear,
     trajectory: nn::Sequential,
@@ -69,12 +71,13 @@ pub struct Outputs {
 
 impl UnifiedModel {
     /// Heads for clips of `frames` frames (the trajectory encoder reads each frame in order),
-    /// reading positions as `position_head` says, from input in `background`'s form.
+    /// reading positions as `position_head` says, from input in `background`'s and `colour`'s
+    /// form.
     pub fn new(
         backbone: PluginBackbone,
         frames: i64,
         position_head: PositionHead,
-        background: Background,
+        (background, colour): (Background, Colour),
         device: Device,
     ) -> Self {
         let d = backbone.feature_dim();
@@ -112,6 +115,7 @@ impl UnifiedModel {
             frames,
             position_head,
             background,
+            colour,
             tracker,
             frame_code,
             trajectory,
@@ -121,11 +125,13 @@ impl UnifiedModel {
         }
     }
 
-    /// The input this model reads: its backbone's memory layout, its run's background.
+    /// The input this model reads: its backbone's memory layout, its run's background and
+    /// colour.
     pub fn input_form(&self) -> InputForm {
         InputForm {
             layout: self.backbone.input_layout(),
             background: self.background,
+            colour: self.colour,
         }
     }
 

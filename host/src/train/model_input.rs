@@ -5,40 +5,47 @@
 //! float, multiply, add, and the backbone's own copy into channel-major order) is five passes
 //! over a 50 MB batch, a visible share of a CPU training step (docs/bench.md). With
 //! `background: subtract_median` the same pass takes each pixel's background out
-//! (`background`), found on the video's bytes while they are in cache.
+//! (`background`), found on the video's bytes while they are in cache, and with `colour:
+//! hue_free` makes each pixel's colour hue-free (`hue_free`).
 
 mod stream;
 
-use super::{background, libtorch_threads};
-pub use crate::config::Background;
+use super::{background, hue_free, libtorch_threads};
+pub use crate::config::{Background, Colour};
 use tch::{Device, Kind, Tensor};
 use trajhost_plugin_api::InputLayout;
 
-/// What the model reads: the memory layout its backbone asks for, and whether each pixel's
-/// background is taken out (the run's `background`).
+/// What the model reads: the memory layout its backbone asks for, whether each pixel's
+/// background is taken out (the run's `background`), and how its colour is carried (`colour`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputForm {
     pub layout: InputLayout,
     pub background: Background,
+    pub colour: Colour,
 }
 
-/// A layout, with the background kept.
+/// A layout, with the background kept and the colour as rendered.
 impl From<InputLayout> for InputForm {
     fn from(layout: InputLayout) -> Self {
         InputForm {
             layout,
             background: Background::Keep,
+            colour: Colour::Rgb,
         }
     }
 }
 
 impl InputForm {
     /// `video`, standardised float `(B, T, C, H, W)` (`standardise_floats`), in this form's
-    /// background: for inputs that did not come through this module's byte paths.
+    /// background and colour: for inputs that did not come through this module's byte paths.
     pub fn finish(self, video: Tensor) -> Tensor {
-        match self.background {
+        let video = match self.background {
             Background::Keep => video,
             Background::SubtractMedian => background::subtract_temporal_median(&video),
+        };
+        match self.colour {
+            Colour::Rgb => video,
+            Colour::HueFree => hue_free::hue_free(&video),
         }
     }
 }
@@ -163,7 +170,8 @@ fn fill_batch(
 /// One video's bytes, `(T, C, H, W)`, → its standardised floats in `form`'s layout (a video's
 /// block is contiguous in either: the batch axis is outermost). The background's median is
 /// taken of the bytes: standardising is strictly increasing, so it is the same pixel value,
-/// and `table[s] − table[m]` the same float subtraction as the float path's (tested).
+/// and `table[s] − table[m]` the same float subtraction as the float path's (tested). Hue-free
+/// colour is made of those floats, pixel by pixel, as the float path makes it.
 fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: &[f32; 256]) {
     let [t, c, h, w] = clip.map(|d| d as usize);
     assert_eq!(src.len(), t * c * h * w, "video size");
@@ -171,6 +179,10 @@ fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: 
     let median = match form.background {
         Background::Keep => None,
         Background::SubtractMedian => Some(background::median_plane(src, t, c * plane)),
+    };
+    let plane_index = |frame: usize, channel: usize| match form.layout {
+        InputLayout::TimeMajor => frame * c + channel,
+        InputLayout::ChannelMajor => channel * t + frame,
     };
     for (k, dst) in dst.chunks_exact_mut(plane).enumerate() {
         let (frame, channel) = match form.layout {
@@ -183,6 +195,18 @@ fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: 
             .as_ref()
             .map(|median| &median[channel * plane..(channel + 1) * plane]);
         stream::standardise(src, median, dst, table);
+    }
+    if form.colour == Colour::HueFree {
+        assert_eq!(c, 3, "hue-free colour is made of three channels");
+        for frame in 0..t {
+            // The frame's three planes, in increasing order in either layout.
+            let rest = &mut dst[plane_index(frame, 0) * plane..];
+            let (red, rest) = rest.split_at_mut(plane);
+            let rest = &mut rest[(plane_index(frame, 1) - plane_index(frame, 0) - 1) * plane..];
+            let (green, rest) = rest.split_at_mut(plane);
+            let rest = &mut rest[(plane_index(frame, 2) - plane_index(frame, 1) - 1) * plane..];
+            hue_free::planes(red, green, &mut rest[..plane]);
+        }
     }
 }
 
@@ -225,14 +249,21 @@ mod tests {
         }
     }
 
-    /// Every layout with every background.
+    /// Every layout with every background and colour.
     fn forms() -> Vec<InputForm> {
-        let layouts = [InputLayout::TimeMajor, InputLayout::ChannelMajor];
-        let backgrounds = [Background::Keep, Background::SubtractMedian];
-        layouts
-            .into_iter()
-            .flat_map(|layout| backgrounds.map(|background| InputForm { layout, background }))
-            .collect()
+        let mut forms = Vec::new();
+        for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
+            for background in [Background::Keep, Background::SubtractMedian] {
+                for colour in [Colour::Rgb, Colour::HueFree] {
+                    forms.push(InputForm {
+                        layout,
+                        background,
+                        colour,
+                    });
+                }
+            }
+        }
+        forms
     }
 
     #[test]
@@ -248,8 +279,7 @@ mod tests {
         let rows: Vec<&[u8]> = videos.iter().map(Vec::as_slice).collect();
         let clip = [32, 3, 5, 70];
         let kept = |layout| {
-            let background = Background::Keep;
-            cpu_from_bytes(&rows, clip, InputForm { layout, background })
+            cpu_from_bytes(&rows, clip, InputForm::from(layout))
         };
         for form in forms() {
             let got = cpu_from_bytes(&rows, clip, form);
@@ -257,8 +287,8 @@ mod tests {
             assert!(got.equal(&expected), "{form:?}");
         }
         let subtracted = InputForm {
-            layout: InputLayout::TimeMajor,
             background: Background::SubtractMedian,
+            ..InputForm::from(InputLayout::TimeMajor)
         };
         let got = cpu_from_bytes(&rows, clip, subtracted);
         assert!(got.abs().sum(Kind::Float).double_value(&[]) > 0.0);

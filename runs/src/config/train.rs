@@ -51,6 +51,12 @@ pub struct TrainConfig {
     /// `keep`, as before it existed.
     #[serde(default)]
     pub background: Background,
+    /// How the backbone sees each pixel's colour (`hue_free`): `rgb` as rendered, or
+    /// `hue_free`, its brightness and its distance from grey without its hue, so that a ball of
+    /// a hue never trained on looks like one that was. A config without the field means `rgb`,
+    /// as before it existed.
+    #[serde(default)]
+    pub colour: Colour,
     /// Predict the ball's position this many frames after the last input frame.
     pub predict_future: usize,
     pub seed: u64,
@@ -166,6 +172,28 @@ impl Background {
         match self {
             Background::Keep => "keep",
             Background::SubtractMedian => "subtract_median",
+        }
+    }
+}
+
+/// How the model's input carries each pixel's colour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Colour {
+    /// The three channels as rendered.
+    #[default]
+    Rgb,
+    /// Each pixel's (red, green, blue) as (its component along the grey axis, its distance from
+    /// that axis, 0): what a rotation of hue leaves unchanged.
+    HueFree,
+}
+
+impl Colour {
+    /// As a config writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Colour::Rgb => "rgb",
+            Colour::HueFree => "hue_free",
         }
     }
 }
@@ -386,6 +414,20 @@ mod tests {
             err.contains("subtract_median") && err.contains("b.ron"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn colour_is_rgb_unless_a_config_asks_for_hue_free() {
+        let v = TrainConfig::parse(VALIDATION, "validation.ron").unwrap();
+        assert_eq!(v.colour, Colour::Rgb);
+        let with = |value: &str| {
+            let field = format!("colour: {value},\n    predict_future:");
+            TrainConfig::parse(&VALIDATION.replace("predict_future:", &field), "c.ron")
+        };
+        assert_eq!(with("hue_free").unwrap().colour, Colour::HueFree);
+        assert_eq!(with("rgb").unwrap().colour, Colour::Rgb);
+        let err = format!("{:#}", with("grey").unwrap_err());
+        assert!(err.contains("hue_free") && err.contains("c.ron"), "{err}");
     }
 
     #[test]

@@ -295,7 +295,10 @@ mod tests {
         let rows: Vec<&[u8]> = expected.chunks(p.config.video_bytes()).collect();
         for layout in [InputLayout::TimeMajor, InputLayout::ChannelMajor] {
             for background in [Background::Keep, Background::SubtractMedian] {
-                let form = InputForm { layout, background };
+                let form = InputForm {
+                    background,
+                    ..InputForm::from(layout)
+                };
                 let batch = p.batch(&indices, Device::Cpu, form);
                 let want = model_input::cpu_from_bytes(&rows, clip(&p.config), form);
                 assert!(batch.videos.equal(&want), "{form:?}");

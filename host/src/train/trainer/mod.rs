@@ -167,7 +167,7 @@ impl<'a> Run<'a> {
             backbone,
             video_shape[0],
             config.position_head,
-            config.background,
+            (config.background, config.colour),
             options.device,
         );
         model.fovea_passes = config.fovea_passes;
@@ -242,6 +242,14 @@ impl<'a> Run<'a> {
                 path.display(),
                 saved.background,
                 now.background
+            );
+        }
+        if saved.colour != now.colour {
+            bail!(
+                "checkpoint {} was trained with colour {}, this config says {}: resume with the checkpoint's colour",
+                path.display(),
+                saved.colour.name(),
+                now.colour.name()
             );
         }
         // The same data path holding other data since (an edited config, a regenerated
