@@ -10,7 +10,9 @@ a cosine to 1e-5 that follows the clock, gradient norm clipped to 1, loss weight
 the fovea position head (`--position-head`: `fovea` as configs/quality.ron since 2026-12-05,
 `pinhole` for the recipe before; with the fovea, `--fovea-passes` looks in scoring, 2 as
 configs/quality.ron since 2026-12-06), the `cpu` preset, each pixel's background taken out
-(`--background`: `subtract_median` as configs/quality.ron, `keep` for the recipe before that). Each
+(`--background`: `subtract_median` as configs/quality.ron, `keep` for the recipe before that), each
+pixel's colour hue-free (`--colour`: `hue_free` as configs/quality.ron since 2026-12-06, `rgb` for
+the recipe before). Each
 `--eval NAME=FOLDER[:SPLIT]` set is scored (accuracy, MSE, MSE per axis) every `--eval-every`
 minutes of training and at the end; one JSON line each. The clock (`--minutes`, and the cosine
 that follows it) counts training only, so scoring more sets takes no training time.
@@ -31,7 +33,7 @@ from safetensors import safe_open
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
 from trajhost.backbones import build_backbone  # noqa: E402
-from trajhost.data import BACKGROUNDS, Split, shard_focal, shard_paths, standardise  # noqa: E402
+from trajhost.data import BACKGROUNDS, COLOURS, Split, shard_focal, shard_paths, standardise  # noqa: E402
 from trajhost.heads import MAX_FOVEA_PASSES, UnifiedModel, compute_loss  # noqa: E402
 
 BATCH, LR, MIN_LR, WARMUP, DECAY, CLIP = 32, 2e-3, 1e-5, 100, 0.01, 1.0
@@ -90,6 +92,7 @@ def main():
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--background", choices=BACKGROUNDS, default="subtract_median")
+    parser.add_argument("--colour", choices=COLOURS, default="hue_free")
     parser.add_argument("--position-head", choices=("pinhole", "fovea"), default="fovea")
     parser.add_argument("--fovea-passes", type=int, choices=range(1, MAX_FOVEA_PASSES + 1), default=2)
     args = parser.parse_args()
@@ -112,14 +115,16 @@ def main():
     frames = data["videos"].shape[1]
     torch.manual_seed(args.seed)
     passes = args.fovea_passes if args.position_head == "fovea" else 1
-    model = UnifiedModel(build_backbone(args.backbone), frames, args.position_head, args.background, passes).to(device)
+    model = UnifiedModel(build_backbone(args.backbone), frames, args.position_head, args.background, passes,
+                         args.colour).to(device)
     decay = [p for p in model.parameters() if p.dim() > 1]
     plain = [p for p in model.parameters() if p.dim() <= 1]
     groups = [dict(params=decay, weight_decay=DECAY), dict(params=plain, weight_decay=0.0)]
     optimizer = torch.optim.AdamW(groups, lr=LR, fused=device.type == "cuda")
 
     def report(**fields):
-        fields = dict(backbone=args.backbone, background=args.background, position_head=args.position_head,
+        fields = dict(backbone=args.backbone, background=args.background, colour=args.colour,
+                      position_head=args.position_head,
                       fovea_passes=passes,
                       train_rows=n, **fields)
         print(json.dumps(fields), flush=True)

@@ -48,7 +48,7 @@ def standardise(videos):
 SAMPLED_FRAMES = 8
 BACKGROUNDS = ("keep", "subtract_median")
 COLOURS = ("rgb", "hue_free")
-# hue_free.rs: 1/3 and 1/√3 in float32, multiplied by as the host does (the same bits).
+# hue_free.rs: 1/3 and 1/√3 in float32, multiplied by as the host does.
 _ONE_THIRD = 1.0 / 3.0
 _INV_SQRT_3 = 0.57735026
 
@@ -63,7 +63,7 @@ def subtract_background(video):
 def hue_free(video):
     """Standardised (B, T, 3, H, W) video → each pixel's colour as (its component along the grey
     axis, its distance from that axis, 0), as the host does for a run trained with
-    `colour: hue_free` (`host/src/train/hue_free.rs`; the same bits)."""
+    `colour: hue_free` (`host/src/train/hue_free.rs`; the same values to a float's last bit)."""
     r, g, b = video.unbind(2)
     total = r + g + b
     mean = total * torch.tensor(_ONE_THIRD, dtype=torch.float32).item()

@@ -9,7 +9,8 @@
 //!
 //! Applied after the background is taken out, to the standardised values. CPU batches get it
 //! from `pixel`, which `model_input` runs on each video while converting it; other inputs (a GPU
-//! batch) from libtorch's ops, `hue_free`. Both give the same bits (tested), and so does the
+//! batch) from libtorch's ops, `hue_free`. Both give the same values to a float's last bit
+//! (libtorch's vectorised square root may round it the other way; tested), and so does the
 //! PyTorch package's `hue_free`.
 
 use tch::Tensor;
@@ -81,17 +82,24 @@ mod tests {
         assert_eq!(red[2], 0.0);
     }
 
+    /// To a float's last bit: libtorch's vectorised square root is not always correctly rounded.
     #[test]
-    fn the_tensor_path_gives_the_pixel_paths_bits() {
+    fn the_tensor_path_gives_the_pixel_paths_values() {
         let video = Tensor::randn([2, 3, 3, 5, 7], (Kind::Float, Device::Cpu)) * 2.0;
         let got = hue_free(&video);
         assert_eq!(got.size(), [2, 3, 3, 5, 7]);
-        let values: Vec<f32> = Vec::try_from(video.permute([0, 1, 3, 4, 2]).flatten(0, -1)).unwrap();
+        let values: Vec<f32> =
+            Vec::try_from(video.permute([0, 1, 3, 4, 2]).flatten(0, -1)).unwrap();
         let expected: Vec<f32> = values
             .chunks(3)
             .flat_map(|p| pixel([p[0], p[1], p[2]]))
             .collect();
         let got: Vec<f32> = Vec::try_from(got.permute([0, 1, 3, 4, 2]).flatten(0, -1)).unwrap();
-        assert_eq!(got, expected);
+        for (got, expected) in got.iter().zip(&expected) {
+            assert!(
+                (got - expected).abs() <= expected.abs() * 1e-6,
+                "{got} {expected}"
+            );
+        }
     }
 }

@@ -240,12 +240,21 @@ mod tests {
         for form in forms() {
             let got = cpu_from_bytes(&rows, clip, form);
             assert_eq!(got.size(), [2, 3, 3, 9, 7], "{form:?}");
-            assert!(got.equal(&form.finish(expected.copy())), "{form:?}");
+            assert!(same(&got, &form.finish(expected.copy()), form), "{form:?}");
             let contiguous = match form.layout {
                 InputLayout::TimeMajor => got,
                 InputLayout::ChannelMajor => got.permute([0, 2, 1, 3, 4]),
             };
             assert!(contiguous.is_contiguous(), "{form:?}");
+        }
+    }
+
+    /// The byte path's input against libtorch's: the same bits, but for hue-free colour's square
+    /// root, which libtorch's vector code may round a last bit the other way.
+    fn same(bytes_path: &Tensor, libtorch_path: &Tensor, form: InputForm) -> bool {
+        match form.colour {
+            Colour::Rgb => bytes_path.equal(libtorch_path),
+            Colour::HueFree => bytes_path.allclose(libtorch_path, 1e-6, 1e-6, false),
         }
     }
 
@@ -278,13 +287,11 @@ mod tests {
             .collect();
         let rows: Vec<&[u8]> = videos.iter().map(Vec::as_slice).collect();
         let clip = [32, 3, 5, 70];
-        let kept = |layout| {
-            cpu_from_bytes(&rows, clip, InputForm::from(layout))
-        };
+        let kept = |layout| cpu_from_bytes(&rows, clip, InputForm::from(layout));
         for form in forms() {
             let got = cpu_from_bytes(&rows, clip, form);
             let expected = form.finish(kept(form.layout));
-            assert!(got.equal(&expected), "{form:?}");
+            assert!(same(&got, &expected, form), "{form:?}");
         }
         let subtracted = InputForm {
             background: Background::SubtractMedian,
