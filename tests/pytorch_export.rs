@@ -38,12 +38,20 @@ const BACKBONES: [(&str, &str, Recipe); 4] = [
     (
         "transformer",
         "(preset: \"cpu\", image_size: Some(32))",
-        (PositionHead::Pinhole, Background::SubtractMedian, Colour::Rgb),
+        (
+            PositionHead::Pinhole,
+            Background::SubtractMedian,
+            Colour::Rgb,
+        ),
     ),
     (
         "magvit",
         "(preset: \"cpu\", embedding_dim: Some(16))",
-        (PositionHead::Fovea, Background::SubtractMedian, Colour::HueFree),
+        (
+            PositionHead::Fovea,
+            Background::SubtractMedian,
+            Colour::HueFree,
+        ),
     ),
 ];
 

@@ -123,11 +123,7 @@ fn a_run_of_another_head_or_input_resumes_exactly_and_records_it() {
             config.background,
             config.colour,
         );
-        assert_eq!(
-            recorded,
-            asked,
-            "{named}"
-        );
+        assert_eq!(recorded, asked, "{named}");
         // Resuming it with the defaults would give its tensors another meaning: refused.
         let Err(err) = train_in_process(TrainOptions {
             resume: Some(Resume::Auto),

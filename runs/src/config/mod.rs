@@ -8,7 +8,9 @@ pub mod train;
 
 pub use gate::GateConfig;
 pub use sweep::{Phase, RunSpec, SweepConfig};
-pub use train::{Background, Colour, EarlyStoppingConfig, LossWeights, Metric, PositionHead, TrainConfig};
+pub use train::{
+    Background, Colour, EarlyStoppingConfig, LossWeights, Metric, PositionHead, TrainConfig,
+};
 
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
