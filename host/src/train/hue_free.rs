@@ -8,7 +8,7 @@
 //! and how much more coloured (docs/training.md, "Hue-free colour").
 //!
 //! Applied after the background is taken out, to the standardised values. CPU batches get it
-//! from `pixel`, which `model_input` runs on each video while converting it; other inputs (a GPU
+//! from `planes`, which `model_input` runs on each frame while converting it; other inputs (a GPU
 //! batch) from libtorch's ops, `hue_free`. Both give the same values to a float's last bit
 //! (libtorch's vectorised square root may round it the other way; tested), and so does the
 //! PyTorch package's `hue_free`.
@@ -21,8 +21,8 @@ const INV_SQRT_3: f32 = 0.577_350_26;
 /// `1 / 3` in float32: both paths multiply by it, so that they round alike.
 const ONE_THIRD: f32 = 1.0 / 3.0;
 
-#[inline]
 /// One pixel's `(r, g, b)` → `(grey-axis component, distance from the grey axis, 0)`.
+#[inline]
 pub fn pixel([r, g, b]: [f32; 3]) -> [f32; 3] {
     let sum = r + g + b;
     let mean = sum * ONE_THIRD;

@@ -198,14 +198,13 @@ fn convert(src: &[u8], dst: &mut [f32], clip: [i64; 4], form: InputForm, table: 
     }
     if form.colour == Colour::HueFree {
         assert_eq!(c, 3, "hue-free colour is made of three channels");
+        // A frame's channel planes lie this many floats apart, in either layout.
+        let apart = (plane_index(0, 1) - plane_index(0, 0)) * plane;
         for frame in 0..t {
-            // The frame's three planes, in increasing order in either layout.
-            let rest = &mut dst[plane_index(frame, 0) * plane..];
-            let (red, rest) = rest.split_at_mut(plane);
-            let rest = &mut rest[(plane_index(frame, 1) - plane_index(frame, 0) - 1) * plane..];
-            let (green, rest) = rest.split_at_mut(plane);
-            let rest = &mut rest[(plane_index(frame, 2) - plane_index(frame, 1) - 1) * plane..];
-            hue_free::planes(red, green, &mut rest[..plane]);
+            let planes = &mut dst[plane_index(frame, 0) * plane..];
+            let (red, rest) = planes.split_at_mut(apart);
+            let (green, blue) = rest.split_at_mut(apart);
+            hue_free::planes(&mut red[..plane], &mut green[..plane], &mut blue[..plane]);
         }
     }
 }
