@@ -104,6 +104,10 @@ pub struct AppearanceConfig {
     /// The training split's `ball_stripes` range, where it should differ (as above).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_ball_stripes: Option<Range>,
+    /// The training split's `ball_value` range, where it should differ (as above): darker
+    /// balls, which stand out from the background by being darker than it rather than brighter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_ball_value: Option<Range>,
     /// Gaussian blur of every frame, std-dev in pixels.
     pub blur: Range,
     /// Motion blur: the share of the frame interval the shutter stays open, 0–1.
@@ -280,6 +284,7 @@ impl AppearanceConfig {
             training_pixel_noise: None,
             training_focal_scale: None,
             training_ball_stripes: None,
+            training_ball_value: None,
             blur: (0.0, 0.0),
             motion_blur: (0.0, 0.0),
             focal_scale: unscaled(),
@@ -288,7 +293,7 @@ impl AppearanceConfig {
     }
 
     /// One sample's look, from its appearance stream. A sample of the training split
-    /// (`training`) takes its pixel noise, focal scale and stripes from the `training_*` ranges
+    /// (`training`) takes its pixel noise, focal scale, stripes and ball value from the `training_*` ranges
     /// where there are some: the same random draws mapped onto the other ranges, so nothing
     /// else about the sample changes.
     pub fn draw<R: Rng>(&self, rng: &mut R, training: bool) -> Style {
@@ -299,10 +304,11 @@ impl AppearanceConfig {
         let pixel_noise = for_split(self.pixel_noise, self.training_pixel_noise);
         let focal_scale = for_split(self.focal_scale, self.training_focal_scale);
         let ball_stripes = for_split(self.ball_stripes, self.training_ball_stripes);
+        let ball_value = for_split(self.ball_value, self.training_ball_value);
         let ball = hsv(
             draw(rng, self.ball_hue),
             draw(rng, self.ball_saturation),
-            draw(rng, self.ball_value),
+            draw(rng, ball_value),
         );
         let shading = pick(rng, &self.shading);
         let specular = draw(rng, self.specular) as f32;
@@ -408,6 +414,7 @@ impl AppearanceConfig {
             ("pixel_noise", self.training_pixel_noise),
             ("focal_scale", self.training_focal_scale),
             ("ball_stripes", self.training_ball_stripes),
+            ("ball_value", self.training_ball_value),
         ];
         for (field, range) in training_ranges {
             let Some(range) = range else { continue };
@@ -529,6 +536,7 @@ mod tests {
         let mut bad = classic.clone();
         bad.training_focal_scale = Some((0.8, 1.0));
         bad.training_ball_stripes = Some((0.0, 0.8));
+        bad.training_ball_value = Some((0.2, 1.0));
         let text = ron::to_string(&bad).unwrap();
         assert_eq!(ron::from_str::<AppearanceConfig>(&text).unwrap(), bad);
         bad.check().unwrap();
@@ -538,6 +546,12 @@ mod tests {
             assert!(err.contains("appearance.training_focal_scale"), "{err}");
         }
         bad.training_focal_scale = None;
+        for range in [(0.8, 0.2), (0.0, 1.0), (0.2, 1.5)] {
+            bad.training_ball_value = Some(range);
+            let err = bad.check().unwrap_err().to_string();
+            assert!(err.contains("appearance.training_ball_value"), "{err}");
+        }
+        bad.training_ball_value = None;
         for range in [(0.8, 0.2), (-0.1, 0.5), (0.0, 1.5)] {
             bad.training_ball_stripes = Some(range);
             let err = bad.check().unwrap_err().to_string();

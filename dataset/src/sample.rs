@@ -378,6 +378,17 @@ mod appearance_tests {
     }
 
     #[test]
+    fn training_ball_value_darkens_only_the_training_splits_balls() {
+        let mut scored = wide();
+        scored.appearance.as_mut().unwrap().ball_value = (0.55, 1.0);
+        assert_only_the_training_split_changes(
+            &scored,
+            |a| a.training_ball_value = Some((0.2, 1.0)),
+            |a| a.ball_value = (0.2, 1.0),
+        );
+    }
+
+    #[test]
     fn training_ball_stripes_stripe_only_the_training_splits_balls() {
         let mut scored = wide();
         scored.appearance.as_mut().unwrap().ball_stripes = (0.0, 0.0);

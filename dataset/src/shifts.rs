@@ -154,6 +154,9 @@ fn describe_unshifted(c: &DataConfig) -> String {
     if let Some((low, high)) = a.training_ball_stripes {
         also_drew.push(format!("balls with stripes {low}–{high}"));
     }
+    if let Some((low, high)) = a.training_ball_value {
+        also_drew.push(format!("ball values {low}–{high}"));
+    }
     if a.grayscale > 0.0 {
         also_drew.push(format!("{:.0}% grey clips", 100.0 * a.grayscale));
     }
@@ -327,9 +330,10 @@ mod tests {
         appearance.focal_scale = (1.0, 1.0);
         appearance.training_focal_scale = Some((0.7, 1.0));
         appearance.training_ball_stripes = Some((0.0, 0.8));
+        appearance.training_ball_value = Some((0.2, 1.0));
         assert_eq!(
             none(&base),
-            "the training looks as the test split draws them (training also drew focal scales 0.7–1 and balls with stripes 0–0.8 and pixel noise 0–0.08)"
+            "the training looks as the test split draws them (training also drew focal scales 0.7–1 and balls with stripes 0–0.8 and ball values 0.2–1 and pixel noise 0–0.08)"
         );
     }
 
