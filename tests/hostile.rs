@@ -1265,9 +1265,14 @@ fn a_bad_appearance_range_is_refused_naming_field_line_and_column_and_nothing_is
             "`appearance.training_focal_scale`: (0.2, 1) must lie within 0.3..=1",
         ),
         (
-            "training_focal_scale: Some((0.8, 1.0))",
-            "training_focal_scale: Some((0.8, 1.0)), training_ball_stripes: Some((0.8, 0.0))",
+            "training_ball_stripes: Some((0.0, 0.8))",
+            "training_ball_stripes: Some((0.8, 0.0))",
             "`appearance.training_ball_stripes`: (0.8, 0) is inverted",
+        ),
+        (
+            "training_ball_stripes: Some((0.0, 0.8))",
+            "training_ball_stripes: Some((0.0, 0.8)), training_ball_value: Some((0.0, 1.0))",
+            "`appearance.training_ball_value`: (0, 1) must lie within 0.05..=1",
         ),
         (
             "shading: [shaded]",

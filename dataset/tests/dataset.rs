@@ -462,9 +462,9 @@ fn shards_are_byte_identical_to_those_of_the_whole_shard_writer() {
 /// The randomised looks (configs/data-randomised.ron, motion blur switched on as the held-out
 /// style has it) render to exactly these bytes: a faster renderer must draw the same videos,
 /// or stored randomised sets would no longer match the procedural test split. (Pinned again
-/// when the training split gained its lens range and stripes, 2026-12-05, and when it lost the
-/// stripes, 2026-12-06: the unit tests of `training_*` hold the validation and test samples to
-/// their earlier bytes.)
+/// when the training split gained its lens range and stripes, 2026-12-05, when it lost the
+/// stripes, 2026-12-06, and when it gained them back with hue-free colour, the same day: the
+/// unit tests of `training_*` hold the validation and test samples to their earlier bytes.)
 #[test]
 fn randomised_looks_render_to_pinned_bytes() {
     let mut text = std::fs::read_to_string(
@@ -493,8 +493,8 @@ fn randomised_looks_render_to_pinned_bytes() {
     assert_eq!(
         listed,
         [
-            "cc6615bf09475482a16d3702a2fdaf685a352eea8f0bd0fadc6a65e0e8ae2f93",
-            "ad7ec680d3d055c309cf5e4a39ac235138051e8fd9dd6a83a1984c058dce6b4e",
+            "c18a6464f6d6ecd2adbf7d97a102cd368253168c2655e5cc69fe87875abbcfad",
+            "ba08df74d76a27464b78c4566c88d97cd188a4417a296d4f4c8f17b4eb5fec05",
         ]
     );
 }
