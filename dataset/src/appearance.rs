@@ -293,9 +293,9 @@ impl AppearanceConfig {
     }
 
     /// One sample's look, from its appearance stream. A sample of the training split
-    /// (`training`) takes its pixel noise, focal scale, stripes and ball value from the `training_*` ranges
-    /// where there are some: the same random draws mapped onto the other ranges, so nothing
-    /// else about the sample changes.
+    /// (`training`) takes its pixel noise, focal scale, stripes and ball value from the
+    /// `training_*` ranges where there are some: the same random draws mapped onto the other
+    /// ranges, so nothing else about the sample changes.
     pub fn draw<R: Rng>(&self, rng: &mut R, training: bool) -> Style {
         let for_split = |range: Range, training_range: Option<Range>| match training {
             true => training_range.unwrap_or(range),
