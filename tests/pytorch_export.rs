@@ -61,9 +61,11 @@ fn train(dir: &Path, plugin: &str, backbone: &str, recipe: Recipe) -> PathBuf {
     let mut config = tiny_train_config("validation.ron", 1);
     config.backbone = backbone.into();
     config.position_head = head;
-    // A fovea looks twice in inference, as configs/quality.ron's: the package must too.
+    // A fovea looks twice and averages with the mirror image in inference, as
+    // configs/quality.ron's: the package must too.
     if head == PositionHead::Fovea {
         config.fovea_passes = 2;
+        config.mirror_average = true;
     }
     config.background = background;
     config.colour = colour;

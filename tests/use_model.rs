@@ -89,6 +89,73 @@ fn eval_mirror_average_is_reported_and_kept_out_of_the_runs_robustness_table() {
     );
 }
 
+/// A run whose config says `mirror_average: true` is the averaged model everywhere but in its
+/// training steps: its final metrics are mirror-averaged, and `eval` and `predict` answer that
+/// way unasked and reproduce them exactly; `--no-mirror-average` scores the plain model, and not
+/// into the run's own robustness table.
+#[test]
+fn a_mirror_averaged_run_is_scored_averaged_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::tiny_train_config("validation.ron", 2);
+    config.mirror_average = true;
+    let config_path = dir.path().join("mirror.ron");
+    std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
+    let mirror_run = dir.path().join("run");
+    let template = common::plugin("template").display().to_string();
+    succeeds(&common::train_args(
+        &template,
+        &config_path,
+        &mirror_run,
+        &[],
+    ));
+    let written: FinalMetrics =
+        serde_json::from_slice(&std::fs::read(mirror_run.join("validation_metrics.json")).unwrap())
+            .unwrap();
+    let run = mirror_run.to_str().unwrap();
+    let report = |extra: &[&str]| -> (EvalReport, String) {
+        let out = dir.path().join("eval.json");
+        let mut command = vec!["eval", "--run", run, "--threads", "1"];
+        command.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        command.extend_from_slice(extra);
+        let printed = succeeds(&command);
+        let report = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+        (report, printed)
+    };
+    let (own, printed) = report(&[]);
+    assert!(own.mirror_averaged, "the run's own setting");
+    assert!(printed.contains("mirror-averaged"), "{printed}");
+    assert_eq!(
+        own.metrics, written.test,
+        "eval reproduces the final metrics"
+    );
+    let (plain, printed) = report(&["--no-mirror-average"]);
+    assert!(!plain.mirror_averaged && !printed.contains("mirror-averaged"));
+    assert_ne!(plain.metrics.mse, own.metrics.mse);
+    fails(
+        &["eval", "--run", run, "--shifts", "--no-mirror-average"],
+        &["--no-mirror-average", "--shifts-out", "robustness.json"],
+    );
+    fails(
+        &[
+            "eval",
+            "--run",
+            run,
+            "--mirror-average",
+            "--no-mirror-average",
+        ],
+        &["--mirror-average", "--no-mirror-average"],
+    );
+    let shard = tiny_dataset().join("shard-00000.safetensors");
+    let answer = |extra: &[&str]| -> serde_json::Value {
+        let extra = [&["--sample", "2", "--json"], extra].concat();
+        serde_json::from_str(&succeeds(&predict(&mirror_run, &shard, &extra))).unwrap()
+    };
+    let (averaged, plain) = (answer(&[]), answer(&["--no-mirror-average"]));
+    assert_eq!(averaged["mirror_averaged"], true);
+    assert_eq!(plain["mirror_averaged"], false);
+    assert_ne!(averaged["position"], plain["position"]);
+}
+
 #[test]
 fn eval_reads_other_data_and_refuses_clips_of_another_shape_naming_both() {
     let other_seed = common::generated(&trajhost_dataset::DataConfig {

@@ -116,6 +116,7 @@ fn describe(meta: &CheckpointMeta, json: &Path, run: &Path) -> Result<Value> {
         "video_shape": meta.video_shape,
         "position_head": config.position_head,
         "fovea_passes": config.fovea_passes,
+        "mirror_average": config.mirror_average,
         "background": config.background,
         "colour": config.colour,
         "predict_future": config.predict_future,

@@ -6,8 +6,8 @@
     print(trajhost.evaluate(model, test, info["batch_size"]))
 
 The folder holds `model.safetensors` (the state dict) and `model.json` (what to build: the
-backbone, its plugin configuration, the heads' clip length, position head, background and colour, and the
-run it came from).
+backbone, its plugin configuration, the heads' clip length, position head, background, colour and
+mirror averaging, and the run it came from).
 """
 
 import json
@@ -42,7 +42,12 @@ def load(directory, device="cpu"):
     passes = info.get("fovea_passes", 1)
     if type(passes) is not int or not 1 <= passes <= MAX_FOVEA_PASSES:
         raise ValueError(f"{directory}/model.json: fovea_passes {passes!r} is not 1 to {MAX_FOVEA_PASSES}")
-    model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes, colour)
+    # Exports from before the field answered from the clip alone.
+    mirror_average = info.get("mirror_average", False)
+    if type(mirror_average) is not bool:
+        raise ValueError(f"{directory}/model.json: mirror_average {mirror_average!r} is not true or false")
+    model = UnifiedModel(backbone, info["frames"], info["position_head"], background, passes, colour,
+                         mirror_average)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")), strict=True)
     return model.to(device).eval(), info
 

@@ -150,16 +150,31 @@ class Heads(nn.Module):
 
 class UnifiedModel(nn.Module):
     def __init__(self, backbone, frames=32, position_head="direct", background="keep", fovea_passes=1,
-                 colour="rgb"):
+                 colour="rgb", mirror_average=False):
         super().__init__()
         assert background in BACKGROUNDS, background
         assert colour in COLOURS, colour
         self.background = background
         self.colour = colour
+        self.mirror_average = mirror_average
         self.backbone = backbone
         self.heads = Heads(backbone.feature_dim, frames, position_head, fovea_passes)
 
     def forward(self, video, focal=None):
+        if self.mirror_average and not self.training:
+            return self.mirror_averaged(video, focal)
+        return self.forward_once(video, focal)
+
+    def mirror_averaged(self, video, focal):
+        """The answer averaged with the answer for the clip's left-right mirror image, its x
+        negated back (mirror.rs `averaged`): the mirror negates only the camera frame's x."""
+        logits, position, track = self.forward_once(video, focal)
+        m_logits, m_position, m_track = self.forward_once(video.flip(-1).contiguous(), focal)
+        negate_x = torch.tensor([-1.0, 1.0, 1.0], dtype=position.dtype, device=position.device)
+        return ((logits + m_logits) / 2, (position + m_position * negate_x) / 2,
+                (track + m_track * negate_x) / 2)
+
+    def forward_once(self, video, focal=None):
         if self.background == "subtract_median":
             video = subtract_background(video)
         if self.colour == "hue_free":

@@ -84,7 +84,8 @@ pub struct EvalReport {
     pub metrics: SplitMetrics,
     /// Against the dataset's own training split (or the evaluated split when it has none).
     pub baselines: Baselines,
-    /// Each answer averaged with the mirror image's (`--mirror-average`).
+    /// Each answer averaged with the mirror image's (the run's `mirror_average`, or
+    /// `--mirror-average`).
     #[serde(default)]
     pub mirror_averaged: bool,
     /// The fovea's looks, where `--fovea-passes` made them other than the run's own.
@@ -239,9 +240,9 @@ fn refuse_replacing_the_runs_own_table(
     trained: &Trained,
     source: &DataSource,
 ) -> Result<()> {
-    if args.model.mirror_average {
+    if let Some(flag) = trained.mirror_average_override() {
         bail!(
-            "--shifts --mirror-average would replace the plain model's table in {} with the mirror-averaged one's; give --shifts-out FILE",
+            "--shifts {flag} would replace the run's own table in {} with one of other answers; give --shifts-out FILE",
             args.run.join(crate::rundir::robustness::ROBUSTNESS).display()
         );
     }

@@ -43,9 +43,14 @@ pub struct ModelChoice {
     #[arg(long)]
     pub accept_plugin_change: bool,
     /// Average each answer with the model's answer for the clip's left-right mirror image, its
-    /// x negated back (twice the inference; docs/training.md, "Mirror averaging").
-    #[arg(long)]
+    /// x negated back (twice the inference; docs/training.md, "Mirror averaging"), whatever the
+    /// run's own `mirror_average` says.
+    #[arg(long, conflicts_with = "no_mirror_average")]
     pub mirror_average: bool,
+    /// Answer from the clip alone, though the run's own `mirror_average` averages: to score the
+    /// plain model of such a run.
+    #[arg(long)]
+    pub no_mirror_average: bool,
     /// Let the fovea look this many times (1–4) instead of the run's own `fovea_passes`: to
     /// score a run from before the field with two looks, say (docs/training.md, "Looking twice").
     #[arg(long, value_name = "N")]
@@ -68,6 +73,15 @@ impl Trained {
     pub fn fovea_passes_override(&self) -> Option<usize> {
         let passes = self.model.fovea_passes;
         (passes != self.meta.config.fovea_passes).then_some(passes)
+    }
+
+    /// The flag that made the model's mirror averaging other than the run's own, if one did.
+    pub fn mirror_average_override(&self) -> Option<&'static str> {
+        match self.model.mirror_average {
+            averaged if averaged == self.meta.config.mirror_average => None,
+            true => Some("--mirror-average"),
+            false => Some("--no-mirror-average"),
+        }
     }
 
     /// Refuses outputs that are not finite (`what` says which): damaged weights or a backbone
@@ -289,7 +303,14 @@ pub fn load(
         .collect();
     checkpoint::check_fits(meta, &identity, accept_plugin_change, &shapes, &json)?;
     checkpoint::restore_model(&mut model, &loaded, &json)?;
-    model.mirror_average = choice_of_model.mirror_average;
+    model.mirror_average = match (
+        choice_of_model.mirror_average,
+        choice_of_model.no_mirror_average,
+    ) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => config.mirror_average,
+    };
     model.fovea_passes = config.fovea_passes;
     if let Some(passes) = choice_of_model.fovea_passes {
         // Checked as the config would be: a range, and only a fovea looks again.

@@ -65,7 +65,8 @@ pub struct Prediction {
     pub track: Vec<[f64; 3]>,
     /// A shard sample's own labels.
     pub truth: Option<Truth>,
-    /// The answer averaged with the mirror image's (`--mirror-average`).
+    /// The answer averaged with the mirror image's (the run's `mirror_average`, or
+    /// `--mirror-average`).
     pub mirror_averaged: bool,
     /// The fovea's looks, where `--fovea-passes` made them other than the run's own.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,7 +163,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         frames_ahead,
         track: track.chunks(3).map(|p| [p[0], p[1], p[2]]).collect(),
         truth,
-        mirror_averaged: args.model.mirror_average,
+        mirror_averaged: trained.model.mirror_average,
         fovea_passes: trained.fovea_passes_override(),
     };
     if let Some(path) = &args.overlay {

@@ -33,7 +33,8 @@ pub const FRAME_CODE: i64 = 8;
 
 pub struct UnifiedModel {
     pub backbone: PluginBackbone,
-    /// Inference answers averaged with the mirror image's (`mirror`); training never is.
+    /// Inference answers averaged with the mirror image's (`TrainConfig::mirror_average`,
+    /// `mirror`); training never is.
     pub mirror_average: bool,
     /// How many times the fovea looks in inference (`TrainConfig::fovea_passes`); training
     /// looks once.

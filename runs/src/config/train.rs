@@ -45,6 +45,12 @@ pub struct TrainConfig {
     /// once. A config without the field means 1, as before it existed.
     #[serde(default = "one_look")]
     pub fovea_passes: usize,
+    /// Validation, test, eval and predict average each answer with the model's answer for the
+    /// clip's left-right mirror image, its x negated back (`mirror`): a second, partly
+    /// independent reading of the ball for twice the inference; training steps read the clip
+    /// alone. A config without the field means false, as before it existed.
+    #[serde(default)]
+    pub mirror_average: bool,
     /// What the backbone sees of each clip (`model_input`): `keep` the frames as they are, or
     /// `subtract_median`, each pixel's median over the clip taken out of every frame, so that
     /// only what moves (the ball and its shadow) is left. A config without the field means
@@ -394,6 +400,31 @@ mod tests {
                 "{head} {passes}: {err}"
             );
         }
+    }
+
+    /// Inference reads the clip alone unless a config asks for the mirror too; the shipped
+    /// quality config does.
+    #[test]
+    fn mirror_averaging_is_off_unless_a_config_asks_for_it() {
+        assert!(!VALIDATION.contains("mirror_average"));
+        assert!(
+            !TrainConfig::parse(VALIDATION, "v.ron")
+                .unwrap()
+                .mirror_average
+        );
+        let quality = include_str!("../../../configs/quality.ron");
+        assert!(
+            TrainConfig::parse(quality, "quality.ron")
+                .unwrap()
+                .mirror_average
+        );
+        let with = |value: &str| {
+            let field = format!("mirror_average: {value},\n    predict_future:");
+            TrainConfig::parse(&VALIDATION.replace("predict_future:", &field), "m.ron")
+        };
+        assert!(with("true").unwrap().mirror_average);
+        let err = format!("{:#}", with("yes").unwrap_err());
+        assert!(err.contains("m.ron") && err.contains("bool"), "{err}");
     }
 
     #[test]

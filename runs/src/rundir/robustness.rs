@@ -23,8 +23,9 @@ pub struct Robustness {
     /// absolute); None in files from before the field.
     #[serde(default)]
     pub data: Option<String>,
-    /// Each answer averaged with the mirror image's (`eval --mirror-average`, which writes only
-    /// to a `--shifts-out` file: a run's own table is the plain model's).
+    /// Each answer averaged with the mirror image's: the run's own `mirror_average`, or
+    /// `eval --mirror-average` on a run without it (which writes only to a `--shifts-out` file:
+    /// a run's own table is its own model's).
     #[serde(default)]
     pub mirror_averaged: bool,
     /// The fovea's looks, where `eval --fovea-passes` made them other than the run's own (which

@@ -171,6 +171,7 @@ impl<'a> Run<'a> {
             options.device,
         );
         model.fovea_passes = config.fovea_passes;
+        model.mirror_average = config.mirror_average;
         let optimizer = AdamW::new(model.parameters(), config.weight_decay);
         Ok(Run {
             config,
