@@ -9,11 +9,12 @@ configs/data-randomised.ron --seed S --samples N`), held on the device as uint8.
 a cosine to 1e-5 that follows the clock, gradient norm clipped to 1, loss weights 1 / 10 / 30,
 the fovea position head (`--position-head`: `fovea` as configs/quality.ron since 2026-12-05,
 `pinhole` for the recipe before; with the fovea, `--fovea-passes` looks in scoring, 2 as
-configs/quality.ron since 2026-12-06), the `cpu` preset, each pixel's background taken out
-(`--background`: `subtract_median` as configs/quality.ron, `keep` for the recipe before that), each
-pixel's colour hue-free (`--colour`: `hue_free` as configs/quality.ron since 2026-12-06, `rgb` for
-the recipe before). Each
-`--eval NAME=FOLDER[:SPLIT]` set is scored (accuracy, MSE, MSE per axis) every `--eval-every`
+configs/quality.ron since 2026-12-06; scored answers averaged with the mirror image's as
+configs/quality.ron since 2026-12-06, 08:00, `--no-mirror-average` for the recipe before), the
+`cpu` preset, each pixel's background taken out (`--background`: `subtract_median` as
+configs/quality.ron, `keep` for the recipe before that), each pixel's colour hue-free
+(`--colour`: `hue_free` as configs/quality.ron since 2026-12-06, `rgb` for the recipe before).
+Each `--eval NAME=FOLDER[:SPLIT]` set is scored (accuracy, MSE, MSE per axis) every `--eval-every`
 minutes of training and at the end; one JSON line each. The clock (`--minutes`, and the cosine
 that follows it) counts training only, so scoring more sets takes no training time.
 
@@ -95,6 +96,7 @@ def main():
     parser.add_argument("--colour", choices=COLOURS, default="hue_free")
     parser.add_argument("--position-head", choices=("pinhole", "fovea"), default="fovea")
     parser.add_argument("--fovea-passes", type=int, choices=range(1, MAX_FOVEA_PASSES + 1), default=2)
+    parser.add_argument("--mirror-average", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.backends.cudnn.benchmark = True
@@ -116,7 +118,7 @@ def main():
     torch.manual_seed(args.seed)
     passes = args.fovea_passes if args.position_head == "fovea" else 1
     model = UnifiedModel(build_backbone(args.backbone), frames, args.position_head, args.background, passes,
-                         args.colour).to(device)
+                         args.colour, args.mirror_average).to(device)
     decay = [p for p in model.parameters() if p.dim() > 1]
     plain = [p for p in model.parameters() if p.dim() <= 1]
     groups = [dict(params=decay, weight_decay=DECAY), dict(params=plain, weight_decay=0.0)]
@@ -125,7 +127,7 @@ def main():
     def report(**fields):
         fields = dict(backbone=args.backbone, background=args.background, colour=args.colour,
                       position_head=args.position_head,
-                      fovea_passes=passes,
+                      fovea_passes=passes, mirror_average=args.mirror_average,
                       train_rows=n, **fields)
         print(json.dumps(fields), flush=True)
 
