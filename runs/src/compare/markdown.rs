@@ -6,6 +6,7 @@
 //! through [`text`] or [`code`], so it shows as itself and cannot add links, images, HTML or
 //! table cells.
 
+use super::recipe::{self, Recipe};
 use super::report::{Checked, Criterion, Report, RunReport};
 use crate::format::{bytes, percent1, seconds, thousands};
 use crate::rundir::metrics::FinalMetrics;
@@ -59,6 +60,7 @@ pub fn render(report: &Report) -> String {
     let mut md = String::from("# Backbone comparison\n\n");
     results_table(&mut md, report);
     seed_table(&mut md, report);
+    recipes(&mut md, report);
     checklist(&mut md, report);
     if let Some(png) = &report.curves_png {
         md += "\n## Training curves\n\n";
@@ -121,6 +123,64 @@ fn results_table(md: &mut String, report: &Report) {
     *md += "\nIn brackets, the accuracy's 95 % interval (Wilson) over the run's test videos: \
             two runs whose intervals overlap may differ by chance. The seed matters as much: to \
             rank backbones, give the sweep `seeds: [..]` (the \"Over seeds\" section pools them).\n";
+}
+
+/// The runs' training configs: the fields that differ as a table, one row per run, then the
+/// fields every run shares; nothing when no run has a checkpoint to read one from.
+fn recipes(md: &mut String, report: &Report) {
+    let known: Vec<&Recipe> = report
+        .runs
+        .iter()
+        .filter_map(|r| r.recipe.as_ref())
+        .collect();
+    if known.is_empty() {
+        return;
+    }
+    let (differing, shared) = recipe::compare(&known);
+    *md += "\n## Recipes\n\n";
+    *md += "Each run's training config, as its newest checkpoint records it.";
+    if differing.is_empty() {
+        *md += " Every run trained with the same one";
+    } else {
+        let _ = writeln!(
+            md,
+            " The runs differ in {} of its fields: their numbers compare these as well as the \
+             backbones.\n",
+            differing.len()
+        );
+        *md += "| run |";
+        for field in &differing {
+            let _ = write!(md, " {} |", text(field));
+        }
+        let _ = writeln!(md, "\n{}|", "|---".repeat(differing.len() + 1));
+        for run in &report.runs {
+            let _ = write!(md, "| {} |", text(&run.name));
+            for field in &differing {
+                let value = run.recipe.as_ref().map(|r| r.get(field));
+                let _ = write!(md, " {} |", text(&recipe::shown(value.flatten())));
+            }
+            *md += "\n";
+        }
+        *md += "\nThe same in every run";
+    }
+    let fields: Vec<String> = shared
+        .iter()
+        .map(|(name, value)| format!("{} {}", code(name), text(&recipe::shown(Some(value)))))
+        .collect();
+    let _ = writeln!(md, ": {}.", fields.join(", "));
+    let unknown: Vec<String> = report
+        .runs
+        .iter()
+        .filter(|r| r.recipe.is_none())
+        .map(|r| text(&r.name))
+        .collect();
+    if !unknown.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nNo checkpoint to read a recipe from: {}.",
+            unknown.join(", ")
+        );
+    }
 }
 
 /// Setups run with several seeds: mean ± sd [95 % interval], then which differences hold.
@@ -518,6 +578,86 @@ mod tests {
         assert_eq!(code("l1\nl2"), "`l1 l2`");
         let mixed = drawn_from(&[("x|y", &table(Some("/d/a"))), ("z", &table(Some("/d/b`")))]);
         assert!(mixed.contains("x\\|y: `/d/a`, z: `` /d/b` ``"), "{mixed}");
+    }
+
+    fn run(name: &str, recipe: Option<Recipe>) -> RunReport {
+        RunReport {
+            name: name.into(),
+            state: RunState::Finished,
+            metrics: None,
+            checklist: vec![],
+            gate: None,
+            robustness: None,
+            epochs_recorded: 0,
+            recipe,
+        }
+    }
+
+    fn report(runs: Vec<RunReport>) -> Report {
+        Report {
+            classes: vec![],
+            checklist: Default::default(),
+            runs,
+            unreadable: vec![],
+            curves_png: None,
+            seed_groups: vec![],
+            seed_differences: vec![],
+        }
+    }
+
+    /// A comparison says where the runs' recipes differ, run by run, and what they share; the
+    /// values come from run folders, so they cannot add markup either.
+    #[test]
+    fn recipes_that_differ_are_shown_run_by_run() {
+        let recipe = |mirror: bool, backbone: &str| -> Recipe {
+            [
+                ("lr", serde_json::json!(0.002)),
+                ("mirror_average", serde_json::json!(mirror)),
+                ("backbone", serde_json::json!(backbone)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        };
+        let mut md = String::new();
+        recipes(
+            &mut md,
+            &report(vec![
+                run("a", Some(recipe(true, "(preset: \"cpu\")"))),
+                run("b", Some(recipe(false, "(preset: \"cpu\")"))),
+                run("c", None),
+            ]),
+        );
+        assert!(md.contains("differ in 1 of its fields"), "{md}");
+        assert!(md.contains("| run | mirror_average |"), "{md}");
+        assert!(
+            md.contains("| a | true |\n| b | false |\n| c | — |"),
+            "{md}"
+        );
+        assert!(md.contains("The same in every run: `backbone` (preset: \"cpu\"), `lr` 0.002."));
+        assert!(
+            md.contains("No checkpoint to read a recipe from: c."),
+            "{md}"
+        );
+
+        let mut md = String::new();
+        let hostile = "|![x](http://e/p.png)";
+        recipes(
+            &mut md,
+            &report(vec![
+                run("a", Some(recipe(true, hostile))),
+                run("b", Some(recipe(true, hostile))),
+            ]),
+        );
+        assert!(
+            md.contains("Every run trained with the same one: `backbone` \\|!\\[x\\]"),
+            "{md}"
+        );
+        assert!(!md.contains("| run |"), "{md}");
+
+        let mut md = String::new();
+        recipes(&mut md, &report(vec![run("a", None)]));
+        assert_eq!(md, "", "nothing without a recipe to show");
     }
 
     #[test]

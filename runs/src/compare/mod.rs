@@ -3,6 +3,7 @@
 //! as Markdown or JSON. `report` reads the folders, `markdown` renders.
 
 pub mod markdown;
+pub mod recipe;
 pub mod report;
 pub mod seeds;
 

@@ -1,6 +1,7 @@
 //! The comparison's model: every run folder read into a [`RunReport`] (its latest finished
 //! phase's metrics, the plan's checklist, the gate's decision) — no rendering here.
 
+use super::recipe::{self, Recipe};
 use super::seeds::{self, Difference, SeedGroup};
 use crate::format::percent_bound;
 use crate::rundir::gate::{self, GateDecision};
@@ -106,6 +107,9 @@ pub struct RunReport {
     pub robustness: Option<Robustness>,
     /// Epochs recorded in metrics.jsonl.
     pub epochs_recorded: usize,
+    /// The training config its newest checkpoint records; None without a readable one.
+    #[serde(default)]
+    pub recipe: Option<Recipe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +188,8 @@ fn read_run(dir: &Path, checklist: &Checklist) -> Result<(RunReport, Vec<EpochRe
         gate: gate::read(dir)?,
         robustness: robustness::read(dir)?,
         epochs_recorded: history.len(),
+        // A damaged checkpoint leaves the recipe unknown here; `eval` and `--resume` name it.
+        recipe: recipe::read(dir).ok().flatten(),
     };
     Ok((report, history))
 }

@@ -1,0 +1,141 @@
+//! Each run's training recipe — the config its newest checkpoint records — and which of its
+//! fields differ between the runs compared: two runs' numbers compare their backbones only where
+//! their recipes agree (a mirror-averaged run against a plain one compares the mirror too).
+
+use crate::config::TrainConfig;
+use crate::rundir::{list_checkpoints, read_json, CHECKPOINTS};
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A config as field name → value, in name order.
+pub type Recipe = BTreeMap<String, Value>;
+
+/// The part of a checkpoint's JSON this reads.
+#[derive(Deserialize)]
+struct CheckpointConfig {
+    config: TrainConfig,
+}
+
+/// The config of the run's newest `epoch-N.json` checkpoint (None without one), read through
+/// [`TrainConfig`], so that only its own fields, with their own types, come out of a file that
+/// may be someone else's.
+pub fn read(dir: &Path) -> Result<Option<Recipe>> {
+    let newest = list_checkpoints(dir)?
+        .into_iter()
+        .filter_map(|f| {
+            let epoch = f.name.strip_prefix("epoch-")?.strip_suffix(".json")?;
+            Some((epoch.parse::<u64>().ok()?, f.name))
+        })
+        .max();
+    let Some((_, name)) = newest else {
+        return Ok(None);
+    };
+    let path = dir.join(CHECKPOINTS).join(name);
+    let Some(checkpoint) = read_json::<CheckpointConfig>(&path)? else {
+        return Ok(None);
+    };
+    let Value::Object(fields) = serde_json::to_value(checkpoint.config)
+        .with_context(|| format!("the config in {}", path.display()))?
+    else {
+        unreachable!("a struct serialises to an object");
+    };
+    Ok(Some(fields.into_iter().collect()))
+}
+
+/// The fields whose values are not the same in every recipe (a field a recipe lacks counts as
+/// differing), and the fields every recipe has with one value.
+pub fn compare(recipes: &[&Recipe]) -> (Vec<String>, Recipe) {
+    let mut differing = Vec::new();
+    let mut shared = Recipe::new();
+    let names: std::collections::BTreeSet<&String> =
+        recipes.iter().flat_map(|r| r.keys()).collect();
+    for name in names {
+        let first = recipes[0].get(name);
+        if first.is_some() && recipes.iter().all(|r| r.get(name) == first) {
+            shared.insert(name.clone(), first.cloned().unwrap_or(Value::Null));
+        } else {
+            differing.push(name.clone());
+        }
+    }
+    (differing, shared)
+}
+
+/// A value as a config shows it: strings bare, `None` for an absent option.
+pub fn shown(value: Option<&Value>) -> String {
+    match value {
+        None => "—".into(),
+        Some(Value::Null) => "None".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn recipe(pairs: &[(&str, Value)]) -> Recipe {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn fields_that_differ_are_told_from_those_all_share() {
+        let a = recipe(&[("lr", json!(0.002)), ("mirror_average", json!(true))]);
+        let b = recipe(&[("lr", json!(0.002)), ("mirror_average", json!(false))]);
+        let c = recipe(&[("lr", json!(0.002))]);
+        let (differing, shared) = compare(&[&a, &b]);
+        assert_eq!(differing, ["mirror_average"]);
+        assert_eq!(shared, recipe(&[("lr", json!(0.002))]));
+        assert_eq!(compare(&[&a, &c]).0, ["mirror_average"], "one lacks it");
+        assert_eq!(
+            compare(&[&c, &a]).0,
+            ["mirror_average"],
+            "the first lacks it"
+        );
+        assert!(compare(&[&a, &a]).0.is_empty());
+        assert_eq!(shown(Some(&json!("fovea"))), "fovea");
+        assert_eq!(shown(Some(&Value::Null)), "None");
+        assert_eq!(shown(Some(&json!(15.0))), "15.0");
+        assert_eq!(shown(None), "—");
+    }
+
+    #[test]
+    fn the_newest_checkpoints_config_is_the_recipe() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read(dir.path()).unwrap(), None, "no checkpoints yet");
+        let checkpoints = dir.path().join(CHECKPOINTS);
+        std::fs::create_dir(&checkpoints).unwrap();
+        let config = |lr: f64| {
+            let validation = include_str!("../../../configs/validation.ron");
+            let ron = validation.replace("lr: 1e-3", &format!("lr: {lr}"));
+            serde_json::to_value(TrainConfig::parse(&ron, "v.ron").unwrap()).unwrap()
+        };
+        let write = |name: &str, body: Value| {
+            std::fs::write(checkpoints.join(name), body.to_string()).unwrap()
+        };
+        write(
+            "epoch-0009.json",
+            json!({"config": config(0.001), "epoch": 9}),
+        );
+        write(
+            "epoch-0010.json",
+            json!({"config": config(0.002), "epoch": 10}),
+        );
+        write("best.json", json!({"config": config(0.003)}));
+        let recipe = read(dir.path()).unwrap().unwrap();
+        assert_eq!(recipe["lr"], json!(0.002));
+        assert!(recipe.contains_key("mirror_average"));
+        // Fields the config does not have do not come through; a damaged config is an error
+        // naming the file.
+        write("epoch-0011.json", json!({"config": {"lr": "<script>"}}));
+        let err = format!("{:#}", read(dir.path()).unwrap_err());
+        assert!(err.contains("epoch-0011.json"), "{err}");
+    }
+}
