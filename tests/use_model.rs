@@ -98,16 +98,7 @@ fn a_mirror_averaged_run_is_scored_averaged_unless_told_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::tiny_train_config("validation.ron", 2);
     config.mirror_average = true;
-    let config_path = dir.path().join("mirror.ron");
-    std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
-    let mirror_run = dir.path().join("run");
-    let template = common::plugin("template").display().to_string();
-    succeeds(&common::train_args(
-        &template,
-        &config_path,
-        &mirror_run,
-        &[],
-    ));
+    let mirror_run = common::train_template(dir.path(), &config);
     let written: FinalMetrics =
         serde_json::from_slice(&std::fs::read(mirror_run.join("validation_metrics.json")).unwrap())
             .unwrap();
@@ -458,16 +449,7 @@ fn eval_fovea_passes_rescores_a_fovea_run_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = common::tiny_train_config("validation.ron", 2);
     config.position_head = trajhost::config::PositionHead::Fovea;
-    let config_path = dir.path().join("fovea.ron");
-    std::fs::write(&config_path, ron::ser::to_string(&config).unwrap()).unwrap();
-    let fovea_run = dir.path().join("run");
-    let template = common::plugin("template").display().to_string();
-    succeeds(&common::train_args(
-        &template,
-        &config_path,
-        &fovea_run,
-        &[],
-    ));
+    let fovea_run = common::train_template(dir.path(), &config);
     let report = |extra: &[&str]| -> EvalReport {
         let out = dir.path().join("eval.json");
         let (run, out_arg) = (fovea_run.to_str().unwrap(), out.to_str().unwrap());

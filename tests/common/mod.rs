@@ -280,17 +280,19 @@ pub fn tiny_train_config(name: &str, epochs: usize) -> trajhost::train::TrainCon
 /// through the binary (shared by the tests of one binary behind a `OnceLock`).
 pub fn trained_template_run(epochs: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("train.ron");
-    let ron = ron::ser::to_string(&tiny_train_config("validation.ron", epochs)).unwrap();
-    std::fs::write(&config, ron).unwrap();
-    let template = plugin("template").display().to_string();
-    succeeds(&train_args(
-        &template,
-        &config,
-        &dir.path().join("run"),
-        &[],
-    ));
+    train_template(dir.path(), &tiny_train_config("validation.ron", epochs));
     dir
+}
+
+/// Trains the template backbone on the tiny dataset with `config` into `<dir>/run` (the config
+/// written to `<dir>/train.ron`) and returns that folder.
+pub fn train_template(dir: &Path, config: &trajhost::train::TrainConfig) -> PathBuf {
+    let config_path = dir.join("train.ron");
+    std::fs::write(&config_path, ron::ser::to_string(config).unwrap()).unwrap();
+    let run = dir.join("run");
+    let template = plugin("template").display().to_string();
+    succeeds(&train_args(&template, &config_path, &run, &[]));
+    run
 }
 
 /// Early stopping on a metric that never improves enough (min_delta 1e9): the first epoch is the
