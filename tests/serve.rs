@@ -77,7 +77,15 @@ fn results() -> (tempfile::TempDir, PathBuf) {
         vec![0u8; 3000],
     )
     .unwrap();
-    std::fs::write(finished.join("checkpoints/epoch-0005.json"), "{}").unwrap();
+    // The checkpoint's config: the run card's recipe, with a value that must stay text.
+    let mut config = common::tiny_train_config("validation.ron", 5);
+    config.mirror_average = true;
+    config.backbone = "<img src=x onerror=alert(1)>".into();
+    std::fs::write(
+        finished.join("checkpoints/epoch-0005.json"),
+        serde_json::json!({ "config": config }).to_string(),
+    )
+    .unwrap();
     std::fs::write(finished.join("page.html"), "<script>alert(1)</script>").unwrap();
     // A robustness table scored with mirror averaging (`eval --shifts-out` pointed at the run).
     let shift = |name: &str, held_out: bool, mse: f64| {
@@ -498,6 +506,8 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
         "({ curves: document.querySelectorAll('#cards .card svg path').length, \
             cards: document.querySelectorAll('#cards .card').length, \
             matrices: document.querySelectorAll('#cards table.cm').length, \
+            recipe: document.querySelector('[data-run=finished] details.recipe').textContent, \
+            images: document.querySelectorAll('#cards img').length, \
             text: document.body.innerText })",
     );
     assert_eq!(drawn["cards"], 3);
@@ -506,6 +516,17 @@ fn the_page_in_a_browser_shows_every_run_and_new_epochs_without_a_reload() {
         drawn["matrices"], 3,
         "a finished run's test matrix, the others' latest validation one"
     );
+    let recipe = drawn["recipe"].as_str().unwrap();
+    assert_contains_all(
+        recipe,
+        &[
+            "recipe",
+            "mirror_average",
+            "true",
+            "<img src=x onerror=alert(1)>",
+        ],
+    );
+    assert_eq!(drawn["images"], 0, "a config's text stays text");
     let text = drawn["text"].as_str().unwrap();
     assert_contains_all(
         text,
