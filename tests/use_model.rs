@@ -40,6 +40,13 @@ fn predict(run: &Path, video: &Path, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `predict --json` of the tiny dataset's sample 2 with `run`'s model.
+fn predicted_sample(run: &Path, extra: &[&str]) -> serde_json::Value {
+    let shard = tiny_dataset().join("shard-00000.safetensors");
+    let extra = [&["--sample", "2", "--json"], extra].concat();
+    serde_json::from_str(&succeeds(&predict(run, &shard, &extra))).unwrap()
+}
+
 #[test]
 fn eval_on_the_runs_own_test_split_reproduces_its_final_metrics_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,11 +143,7 @@ fn a_mirror_averaged_run_is_scored_averaged_unless_told_otherwise() {
         ],
         &["--mirror-average", "--no-mirror-average"],
     );
-    let shard = tiny_dataset().join("shard-00000.safetensors");
-    let answer = |extra: &[&str]| -> serde_json::Value {
-        let extra = [&["--sample", "2", "--json"], extra].concat();
-        serde_json::from_str(&succeeds(&predict(&mirror_run, &shard, &extra))).unwrap()
-    };
+    let answer = |extra: &[&str]| predicted_sample(&mirror_run, extra);
     let (averaged, plain) = (answer(&[]), answer(&["--no-mirror-average"]));
     assert_eq!(averaged["mirror_averaged"], true);
     assert_eq!(plain["mirror_averaged"], false);
@@ -422,10 +425,7 @@ fn a_run_records_its_validation_baselines_when_training_starts() {
 fn predict_mirror_average_says_so_and_changes_the_answer() {
     let run = run_dir();
     let shard = tiny_dataset().join("shard-00000.safetensors");
-    let answer = |extra: &[&str]| -> serde_json::Value {
-        let extra = [&["--sample", "2", "--json"], extra].concat();
-        serde_json::from_str(&succeeds(&predict(&run, &shard, &extra))).unwrap()
-    };
+    let answer = |extra: &[&str]| predicted_sample(&run, extra);
     let (plain, mirrored) = (answer(&[]), answer(&["--mirror-average"]));
     assert_eq!(plain["mirror_averaged"], false);
     assert_eq!(mirrored["mirror_averaged"], true);
