@@ -137,10 +137,20 @@ fn recipes(md: &mut String, report: &Report) {
         return;
     }
     let (differing, shared) = recipe::compare(&known);
+    let unknown: Vec<String> = report
+        .runs
+        .iter()
+        .filter(|r| r.recipe.is_none())
+        .map(|r| text(&r.name))
+        .collect();
     *md += "\n## Recipes\n\n";
     *md += "Each run's training config, as its newest checkpoint records it.";
     if differing.is_empty() {
-        *md += " Every run trained with the same one";
+        *md += match (known.len(), unknown.is_empty()) {
+            (1, _) => " The one run with a readable checkpoint trained with",
+            (_, true) => " Every run trained with the same one",
+            (_, false) => " Every run with a readable checkpoint trained with the same one",
+        };
     } else {
         let _ = writeln!(
             md,
@@ -168,16 +178,10 @@ fn recipes(md: &mut String, report: &Report) {
         .map(|(name, value)| format!("{} {}", code(name), text(&recipe::shown(Some(value)))))
         .collect();
     let _ = writeln!(md, ": {}.", fields.join(", "));
-    let unknown: Vec<String> = report
-        .runs
-        .iter()
-        .filter(|r| r.recipe.is_none())
-        .map(|r| text(&r.name))
-        .collect();
     if !unknown.is_empty() {
         let _ = writeln!(
             md,
-            "\nNo checkpoint to read a recipe from: {}.",
+            "\nNo readable checkpoint to read a recipe from: {}.",
             unknown.join(", ")
         );
     }
@@ -636,7 +640,7 @@ mod tests {
         );
         assert!(md.contains("The same in every run: `backbone` (preset: \"cpu\"), `lr` 0.002."));
         assert!(
-            md.contains("No checkpoint to read a recipe from: c."),
+            md.contains("No readable checkpoint to read a recipe from: c."),
             "{md}"
         );
 
@@ -654,6 +658,14 @@ mod tests {
             "{md}"
         );
         assert!(!md.contains("| run |"), "{md}");
+
+        let mut md = String::new();
+        let mirrored = Some(recipe(true, "(preset: \"cpu\")"));
+        recipes(&mut md, &report(vec![run("a", mirrored), run("b", None)]));
+        assert!(
+            md.contains("The one run with a readable checkpoint trained with: `backbone`"),
+            "{md}"
+        );
 
         let mut md = String::new();
         recipes(&mut md, &report(vec![run("a", None)]));

@@ -132,8 +132,8 @@ mod tests {
         let recipe = read(dir.path()).unwrap().unwrap();
         assert_eq!(recipe["lr"], json!(0.002));
         assert!(recipe.contains_key("mirror_average"));
-        // Fields the config does not have do not come through; a damaged config is an error
-        // naming the file.
+        // A config with a field of the wrong type, or without its fields, is an error naming
+        // the file (compare then shows the recipe as unknown).
         write("epoch-0011.json", json!({"config": {"lr": "<script>"}}));
         let err = format!("{:#}", read(dir.path()).unwrap_err());
         assert!(err.contains("epoch-0011.json"), "{err}");
