@@ -233,6 +233,26 @@ mod tests {
     }
 
     #[test]
+    fn the_quality_bar_runs_one_backbone_at_a_time_and_its_old_pairing_is_kept() {
+        let parse = |text, name| SweepConfig::parse(text, name).unwrap();
+        let alone = parse(include_str!("../../../configs/sweep-quality.ron"), "q.ron");
+        let paired = parse(
+            include_str!("../../../configs/sweep-quality-one-core.ron"),
+            "q1.ron",
+        );
+        // Two threads for the one run under way, against two runs with one thread each.
+        assert_eq!((alone.threads, alone.max_parallel), (Some(2), Some(1)));
+        assert_eq!((paired.threads, paired.max_parallel), (Some(2), Some(2)));
+        let same_runs = SweepConfig {
+            results: alone.results.clone(),
+            max_parallel: alone.max_parallel,
+            ..paired.clone()
+        };
+        assert_eq!(same_runs, alone, "only the pairing and the folder differ");
+        assert_ne!(paired.results, alone.results);
+    }
+
+    #[test]
     fn seeds_expand_every_run_once_per_seed_and_collisions_are_refused() {
         let text = DEMO.replace("runs: [", "seeds: [1, 2],\n    runs: [");
         let s = SweepConfig::parse(&text, "s.ron").unwrap();
