@@ -331,9 +331,9 @@ def main(argv=None):
         parser.error(f"--samples must be 1-10000, got {args.samples}")
     if os.path.exists(args.out):
         parser.error(f"{args.out} exists; give a new folder")
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
-    write_dataset(args.out, args.samples, args.seed, args.workers)
+    if not 1 <= args.workers <= 256:
+        parser.error(f"--workers must be 1-256, got {args.workers}")
+    write_dataset(args.out, args.samples, args.seed, min(args.workers, args.samples))
     print(f"{args.samples} videos in {args.out}")
 
 
