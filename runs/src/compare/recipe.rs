@@ -1,4 +1,4 @@
-//! Each run's training recipe — the config its newest checkpoint records — and which of its
+//! Each run's training recipe — the config its newest readable checkpoint records — and which of its
 //! fields differ between the runs compared: two runs' numbers compare their backbones only where
 //! their recipes agree (a mirror-averaged run against a plain one compares the mirror too).
 
@@ -19,22 +19,35 @@ struct CheckpointConfig {
     config: TrainConfig,
 }
 
-/// The config of the run's newest `epoch-N.json` checkpoint (None without one), read through
-/// [`TrainConfig`], so that only its own fields, with their own types, come out of a file that
-/// may be someone else's.
+/// The config of the run's newest readable `epoch-N.json` checkpoint (None without one), read
+/// through [`TrainConfig`], so that only its own fields, with their own types, come out of a
+/// file that may be someone else's. A newer checkpoint that cannot be read is passed over, as
+/// `--resume auto` passes over it; when none can be read, the newest one's error.
 pub fn read(dir: &Path) -> Result<Option<Recipe>> {
-    let newest = list_checkpoints(dir)?
+    let mut by_epoch: Vec<(u64, String)> = list_checkpoints(dir)?
         .into_iter()
         .filter_map(|f| {
             let epoch = f.name.strip_prefix("epoch-")?.strip_suffix(".json")?;
             Some((epoch.parse::<u64>().ok()?, f.name))
         })
-        .max();
-    let Some((_, name)) = newest else {
-        return Ok(None);
-    };
-    let path = dir.join(CHECKPOINTS).join(name);
-    let Some(checkpoint) = read_json::<CheckpointConfig>(&path)? else {
+        .collect();
+    by_epoch.sort_unstable_by(|a, b| b.cmp(a));
+    let mut newest_error = None;
+    for (_, name) in by_epoch {
+        match read_config(&dir.join(CHECKPOINTS).join(name)) {
+            Ok(Some(recipe)) => return Ok(Some(recipe)),
+            Ok(None) => {}
+            Err(e) => {
+                newest_error.get_or_insert(e);
+            }
+        }
+    }
+    newest_error.map_or(Ok(None), Err)
+}
+
+/// One checkpoint's config as a recipe (None where the file went away).
+fn read_config(path: &Path) -> Result<Option<Recipe>> {
+    let Some(checkpoint) = read_json::<CheckpointConfig>(path)? else {
         return Ok(None);
     };
     let Value::Object(fields) = serde_json::to_value(checkpoint.config)
@@ -107,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_checkpoints_config_is_the_recipe() {
+    fn the_newest_readable_checkpoints_config_is_the_recipe() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()).unwrap(), None, "no checkpoints yet");
         let checkpoints = dir.path().join(CHECKPOINTS);
@@ -132,10 +145,16 @@ mod tests {
         let recipe = read(dir.path()).unwrap().unwrap();
         assert_eq!(recipe["lr"], json!(0.002));
         assert!(recipe.contains_key("mirror_average"));
-        // A config with a field of the wrong type, or without its fields, is an error naming
-        // the file (compare then shows the recipe as unknown).
+        // A newer checkpoint whose config has a field of the wrong type, or lacks its fields,
+        // is passed over; when no checkpoint reads, the error names the newest (compare then
+        // shows the recipe as unknown).
         write("epoch-0011.json", json!({"config": {"lr": "<script>"}}));
+        write("epoch-0012.json", json!({"epoch": 12}));
+        assert_eq!(read(dir.path()).unwrap().unwrap()["lr"], json!(0.002));
+        for older in ["epoch-0009.json", "epoch-0010.json"] {
+            write(older, json!({"config": {}}));
+        }
         let err = format!("{:#}", read(dir.path()).unwrap_err());
-        assert!(err.contains("epoch-0011.json"), "{err}");
+        assert!(err.contains("epoch-0012.json"), "{err}");
     }
 }

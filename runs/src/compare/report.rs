@@ -188,7 +188,8 @@ fn read_run(dir: &Path, checklist: &Checklist) -> Result<(RunReport, Vec<EpochRe
         gate: gate::read(dir)?,
         robustness: robustness::read(dir)?,
         epochs_recorded: history.len(),
-        // A damaged checkpoint leaves the recipe unknown here; `eval` and `--resume` name it.
+        // Where no checkpoint's config reads, the recipe is unknown here; `eval` and `--resume` name
+        // the damaged files.
         recipe: recipe::read(dir).ok().flatten(),
     };
     Ok((report, history))
