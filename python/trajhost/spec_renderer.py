@@ -331,6 +331,8 @@ def main(argv=None):
         parser.error(f"--samples must be 1-10000, got {args.samples}")
     if os.path.exists(args.out):
         parser.error(f"{args.out} exists; give a new folder")
+    if not 0 <= args.seed < 2**63:
+        parser.error(f"--seed must be 0 to 2^63 - 1, got {args.seed}")
     if not 1 <= args.workers <= 256:
         parser.error(f"--workers must be 1-256, got {args.workers}")
     write_dataset(args.out, args.samples, args.seed, min(args.workers, args.samples))
