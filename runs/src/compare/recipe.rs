@@ -1,6 +1,7 @@
-//! Each run's training recipe — the config its newest readable checkpoint records — and which of its
-//! fields differ between the runs compared: two runs' numbers compare their backbones only where
-//! their recipes agree (a mirror-averaged run against a plain one compares the mirror too).
+//! Each run's training recipe — the config its newest readable checkpoint records — and which
+//! of its fields differ between the runs compared: two runs' numbers compare their backbones
+//! only where their recipes agree (a mirror-averaged run against a plain one compares the
+//! mirror too).
 
 use crate::config::TrainConfig;
 use crate::rundir::{list_checkpoints, read_json, CHECKPOINTS};
@@ -9,6 +10,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The newest checkpoints tried for a recipe: a run keeps a few (`keep_checkpoints`), and a
+/// folder of someone else's with thousands of damaged ones costs no more than this many reads
+/// (the dashboard reads them on every poll).
+const TRIED: usize = 8;
 
 /// A config as field name → value, in name order.
 pub type Recipe = BTreeMap<String, Value>;
@@ -22,7 +28,8 @@ struct CheckpointConfig {
 /// The config of the run's newest readable `epoch-N.json` checkpoint (None without one), read
 /// through [`TrainConfig`], so that only its own fields, with their own types, come out of a
 /// file that may be someone else's. A newer checkpoint that cannot be read is passed over, as
-/// `--resume auto` passes over it; when none can be read, the newest one's error.
+/// `--resume auto` passes over it (of the newest [`TRIED`]); when none can be read, the newest
+/// one's error.
 pub fn read(dir: &Path) -> Result<Option<Recipe>> {
     let mut by_epoch: Vec<(u64, String)> = list_checkpoints(dir)?
         .into_iter()
@@ -33,7 +40,7 @@ pub fn read(dir: &Path) -> Result<Option<Recipe>> {
         .collect();
     by_epoch.sort_unstable_by(|a, b| b.cmp(a));
     let mut newest_error = None;
-    for (_, name) in by_epoch {
+    for (_, name) in by_epoch.into_iter().take(TRIED) {
         match read_config(&dir.join(CHECKPOINTS).join(name)) {
             Ok(Some(recipe)) => return Ok(Some(recipe)),
             Ok(None) => {}
@@ -156,5 +163,21 @@ mod tests {
         }
         let err = format!("{:#}", read(dir.path()).unwrap_err());
         assert!(err.contains("epoch-0012.json"), "{err}");
+        // Only the newest few are tried: a readable checkpoint behind eight damaged ones is not
+        // reached.
+        write("epoch-0001.json", json!({"config": config(0.001)}));
+        for epoch in 2..=8 {
+            write(&format!("epoch-{epoch:04}.json"), json!({"config": {}}));
+        }
+        for newest in ["epoch-0012.json", "epoch-0011.json", "epoch-0010.json"] {
+            std::fs::remove_file(checkpoints.join(newest)).unwrap();
+        }
+        assert!(
+            read(dir.path()).is_err(),
+            "eight damaged ones lie before it"
+        );
+        std::fs::remove_file(checkpoints.join("epoch-0009.json")).unwrap();
+        let recipe = read(dir.path()).unwrap().unwrap();
+        assert_eq!(recipe["lr"], json!(0.001), "the eighth newest is tried");
     }
 }
