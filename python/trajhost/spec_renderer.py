@@ -25,7 +25,12 @@ import sys
 import numpy as np
 from safetensors.numpy import save
 
-CLASSES = ("linear", "circular", "helical", "parabolic")
+# The label order is the package's (and the dataset's) one.
+from .data import CLASSES
+
+# At most one shard's worth (the generator's default shard): the videos, their pickled copies
+# from the workers and the shard's bytes are all in memory at once (about 2.4 GB at 2,000).
+MAX_SAMPLES = 2000
 FRAMES, HORIZON, WIDTH, HEIGHT, FPS = 32, 8, 64, 64, 30.0
 FOV_DEG = 50.0
 NOISE_LEVEL = 0.02
@@ -317,7 +322,16 @@ def write_dataset(out, samples, seed, workers):
         f.write(shard)
     with open(os.path.join(staging, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
-    os.rename(staging, out)
+    try:
+        os.rename(staging, out)
+    except OSError as e:
+        # Another process made `out` while this one rendered: its folder is left as it is.
+        for name in os.listdir(staging):
+            os.remove(os.path.join(staging, name))
+        os.rmdir(staging)
+        raise SystemExit(
+            f"spec_renderer: {out} appeared while rendering ({e.strerror}); nothing written"
+        )
 
 
 def main(argv=None):
@@ -327,8 +341,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
-    if not 1 <= args.samples <= 10_000:
-        parser.error(f"--samples must be 1-10000, got {args.samples}")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        parser.error(f"--samples must be 1-{MAX_SAMPLES}, got {args.samples}")
     if os.path.exists(args.out):
         parser.error(f"{args.out} exists; give a new folder")
     if not 0 <= args.seed < 2**63:
