@@ -71,6 +71,69 @@ impl ConvBn {
     }
 }
 
+/// A `taps×k×k` convolution of `(B, C, T, H, W)` with temporal stride 1 and "same" temporal
+/// padding (`taps / 2` each side, `taps` odd), no bias, computed as one `1×k×k` convolution with
+/// `taps · C_out` outputs whose taps are then summed, each shifted by its offset in time. The
+/// weight is the usual `(C_out, C_in, taps, k, k)` one, so checkpoints do not change; the result
+/// is the same up to float rounding.
+///
+/// Why: on AVX2, oneDNN runs a temporal convolution of few channels on whole frames (SlowFast's
+/// Fast stem, 3 → 2 channels, 5×4×4 on 64×64 frames) as im2col and GEMM; forward and backward
+/// of a batch of 32 took 62–68 ms that way and 14–15 ms as taps (docs/bench.md). `unbind` and
+/// per-tap padding keep the backward to one gradient per tap, where indexing the taps out of
+/// one tensor zero-filled a gradient the size of all of them for each.
+pub fn conv3d_as_temporal_taps(
+    x: &Tensor,
+    weight: &Tensor,
+    spatial_stride: i64,
+    spatial_padding: i64,
+) -> Result<Tensor, TchError> {
+    let [c_out, c_in, taps, kh, kw] = weight.size()[..] else {
+        return Err(TchError::Shape(format!(
+            "a 3-D convolution's weight has 5 dimensions, got {:?}",
+            weight.size()
+        )));
+    };
+    if taps % 2 == 0 {
+        return Err(TchError::Shape(format!(
+            "temporal taps need an odd temporal kernel, got {taps}"
+        )));
+    }
+    let per_tap = weight
+        .f_permute([2, 0, 1, 3, 4])?
+        .f_reshape([taps * c_out, c_in, 1, kh, kw])?;
+    let (s, p) = (spatial_stride, spatial_padding);
+    let z = x.f_conv3d(&per_tap, None::<Tensor>, [1, s, s], [0, p, p], [1, 1, 1], 1)?;
+    let [b, _, t, h, w] = z.size()[..] else {
+        unreachable!("conv3d returns 5 dimensions")
+    };
+    let mut sum: Option<Tensor> = None;
+    for (tap, z) in z
+        .f_view([b, taps, c_out, t, h, w])?
+        .f_unbind(1)?
+        .into_iter()
+        .enumerate()
+    {
+        // Output frame i reads input frame i + shift through this tap.
+        let shift = tap as i64 - taps / 2;
+        let shifted = match shift {
+            0 => z,
+            _ if shift.abs() >= t => continue,
+            _ if shift < 0 => z
+                .f_narrow(2, 0, t + shift)?
+                .f_constant_pad_nd([0, 0, 0, 0, -shift, 0])?,
+            _ => z
+                .f_narrow(2, shift, t - shift)?
+                .f_constant_pad_nd([0, 0, 0, 0, 0, shift])?,
+        };
+        sum = Some(match sum {
+            None => shifted,
+            Some(sum) => sum.f_add(&shifted)?,
+        });
+    }
+    Ok(sum.expect("the centre tap always contributes"))
+}
+
 /// Re-initialises every linear and convolution layer in `vs` as PyTorch does by default:
 /// weights, and the biases beside them, uniform in ±1/√fan_in (fan_in = inputs per output).
 /// Norm layers, embeddings and buffers are left as they are.
@@ -165,6 +228,45 @@ mod tests {
         pytorch_default_init(&vs);
         let again = Vec::<f32>::try_from(linear.ws.flatten(0, -1)).unwrap();
         assert_eq!(first, again, "the same seed gives the same weights");
+    }
+
+    #[test]
+    fn temporal_taps_compute_the_temporal_convolution_and_its_weight_gradient() {
+        tch::manual_seed(3);
+        let opts = (Kind::Float, Device::Cpu);
+        // (frames, taps, spatial kernel, stride, padding): a stem, a clip shorter than the
+        // taps' reach, one tap.
+        for (t, taps, k, s, p) in [(9, 5, 4, 4, 0), (2, 5, 3, 2, 1), (4, 1, 2, 2, 0)] {
+            let x = Tensor::randn([2, 3, t, 8, 8], opts);
+            let weight = Tensor::randn([4, 3, taps, k, k], opts).set_requires_grad(true);
+            let direct = x.conv3d(
+                &weight,
+                None::<Tensor>,
+                [1, s, s],
+                [taps / 2, p, p],
+                [1, 1, 1],
+                1,
+            );
+            let tapped = conv3d_as_temporal_taps(&x, &weight, s, p).unwrap();
+            assert_eq!(tapped.size(), direct.size());
+            let gap = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+            assert!(gap(&tapped, &direct) < 1e-4, "t {t} taps {taps}");
+            let grad = |y: &Tensor| {
+                let g =
+                    Tensor::run_backward(&[y.square().sum(Kind::Float)], &[&weight], false, false);
+                g[0].shallow_clone()
+            };
+            let (g_tapped, g_direct) = (grad(&tapped), grad(&direct));
+            let scale = g_direct.abs().max().double_value(&[]);
+            assert!(
+                gap(&g_tapped, &g_direct) < 1e-5 * scale,
+                "t {t} taps {taps}"
+            );
+        }
+        let even = Tensor::zeros([2, 3, 4, 3, 3], opts);
+        assert!(
+            conv3d_as_temporal_taps(&Tensor::zeros([1, 3, 4, 8, 8], opts), &even, 1, 1).is_err()
+        );
     }
 
     #[test]

@@ -145,6 +145,38 @@ class ConvBn(nn.Module):
         return self.bn(self.conv(x))
 
 
+def conv3d_as_temporal_taps(x, weight, stride, padding):
+    """A `taps×k×k` conv (temporal stride 1, padding taps // 2) as one `1×k×k` conv with
+    `taps · C_out` outputs whose taps are summed shifted in time, in the plugins' order
+    (`plugin-api/src/layers.rs`, `conv3d_as_temporal_taps`): the same weights and result."""
+    c_out, c_in, taps, kh, kw = weight.shape
+    per_tap = weight.permute(2, 0, 1, 3, 4).reshape(taps * c_out, c_in, 1, kh, kw)
+    z = F.conv3d(x, per_tap, None, (1, stride, stride), (0, padding, padding))
+    b, _, t, h, w = z.shape
+    total = None
+    for tap, zt in enumerate(z.view(b, taps, c_out, t, h, w).unbind(1)):
+        shift = tap - taps // 2  # output frame i reads input frame i + shift
+        if shift != 0 and abs(shift) >= t:
+            continue
+        if shift < 0:
+            zt = F.pad(zt.narrow(2, 0, t + shift), (0, 0, 0, 0, -shift, 0))
+        elif shift > 0:
+            zt = F.pad(zt.narrow(2, shift, t - shift), (0, 0, 0, 0, 0, shift))
+        total = zt if total is None else total + zt
+    return total
+
+
+class FastStem(ConvBn):
+    """SlowFast's Fast stem: its `5×k×k` conv computed as temporal taps, as the plugin does."""
+
+    def __init__(self, c_out, kernel, stride):
+        super().__init__(3, c_out, [5, kernel, kernel], [1, stride, stride])
+        self.stride, self.padding = stride, same_pad(kernel, stride)
+
+    def forward(self, x):
+        return self.bn(conv3d_as_temporal_taps(x, self.conv.weight, self.stride, self.padding))
+
+
 class Bottleneck(nn.Module):
     def __init__(self, c_in, inner, c_out, t, stride):
         super().__init__()
@@ -177,8 +209,8 @@ class SlowFast(nn.Module):
         k, s = stem_kernel, stem_stride
         fast_width = width // beta_inv
         self.alpha = alpha
-        self.slow_stem = ConvBn(3, width, [1, k, k], [1, s, s])
-        self.fast_stem = ConvBn(3, fast_width, [5, k, k], [1, s, s])
+        self.slow_stem = ConvBn(3, width, [1, k, k], [alpha, s, s])  # reads frames 0, α, 2α, …
+        self.fast_stem = FastStem(fast_width, k, s)
         fuse = [Fuse(fast_width, fusion_kernel, alpha)]
         slow_in, fast_in = width + 2 * fast_width, fast_width
         self.stages = len(depths)
@@ -204,11 +236,10 @@ class SlowFast(nn.Module):
 
     def forward(self, video):
         t = video.shape[1]
-        fast = video.permute(0, 2, 1, 3, 4)
-        slow = fast[:, :, 0:t:self.alpha]
+        video = video.permute(0, 2, 1, 3, 4)
         pool = lambda x: F.max_pool3d(x, (1, 3, 3), (1, 2, 2), (0, 1, 1))  # noqa: E731
-        fast = pool(F.relu(self.fast_stem(fast)))
-        slow = pool(F.relu(self.slow_stem(slow)))
+        fast = pool(F.relu(self.fast_stem(video)))
+        slow = pool(F.relu(self.slow_stem(video)))
         slow = self.fuse[0](slow, fast)
         for i in range(self.stages):
             slow = getattr(self, f"slow_res{i + 2}")(slow)

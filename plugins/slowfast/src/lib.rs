@@ -36,7 +36,7 @@
 //! * `stem_stride`: spatial stride of the stem convs (reference 2, cpu 4: with the pool,
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
-use layers::{conv3d, pool_space, restore_time, ConvBn};
+use layers::{conv3d, conv3d_as_temporal_taps, pool_space, restore_time, ConvBn};
 use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
@@ -185,6 +185,9 @@ impl Fuse {
 /// The SlowFast backbone.
 pub struct SlowFast {
     alpha: i64,
+    /// The stems' spatial stride and padding (the Fast stem's convolution runs as taps).
+    stem_stride: i64,
+    stem_padding: i64,
     slow_stem: ConvBn,
     fast_stem: ConvBn,
     /// After the stem, res2, res3 and res4.
@@ -200,7 +203,9 @@ impl Network for SlowFast {
     fn new(root: &nn::Path, c: &Config) -> Result<Self, BackboneError> {
         let (k, s) = (c.stem_kernel, c.stem_stride);
         let fast_width = c.width / c.beta_inv;
-        let slow_stem = conv_bn(root / "slow_stem", 3, c.width, [1, k, k], [1, s, s]);
+        // Temporal stride α: the Slow stem reads frames 0, α, 2α, … in place, where slicing them
+        // out first copied a quarter of the clip.
+        let slow_stem = conv_bn(root / "slow_stem", 3, c.width, [1, k, k], [c.alpha, s, s]);
         let fast_stem = conv_bn(root / "fast_stem", 3, fast_width, [5, k, k], [1, s, s]);
         let mut fuse = vec![Fuse::new(
             root / "fuse" / 0,
@@ -251,6 +256,8 @@ impl Network for SlowFast {
         Ok(SlowFast {
             feature_dim: slow_in + fast_in,
             alpha: c.alpha,
+            stem_stride: s,
+            stem_padding: (k - s + 1).max(0) / 2,
             slow_stem,
             fast_stem,
             fuse,
@@ -268,12 +275,19 @@ impl Network for SlowFast {
     fn forward(&self, video: &Tensor, train: bool) -> Result<Tensor, BackboneError> {
         let t = video.size()[1];
         let alpha = self.alpha;
-        // (B, T, C, H, W) → (B, C, T, H, W); Slow sees frames 0, α, 2α, …
-        let fast = video.f_permute([0, 2, 1, 3, 4])?;
-        let slow = fast.f_slice(2, 0, t, alpha)?;
+        // (B, T, C, H, W) → (B, C, T, H, W); Slow sees frames 0, α, 2α, … (its stem's stride).
+        let video = video.f_permute([0, 2, 1, 3, 4])?;
         let pool = |x: Tensor| x.f_max_pool3d([1, 3, 3], [1, 2, 2], [0, 1, 1], [1, 1, 1], false);
-        let mut fast = pool(self.fast_stem.forward(&fast, train).relu())?;
-        let mut slow = pool(self.slow_stem.forward(&slow, train).relu())?;
+        // The Fast stem's 5×k×k convolution as five 1×k×k taps: the same weights and result,
+        // a quarter of the time on AVX2 (layers::conv3d_as_temporal_taps).
+        let fast = conv3d_as_temporal_taps(
+            &video,
+            &self.fast_stem.conv.ws,
+            self.stem_stride,
+            self.stem_padding,
+        )?;
+        let mut fast = pool(fast.apply_t(&self.fast_stem.bn, train).relu())?;
+        let mut slow = pool(self.slow_stem.forward(&video, train).relu())?;
         slow = self.fuse[0].forward(&slow, &fast, train)?;
         for (i, (slow_stage, fast_stage)) in
             self.slow_stages.iter().zip(&self.fast_stages).enumerate()
