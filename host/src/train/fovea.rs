@@ -108,8 +108,6 @@ fn half_widths(estimate: &Tensor, video: &Tensor) -> Tensor {
 /// `(B, T, 3)`, 2·`CROP_RADII` estimated radii wide; and those half widths, `(B, T, 2)`
 /// ([`half_widths`]), which the corrections are measured in.
 pub fn crops(video: &Tensor, estimate: &Tensor) -> (Tensor, Tensor) {
-    let size = video.size();
-    let frames = video.reshape([-1, size[2], size[3], size[4]]);
     let options = (Kind::Float, video.device());
     // Sample centres across [−1, 1], as `align_corners: false` places pixel centres.
     let steps = (Tensor::arange(CROP_SIDE, options) * 2.0 + 1.0) / CROP_SIDE as f64 - 1.0;
@@ -129,9 +127,35 @@ pub fn crops(video: &Tensor, estimate: &Tensor) -> (Tensor, Tensor) {
     )
     .unsqueeze(0);
     let grid = centre + offsets * half.reshape([-1, 1, 1, 2]);
-    // Bilinear (0), zeros outside (0).
-    let cut_outs = frames.to_kind(Kind::Float).grid_sampler(&grid, 0, 0, false);
-    (cut_outs, half)
+    (sample_frames(video, &grid), half)
+}
+
+/// `video` `(B, T, C, H, W)` float sampled on `grid` `(B·T, S, S, 2)`, one grid per frame, →
+/// `(B·T, C, S, S)`; bilinear, zeros outside the frame.
+///
+/// A channel-major batch is sampled where it lies, as `B·C·T` one-channel images each with its
+/// frame's grid: viewing it as `B·T` frames would copy the whole batch first (22–26 ms for 32
+/// clips of 32 frames at 64×64, against 5 ms to sample). Each output is the same arithmetic on
+/// the same pixels either way.
+fn sample_frames(video: &Tensor, grid: &Tensor) -> Tensor {
+    // Bilinear (0), zeros outside (0), pixel centres at ±(1 − 1/size) (`align_corners: false`).
+    let sample = |images: &Tensor, grid: &Tensor| images.grid_sampler(grid, 0, 0, false);
+    let size = video.size();
+    let (b, t, c, h, w) = (size[0], size[1], size[2], size[3], size[4]);
+    let side = grid.size()[1];
+    let channel_major = video.permute([0, 2, 1, 3, 4]);
+    if !video.is_contiguous() && channel_major.is_contiguous() {
+        let grids = grid
+            .view([b, 1, t, side, side, 2])
+            .expand([b, c, t, side, side, 2], false)
+            .reshape([b * c * t, side, side, 2]);
+        sample(&channel_major.view([b * c * t, 1, h, w]), &grids)
+            .view([b, c, t, side, side])
+            .permute([0, 2, 1, 3, 4])
+            .reshape([b * t, c, side, side])
+    } else {
+        sample(&video.reshape([b * t, c, h, w]), grid)
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +198,24 @@ mod tests {
         let crop = crops(&video, &smaller).0.select(0, 0).select(0, 0);
         let total = f64::try_from(crop.sum(Kind::Float)).unwrap();
         assert!((total - 4.0).abs() < 1e-4, "{total}");
+    }
+
+    /// A batch laid out channel-major (what I3D, SlowFast and MAGVIT read) is cut out where it
+    /// lies, with the same values as the same video laid out time-major.
+    #[test]
+    fn channel_major_video_gives_the_same_cut_outs() {
+        let opts = (Kind::Float, Device::Cpu);
+        let time_major = Tensor::randn([2, 3, 3, 16, 20], opts);
+        let channel_major = time_major
+            .permute([0, 2, 1, 3, 4])
+            .contiguous()
+            .permute([0, 2, 1, 3, 4]);
+        assert!(!channel_major.is_contiguous());
+        let estimate = Tensor::randn([2, 3, 3], opts) * 0.5;
+        let (a, half_a) = crops(&time_major, &estimate);
+        let (b, half_b) = crops(&channel_major, &estimate);
+        assert_eq!(a.size(), [6, 3, CROP_SIDE, CROP_SIDE]);
+        assert!(a.equal(&b) && half_a.equal(&half_b));
     }
 
     /// A tracker's wild output (far outside the frame, or huge) cuts out nothing: zeros, not a
