@@ -4,7 +4,10 @@
 //! Two 3-D ResNet pathways see the same clip. The **Fast** pathway takes every frame with
 //! `1/β` times fewer channels; the **Slow** pathway takes every `α`-th frame at full width.
 //! Stem: Slow 1×7×7 conv, Fast 5×7×7 conv (both spatial stride 2, BatchNorm, ReLU), then a
-//! 1×3×3 max-pool with spatial stride 2. Stages `res2`–`res5` are bottleneck blocks
+//! 1×3×3 max-pool with spatial stride 2 (the Slow stem reads frames 0, α, 2α, … through a
+//! temporal stride α; the Fast stem's convolution runs as five `1×k×k` taps summed shifted in
+//! time, `layers::conv3d_as_temporal_taps`: the same functions, a quarter of the Fast stem's
+//! time on AVX2). Stages `res2`–`res5` are bottleneck blocks
 //! (`t×1×1` → `1×3×3` (spatial stride on the 3×3, as in the reference) → `1×1×1`, ×4
 //! expansion, BatchNorm after each conv, projection shortcut when shape changes). The Slow
 //! pathway's first conv is temporal (`t = 3`) only in `res4`/`res5` ("temporal convolutions
