@@ -104,9 +104,8 @@ pub fn conv3d_as_temporal_taps(
         .f_reshape([taps * c_out, c_in, 1, kh, kw])?;
     let (s, p) = (spatial_stride, spatial_padding);
     let z = x.f_conv3d(&per_tap, None::<Tensor>, [1, s, s], [0, p, p], [1, 1, 1], 1)?;
-    let [b, _, t, h, w] = z.size()[..] else {
-        unreachable!("conv3d returns 5 dimensions")
-    };
+    let size = z.size();
+    let (b, t, h, w) = (size[0], size[2], size[3], size[4]);
     let mut sum: Option<Tensor> = None;
     for (tap, z) in z
         .f_view([b, taps, c_out, t, h, w])?
@@ -131,7 +130,8 @@ pub fn conv3d_as_temporal_taps(
             Some(sum) => sum.f_add(&shifted)?,
         });
     }
-    Ok(sum.expect("the centre tap always contributes"))
+    // The centre tap always contributes.
+    sum.ok_or_else(|| TchError::Shape("no temporal tap".into()))
 }
 
 /// Re-initialises every linear and convolution layer in `vs` as PyTorch does by default:
