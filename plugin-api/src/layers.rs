@@ -27,6 +27,11 @@ pub fn conv3d(
     nn::conv(path, in_channels, out_channels, kernel, config)
 }
 
+/// The "same" padding of one axis of [`ConvBn`]: `(k - s + 1) / 2`, at least 0.
+pub fn same_padding(kernel: i64, stride: i64) -> i64 {
+    (kernel - stride + 1).max(0) / 2
+}
+
 /// Conv3d without a bias (BatchNorm follows) → BatchNorm3d, "same" padded: `(k - s + 1) / 2`
 /// per axis keeps ⌈size / s⌉ for even sizes (7/2 → 3, 3/1 → 1, 4/4 → 0). I3D's Inception units
 /// and SlowFast's bottleneck layers are made of it.
@@ -47,7 +52,7 @@ impl ConvBn {
         stride: [i64; 3],
         eps: f64,
     ) -> Self {
-        let padding = [0, 1, 2].map(|i| (kernel[i] - stride[i] + 1).max(0) / 2);
+        let padding = [0, 1, 2].map(|i| same_padding(kernel[i], stride[i]));
         let [c_in, c_out] = channels;
         let conv = conv3d(
             &path / conv_name,

@@ -39,7 +39,7 @@
 //! * `stem_stride`: spatial stride of the stem convs (reference 2, cpu 4: with the pool,
 //!   `res2` works at 8×8 instead of 16×16 on 64×64 frames, what two CPU cores can afford).
 
-use layers::{conv3d, conv3d_as_temporal_taps, pool_space, restore_time, ConvBn};
+use layers::{conv3d, conv3d_as_temporal_taps, pool_space, restore_time, same_padding, ConvBn};
 use trajhost_plugin_api::prelude::*;
 
 backbone_config! {
@@ -260,7 +260,7 @@ impl Network for SlowFast {
             feature_dim: slow_in + fast_in,
             alpha: c.alpha,
             stem_stride: s,
-            stem_padding: (k - s + 1).max(0) / 2,
+            stem_padding: same_padding(k, s),
             slow_stem,
             fast_stem,
             fuse,
